@@ -1,0 +1,1 @@
+//! numatree benchmark harness (being built: see issue 4).

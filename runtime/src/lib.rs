@@ -1,0 +1,1 @@
+//! numatree runtime (being built: see issue 3).
