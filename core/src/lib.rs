@@ -1,6 +1,58 @@
-//! numatree-core: allocation-free building blocks of numatree (being built).
+//! numatree-core: the allocation-free heart of numatree — slot buffers,
+//! sorting, B+-tree node layouts, bulk merge and queries — for `no_std`
+//! targets with no allocator at all.
+//!
+//! The data flow reads as the module list: records are appended to a
+//! [`SlotBuffer`], sorted into a strictly ascending run ([`sort_dedup`]),
+//! merged into a [`Tree`] ([`Tree::merge_run`]) whose nodes live in a
+//! [`NodeStore`], and read back with [`Tree::get`] and [`Tree::range`].
+//!
+//! ```
+//! use numatree_core::{ArrayStore, Error, Record, SlotBuffer, SortScratch, Tree};
+//!
+//! // Everything lives inline: no heap anywhere.
+//! let mut slot: SlotBuffer<256> = SlotBuffer::new();
+//! for ts in (0..100).rev() {
+//!     slot.push(Record::new(7, ts, ts as u64 * 10)).unwrap(); // Err(record) when full
+//! }
+//! let mut scratch = SortScratch::new();
+//! let run = slot.sort(&mut scratch); // ascending; a later insert of a key wins
+//!
+//! let mut tree: Tree<ArrayStore<64>> = Tree::new(ArrayStore::new());
+//! match tree.merge_run(run) {
+//!     Ok(stats) => assert_eq!(stats.inserted, 100),
+//!     Err(Error::Full { applied }) => panic!("store full after {applied} records"),
+//!     Err(e) => panic!("{e}"),
+//! }
+//! assert_eq!(tree.get(7, 42), Some(420));
+//! assert_eq!(tree.range(7, 10..20).count(), 10);
+//! tree.validate().unwrap();
+//! ```
+//!
+//! Every capacity limit is an [`Error`] value, never a panic: a full slot
+//! hands the record back, a full store stops a merge at a reported prefix.
+//!
+//! The crate has no features and no unsafe code.
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+mod error;
+mod node;
+mod query;
 mod record;
+mod slot;
+mod sort;
+mod store;
+mod tree;
+mod validate;
 
+pub use error::Error;
+pub use node::{Inner, Leaf, Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
+pub use query::Range;
 pub use record::{Key, Record, RECORD_BYTES};
+pub use slot::SlotBuffer;
+pub use sort::{sort_dedup, SortScratch};
+pub use store::{ArrayStore, NodeStore};
+pub use tree::{MergeStats, Tree};
+pub use validate::InvalidTree;

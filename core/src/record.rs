@@ -17,9 +17,15 @@ pub struct Key {
 
 impl Key {
     /// The smallest key.
-    pub const MIN: Key = Key { series: 0, ts: i64::MIN };
+    pub const MIN: Key = Key {
+        series: 0,
+        ts: i64::MIN,
+    };
     /// The largest key.
-    pub const MAX: Key = Key { series: u32::MAX, ts: i64::MAX };
+    pub const MAX: Key = Key {
+        series: u32::MAX,
+        ts: i64::MAX,
+    };
 
     /// A key for `series` at `ts`.
     #[inline]
@@ -62,12 +68,18 @@ pub struct Record {
 
 impl Record {
     /// An all-zero record, handy for initialising scratch arrays.
-    pub const ZERO: Record = Record { key: Key { series: 0, ts: 0 }, value: 0 };
+    pub const ZERO: Record = Record {
+        key: Key { series: 0, ts: 0 },
+        value: 0,
+    };
 
     /// A record for `series` at `ts` holding `value`.
     #[inline]
     pub const fn new(series: u32, ts: i64, value: u64) -> Self {
-        Record { key: Key { series, ts }, value }
+        Record {
+            key: Key { series, ts },
+            value,
+        }
     }
 }
 

@@ -1,0 +1,108 @@
+//! Fixed-capacity B+-tree node layouts.
+//!
+//! Leaves hold records in key order and a link to the next leaf (range scans
+//! walk the chain). Inner nodes hold separator keys and child ids. Both have
+//! fixed capacities chosen by const generics, so a node is one plain value
+//! that any [`NodeStore`](crate::NodeStore) can keep in an array.
+
+use crate::record::{Key, Record};
+
+/// Default leaf capacity, in records (64 x 24 B = 1.5 KiB of records).
+pub const LEAF_CAPACITY: usize = 64;
+/// Default inner-node fan-out, in children.
+pub const INNER_FANOUT: usize = 64;
+
+/// Index of a node in its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// "No node": the end of the leaf chain, or the root of an empty tree.
+    pub const NONE: NodeId = NodeId(u32::MAX);
+
+    /// The id as an array index.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A leaf: up to `L` records, strictly ascending by key.
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct Leaf<const L: usize> {
+    /// The next leaf in key order, or [`NodeId::NONE`] for the last leaf.
+    pub next: NodeId,
+    /// The records, strictly ascending by key.
+    pub records: heapless::Vec<Record, L>,
+}
+
+impl<const L: usize> Leaf<L> {
+    /// An empty, unlinked leaf.
+    pub const fn new() -> Self {
+        Leaf {
+            next: NodeId::NONE,
+            records: heapless::Vec::new(),
+        }
+    }
+}
+
+impl<const L: usize> Default for Leaf<L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An inner node: `children.len()` children separated by `children.len() - 1` keys.
+///
+/// Child `i` holds exactly the keys `k` with `keys[i - 1] <= k < keys[i]`
+/// (unbounded at either end). `keys` has room for `I` entries though at most
+/// `I - 1` are used, which keeps the layout free of const arithmetic.
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct Inner<const I: usize> {
+    /// Separators: `keys[i]` is the smallest key of child `i + 1`'s subtree
+    /// at the time that child was split off.
+    pub keys: heapless::Vec<Key, I>,
+    /// Child node ids, all at the same depth.
+    pub children: heapless::Vec<NodeId, I>,
+}
+
+impl<const I: usize> Inner<I> {
+    /// An inner node with no children.
+    pub const fn new() -> Self {
+        Inner {
+            keys: heapless::Vec::new(),
+            children: heapless::Vec::new(),
+        }
+    }
+
+    /// Which child's subtree holds `key`: the number of separators `<= key`.
+    #[inline]
+    pub fn child_for(&self, key: &Key) -> usize {
+        self.keys.partition_point(|k| k <= key)
+    }
+}
+
+impl<const I: usize> Default for Inner<I> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A tree node: a leaf or an inner node.
+#[derive(Clone, Debug)]
+pub enum Node<const L: usize, const I: usize> {
+    /// Holds records.
+    Leaf(Leaf<L>),
+    /// Routes to children.
+    Inner(Inner<I>),
+}
+
+const _: () = assert!(core::mem::size_of::<NodeId>() == 4);
+// A default leaf spends at most 16 bytes on bookkeeping next to its 1,536
+// bytes of records, so a full leaf stays within 24 bytes per record + 1%.
+const _: () = assert!(
+    core::mem::size_of::<Leaf<LEAF_CAPACITY>>() <= LEAF_CAPACITY * crate::RECORD_BYTES + 16
+);

@@ -1,0 +1,342 @@
+//! Sorting a sealed slot into a strictly ascending run, with no heap.
+//!
+//! Why not `slice::sort`: the stable sort needs `alloc`, and the unstable one
+//! loses insertion order, which decides which of two inserts of one key wins.
+//!
+//! The common case is a counting sort by series (time-series writers cycle
+//! over a bounded set of series, each in time order): one counting pass, one
+//! scatter pass, a per-series check that is almost always "already in time
+//! order", and one pass that drops superseded duplicates. Only series whose
+//! points arrived out of order are sorted further (insertion sort for short
+//! groups, merge sort for long ones). When series ids span more than the
+//! caller's count table, a stable merge sort handles the whole run.
+//!
+//! Records can also be grouped by a caller-given function of the series
+//! (the runtime groups by shard), so one pass yields one contiguous,
+//! sorted sub-run per group.
+
+use crate::error::Error;
+use crate::record::Record;
+
+/// Groups below this length are insertion-sorted, above it merge-sorted.
+const INSERTION_SORT_MAX: usize = 24;
+
+/// Scratch space for sorting up to `N` records: `N` records and an `N`-entry
+/// count table. Lives wherever the caller likes (stack, static, arena).
+#[derive(Clone, Debug)]
+pub struct SortScratch<const N: usize> {
+    records: [Record; N],
+    counts: [u32; N],
+}
+
+impl<const N: usize> SortScratch<N> {
+    /// Zeroed scratch.
+    pub const fn new() -> Self {
+        SortScratch {
+            records: [Record::ZERO; N],
+            counts: [0; N],
+        }
+    }
+
+    /// The record scratch and the count table, for [`sort_dedup`].
+    pub fn parts(&mut self) -> (&mut [Record], &mut [u32]) {
+        (&mut self.records, &mut self.counts)
+    }
+}
+
+impl<const N: usize> Default for SortScratch<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Sorts `records` by `(group(series), key)`, stably, then removes all but
+/// the last of each run of equal keys. Returns the new length: `records[..len]`
+/// is strictly ascending by key within each group.
+///
+/// `scratch` must hold at least `records.len()` records. `counts` may be any
+/// length (even 0): when the series ids of the run span at most
+/// `counts.len()` values, the fast counting sort is used, else a merge sort.
+/// `group` is called with series ids and must be a pure function of them.
+///
+/// # Errors
+/// [`Error::ScratchTooSmall`] if `scratch` is shorter than `records`;
+/// `records` is then unchanged.
+pub fn sort_dedup(
+    records: &mut [Record],
+    scratch: &mut [Record],
+    counts: &mut [u32],
+    group: impl Fn(u32) -> u8,
+) -> Result<usize, Error> {
+    let n = records.len();
+    if scratch.len() < n {
+        return Err(Error::ScratchTooSmall {
+            needed: n,
+            provided: scratch.len(),
+        });
+    }
+    if n < 2 {
+        return Ok(n);
+    }
+    let scratch = &mut scratch[..n];
+    let sort_key = |r: &Record| (group(r.key.series), r.key);
+    if records
+        .windows(2)
+        .all(|w| sort_key(&w[0]) <= sort_key(&w[1]))
+    {
+        return Ok(dedup_in_place(records));
+    }
+    let (min, max) = records.iter().fold((u32::MAX, 0), |(lo, hi), r| {
+        (lo.min(r.key.series), hi.max(r.key.series))
+    });
+    let span = (max - min) as usize + 1;
+    if span <= counts.len() {
+        counting_sort_by_series(records, scratch, &mut counts[..span], min, &group);
+        sort_each_series_by_ts(scratch, records);
+        Ok(dedup_into(scratch, records))
+    } else {
+        merge_sort_by(records, scratch, |a, b| sort_key(a) < sort_key(b));
+        Ok(dedup_in_place(records))
+    }
+}
+
+/// Stable scatter of `src` into `dst` ordered by `(group(series), series)`.
+/// `counts` has one entry per series id in `min..min + counts.len()`.
+fn counting_sort_by_series(
+    src: &[Record],
+    dst: &mut [Record],
+    counts: &mut [u32],
+    min: u32,
+    group: &impl Fn(u32) -> u8,
+) {
+    counts.fill(0);
+    for r in src {
+        counts[(r.key.series - min) as usize] += 1;
+    }
+    let mut group_start = [0u32; 256];
+    for (offset, &c) in counts.iter().enumerate() {
+        if c != 0 {
+            group_start[group(min + offset as u32) as usize] += c;
+        }
+    }
+    let mut acc = 0;
+    for g in group_start.iter_mut() {
+        let total = *g;
+        *g = acc;
+        acc += total;
+    }
+    // Turn counts into each series' first output position.
+    for (offset, c) in counts.iter_mut().enumerate() {
+        if *c != 0 {
+            let g = group(min + offset as u32) as usize;
+            let start = group_start[g];
+            group_start[g] += *c;
+            *c = start;
+        }
+    }
+    for r in src {
+        let pos = &mut counts[(r.key.series - min) as usize];
+        dst[*pos as usize] = *r;
+        *pos += 1;
+    }
+}
+
+/// Sorts each maximal run of one series in `records` by timestamp, stably.
+/// `tmp` is free space at least as long as `records`.
+fn sort_each_series_by_ts(records: &mut [Record], tmp: &mut [Record]) {
+    let mut start = 0;
+    while start < records.len() {
+        let series = records[start].key.series;
+        let mut end = start + 1;
+        let mut sorted = true;
+        while end < records.len() && records[end].key.series == series {
+            sorted &= records[end - 1].key.ts <= records[end].key.ts;
+            end += 1;
+        }
+        if !sorted {
+            let group = &mut records[start..end];
+            if group.len() <= INSERTION_SORT_MAX {
+                insertion_sort_by(group, |a, b| a.key.ts < b.key.ts);
+            } else {
+                merge_sort_by(group, &mut tmp[..end - start], |a, b| a.key.ts < b.key.ts);
+            }
+        }
+        start = end;
+    }
+}
+
+/// Copies `src` into `dst`, keeping only the last of each run of equal keys.
+fn dedup_into(src: &[Record], dst: &mut [Record]) -> usize {
+    let mut out = 0;
+    for i in 0..src.len() {
+        if i + 1 < src.len() && src[i].key == src[i + 1].key {
+            continue;
+        }
+        dst[out] = src[i];
+        out += 1;
+    }
+    out
+}
+
+/// Keeps only the last of each run of equal keys, in place.
+fn dedup_in_place(records: &mut [Record]) -> usize {
+    let mut out = 0;
+    for i in 0..records.len() {
+        if i + 1 < records.len() && records[i].key == records[i + 1].key {
+            continue;
+        }
+        records[out] = records[i];
+        out += 1;
+    }
+    out
+}
+
+/// Stable insertion sort.
+fn insertion_sort_by(v: &mut [Record], less: impl Fn(&Record, &Record) -> bool) {
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut j = i;
+        while j > 0 && less(&x, &v[j - 1]) {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = x;
+    }
+}
+
+/// Stable bottom-up merge sort of `v`, using `tmp` (same length) as scratch.
+fn merge_sort_by(v: &mut [Record], tmp: &mut [Record], less: impl Fn(&Record, &Record) -> bool) {
+    const BLOCK: usize = 16;
+    let n = v.len();
+    for chunk in v.chunks_mut(BLOCK) {
+        insertion_sort_by(chunk, &less);
+    }
+    let mut width = BLOCK;
+    let mut in_v = true;
+    while width < n {
+        {
+            let (src, dst): (&[Record], &mut [Record]) = if in_v {
+                (&*v, &mut *tmp)
+            } else {
+                (&*tmp, &mut *v)
+            };
+            let mut lo = 0;
+            while lo < n {
+                let mid = (lo + width).min(n);
+                let hi = (lo + 2 * width).min(n);
+                merge_into(&src[lo..mid], &src[mid..hi], &mut dst[lo..hi], &less);
+                lo = hi;
+            }
+        }
+        in_v = !in_v;
+        width *= 2;
+    }
+    if !in_v {
+        v.copy_from_slice(tmp);
+    }
+}
+
+/// Merges two sorted runs into `out`; ties take the left run first (stable).
+fn merge_into(
+    a: &[Record],
+    b: &[Record],
+    out: &mut [Record],
+    less: &impl Fn(&Record, &Record) -> bool,
+) {
+    let (mut i, mut j) = (0, 0);
+    for slot in out.iter_mut() {
+        if j >= b.len() || (i < a.len() && !less(&b[j], &a[i])) {
+            *slot = a[i];
+            i += 1;
+        } else {
+            *slot = b[j];
+            j += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    fn oracle(records: &[Record], group: impl Fn(u32) -> u8) -> Vec<Record> {
+        let mut map = BTreeMap::new();
+        for r in records {
+            map.insert((group(r.key.series), r.key), r.value);
+        }
+        map.into_iter()
+            .map(|((_, k), v)| Record { key: k, value: v })
+            .collect()
+    }
+
+    fn check(mut records: Vec<Record>, counts_len: usize, group: impl Fn(u32) -> u8 + Copy) {
+        let expected = oracle(&records, group);
+        let mut scratch = std::vec![Record::ZERO; records.len()];
+        let mut counts = std::vec![0u32; counts_len];
+        let len = sort_dedup(&mut records, &mut scratch, &mut counts, group).unwrap();
+        assert_eq!(&records[..len], &expected[..]);
+    }
+
+    fn arb_records(max_series: u32, max_ts: i64) -> impl Strategy<Value = Vec<Record>> {
+        proptest::collection::vec(
+            (0..max_series, -max_ts..max_ts, any::<u64>())
+                .prop_map(|(s, t, v)| Record::new(s, t, v)),
+            0..600,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn counting_path_matches_oracle_with_later_insert_winning(records in arb_records(40, 30)) {
+            check(records, 64, |_| 0);
+        }
+
+        #[test]
+        fn merge_sort_path_matches_oracle(records in arb_records(u32::MAX, i64::MAX)) {
+            check(records, 0, |_| 0);
+        }
+
+        #[test]
+        fn grouping_puts_groups_first_then_keys(records in arb_records(50, 100)) {
+            check(records.clone(), 64, |s| (s % 7) as u8);
+            check(records, 0, |s| (s % 7) as u8);
+        }
+    }
+
+    #[test]
+    fn scratch_too_small_is_an_error_and_leaves_input_alone() {
+        let mut records = [Record::new(2, 0, 0), Record::new(1, 0, 0)];
+        let before = records;
+        let mut scratch = [Record::ZERO; 1];
+        assert_eq!(
+            sort_dedup(&mut records, &mut scratch, &mut [], |_| 0),
+            Err(Error::ScratchTooSmall {
+                needed: 2,
+                provided: 1
+            })
+        );
+        assert_eq!(records, before);
+    }
+
+    #[test]
+    fn extreme_timestamps_sort_correctly() {
+        let records = std::vec![
+            Record::new(3, i64::MAX, 1),
+            Record::new(3, i64::MIN, 2),
+            Record::new(3, 0, 3),
+            Record::new(3, i64::MAX, 4),
+        ];
+        check(records, 4, |_| 0);
+    }
+
+    #[test]
+    fn long_out_of_order_series_use_merge_sort_correctly() {
+        let records: Vec<Record> = (0..500)
+            .map(|i| Record::new(i % 3, (i as i64 * 7919) % 401, i as u64))
+            .collect();
+        check(records, 8, |_| 0);
+    }
+}
