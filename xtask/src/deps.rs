@@ -285,7 +285,7 @@ fn ensure_nightly(sh: &Shell) -> Nightly {
     let args: Vec<&str> = NIGHTLY_INSTALL.split_whitespace().skip(1).collect();
     match shell::run(cmd!(sh, "rustup {args...}")) {
         Ok(()) => Nightly::Ready,
-        Err(err) => Nightly::Unavailable(format!("`{NIGHTLY_INSTALL}` failed: {err}")),
+        Err(err) => Nightly::Unavailable(format!("installing it failed: {err}")),
     }
 }
 
