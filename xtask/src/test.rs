@@ -1,0 +1,71 @@
+//! `cargo xtask test`: every check a change must pass, as a list of steps.
+//!
+//! Order: cheapest and most likely to fail first (deps, formatting, clippy),
+//! then the test suite, the no_std builds of `numatree-core`, and Miri.
+//! Later checks (loom/shuttle models, fuzzing, ...) are appended to
+//! [`steps`].
+
+use anyhow::Result;
+use xshell::{cmd, Shell};
+
+use crate::deps::{self, Nightly, NO_STD_TARGETS};
+use crate::flags::TestFlags;
+use crate::shell;
+use crate::steps::{self, deps_report, Outcome, Step};
+
+/// Runs the `test` steps.
+pub(crate) fn run(sh: Shell, flags: TestFlags) -> Result<()> {
+    steps::run_all(sh, steps(flags))
+}
+
+/// The steps of `cargo xtask test`, in order; `ci` appends to this list.
+pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
+    let mut steps = vec![
+        deps::step(),
+        Step::new("fmt", |cx| {
+            passed(shell::run(cmd!(cx.sh, "cargo fmt --all -- --check")))
+        }),
+        Step::new("clippy", |cx| {
+            passed(shell::run(cmd!(
+                cx.sh,
+                "cargo clippy --workspace --all-targets -- -D warnings"
+            )))
+        }),
+        // Not `--all-targets`: that would skip doctests, which the README's
+        // and the crate docs' examples rely on.
+        Step::new("test", |cx| {
+            passed(shell::run(cmd!(cx.sh, "cargo test --workspace")))
+        }),
+    ];
+    for target in NO_STD_TARGETS {
+        steps.push(Step::new(
+            format!("build numatree-core --target {target}"),
+            move |cx| {
+                passed(shell::run(cmd!(
+                    cx.sh,
+                    "cargo build -p numatree-core --target {target}"
+                )))
+            },
+        ));
+    }
+    steps.push(Step::new("miri", move |cx| {
+        if flags.no_miri {
+            return Ok(Outcome::Skipped("--no-miri".into()));
+        }
+        if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
+            return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+        }
+        passed(shell::run_with_env(
+            cmd!(cx.sh, "cargo +nightly miri test -p numatree-core"),
+            &[
+                ("PROPTEST_CASES", "8"),
+                ("MIRIFLAGS", "-Zmiri-strict-provenance"),
+            ],
+        ))
+    }));
+    steps
+}
+
+fn passed(result: Result<()>) -> Result<Outcome> {
+    result.map(|()| Outcome::Passed)
+}
