@@ -1,1 +1,30 @@
-//! numatree runtime (being built: see issue 3).
+//! numatree: a NUMA-aware, write-optimized, in-memory ordered index for
+//! time-series records — the std runtime that users depend on.
+//!
+//! The runtime is being built step by step along the ingest pipeline:
+//! [`topology`] (which NUMA nodes and CPUs exist; the only module that talks to
+//! hwloc) -> [`plan`] (which CPUs run writers and merges, and which node and
+//! shard own each series) -> writers -> merge pipeline -> index.
+//!
+//! ```
+//! use numatree::{Plan, PlanConfig, Topology, TopologySource};
+//!
+//! // Two packages with one NUMA node and two CPUs each, described to hwloc;
+//! // use `TopologySource::System` (or `NUMATREE_TOPOLOGY`) for the real machine.
+//! let source = TopologySource::Synthetic("pack:2 numa:1 core:2 pu:1".into());
+//! let topology = Topology::load(&source)?;
+//! let plan = Plan::for_topology(&topology, &PlanConfig::default())?;
+//! assert_eq!(plan.node_count(), 2);
+//! assert_eq!(plan.route(7), (1, 3)); // node 7 % 2, shard (7 / 2) % 4
+//! assert!(!plan.binding_applied());
+//! println!("{plan}");
+//! # Ok::<(), numatree::Error>(())
+//! ```
+
+mod error;
+pub mod plan;
+pub mod topology;
+
+pub use error::Error;
+pub use plan::{NodePlan, Plan, PlanConfig};
+pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};
