@@ -31,7 +31,7 @@ impl NodeId {
 /// A leaf: up to `L` records, strictly ascending by key.
 #[derive(Clone, Debug)]
 #[repr(C)]
-pub struct Leaf<const L: usize> {
+pub struct Leaf<const L: usize = LEAF_CAPACITY> {
     /// The next leaf in key order, or [`NodeId::NONE`] for the last leaf.
     pub next: NodeId,
     /// The records, strictly ascending by key.
@@ -61,7 +61,7 @@ impl<const L: usize> Default for Leaf<L> {
 /// `I - 1` are used, which keeps the layout free of const arithmetic.
 #[derive(Clone, Debug)]
 #[repr(C)]
-pub struct Inner<const I: usize> {
+pub struct Inner<const I: usize = INNER_FANOUT> {
     /// Separators: `keys[i]` is the smallest key of child `i + 1`'s subtree
     /// at the time that child was split off.
     pub keys: heapless::Vec<Key, I>,
@@ -93,7 +93,7 @@ impl<const I: usize> Default for Inner<I> {
 
 /// A tree node: a leaf or an inner node.
 #[derive(Clone, Debug)]
-pub enum Node<const L: usize, const I: usize> {
+pub enum Node<const L: usize = LEAF_CAPACITY, const I: usize = INNER_FANOUT> {
     /// Holds records.
     Leaf(Leaf<L>),
     /// Routes to children.

@@ -29,6 +29,34 @@ pub enum Error {
     /// area's pages are.
     #[error("binding failed: {0}")]
     Binding(String),
-    // Later work adds `Poisoned` (a merge thread panicked), `MemoryBudget`
-    // (the configured budget is exhausted) and `Closed` (the index was closed).
+
+    /// A merge thread panicked. Records it was merging may be lost, so the
+    /// index refuses every later write and flush; queries still answer from
+    /// what was merged. Rebuild the index (and investigate the message).
+    #[error("index poisoned: a merge thread panicked: {0}")]
+    Poisoned(String),
+
+    /// Accepting more records would take the index past its memory budget.
+    /// Every record accepted before this error is kept and merged; raise the
+    /// budget or stop writing.
+    #[error("memory budget of {budget} bytes exhausted: {used} bytes in trees and slots")]
+    MemoryBudget {
+        /// The configured budget, in bytes.
+        budget: usize,
+        /// Bytes in use (trees plus slot buffers) when the insert was refused.
+        used: usize,
+    },
+
+    /// The index was closed; no more writes or flushes are accepted.
+    #[error("index is closed")]
+    Closed,
+
+    /// The operating system refused to start a thread.
+    #[error("cannot start {what}: {reason}")]
+    Thread {
+        /// Which thread or pool.
+        what: String,
+        /// The OS or rayon error.
+        reason: String,
+    },
 }

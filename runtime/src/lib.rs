@@ -1,10 +1,13 @@
 //! numatree: a NUMA-aware, write-optimized, in-memory ordered index for
 //! time-series records — the std runtime that users depend on.
 //!
-//! The runtime is being built step by step along the ingest pipeline:
-//! [`topology`] (which NUMA nodes and CPUs exist; the only module that talks to
-//! hwloc) -> [`plan`] (which CPUs run writers and merges, and which node and
-//! shard own each series) -> writers -> merge pipeline -> index.
+//! Modules follow the ingest pipeline: [`topology`] (which NUMA nodes and
+//! CPUs exist; the only module that talks to hwloc) -> [`plan`] (which CPUs
+//! run writers and merges, and which node and shard own each series) ->
+//! `writer` (per-thread slots, no locks per record) -> `slot` (the bounded,
+//! blocking per-node pool) -> `pipeline` (per-node pinned merge pools:
+//! sort, split by shard, merge into the shard trees) -> `index` (the public
+//! face: queries, flush, stats, close).
 //!
 //! ```
 //! use numatree::{Plan, PlanConfig, Topology, TopologySource};
@@ -22,9 +25,25 @@
 //! ```
 
 mod error;
+mod flush;
+mod health;
+mod index;
+mod pipeline;
 pub mod plan;
+mod slot;
+mod stats;
+mod store;
+mod sync;
 pub mod topology;
+mod writer;
 
 pub use error::Error;
+pub use index::{
+    Builder, Index, WriterContext, DEFAULT_SLOT_CAPACITY, MAX_SLOT_CAPACITY, MIN_SLOT_CAPACITY,
+};
+pub use numatree_core::{Key, Record};
+pub use pipeline::{MergeEvent, MergeHook};
 pub use plan::{NodePlan, Plan, PlanConfig};
+pub use stats::{NodeStats, Stats};
 pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};
+pub use writer::Writer;

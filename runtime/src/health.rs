@@ -1,0 +1,56 @@
+//! Whether the index can still accept work: the poison and closed flags.
+//!
+//! A merge-thread panic poisons the index; `close` closes it. Both are
+//! checked only off the per-record path (when a writer needs a slot, on
+//! flush), and both wake every waiter so nothing hangs on a dead pipeline.
+
+use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::Error;
+
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    message: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// `Ok` while the index accepts writes; else why not.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poison_error());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// `Err(Poisoned)` if a merge failed; closing does not count.
+    pub(crate) fn check_poison(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(self.poison_error());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn poison_error(&self) -> Error {
+        let message = lock(&self.message).clone();
+        Error::Poisoned(message.unwrap_or_else(|| "unknown panic".into()))
+    }
+
+    /// Records the first panic message and raises the flag. The caller then
+    /// wakes every waiter.
+    pub(crate) fn poison(&self, message: String) {
+        lock(&self.message).get_or_insert(message);
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}

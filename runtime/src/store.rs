@@ -1,0 +1,115 @@
+//! Growable node-local storage for the shard trees: `numatree-core`'s
+//! [`NodeStore`] over chunks of nodes allocated on the shard's NUMA node.
+//!
+//! Nodes never move once allocated (chunks are never reallocated), and a
+//! chunk's pages are bound to the node before they are first touched, or
+//! pre-faulted by a thread pinned there when memory is reserved.
+
+use numatree_core::{Leaf, Node, NodeId, NodeStore};
+
+use crate::slot::Binder;
+
+/// Nodes per chunk (a power of two: ids split with a shift and a mask).
+const CHUNK_NODES: usize = 256;
+const CHUNK_SHIFT: u32 = CHUNK_NODES.trailing_zeros();
+
+/// One tree node of the default capacities.
+pub(crate) type TreeNode = Node;
+
+#[derive(Debug)]
+pub(crate) struct ChunkStore {
+    chunks: Vec<Vec<TreeNode>>,
+    free: Vec<NodeId>,
+    allocated: usize,
+    /// The first chunk that may have room; every chunk before it is full.
+    cursor: usize,
+    binder: Binder,
+}
+
+impl ChunkStore {
+    pub(crate) fn new(binder: Binder) -> Self {
+        ChunkStore {
+            chunks: Vec::new(),
+            free: Vec::new(),
+            allocated: 0,
+            cursor: 0,
+            binder,
+        }
+    }
+
+    fn new_chunk(&self) -> Vec<TreeNode> {
+        let mut chunk = Vec::with_capacity(CHUNK_NODES);
+        self.binder.bind(chunk.spare_capacity_mut());
+        chunk
+    }
+
+    /// Makes room for at least `nodes` more nodes and touches every page of
+    /// it, so a later ingest faults nothing. Call from a thread pinned to the
+    /// store's node.
+    pub(crate) fn reserve(&mut self, nodes: usize) {
+        let spare: usize = self.chunks[self.cursor.min(self.chunks.len())..]
+            .iter()
+            .map(|c| CHUNK_NODES - c.len())
+            .sum();
+        let mut needed = nodes.saturating_sub(spare);
+        while needed > 0 {
+            let mut chunk = self.new_chunk();
+            for node in chunk.spare_capacity_mut() {
+                // One write per node touches every page: nodes are < 4 KiB.
+                node.write(Node::Leaf(Leaf::new()));
+            }
+            self.chunks.push(chunk);
+            needed = needed.saturating_sub(CHUNK_NODES);
+        }
+        // Reserved chunks sit behind the current one; allocation fills the
+        // first chunk with room, see `alloc`.
+    }
+}
+
+impl NodeStore for ChunkStore {
+    fn alloc(&mut self, node: TreeNode) -> Result<NodeId, TreeNode> {
+        self.allocated += 1;
+        if let Some(id) = self.free.pop() {
+            *self.get_mut(id) = node;
+            return Ok(id);
+        }
+        while self.cursor < self.chunks.len() && self.chunks[self.cursor].len() == CHUNK_NODES {
+            self.cursor += 1;
+        }
+        if self.cursor == self.chunks.len() {
+            let chunk = self.new_chunk();
+            self.chunks.push(chunk);
+        }
+        let index = self.cursor;
+        let chunk = &mut self.chunks[index];
+        chunk.push(node);
+        Ok(NodeId(((index << CHUNK_SHIFT) + chunk.len() - 1) as u32))
+    }
+
+    fn free(&mut self, id: NodeId) {
+        self.allocated -= 1;
+        self.free.push(id);
+    }
+
+    #[inline]
+    fn get(&self, id: NodeId) -> &TreeNode {
+        &self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, id: NodeId) -> &mut TreeNode {
+        &mut self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
+    }
+
+    fn available(&self) -> usize {
+        usize::MAX
+    }
+
+    fn allocated(&self) -> usize {
+        self.allocated
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.len() * CHUNK_NODES * size_of::<TreeNode>()
+    }
+}

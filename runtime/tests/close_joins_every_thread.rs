@@ -1,0 +1,45 @@
+//! `close` joins every merge thread (counted in /proc), and dropping an
+//! index does the same. One test: it counts the process's threads.
+
+use numatree::{Index, TopologySource};
+
+fn merge_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("numatree-merge"))
+        .count()
+}
+
+#[test]
+fn close_and_drop_leave_no_merge_thread_running() {
+    assert_eq!(merge_threads(), 0);
+    let index = Index::builder()
+        .topology(TopologySource::Synthetic(
+            "pack:2 numa:2 core:4 pu:1".into(),
+        ))
+        .build()
+        .unwrap();
+    let expected: usize = index.plan().nodes().iter().map(|n| n.merge_threads()).sum();
+    index
+        .run_writers(2, |ctx, w| w.insert(ctx.global as u32, 1, 1))
+        .unwrap();
+    // rayon starts its threads asynchronously: wait until they all exist.
+    while merge_threads() < expected {
+        std::thread::yield_now();
+    }
+    assert_eq!(merge_threads(), expected);
+    let stats = index.close().unwrap();
+    assert_eq!(stats.total.keys, 8);
+    assert_eq!(
+        merge_threads(),
+        0,
+        "close returned with merge threads alive"
+    );
+    drop(index);
+
+    let index = Index::builder().build().unwrap();
+    index.run_writers(1, |_, w| w.insert(1, 1, 1)).unwrap();
+    drop(index);
+    assert_eq!(merge_threads(), 0, "drop returned with merge threads alive");
+}

@@ -1,0 +1,109 @@
+//! Shared test workload: scrape-style records with late points and
+//! duplicates, and the `BTreeMap` oracle they must match.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+
+use numatree::{Index, Record};
+
+/// A small deterministic RNG (xorshift64*).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A value that names its key and version, so a reader can check that a
+/// value it sees was really inserted for that key.
+pub fn value_of(series: u32, ts: i64, version: u64) -> u64 {
+    (u64::from(series) << 40) ^ ((ts as u64) << 8) ^ version
+}
+
+/// Whether `value` was produced by `value_of(series, ts, _)` with a small version.
+pub fn value_matches(series: u32, ts: i64, value: u64) -> bool {
+    (value ^ (u64::from(series) << 40) ^ ((ts as u64) << 8)) < 4
+}
+
+/// Each writer's stream: one point per owned series per round (series `s`
+/// belongs to writer `s % writers`), `late_pct`% of points swapped with a
+/// point up to 3 rounds later, and `dup_pct`% re-sent later with a new value.
+pub fn scrape(
+    series: u32,
+    rounds: i64,
+    writers: usize,
+    late_pct: u64,
+    dup_pct: u64,
+    seed: u64,
+) -> Vec<Vec<Record>> {
+    (0..writers)
+        .map(|w| {
+            let mut rng = Rng::new(seed + w as u64);
+            let owned: Vec<u32> = (0..series).filter(|s| *s as usize % writers == w).collect();
+            let mut out = Vec::new();
+            for round in 0..rounds {
+                for &s in &owned {
+                    out.push(Record::new(s, round * 10, value_of(s, round * 10, 0)));
+                }
+            }
+            let span = owned.len().max(1) * 3;
+            for i in 0..out.len() {
+                if rng.below(100) < late_pct {
+                    let j = (i + 1 + rng.below(span as u64) as usize).min(out.len() - 1);
+                    out.swap(i, j);
+                }
+            }
+            let mut with_dups = Vec::with_capacity(out.len() + out.len() / 50);
+            for r in out {
+                with_dups.push(r);
+                if rng.below(100) < dup_pct {
+                    with_dups.push(Record {
+                        value: value_of(r.key.series, r.key.ts, 1),
+                        ..r
+                    });
+                }
+            }
+            with_dups
+        })
+        .collect()
+}
+
+/// The final value of every key: the last write of its (only) writer.
+pub fn oracle(streams: &[Vec<Record>]) -> BTreeMap<(u32, i64), u64> {
+    let mut map = BTreeMap::new();
+    for stream in streams {
+        for r in stream {
+            map.insert((r.key.series, r.key.ts), r.value);
+        }
+    }
+    map
+}
+
+/// Asserts the index holds exactly the oracle: `len`, every value, every
+/// series' full scan, and the shard lengths summing to `len`.
+pub fn assert_matches_oracle(index: &Index, oracle: &BTreeMap<(u32, i64), u64>) {
+    assert_eq!(index.len(), oracle.len(), "len() != distinct keys inserted");
+    for (&(s, t), &v) in oracle {
+        assert_eq!(index.get(s, t), Some(v), "get({s}, {t})");
+    }
+    let series: std::collections::BTreeSet<u32> = oracle.keys().map(|k| k.0).collect();
+    for s in series {
+        let want: Vec<(i64, u64)> = oracle
+            .range((s, i64::MIN)..=(s, i64::MAX))
+            .map(|(k, v)| (k.1, *v))
+            .collect();
+        assert_eq!(index.scan(s, ..), want, "scan of series {s}");
+    }
+    let shard_sum: usize = index.shard_lengths().iter().map(|x| x.2).sum();
+    assert_eq!(shard_sum, index.len(), "shard lengths must sum to len()");
+}
