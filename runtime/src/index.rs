@@ -3,8 +3,10 @@
 
 use std::ops::RangeBounds;
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
-use crate::health::Health;
+use crate::flush::Ticket;
+use crate::health::{panic_message, Health};
 use crate::pipeline::{MergeHook, NodeShared};
 use crate::plan::{Plan, PlanConfig};
 use crate::slot::{Binder, Slot};
@@ -168,10 +170,12 @@ impl Builder {
                     slot_capacity,
                     in_flight,
                     binder,
+                    Arc::clone(&health),
                     self.merge_hook.clone(),
                 ))
             })
             .collect();
+        health.watch(nodes.iter().map(Arc::downgrade).collect());
         let merge_threads = Arc::new(Mutex::new(Vec::new()));
         let mut pools = Vec::with_capacity(nodes.len());
         for (i, np) in plan.nodes().iter().enumerate() {
@@ -181,7 +185,6 @@ impl Builder {
                 bind,
                 &topology,
                 &health,
-                &nodes,
                 &merge_threads,
             )?);
         }
@@ -215,15 +218,11 @@ fn merge_pool(
     bind: bool,
     topology: &Arc<Topology>,
     health: &Arc<Health>,
-    nodes: &[Arc<NodeShared>],
     joins: &Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) -> Result<rayon::ThreadPool, Error> {
     let threads = cpus.len().max(1);
     let topo = Arc::clone(topology);
-    let (h, waiters) = (
-        Arc::clone(health),
-        nodes.iter().map(Arc::downgrade).collect::<Vec<_>>(),
-    );
+    let h = Arc::clone(health);
     let joins = Arc::clone(joins);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -239,17 +238,9 @@ fn merge_pool(
                 let _ = topo.bind_current_thread(&cpus);
             }
         })
-        .panic_handler(move |payload| {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into());
-            h.poison(message);
-            for node in waiters.iter().filter_map(|w| w.upgrade()) {
-                node.wake_all();
-            }
-        })
+        // Merges catch their own panics (see `NodeShared::merge_next`); this
+        // covers anything else a pool thread runs.
+        .panic_handler(move |payload| h.poison(panic_message(&*payload)))
         .build()
         .map_err(|e| Error::Thread {
             what: format!("merge pool of node {index}"),
@@ -291,8 +282,10 @@ impl Shared {
         }
     }
 
-    /// A slot for `node`, blocking under backpressure.
-    pub(crate) fn acquire(&self, node: usize) -> Result<Box<Slot>, Error> {
+    /// A slot for `node`. With none free (backpressure), a writer at home
+    /// on that node (or unpinned) helps merge the node's sealed slots, then
+    /// spins and parks until a merge returns one.
+    pub(crate) fn acquire(&self, node: usize, home: Option<usize>) -> Result<Box<Slot>, Error> {
         self.health.check()?;
         if let Some(budget) = self.memory_budget {
             let used = self.memory_used();
@@ -301,7 +294,31 @@ impl Shared {
             }
         }
         let n = &self.nodes[node];
-        n.slots.acquire(&self.health, &n.counters)
+        if let Some(slot) = n.slots.try_acquire() {
+            return Ok(slot);
+        }
+        n.counters
+            .backpressure_waits
+            .fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let may_help = home.is_none_or(|h| h == node);
+        let result = loop {
+            if let Err(e) = self.health.check() {
+                break Err(e);
+            }
+            if may_help && n.merge_next() {
+                n.counters.helped_merges.fetch_add(1, Ordering::Relaxed);
+                match n.slots.try_acquire() {
+                    Some(slot) => break Ok(slot),
+                    None => continue,
+                }
+            }
+            break n.slots.wait_for_slot(&self.health);
+        };
+        n.counters
+            .blocked_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
     }
 
     fn memory_used(&self) -> usize {
@@ -316,14 +333,19 @@ impl Shared {
 
     /// Seals `slot` and hands it to `node`'s merge pool (merged on this
     /// thread once the index is closed, so late writers lose nothing).
+    /// `previous` is the ticket of this writer's last slot for `node`: the
+    /// new slot is handed over only once that one is merged, so one
+    /// writer's inserts of a key apply in order. Returns the new ticket.
     pub(crate) fn submit(
         &self,
         node: usize,
         slot: Box<Slot>,
         home: Option<usize>,
-    ) -> Result<(), Error> {
+        previous: Option<Ticket>,
+    ) -> Result<Ticket, Error> {
         let n = &self.nodes[node];
-        if let Err(e) = self.health.check_poison() {
+        let waited = previous.map(|t| self.wait_merged(node, &t, home));
+        if let Err(e) = self.health.check_poison().and(waited.unwrap_or(Ok(()))) {
             n.slots.forget();
             return Err(e);
         }
@@ -336,16 +358,52 @@ impl Shared {
             Some(_) => c.remote_records.fetch_add(records, Ordering::Relaxed),
             None => c.unpinned_records.fetch_add(records, Ordering::Relaxed),
         };
+        let ticket = Ticket::default();
         let epoch = n.flush.sealed();
+        n.enqueue(slot, epoch, Arc::clone(&ticket));
         let pools = self.pools.read().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = pools.get(node) {
             let job = Arc::clone(n);
-            pool.spawn(move || job.merge_slot(slot, epoch));
+            pool.spawn(move || {
+                job.merge_next();
+            });
         } else {
             drop(pools);
-            n.merge_slot(slot, epoch);
+            while n.merge_next() {}
+            self.health.check_poison()?;
         }
-        Ok(())
+        Ok(ticket)
+    }
+
+    /// Waits until the slot behind `ticket` is merged, helping to merge
+    /// `node`'s queue meanwhile when the writer is at home there.
+    fn wait_merged(&self, node: usize, ticket: &Ticket, home: Option<usize>) -> Result<(), Error> {
+        if ticket.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let n = &self.nodes[node];
+        n.counters
+            .backpressure_waits
+            .fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let may_help = home.is_none_or(|h| h == node);
+        let result = loop {
+            if ticket.load(Ordering::Acquire) {
+                break Ok(());
+            }
+            if let Err(e) = self.health.check_poison() {
+                break Err(e);
+            }
+            if may_help && n.merge_next() {
+                n.counters.helped_merges.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            break n.flush.wait_for(ticket, &self.health);
+        };
+        n.counters
+            .blocked_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        result
     }
 }
 

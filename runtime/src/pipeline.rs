@@ -10,16 +10,19 @@
 //! touch.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use numatree_core::{sort_dedup, Record, Tree};
 
-use crate::flush::FlushTracker;
+use crate::flush::{FlushTracker, Ticket};
+use crate::health::{panic_message, Health};
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::NodeCounters;
 use crate::store::ChunkStore;
-use crate::sync::{Arc, AtomicUsize, Ordering, RwLock};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering, RwLock};
 
 /// Series-id span a merge thread's counting sort handles directly; wider
 /// slots fall back to a merge sort.
@@ -50,8 +53,12 @@ pub(crate) struct NodeShared {
     pub(crate) index: usize,
     pub(crate) shards: Vec<Shard>,
     pub(crate) slots: SlotPool,
+    /// Sealed slots waiting for a merge, with their flush epochs. Each is
+    /// popped exactly once: by a pool job or by a writer that helps.
+    sealed: Mutex<VecDeque<(Box<Slot>, u64, Ticket)>>,
     pub(crate) flush: FlushTracker,
     pub(crate) counters: NodeCounters,
+    health: Arc<Health>,
     /// Divisor and modulus of the partition rule (see `plan`).
     node_count: u32,
     shard_count: u32,
@@ -81,6 +88,7 @@ impl NodeShared {
         slot_capacity: usize,
         in_flight_slots: usize,
         binder: Binder,
+        health: Arc<Health>,
         hook: Option<MergeHook>,
     ) -> Self {
         let shards = (0..shard_count)
@@ -93,8 +101,10 @@ impl NodeShared {
             index,
             shards,
             slots: SlotPool::new(slot_capacity, in_flight_slots, binder.clone()),
+            sealed: Mutex::new(VecDeque::new()),
             flush: FlushTracker::default(),
             counters: NodeCounters::default(),
+            health,
             node_count: node_count as u32,
             shard_count: shard_count as u32,
             binder,
@@ -151,9 +161,28 @@ impl NodeShared {
         self.counters.tree_bytes.store(bytes, Ordering::Relaxed);
     }
 
+    /// Queues a sealed slot; the caller then arranges one `merge_next` call.
+    pub(crate) fn enqueue(&self, slot: Box<Slot>, epoch: u64, ticket: Ticket) {
+        lock(&self.sealed).push_back((slot, epoch, ticket));
+    }
+
+    /// Merges the oldest queued slot, if any; returns whether there was one.
+    /// A panic in the merge poisons the index instead of unwinding further.
+    pub(crate) fn merge_next(&self) -> bool {
+        let Some((slot, epoch, ticket)) = lock(&self.sealed).pop_front() else {
+            return false;
+        };
+        if let Err(payload) =
+            catch_unwind(AssertUnwindSafe(|| self.merge_slot(slot, epoch, &ticket)))
+        {
+            self.health.poison(panic_message(&*payload));
+        }
+        true
+    }
+
     /// Sorts and merges one sealed slot into the shards, then returns it to
-    /// the pool. Runs on a merge thread.
-    pub(crate) fn merge_slot(&self, mut slot: Box<Slot>, epoch: u64) {
+    /// the pool.
+    fn merge_slot(&self, mut slot: Box<Slot>, epoch: u64, ticket: &Ticket) {
         if let Some(hook) = &self.hook {
             hook(MergeEvent {
                 node: self.index,
@@ -199,7 +228,7 @@ impl NodeShared {
         c.merge_busy_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.slots.release(slot);
-        self.flush.merged(epoch);
+        self.flush.merged(epoch, ticket);
     }
 
     fn merge_into(&self, tree: &mut Tree<ChunkStore>, shard: usize, run: &[Record]) {

@@ -4,8 +4,9 @@
 //! A slot's life: free (in the pool) -> filling (owned by one writer) ->
 //! sealed (queued on its node's merge pool) -> merging -> free again. The
 //! pool bounds how many slots exist per node, so memory is bounded; a writer
-//! that finds none free spins briefly, then parks on the pool's condition
-//! variable until a merge returns one. It never drops a record.
+//! that finds none free first helps merge its node's sealed slots, then
+//! spins briefly, then parks on the pool's condition variable until a merge
+//! returns one. It never drops a record.
 //!
 //! Deadlock freedom: every registered writer may hold one filling slot per
 //! node, so the pool's limit is `in_flight + writers`. At least `in_flight`
@@ -13,14 +14,11 @@
 //! waits only for merges, which always finish (or poison the index, which
 //! wakes it with an error).
 
-use std::time::Instant;
-
 use crossbeam_utils::Backoff;
 use numatree_core::Record;
 
 use crate::health::Health;
-use crate::stats::NodeCounters;
-use crate::sync::{lock, Arc, Condvar, Mutex, Ordering};
+use crate::sync::{lock, Arc, Condvar, Mutex};
 use crate::topology::{NodeId, Topology};
 use crate::Error;
 
@@ -141,45 +139,29 @@ impl SlotPool {
         }
     }
 
-    /// Takes a free slot, creating one if under the limit; else spins
-    /// briefly, then parks until a merge returns one. Fails only when the
-    /// index is poisoned or closed.
-    pub(crate) fn acquire(
-        &self,
-        health: &Health,
-        counters: &NodeCounters,
-    ) -> Result<Box<Slot>, Error> {
+    /// Waits for a slot: spins briefly, then parks until a merge returns
+    /// one. Fails only when the index is poisoned or closed.
+    pub(crate) fn wait_for_slot(&self, health: &Health) -> Result<Box<Slot>, Error> {
         let backoff = Backoff::new();
-        loop {
+        while !backoff.is_completed() {
             if let Some(slot) = self.try_acquire() {
                 return Ok(slot);
             }
             health.check()?;
-            if backoff.is_completed() {
-                break;
-            }
             backoff.snooze();
         }
-        counters.backpressure_waits.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
         let mut state = lock(&self.state);
-        let result = loop {
-            if let Err(e) = health.check() {
-                break Err(e);
-            }
+        loop {
+            health.check()?;
             if let Some(slot) = Self::take(&mut state, self.capacity, &self.binder) {
-                break Ok(slot);
+                return Ok(slot);
             }
             state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
-        };
-        drop(state);
-        counters
-            .blocked_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        result
+        }
     }
 
-    fn try_acquire(&self) -> Option<Box<Slot>> {
+    /// A free slot, or a new one while under the limit; never waits.
+    pub(crate) fn try_acquire(&self) -> Option<Box<Slot>> {
         Self::take(&mut lock(&self.state), self.capacity, &self.binder)
     }
 

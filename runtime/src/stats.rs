@@ -16,6 +16,7 @@ pub(crate) struct NodeCounters {
     pub(crate) slots_sealed: AtomicU64,
     pub(crate) slots_merged: AtomicU64,
     pub(crate) backpressure_waits: AtomicU64,
+    pub(crate) helped_merges: AtomicU64,
     pub(crate) blocked_ns: AtomicU64,
     pub(crate) alloc_failures: AtomicU64,
     pub(crate) merge_busy_ns: AtomicU64,
@@ -36,9 +37,11 @@ pub struct NodeStats {
     pub slots_sealed: u64,
     /// Slots merged into the trees.
     pub slots_merged: u64,
-    /// Times a writer found no free slot and parked.
+    /// Times a writer found no free slot (it then helped merge, or parked).
     pub backpressure_waits: u64,
-    /// Total time writers spent parked.
+    /// Slots merged by writers that found no free slot, instead of idling.
+    pub helped_merges: u64,
+    /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,
     /// Records that could not be buffered. Exists to prove it stays 0:
     /// writers wait instead of failing.
@@ -68,6 +71,7 @@ impl NodeCounters {
             slots_sealed: get(&self.slots_sealed),
             slots_merged: get(&self.slots_merged),
             backpressure_waits: get(&self.backpressure_waits),
+            helped_merges: get(&self.helped_merges),
             blocked: Duration::from_nanos(get(&self.blocked_ns)),
             alloc_failures: get(&self.alloc_failures),
             merge_busy: Duration::from_nanos(get(&self.merge_busy_ns)),
@@ -99,6 +103,7 @@ impl Stats {
             t.slots_sealed += n.slots_sealed;
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;
+            t.helped_merges += n.helped_merges;
             t.blocked += n.blocked;
             t.alloc_failures += n.alloc_failures;
             t.merge_busy += n.merge_busy;
@@ -123,8 +128,8 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "backpressure waits {} blocked {:.3?} | alloc_failures {} | merge busy {:.3?}",
-            t.backpressure_waits, t.blocked, t.alloc_failures, t.merge_busy
+            "backpressure waits {} (helped merge {}) blocked {:.3?} | alloc_failures {} | merge busy {:.3?}",
+            t.backpressure_waits, t.helped_merges, t.blocked, t.alloc_failures, t.merge_busy
         )?;
         write!(
             f,

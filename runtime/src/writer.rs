@@ -9,6 +9,7 @@
 
 use numatree_core::Record;
 
+use crate::flush::Ticket;
 use crate::index::Shared;
 use crate::slot::Slot;
 use crate::sync::Arc;
@@ -25,6 +26,8 @@ pub struct Writer {
     shared: Arc<Shared>,
     /// One open slot per node, taken lazily.
     open: Vec<Option<Box<Slot>>>,
+    /// Per node, the ticket of the last slot handed over (merged in order).
+    in_flight: Vec<Option<Ticket>>,
     /// The plan index of the node this writer's thread is pinned to.
     home: Option<usize>,
 }
@@ -35,7 +38,13 @@ impl Writer {
             node.slots.register_writer();
         }
         let open = (0..shared.nodes.len()).map(|_| None).collect();
-        Writer { shared, open, home }
+        let in_flight = (0..shared.nodes.len()).map(|_| None).collect();
+        Writer {
+            shared,
+            open,
+            in_flight,
+            home,
+        }
     }
 
     /// Inserts one record, replacing the value of an existing key.
@@ -72,11 +81,11 @@ impl Writer {
     fn slot_with_room(&mut self, node: usize) -> Result<&mut Box<Slot>, Error> {
         if self.open[node].as_ref().is_some_and(|s| s.is_full()) {
             if let Some(full) = self.open[node].take() {
-                self.shared.submit(node, full, self.home)?;
+                self.submit(node, full)?;
             }
         }
         if self.open[node].is_none() {
-            let slot = self.shared.acquire(node)?;
+            let slot = self.shared.acquire(node, self.home)?;
             self.open[node] = Some(slot);
         }
         match &mut self.open[node] {
@@ -118,12 +127,18 @@ impl Writer {
             if let Some(slot) = self.open[node].take() {
                 if slot.records.is_empty() {
                     self.shared.nodes[node].slots.release(slot);
-                } else if let Err(e) = self.shared.submit(node, slot, self.home) {
+                } else if let Err(e) = self.submit(node, slot) {
                     result = result.and(Err(e));
                 }
             }
         }
         result
+    }
+
+    fn submit(&mut self, node: usize, slot: Box<Slot>) -> Result<(), Error> {
+        let previous = self.in_flight[node].take();
+        self.in_flight[node] = Some(self.shared.submit(node, slot, self.home, previous)?);
+        Ok(())
     }
 
     /// The plan index of the node this writer's thread is pinned to, if any.
