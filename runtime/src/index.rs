@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::flush::Ticket;
 use crate::health::{panic_message, Health};
-use crate::pipeline::{MergeHook, NodeShared};
+use crate::pipeline::{MergeHook, NodeSetup, NodeShared};
 use crate::plan::{Plan, PlanConfig};
 use crate::slot::{Binder, Slot};
 use crate::stats::Stats;
@@ -163,16 +163,16 @@ impl Builder {
                     topology: bind.then(|| Arc::clone(&topology)),
                     node: np.node,
                 };
-                Arc::new(NodeShared::new(
-                    i,
-                    plan.node_count(),
-                    np.shards,
+                Arc::new(NodeShared::new(NodeSetup {
+                    index: i,
+                    node_count: plan.node_count(),
+                    shard_count: np.shards,
                     slot_capacity,
-                    in_flight,
+                    in_flight_slots: in_flight,
                     binder,
-                    Arc::clone(&health),
-                    self.merge_hook.clone(),
-                ))
+                    health: Arc::clone(&health),
+                    hook: self.merge_hook.clone(),
+                }))
             })
             .collect();
         health.watch(nodes.iter().map(Arc::downgrade).collect());

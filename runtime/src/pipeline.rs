@@ -80,17 +80,33 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<Record>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// What a node is built from.
+pub(crate) struct NodeSetup {
+    /// Plan index of the node.
+    pub(crate) index: usize,
+    /// Nodes in the plan, and this node's shards (the partition rule).
+    pub(crate) node_count: usize,
+    pub(crate) shard_count: usize,
+    /// Records per slot, and slots that may be sealed or merging at once.
+    pub(crate) slot_capacity: usize,
+    pub(crate) in_flight_slots: usize,
+    pub(crate) binder: Binder,
+    pub(crate) health: Arc<Health>,
+    pub(crate) hook: Option<MergeHook>,
+}
+
 impl NodeShared {
-    pub(crate) fn new(
-        index: usize,
-        node_count: usize,
-        shard_count: usize,
-        slot_capacity: usize,
-        in_flight_slots: usize,
-        binder: Binder,
-        health: Arc<Health>,
-        hook: Option<MergeHook>,
-    ) -> Self {
+    pub(crate) fn new(setup: NodeSetup) -> Self {
+        let NodeSetup {
+            index,
+            node_count,
+            shard_count,
+            slot_capacity,
+            in_flight_slots,
+            binder,
+            health,
+            hook,
+        } = setup;
         let shards = (0..shard_count)
             .map(|_| Shard {
                 tree: RwLock::new(Tree::new(ChunkStore::new(binder.clone()))),
