@@ -1,1 +1,7 @@
-//! numatree benchmark harness (being built: see issue 4).
+//! numatree-bench: the predecessor's insert / lookup / scan benchmark, run on
+//! numatree and its peers in one process over the same data, verified
+//! against an oracle in every run (being built).
+
+pub mod oracle;
+pub mod rng;
+pub mod workload;

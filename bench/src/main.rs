@@ -1,0 +1,3 @@
+//! `numatree-bench` (being built).
+
+fn main() {}
