@@ -2,6 +2,9 @@
 //! numatree and its peers in one process over the same data, verified
 //! against an oracle in every run (being built).
 
+pub mod contender;
 pub mod oracle;
+pub mod peers;
+pub mod registry;
 pub mod rng;
 pub mod workload;
