@@ -531,6 +531,58 @@ mod tests {
         assert_eq!(cell(None, Fmt::Rate), "—");
     }
 
+    fn summary(phase: Phase, contender: &str, threads: usize, metric: &str, v: f64) -> Summary {
+        let stat = Stat {
+            median: v,
+            min: v,
+            max: v,
+            n: 1,
+        };
+        Summary {
+            phase,
+            contender: contender.into(),
+            threads,
+            metrics: [(metric.to_owned(), stat)].into(),
+        }
+    }
+
+    #[test]
+    fn tables_compare_numatree_with_the_best_peer_and_mark_unsupported_rows() {
+        let mut cfg = BenchConfig::profile("ci").unwrap();
+        cfg.threads = vec![2];
+        cfg.phases = vec![Phase::Insert, Phase::Lookup];
+        let info = |name: &str, queries| ContenderInfo {
+            name: name.into(),
+            caps: Caps {
+                queries,
+                reserved: false,
+            },
+        };
+        let contenders = [
+            info("numatree", true),
+            info("btree-sharded", true),
+            info("vec-ceiling", false),
+        ];
+        let sums = [
+            summary(Phase::Insert, "numatree", 2, metric::MOPS_E2E, 120.0),
+            summary(Phase::Insert, "btree-sharded", 2, metric::MOPS_E2E, 12.0),
+            summary(Phase::Insert, "vec-ceiling", 2, metric::MOPS_E2E, 140.0),
+            summary(Phase::Lookup, "numatree", 2, metric::MOPS, 6.0),
+            summary(Phase::Lookup, "btree-sharded", 2, metric::MOPS, 2.0),
+        ];
+        assert_eq!(
+            best_peer(&sums, Phase::Insert, 2, metric::MOPS_E2E),
+            Some(("btree-sharded", 12.0))
+        );
+        let t = tables(&cfg, &contenders, &sums);
+        assert!(t.contains("x best peer"), "{t}");
+        assert!(t.contains("| numatree | 2 | — | 120.0 |"), "{t}");
+        assert!(t.contains("10.00x btree-sharded"), "{t}");
+        assert!(t.contains("3.00x btree-sharded"), "{t}");
+        assert!(t.contains("| vec-ceiling | 2 | n/a (no queries) |"), "{t}");
+        assert!(!t.contains("### Scan"), "{t}");
+    }
+
     #[test]
     fn utc_stamps_are_correct_for_known_instants() {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_764_424_798);
