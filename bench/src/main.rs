@@ -1,0 +1,116 @@
+//! `numatree-bench`: runs the predecessor's benchmark on every registered
+//! contender, prints the tables, writes JSON and SVG, and exits non-zero if
+//! any verification failed. `--help` lists the options.
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use numatree_bench::config::{parse_args, Command, USAGE};
+use numatree_bench::phases::{self, Progress};
+use numatree_bench::report::{self, ContenderInfo, Report, SystemInfo};
+use numatree_bench::{plot, registry};
+
+fn main() -> ExitCode {
+    let cfg = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(cfg)) => cfg,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let factories = match registry::select(&cfg.contenders) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (stamp, created) = report::utc_stamp(SystemTime::now());
+    let progress = Progress::new(false);
+    let outcome = match phases::run(&cfg, &factories, &progress) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let system = SystemInfo::collect();
+    let contenders: Vec<ContenderInfo> = factories.iter().map(ContenderInfo::from).collect();
+    let summary = report::summarize(&outcome.samples);
+    println!("{}", report::header(&system, &cfg, &outcome, &created));
+    println!("{}", report::tables(&cfg, &contenders, &summary));
+
+    let default_dir = cfg.json.is_none();
+    let json = cfg
+        .json
+        .clone()
+        .unwrap_or_else(|| report::output_dir().join(format!("{stamp}.json")));
+    let doc = Report {
+        schema: 1,
+        created: &created,
+        system: &system,
+        config: &cfg,
+        contenders: &contenders,
+        outcome: &outcome,
+        summary: &summary,
+    };
+    let mut io_failed = false;
+    match report::write_json(&json, &doc) {
+        Ok(()) => {
+            if default_dir {
+                if let Err(e) = std::fs::copy(&json, json.with_file_name("latest.json")) {
+                    eprintln!("warning: could not write latest.json: {e}");
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", json.display());
+            io_failed = true;
+        }
+    }
+    let svg = json.with_extension("svg");
+    if cfg.plot {
+        let names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
+        let title = format!(
+            "numatree-bench {} ({}), {created}",
+            cfg.profile, system.cpu_model
+        );
+        match plot::write_svg(&svg, &title, &cfg.threads, &names, &summary) {
+            Ok(()) if default_dir => {
+                if let Err(e) = std::fs::copy(&svg, svg.with_file_name("latest.svg")) {
+                    eprintln!("warning: could not write latest.svg: {e}");
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("error: plotting {}: {e}", svg.display());
+                io_failed = true;
+            }
+        }
+    }
+    println!("JSON: {}", json.display());
+    if cfg.plot {
+        println!("plot: {}", svg.display());
+    }
+    println!("wall time: {:.1} s", outcome.wall_s);
+
+    if !outcome.failures.is_empty() {
+        eprintln!(
+            "\nVERIFICATION FAILED: {} check(s) failed; the figures above are not trustworthy:",
+            outcome.failures.len()
+        );
+        for f in &outcome.failures {
+            eprint!("  {f}");
+        }
+        return ExitCode::FAILURE;
+    }
+    println!("verification: passed (every record found, every lookup and scan exact)");
+    if io_failed {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

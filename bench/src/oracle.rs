@@ -1,0 +1,203 @@
+//! The expected final state of a workload, computed without storing it.
+//!
+//! Series `s` holds the points `0..count(s)`; point `i` has timestamp
+//! `ts0 + i * interval`, so presence and range counts are arithmetic. A value
+//! is a hash of `(seed, series, ts, version)`: version 0 is the first write,
+//! and only keys that the generator re-emitted (duplicates) are stored, with
+//! their final version. Every series is written by exactly one writer, in
+//! order, so "the later value wins" has one well-defined answer.
+
+use std::collections::HashMap;
+
+use numatree_core::Key;
+
+use crate::rng::mix64;
+
+/// The value written for `(series, ts)` at `version` (0 = first write).
+#[inline]
+pub fn value_of(seed: u64, series: u32, ts: i64, version: u32) -> u64 {
+    let h = mix64(seed ^ mix64(u64::from(series).wrapping_mul(0xA24B_AED4_963E_E407)));
+    let h = mix64(h ^ ts as u64);
+    mix64(h ^ u64::from(version).wrapping_mul(0x9FB2_1C65_1E98_DF25))
+}
+
+/// What every contender must hold after ingesting a workload.
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    seed: u64,
+    ts0: i64,
+    interval: i64,
+    counts: Vec<u64>,
+    /// `prefix[s]` = points in series `0..s`; `prefix[S]` = distinct keys.
+    prefix: Vec<u64>,
+    versions: HashMap<Key, u32>,
+    records: u64,
+}
+
+impl Oracle {
+    /// Builds an oracle from per-series point counts, the final versions of
+    /// re-emitted keys and the total number of records emitted.
+    pub fn new(
+        seed: u64,
+        ts0: i64,
+        interval: i64,
+        counts: Vec<u64>,
+        versions: HashMap<Key, u32>,
+        records: u64,
+    ) -> Self {
+        let mut prefix = Vec::with_capacity(counts.len() + 1);
+        let mut acc = 0u64;
+        prefix.push(0);
+        for &c in &counts {
+            acc += c;
+            prefix.push(acc);
+        }
+        Oracle {
+            seed,
+            ts0,
+            interval,
+            counts,
+            prefix,
+            versions,
+            records,
+        }
+    }
+
+    /// Number of series (ids `0..series()`), including any with no points.
+    pub fn series(&self) -> u32 {
+        self.counts.len() as u32
+    }
+
+    /// Points (distinct keys) of `series`; 0 for unknown series.
+    pub fn points(&self, series: u32) -> u64 {
+        self.counts.get(series as usize).copied().unwrap_or(0)
+    }
+
+    /// Distinct keys over all series: what `len()` must report.
+    pub fn distinct_keys(&self) -> u64 {
+        *self.prefix.last().unwrap_or(&0)
+    }
+
+    /// Records emitted over all writers, duplicates included.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Keys written more than once (duplicates), with their final version.
+    pub fn rewritten_keys(&self) -> impl Iterator<Item = (Key, u32)> + '_ {
+        self.versions.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// Timestamp of point `i` of any series.
+    #[inline]
+    pub fn ts_of(&self, i: u64) -> i64 {
+        self.ts0 + i as i64 * self.interval
+    }
+
+    /// The workload's seed (values derive from it).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Scrape interval between consecutive points of a series, in timestamp units.
+    pub fn interval(&self) -> i64 {
+        self.interval
+    }
+
+    /// The final value of point `i` of `series` (`i < points(series)`).
+    #[inline]
+    pub fn value_at(&self, series: u32, i: u64) -> u64 {
+        let ts = self.ts_of(i);
+        let version = if self.versions.is_empty() {
+            0
+        } else {
+            self.versions
+                .get(&Key::new(series, ts))
+                .copied()
+                .unwrap_or(0)
+        };
+        value_of(self.seed, series, ts, version)
+    }
+
+    /// The final value of `(series, ts)`, or `None` if the key was never written.
+    pub fn expected(&self, series: u32, ts: i64) -> Option<u64> {
+        let off = i128::from(ts) - i128::from(self.ts0);
+        let iv = i128::from(self.interval);
+        if off < 0 || off % iv != 0 {
+            return None;
+        }
+        let i = off / iv;
+        (i < i128::from(self.points(series))).then(|| self.value_at(series, i as u64))
+    }
+
+    /// Number of points `i` of `series` with `t0 <= ts_of(i) < t1`.
+    pub fn count_in(&self, series: u32, t0: i64, t1: i64) -> u64 {
+        if t0 >= t1 {
+            return 0;
+        }
+        let n = self.points(series);
+        // First point index with ts >= t, clamped to 0..=n.
+        let first_at_or_after = |t: i64| -> u64 {
+            let off = i128::from(t) - i128::from(self.ts0);
+            let iv = i128::from(self.interval);
+            let idx = if off <= 0 { 0 } else { (off + iv - 1) / iv };
+            idx.min(i128::from(n)) as u64
+        };
+        first_at_or_after(t1) - first_at_or_after(t0)
+    }
+
+    /// The `g`-th distinct key in key order (`g < distinct_keys()`), as
+    /// `(series, point index)`: picking `g` uniformly picks keys uniformly.
+    pub fn nth_key(&self, g: u64) -> (u32, u64) {
+        debug_assert!(g < self.distinct_keys());
+        // Last s with prefix[s] <= g, skipping empty series.
+        let s = self.prefix.partition_point(|&p| p <= g) - 1;
+        (s as u32, g - self.prefix[s])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Oracle {
+        let mut versions = HashMap::new();
+        versions.insert(Key::new(2, 120), 2);
+        Oracle::new(9, 100, 10, vec![3, 0, 4], versions, 9)
+    }
+
+    #[test]
+    fn presence_and_values_follow_the_grid_and_final_versions() {
+        let o = small();
+        assert_eq!(o.distinct_keys(), 7);
+        assert_eq!(o.expected(0, 100), Some(value_of(9, 0, 100, 0)));
+        assert_eq!(o.expected(0, 105), None);
+        assert_eq!(o.expected(0, 130), None);
+        assert_eq!(o.expected(1, 100), None);
+        assert_eq!(o.expected(2, 120), Some(value_of(9, 2, 120, 2)));
+        assert_eq!(o.expected(2, 110), Some(value_of(9, 2, 110, 0)));
+        assert_eq!(o.expected(7, 100), None);
+        assert_eq!(o.expected(0, 90), None);
+    }
+
+    #[test]
+    fn range_counts_are_half_open_and_clamped() {
+        let o = small();
+        assert_eq!(o.count_in(2, i64::MIN, i64::MAX), 4);
+        assert_eq!(o.count_in(2, 100, 120), 2);
+        assert_eq!(o.count_in(2, 101, 121), 2);
+        assert_eq!(o.count_in(2, 95, 100), 0);
+        assert_eq!(o.count_in(2, 130, 131), 1);
+        assert_eq!(o.count_in(2, 131, 100), 0);
+    }
+
+    #[test]
+    fn nth_key_walks_keys_in_order_skipping_empty_series() {
+        let o = small();
+        let keys: Vec<_> = (0..7).map(|g| o.nth_key(g)).collect();
+        assert_eq!(
+            keys,
+            vec![(0, 0), (0, 1), (0, 2), (2, 0), (2, 1), (2, 2), (2, 3)]
+        );
+    }
+}

@@ -1,0 +1,783 @@
+//! The measurement driver: for each thread count, each repeat and each
+//! contender (interleaved, so drift hits every contender alike) it builds
+//! fresh contenders, runs the phases, verifies after each one and records a
+//! [`Sample`] per measurement.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use numatree_core::Record;
+use serde::Serialize;
+
+use crate::config::{BenchConfig, Phase};
+use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
+use crate::oracle::Oracle;
+use crate::rng::SplitMix64;
+use crate::verify::{self, Failure, Mismatches, Problem};
+use crate::workload::{Lookup, ScanQuery, Workload};
+
+/// Every figure of one measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    /// The phase measured.
+    pub phase: Phase,
+    /// Contender name.
+    pub contender: String,
+    /// Thread count (writers, or readers for query phases; both for mixed).
+    pub threads: usize,
+    /// Repeat index, 0-based.
+    pub repeat: usize,
+    /// Named figures (see [`metric`] for names and units).
+    pub metrics: BTreeMap<String, f64>,
+    /// The contender's own statistics after the phase.
+    pub extra: serde_json::Value,
+}
+
+/// Metric names used in [`Sample::metrics`].
+pub mod metric {
+    /// Records ingested, duplicates included.
+    pub const RECORDS: &str = "records";
+    /// Writer-only span, ms.
+    pub const WRITER_MS: &str = "writer_ms";
+    /// End-to-end span (until queryable), ms: the "total time" column.
+    pub const TOTAL_MS: &str = "total_ms";
+    /// Records per second end to end, millions.
+    pub const MOPS_E2E: &str = "mops_e2e";
+    /// Records per second until the last writer returned, millions.
+    pub const MOPS_WRITER: &str = "mops_writer";
+    /// Merge CPU over all ingest CPU, 0..=1 (contenders that report it).
+    pub const MERGE_CPU: &str = "merge_cpu_ratio";
+    /// Writer waits for buffer space.
+    pub const WAITS: &str = "backpressure_waits";
+    /// Failed buffer allocations (must be 0).
+    pub const ALLOC_FAILURES: &str = "alloc_failures";
+    /// Queries issued.
+    pub const QUERIES: &str = "queries";
+    /// Queries for keys that exist.
+    pub const PRESENT: &str = "present_queries";
+    /// Present keys found.
+    pub const HITS: &str = "hits";
+    /// hits / present queries.
+    pub const HIT_RATE: &str = "hit_rate";
+    /// Absent keys that were (wrongly) found.
+    pub const ABSENT_FOUND: &str = "absent_found";
+    /// Phase span, ms.
+    pub const MS: &str = "ms";
+    /// Operations per second, millions.
+    pub const MOPS: &str = "mops";
+    /// Scans issued.
+    pub const SCANS: &str = "scans";
+    /// Records returned by all scans.
+    pub const SCANNED: &str = "records_returned";
+    /// Records per scan.
+    pub const PER_SCAN: &str = "records_per_scan";
+    /// Scans per second, thousands.
+    pub const KOPS: &str = "kops";
+    /// Scanned records per second, millions.
+    pub const MRECS: &str = "mrecords_per_s";
+    /// Mixed: writer records per second end to end, millions.
+    pub const WRITER_MOPS: &str = "writer_mops";
+    /// Mixed: reader lookups per second, millions.
+    pub const READER_MOPS: &str = "reader_mops";
+    /// Mixed: reader lookups issued.
+    pub const READER_OPS: &str = "reader_ops";
+    /// Mixed: reader lookups of already-ingested keys that missed.
+    pub const READER_MISSES: &str = "reader_misses";
+}
+
+/// Result of a run: every sample, every verification failure and each
+/// contender's plan text.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    /// Every measurement.
+    pub samples: Vec<Sample>,
+    /// Every failed check.
+    pub failures: Vec<Failure>,
+    /// Placement plan per contender (those that print one).
+    pub plans: BTreeMap<String, String>,
+    /// Distinct keys of the workload.
+    pub distinct_keys: u64,
+    /// Records of the workload, duplicates included.
+    pub records: u64,
+    /// Whole run, seconds.
+    pub wall_s: f64,
+}
+
+/// Progress lines on stderr, stamped with the time since the run began.
+#[derive(Debug)]
+pub struct Progress {
+    start: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    /// Progress printing to stderr (or nowhere when `quiet`).
+    pub fn new(quiet: bool) -> Self {
+        Progress {
+            start: Instant::now(),
+            quiet,
+        }
+    }
+
+    /// Prints one line.
+    pub fn line(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("[{:>7.1}s] {msg}", self.start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Millions per second of `n` in `d` (0 for an empty span).
+fn per_us(n: f64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n / d.as_secs_f64() / 1e6
+    }
+}
+
+/// The data shared by every measurement of one thread count.
+struct Round<'a> {
+    oracle: &'a Oracle,
+    threads: usize,
+    parts: Vec<&'a [Record]>,
+    prefix: Vec<&'a [Record]>,
+    suffix: Vec<&'a [Record]>,
+    mixed_keys: Vec<(u32, i64)>,
+    lookups: &'a [Lookup],
+    absent: &'a [Lookup],
+    scans: &'a [ScanQuery],
+}
+
+/// Where a measurement belongs, for samples and failures.
+struct Ctx<'a> {
+    contender: &'a str,
+    threads: usize,
+    repeat: usize,
+}
+
+struct Recorder<'a> {
+    cfg: &'a BenchConfig,
+    progress: &'a Progress,
+    out: Outcome,
+}
+
+impl Recorder<'_> {
+    fn sample(
+        &mut self,
+        ctx: &Ctx<'_>,
+        phase: Phase,
+        metrics: &[(&str, f64)],
+        c: &dyn Contender,
+        note: String,
+    ) {
+        self.progress.line(&format!(
+            "{:<13} {:<14} T={:<3} rep {}/{}: {note}",
+            phase.name(),
+            ctx.contender,
+            ctx.threads,
+            ctx.repeat + 1,
+            self.cfg.repeat
+        ));
+        self.out.samples.push(Sample {
+            phase,
+            contender: ctx.contender.to_owned(),
+            threads: ctx.threads,
+            repeat: ctx.repeat,
+            metrics: metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            extra: c.extra(),
+        });
+    }
+
+    fn problems(&mut self, ctx: &Ctx<'_>, phase: Phase, problems: Vec<Problem>) -> bool {
+        let clean = problems.is_empty();
+        for problem in problems {
+            let f = Failure {
+                contender: ctx.contender.to_owned(),
+                phase: phase.name().to_owned(),
+                threads: ctx.threads,
+                repeat: ctx.repeat,
+                problem,
+            };
+            self.progress.line(&format!(
+                "VERIFICATION FAILED: {}",
+                f.to_string().trim_end()
+            ));
+            self.out.failures.push(f);
+        }
+        clean
+    }
+}
+
+fn insert_metrics(records: u64, t: &IngestTiming) -> Vec<(&'static str, f64)> {
+    let mut m = vec![
+        (metric::RECORDS, records as f64),
+        (metric::WRITER_MS, ms(t.writer)),
+        (metric::TOTAL_MS, ms(t.end_to_end)),
+        (metric::MOPS_E2E, per_us(records as f64, t.end_to_end)),
+        (metric::MOPS_WRITER, per_us(records as f64, t.writer)),
+    ];
+    m.extend(t.merge_cpu_ratio.map(|r| (metric::MERGE_CPU, r)));
+    m.extend(t.backpressure_waits.map(|w| (metric::WAITS, w as f64)));
+    m.extend(t.alloc_failures.map(|a| (metric::ALLOC_FAILURES, a as f64)));
+    m
+}
+
+fn verify_state(
+    c: &dyn Contender,
+    f: &ContenderFactory,
+    oracle: &Oracle,
+    records: u64,
+) -> Vec<Problem> {
+    if f.caps().queries {
+        verify::verify_index(c, oracle)
+    } else {
+        verify::verify_count(c, records)
+    }
+}
+
+/// Builds, ingests, records and verifies one insert measurement; returns the
+/// contender for the query phases.
+fn insert_phase(
+    rec: &mut Recorder<'_>,
+    round: &Round<'_>,
+    f: &ContenderFactory,
+    ctx: &Ctx<'_>,
+    reserved: bool,
+) -> Box<dyn Contender> {
+    let phase = if reserved {
+        Phase::InsertWarm
+    } else {
+        Phase::Insert
+    };
+    let records = round.oracle.records();
+    let c = f.build(&BuildOptions {
+        writers: round.threads,
+        series: round.oracle.series(),
+        expected_records: records as usize,
+        reserved,
+    });
+    if let Some(plan) = c.plan() {
+        rec.out.plans.entry(f.name().to_owned()).or_insert(plan);
+    }
+    let t = c.ingest(&round.parts, rec.cfg.batch);
+    let m = insert_metrics(records, &t);
+    let note = format!(
+        "{:.1} ms end-to-end, {:.2} Mops/s ({:.2} writer-only)",
+        ms(t.end_to_end),
+        per_us(records as f64, t.end_to_end),
+        per_us(records as f64, t.writer)
+    );
+    rec.sample(ctx, phase, &m, &*c, note);
+    let mut problems = verify::verify_timing(&t);
+    problems.extend(verify_state(&*c, f, round.oracle, records));
+    rec.problems(ctx, phase, problems);
+    c
+}
+
+/// Tally of one lookup thread.
+#[derive(Default)]
+struct LookupTally {
+    present: u64,
+    hits: u64,
+    absent_found: u64,
+    wrong: Mismatches,
+}
+
+fn lookup_phase(c: &dyn Contender, keys: &[Lookup], threads: usize) -> (Duration, LookupTally) {
+    let chunk = keys.len().div_ceil(threads).max(1);
+    let (span, tallies) = timed_threads(threads, |i| {
+        let mut t = LookupTally::default();
+        for q in keys.chunks(chunk).nth(i).unwrap_or(&[]) {
+            let got = c.get(q.series, q.ts);
+            t.present += u64::from(q.expected.is_some());
+            match (q.expected, got) {
+                (Some(e), Some(v)) => {
+                    t.hits += 1;
+                    if v != e {
+                        t.wrong.record(|| {
+                            format!("get({}, {}) = {v:#x}, oracle {e:#x}", q.series, q.ts)
+                        });
+                    }
+                }
+                (None, None) => {}
+                (Some(e), None) => {
+                    t.wrong
+                        .record(|| format!("get({}, {}) missed, oracle {e:#x}", q.series, q.ts));
+                }
+                (None, Some(v)) => {
+                    t.absent_found += 1;
+                    t.wrong.record(|| {
+                        format!(
+                            "get({}, {}) = {v:#x} for a key never written",
+                            q.series, q.ts
+                        )
+                    });
+                }
+            }
+        }
+        t
+    });
+    let mut total = LookupTally::default();
+    for t in tallies {
+        total.present += t.present;
+        total.hits += t.hits;
+        total.absent_found += t.absent_found;
+        total.wrong.absorb(t.wrong);
+    }
+    (span, total)
+}
+
+fn run_lookups(
+    rec: &mut Recorder<'_>,
+    c: &dyn Contender,
+    ctx: &Ctx<'_>,
+    keys: &[Lookup],
+    phase: Phase,
+) {
+    let (span, t) = lookup_phase(c, keys, ctx.threads);
+    let n = keys.len() as f64;
+    let hit_rate = if t.present == 0 {
+        1.0
+    } else {
+        t.hits as f64 / t.present as f64
+    };
+    let m = [
+        (metric::QUERIES, n),
+        (metric::PRESENT, t.present as f64),
+        (metric::HITS, t.hits as f64),
+        (metric::HIT_RATE, hit_rate),
+        (metric::ABSENT_FOUND, t.absent_found as f64),
+        (metric::MS, ms(span)),
+        (metric::MOPS, per_us(n, span)),
+    ];
+    let note = format!(
+        "{:.2} Mops/s, hits {}/{} present, {} absent found",
+        per_us(n, span),
+        t.hits,
+        t.present,
+        t.absent_found
+    );
+    rec.sample(ctx, phase, &m, c, note);
+    let check = if phase == Phase::Lookup {
+        "lookup"
+    } else {
+        "lookup-absent"
+    };
+    rec.problems(
+        ctx,
+        phase,
+        t.wrong.into_problem(check).into_iter().collect(),
+    );
+}
+
+fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &Round<'_>) {
+    let scans = round.scans;
+    let chunk = scans.len().div_ceil(ctx.threads).max(1);
+    let cap = rec.cfg.scan_len as usize;
+    let (span, tallies) = timed_threads(ctx.threads, |i| {
+        let mut out = Vec::with_capacity(cap);
+        let mut records = 0u64;
+        let mut wrong = Mismatches::default();
+        for q in scans.chunks(chunk).nth(i).unwrap_or(&[]) {
+            out.clear();
+            let n = c.scan(q.series, q.t0, q.t1, &mut out) as u64;
+            records += n;
+            if n != q.expected {
+                wrong.record(|| {
+                    format!(
+                        "scan({}, {}..{}) returned {n}, oracle {}",
+                        q.series, q.t0, q.t1, q.expected
+                    )
+                });
+            }
+        }
+        (records, wrong)
+    });
+    let mut records = 0;
+    let mut wrong = Mismatches::default();
+    for (r, w) in tallies {
+        records += r;
+        wrong.absorb(w);
+    }
+    // Untimed: every returned record must be in range, ascending, with its final value.
+    let mut content = Mismatches::default();
+    let mut out = Vec::with_capacity(cap);
+    for q in scans {
+        out.clear();
+        c.scan(q.series, q.t0, q.t1, &mut out);
+        let bad = out.iter().enumerate().find(|&(k, &(ts, v))| {
+            ts < q.t0
+                || ts >= q.t1
+                || (k > 0 && out[k - 1].0 >= ts)
+                || round.oracle.expected(q.series, ts) != Some(v)
+        });
+        if let Some((k, &(ts, v))) = bad {
+            content.record(|| {
+                format!(
+                    "scan({}, {}..{}) record #{k} = (ts {ts}, value {v:#x}): out of range, out of order or not the oracle's {:?}",
+                    q.series,
+                    q.t0,
+                    q.t1,
+                    round.oracle.expected(q.series, ts)
+                )
+            });
+        }
+    }
+    let n = scans.len() as f64;
+    let m = [
+        (metric::SCANS, n),
+        (metric::SCANNED, records as f64),
+        (
+            metric::PER_SCAN,
+            if n > 0.0 { records as f64 / n } else { 0.0 },
+        ),
+        (metric::MS, ms(span)),
+        (metric::KOPS, per_us(n, span) * 1e3),
+        (metric::MRECS, per_us(records as f64, span)),
+    ];
+    let note = format!(
+        "{:.1} Kops/s, {:.1} Mrecords/s, {records} records",
+        per_us(n, span) * 1e3,
+        per_us(records as f64, span)
+    );
+    rec.sample(ctx, Phase::Scan, &m, c, note);
+    let mut problems: Vec<Problem> = wrong.into_problem("scan-count").into_iter().collect();
+    problems.extend(content.into_problem("scan-content"));
+    rec.problems(ctx, Phase::Scan, problems);
+}
+
+/// Writers ingest the second half of every part while `threads` readers look
+/// up keys of the first half (ingested before timing), which must all hit.
+fn run_mixed(rec: &mut Recorder<'_>, f: &ContenderFactory, ctx: &Ctx<'_>, round: &Round<'_>) {
+    let records = round.oracle.records();
+    let c = f.build(&BuildOptions {
+        writers: round.threads,
+        series: round.oracle.series(),
+        expected_records: records as usize,
+        reserved: false,
+    });
+    c.ingest(&round.prefix, rec.cfg.batch);
+    let suffix_records: usize = round.suffix.iter().map(|p| p.len()).sum();
+    let keys = &round.mixed_keys;
+    let readers = ctx.threads;
+    let chunk = keys.len().div_ceil(readers).max(1);
+    let done = AtomicBool::new(false);
+    let barrier = Barrier::new(readers + 1);
+    let cr: &dyn Contender = &*c;
+    let (timing, reads) = thread::scope(|sc| {
+        let handles: Vec<_> = (0..readers)
+            .map(|i| {
+                let (done, barrier) = (&done, &barrier);
+                let mine = keys.chunks(chunk).nth(i).unwrap_or(&[]);
+                sc.spawn(move || {
+                    let mut misses = Mismatches::default();
+                    let mut ops = 0u64;
+                    barrier.wait();
+                    let start = Instant::now();
+                    'outer: loop {
+                        if mine.is_empty() {
+                            break;
+                        }
+                        for block in mine.chunks(64) {
+                            for &(s, ts) in block {
+                                if cr.get(s, ts).is_none() {
+                                    misses.record(|| {
+                                        format!(
+                                            "get({s}, {ts}) missed an ingested key during ingest"
+                                        )
+                                    });
+                                }
+                            }
+                            ops += block.len() as u64;
+                            if done.load(Ordering::Acquire) {
+                                break 'outer;
+                            }
+                        }
+                    }
+                    (ops, start, Instant::now(), misses)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let timing = cr.ingest(&round.suffix, rec.cfg.batch);
+        done.store(true, Ordering::Release);
+        let reads: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("reader panicked"))
+            .collect();
+        (timing, reads)
+    });
+    let ops: u64 = reads.iter().map(|r| r.0).sum();
+    let span = match (
+        reads.iter().map(|r| r.1).min(),
+        reads.iter().map(|r| r.2).max(),
+    ) {
+        (Some(s), Some(e)) => e.saturating_duration_since(s),
+        _ => Duration::ZERO,
+    };
+    let mut misses = Mismatches::default();
+    reads.into_iter().for_each(|r| misses.absorb(r.3));
+    let m = [
+        (metric::RECORDS, suffix_records as f64),
+        (metric::TOTAL_MS, ms(timing.end_to_end)),
+        (
+            metric::WRITER_MOPS,
+            per_us(suffix_records as f64, timing.end_to_end),
+        ),
+        (metric::READER_OPS, ops as f64),
+        (metric::READER_MOPS, per_us(ops as f64, span)),
+        (metric::READER_MISSES, misses.count as f64),
+    ];
+    let note = format!(
+        "writers {:.2} Mops/s, readers {:.2} Mops/s, {} misses",
+        per_us(suffix_records as f64, timing.end_to_end),
+        per_us(ops as f64, span),
+        misses.count
+    );
+    rec.sample(ctx, Phase::Mixed, &m, cr, note);
+    let mut problems: Vec<Problem> = misses.into_problem("mixed-reads").into_iter().collect();
+    problems.extend(verify::verify_timing(&timing));
+    problems.extend(verify::verify_index(cr, round.oracle));
+    rec.problems(ctx, Phase::Mixed, problems);
+}
+
+/// Keys the mixed-phase readers look up: drawn from the first half of the
+/// writers' parts, so each is present before the readers start.
+fn mixed_keys(prefix: &[&[Record]], n: usize, seed: u64) -> Vec<(u32, i64)> {
+    let mut rng = SplitMix64::stream(seed, 0x4D49_5845);
+    let nonempty: Vec<&[Record]> = prefix.iter().copied().filter(|p| !p.is_empty()).collect();
+    if nonempty.is_empty() {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|_| {
+            let p = nonempty[rng.below(nonempty.len() as u64) as usize];
+            let r = p[rng.below(p.len() as u64) as usize];
+            (r.key.series, r.key.ts)
+        })
+        .collect()
+}
+
+/// Runs every configured phase on every factory and verifies each result.
+pub fn run(
+    cfg: &BenchConfig,
+    factories: &[ContenderFactory],
+    progress: &Progress,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let t0 = Instant::now();
+    let workload = Workload::new(cfg.workload.clone())?;
+    let oracle = workload.oracle();
+    progress.line(&format!(
+        "workload: {} series x {} points, {} records ({} distinct keys), oracle in {:.0} ms",
+        cfg.workload.series,
+        cfg.workload.points,
+        oracle.records(),
+        oracle.distinct_keys(),
+        ms(t0.elapsed())
+    ));
+    let lookups = workload.lookups(cfg.lookups, 0.0, 1);
+    let absent = workload.lookups(cfg.lookups, cfg.absent_pct, 2);
+    let scans = workload.scans(cfg.scans, cfg.scan_len);
+    let mut rec = Recorder {
+        cfg,
+        progress,
+        out: Outcome {
+            distinct_keys: oracle.distinct_keys(),
+            records: oracle.records(),
+            ..Outcome::default()
+        },
+    };
+    for &threads in &cfg.threads {
+        let t0 = Instant::now();
+        let parts = workload.partition(threads);
+        progress.line(&format!(
+            "generated {threads} writer part(s) in {:.0} ms",
+            ms(t0.elapsed())
+        ));
+        let slices: Vec<&[Record]> = parts.iter().map(Vec::as_slice).collect();
+        let prefix: Vec<&[Record]> = slices.iter().map(|p| &p[..p.len() / 2]).collect();
+        let suffix: Vec<&[Record]> = slices.iter().map(|p| &p[p.len() / 2..]).collect();
+        let mixed_keys = if cfg.runs(Phase::Mixed) {
+            mixed_keys(&prefix, cfg.lookups, cfg.workload.seed)
+        } else {
+            Vec::new()
+        };
+        let round = Round {
+            oracle,
+            threads,
+            parts: slices.clone(),
+            prefix,
+            suffix,
+            mixed_keys,
+            lookups: &lookups,
+            absent: &absent,
+            scans: &scans,
+        };
+        for repeat in 0..cfg.repeat {
+            for f in factories {
+                let ctx = Ctx {
+                    contender: f.name(),
+                    threads,
+                    repeat,
+                };
+                let c = insert_phase(&mut rec, &round, f, &ctx, false);
+                if f.caps().queries {
+                    if cfg.runs(Phase::Lookup) {
+                        run_lookups(&mut rec, &*c, &ctx, round.lookups, Phase::Lookup);
+                    }
+                    if cfg.runs(Phase::LookupAbsent) {
+                        run_lookups(&mut rec, &*c, &ctx, round.absent, Phase::LookupAbsent);
+                    }
+                    if cfg.runs(Phase::Scan) {
+                        run_scans(&mut rec, &*c, &ctx, &round);
+                    }
+                }
+                drop(c);
+                if cfg.runs(Phase::InsertWarm) && f.caps().reserved {
+                    drop(insert_phase(&mut rec, &round, f, &ctx, true));
+                }
+                if cfg.runs(Phase::Mixed) && f.caps().queries {
+                    run_mixed(&mut rec, f, &ctx, &round);
+                }
+            }
+        }
+    }
+    rec.out.wall_s = started.elapsed().as_secs_f64();
+    Ok(rec.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contender::Caps;
+    use crate::peers::BTreeRwLock;
+    use crate::registry;
+
+    fn tiny(contenders: &[&str]) -> BenchConfig {
+        let mut cfg = BenchConfig::profile("ci").unwrap();
+        cfg.workload.series = 24;
+        cfg.workload.points = 200;
+        cfg.workload.late_pct = 5.0;
+        cfg.workload.dup_pct = 5.0;
+        cfg.threads = vec![1, 3];
+        cfg.lookups = 2_000;
+        cfg.scans = 100;
+        cfg.scan_len = 50;
+        cfg.contenders = contenders.iter().map(|s| (*s).to_owned()).collect();
+        cfg
+    }
+
+    #[test]
+    fn every_peer_passes_a_small_verified_run() {
+        let cfg = tiny(&[]);
+        let factories = registry::select(&cfg.contenders).unwrap();
+        let out = run(&cfg, &factories, &Progress::new(true)).unwrap();
+        assert!(out.failures.is_empty(), "{:#?}", out.failures);
+        for f in &factories {
+            for &t in &cfg.threads {
+                let has = |p: Phase| {
+                    out.samples
+                        .iter()
+                        .any(|s| s.contender == f.name() && s.threads == t && s.phase == p)
+                };
+                assert!(has(Phase::Insert));
+                assert_eq!(has(Phase::Lookup), f.caps().queries, "{}", f.name());
+                assert_eq!(has(Phase::Scan), f.caps().queries);
+                assert_eq!(has(Phase::Mixed), f.caps().queries);
+                assert_eq!(has(Phase::InsertWarm), f.caps().reserved);
+            }
+        }
+        let hits: Vec<f64> = out
+            .samples
+            .iter()
+            .filter(|s| s.phase == Phase::Lookup)
+            .map(|s| s.metrics[metric::HIT_RATE])
+            .collect();
+        assert!(!hits.is_empty() && hits.iter().all(|&h| h == 1.0));
+    }
+
+    /// A btree-rwlock that loses the first record of writer 0.
+    struct DropsOne(BTreeRwLock);
+
+    impl Contender for DropsOne {
+        fn name(&self) -> &str {
+            "drops-one"
+        }
+        fn ingest(&self, parts: &[&[Record]], batch: usize) -> IngestTiming {
+            let mut parts = parts.to_vec();
+            if let Some(first) = parts.first_mut() {
+                *first = &first[1.min(first.len())..];
+            }
+            self.0.ingest(&parts, batch)
+        }
+        fn get(&self, series: u32, ts: i64) -> Option<u64> {
+            self.0.get(series, ts)
+        }
+        fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
+            self.0.scan(series, t0, t1, out)
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    #[test]
+    fn verification_reports_a_contender_that_drops_one_record() {
+        let mut cfg = tiny(&[]);
+        cfg.workload.dup_pct = 0.0;
+        cfg.workload.late_pct = 0.0;
+        cfg.threads = vec![2];
+        cfg.phases = vec![Phase::Insert];
+        let broken = ContenderFactory::new(
+            "drops-one",
+            Caps {
+                queries: true,
+                reserved: false,
+            },
+            |_| Box::new(DropsOne(BTreeRwLock::default())),
+        );
+        let out = run(&cfg, &[broken], &Progress::new(true)).unwrap();
+        let checks: Vec<&str> = out
+            .failures
+            .iter()
+            .map(|f| f.problem.check.as_str())
+            .collect();
+        assert!(checks.contains(&"len"), "{checks:?}");
+        assert!(checks.contains(&"scan-all"), "{checks:?}");
+        let len = out
+            .failures
+            .iter()
+            .find(|f| f.problem.check == "len")
+            .unwrap();
+        assert_eq!(
+            (len.contender.as_str(), len.phase.as_str(), len.threads),
+            ("drops-one", "insert", 2)
+        );
+        assert_eq!(len.problem.mismatches, 1);
+        assert!(
+            len.problem.examples[0].contains("1 lost"),
+            "{:?}",
+            len.problem.examples
+        );
+        // Series 0 belongs to writer 0; its first record is point 0.
+        let scan = out
+            .failures
+            .iter()
+            .find(|f| f.problem.check == "scan-all")
+            .unwrap();
+        assert!(
+            scan.problem.examples.iter().any(|e| e.contains("series 0")),
+            "{:?}",
+            scan.problem.examples
+        );
+    }
+}

@@ -1,0 +1,592 @@
+//! What a run prints and keeps: the header (machine, workload, plans), the
+//! predecessor-style tables (rows = contender x threads, cells = median
+//! [min..max]) and the JSON document with every raw figure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::{BenchConfig, Phase};
+use crate::contender::{Caps, ContenderFactory};
+use crate::phases::{metric, Outcome, Sample};
+use crate::registry::{CEILINGS, TARGET};
+
+/// The machine the run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct SystemInfo {
+    /// `model name` from `/proc/cpuinfo`.
+    pub cpu_model: String,
+    /// Logical CPUs available to this process.
+    pub cpus: usize,
+    /// NUMA nodes under `/sys/devices/system/node` (`None` where unavailable).
+    pub numa_nodes: Option<usize>,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+impl SystemInfo {
+    /// Reads `/proc` and `/sys`; missing files give "unknown" / `None`.
+    pub fn collect() -> Self {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let numa_nodes = std::fs::read_dir("/sys/devices/system/node").ok().map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.strip_prefix("node")
+                        .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .count()
+        });
+        SystemInfo {
+            cpu_model,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            numa_nodes,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|_| "unknown".into()),
+        }
+    }
+}
+
+/// Median, min and max of one metric over the repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stat {
+    /// Median (mean of the middle two for an even count).
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Repeats aggregated.
+    pub n: usize,
+}
+
+impl Stat {
+    /// Aggregates `values` (non-empty).
+    pub fn of(values: &[f64]) -> Stat {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Stat {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+        }
+    }
+}
+
+/// The repeats of one (phase, contender, threads) aggregated.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Phase.
+    pub phase: Phase,
+    /// Contender name.
+    pub contender: String,
+    /// Thread count.
+    pub threads: usize,
+    /// Every metric's statistics.
+    pub metrics: BTreeMap<String, Stat>,
+}
+
+/// Groups samples by (phase, contender, threads), keeping first-seen order.
+pub fn summarize(samples: &[Sample]) -> Vec<Summary> {
+    type Group<'a> = ((Phase, &'a str, usize), Vec<&'a Sample>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for s in samples {
+        let key = (s.phase, s.contender.as_str(), s.threads);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(s),
+            None => groups.push((key, vec![s])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((phase, contender, threads), ss)| {
+            let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            for s in &ss {
+                for (k, v) in &s.metrics {
+                    values.entry(k).or_default().push(*v);
+                }
+            }
+            Summary {
+                phase,
+                contender: contender.to_owned(),
+                threads,
+                metrics: values
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), Stat::of(&v)))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// A contender's name and capabilities, as the report needs them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContenderInfo {
+    /// Name.
+    pub name: String,
+    /// Capabilities.
+    pub caps: Caps,
+}
+
+impl From<&ContenderFactory> for ContenderInfo {
+    fn from(f: &ContenderFactory) -> Self {
+        ContenderInfo {
+            name: f.name().to_owned(),
+            caps: f.caps(),
+        }
+    }
+}
+
+/// Digits to show for a throughput-like figure.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if a >= 100.0 || a == 0.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// An integer with thousands separators.
+fn count(x: f64) -> String {
+    let s = format!("{}", x.round() as i64);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+/// How a column shows its metric.
+#[derive(Clone, Copy)]
+enum Fmt {
+    /// median [min..max], throughput precision.
+    Rate,
+    /// Integer, median only (deterministic counts).
+    Count,
+    /// Percentage of a 0..=1 ratio, median [min..max].
+    Pct,
+}
+
+fn cell(stat: Option<&Stat>, fmt: Fmt) -> String {
+    let Some(s) = stat else { return "—".into() };
+    let f = |x: f64| match fmt {
+        Fmt::Rate => num(x),
+        Fmt::Count => count(x),
+        Fmt::Pct => format!("{:.1}%", x * 100.0),
+    };
+    if matches!(fmt, Fmt::Count) || s.n == 1 || s.min == s.max {
+        f(s.median)
+    } else {
+        format!("{} [{}..{}]", f(s.median), f(s.min), f(s.max))
+    }
+}
+
+struct Table {
+    phase: Phase,
+    title: &'static str,
+    columns: &'static [(&'static str, &'static str, Fmt)],
+    /// Metric compared in the "x best peer" column.
+    primary: &'static str,
+}
+
+const TABLES: &[Table] = &[
+    Table {
+        phase: Phase::Insert,
+        title: "Insert (cold: fresh contender)",
+        columns: &[
+            ("records", metric::RECORDS, Fmt::Count),
+            ("end-to-end Mops/s", metric::MOPS_E2E, Fmt::Rate),
+            ("writer-only Mops/s", metric::MOPS_WRITER, Fmt::Rate),
+            ("total ms", metric::TOTAL_MS, Fmt::Rate),
+            ("merge CPU", metric::MERGE_CPU, Fmt::Pct),
+            ("waits", metric::WAITS, Fmt::Count),
+            ("alloc failures", metric::ALLOC_FAILURES, Fmt::Count),
+        ],
+        primary: metric::MOPS_E2E,
+    },
+    Table {
+        phase: Phase::InsertWarm,
+        title: "Insert (warm: reserved, pre-faulted memory)",
+        columns: &[
+            ("records", metric::RECORDS, Fmt::Count),
+            ("end-to-end Mops/s", metric::MOPS_E2E, Fmt::Rate),
+            ("writer-only Mops/s", metric::MOPS_WRITER, Fmt::Rate),
+            ("total ms", metric::TOTAL_MS, Fmt::Rate),
+            ("merge CPU", metric::MERGE_CPU, Fmt::Pct),
+            ("waits", metric::WAITS, Fmt::Count),
+            ("alloc failures", metric::ALLOC_FAILURES, Fmt::Count),
+        ],
+        primary: metric::MOPS_E2E,
+    },
+    Table {
+        phase: Phase::Lookup,
+        title: "Lookup (present keys)",
+        columns: &[
+            ("queries", metric::QUERIES, Fmt::Count),
+            ("hits", metric::HITS, Fmt::Count),
+            ("hit rate", metric::HIT_RATE, Fmt::Pct),
+            ("Mops/s", metric::MOPS, Fmt::Rate),
+        ],
+        primary: metric::MOPS,
+    },
+    Table {
+        phase: Phase::LookupAbsent,
+        title: "Lookup (with absent keys)",
+        columns: &[
+            ("queries", metric::QUERIES, Fmt::Count),
+            ("present", metric::PRESENT, Fmt::Count),
+            ("hits", metric::HITS, Fmt::Count),
+            ("absent found", metric::ABSENT_FOUND, Fmt::Count),
+            ("Mops/s", metric::MOPS, Fmt::Rate),
+        ],
+        primary: metric::MOPS,
+    },
+    Table {
+        phase: Phase::Scan,
+        title: "Scan",
+        columns: &[
+            ("scans", metric::SCANS, Fmt::Count),
+            ("records returned", metric::SCANNED, Fmt::Count),
+            ("records/scan", metric::PER_SCAN, Fmt::Rate),
+            ("Kops/s", metric::KOPS, Fmt::Rate),
+            ("Mrecords/s", metric::MRECS, Fmt::Rate),
+        ],
+        primary: metric::MRECS,
+    },
+    Table {
+        phase: Phase::Mixed,
+        title: "Mixed (writers ingest the second half while as many readers look up the first)",
+        columns: &[
+            ("records", metric::RECORDS, Fmt::Count),
+            ("writer Mops/s", metric::WRITER_MOPS, Fmt::Rate),
+            ("reader Mops/s", metric::READER_MOPS, Fmt::Rate),
+            ("reader misses", metric::READER_MISSES, Fmt::Count),
+        ],
+        primary: metric::WRITER_MOPS,
+    },
+];
+
+fn find<'a>(
+    summary: &'a [Summary],
+    phase: Phase,
+    contender: &str,
+    threads: usize,
+) -> Option<&'a Summary> {
+    summary
+        .iter()
+        .find(|s| s.phase == phase && s.contender == contender && s.threads == threads)
+}
+
+/// The best peer's (name, median) of `metric` at `threads`: every contender
+/// except the target and the ceilings.
+pub fn best_peer<'a>(
+    summary: &'a [Summary],
+    phase: Phase,
+    threads: usize,
+    metric: &str,
+) -> Option<(&'a str, f64)> {
+    summary
+        .iter()
+        .filter(|s| s.phase == phase && s.threads == threads)
+        .filter(|s| s.contender != TARGET && !CEILINGS.contains(&s.contender.as_str()))
+        .filter_map(|s| {
+            s.metrics
+                .get(metric)
+                .map(|m| (s.contender.as_str(), m.median))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Renders every table for the phases that ran, rows ordered contender then threads.
+pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summary]) -> String {
+    let with_ratio = contenders.iter().any(|c| c.name == TARGET);
+    let mut out = String::new();
+    for t in TABLES {
+        if !cfg.runs(t.phase) {
+            continue;
+        }
+        let _ = writeln!(out, "\n### {}\n", t.title);
+        let mut head = vec!["contender", "threads"];
+        head.extend(t.columns.iter().map(|c| c.0));
+        if with_ratio {
+            head.push("x best peer");
+        }
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+        for c in contenders {
+            let na = match t.phase {
+                Phase::InsertWarm if !c.caps.reserved => Some("n/a (no reserved mode: see cold)"),
+                Phase::Lookup | Phase::LookupAbsent | Phase::Scan | Phase::Mixed
+                    if !c.caps.queries =>
+                {
+                    Some("n/a (no queries)")
+                }
+                _ => None,
+            };
+            for &threads in &cfg.threads {
+                let mut row = vec![c.name.clone(), threads.to_string()];
+                match (na, find(summary, t.phase, &c.name, threads)) {
+                    (Some(why), _) => {
+                        row.push(why.to_owned());
+                        row.extend(std::iter::repeat_n(String::new(), t.columns.len() - 1));
+                    }
+                    (None, s) => row.extend(
+                        t.columns
+                            .iter()
+                            .map(|col| cell(s.and_then(|s| s.metrics.get(col.1)), col.2)),
+                    ),
+                }
+                if with_ratio {
+                    let ratio = (c.name == TARGET && na.is_none())
+                        .then(|| find(summary, t.phase, &c.name, threads))
+                        .flatten()
+                        .and_then(|s| s.metrics.get(t.primary))
+                        .zip(best_peer(summary, t.phase, threads, t.primary))
+                        .filter(|(_, (_, best))| *best > 0.0)
+                        .map(|(m, (name, best))| format!("{:.2}x {name}", m.median / best));
+                    row.push(ratio.unwrap_or_default());
+                }
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+        }
+    }
+    out
+}
+
+/// The report header: machine, workload, run shape and each contender's plan.
+pub fn header(info: &SystemInfo, cfg: &BenchConfig, outcome: &Outcome, created: &str) -> String {
+    let w = &cfg.workload;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# numatree-bench ({} profile), {created}\n",
+        cfg.profile
+    );
+    let nodes = info
+        .numa_nodes
+        .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "- CPU: {} ({} logical CPUs, {nodes} NUMA node(s), kernel {})",
+        info.cpu_model, info.cpus, info.kernel
+    );
+    let _ = writeln!(
+        out,
+        "- workload: {} series x {} points (scale {}) = {} records, {} distinct keys; late {}% (max {} rounds), duplicates {}%, {}; series -> writer modulo; seed {:#x}",
+        count(f64::from(w.series)),
+        count(w.points as f64),
+        cfg.scale,
+        count(outcome.records as f64),
+        count(outcome.distinct_keys as f64),
+        w.late_pct,
+        w.max_delay,
+        w.dup_pct,
+        w.zipf.map_or_else(|| "uniform series".to_owned(), |t| format!("Zipf theta {t}")),
+        w.seed
+    );
+    let _ = writeln!(
+        out,
+        "- threads {:?}, {} repeat(s) (median [min..max]), batch {}, {} lookups ({}% absent in the variant), {} scans of <= {} records",
+        cfg.threads, cfg.repeat, cfg.batch, count(cfg.lookups as f64), cfg.absent_pct, count(cfg.scans as f64), cfg.scan_len
+    );
+    let _ = writeln!(
+        out,
+        "- verification: every record, lookup and scan checked against the oracle"
+    );
+    if outcome.plans.is_empty() {
+        let _ = writeln!(out, "- plan: (no contender reported a placement plan)");
+    }
+    for (name, plan) in &outcome.plans {
+        let _ = writeln!(out, "- plan of {name}:\n\n```\n{}\n```", plan.trim_end());
+    }
+    out
+}
+
+/// UTC time as (`20261125T141900Z`, `2026-11-25T14:19:00Z`).
+pub fn utc_stamp(t: SystemTime) -> (String, String) {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (hh, mm, ss) = (rem / 3600, rem / 60 % 60, rem % 60);
+    (
+        format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z"),
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
+    )
+}
+
+/// `<target dir>/numatree-bench`: `$CARGO_TARGET_DIR` if set, else the
+/// workspace's `target/`.
+pub fn output_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("target")
+        });
+    target.join("numatree-bench")
+}
+
+/// The JSON document of a run.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// Format version of this document.
+    pub schema: u32,
+    /// When the run started, UTC.
+    pub created: &'a str,
+    /// The machine.
+    pub system: &'a SystemInfo,
+    /// The run's configuration.
+    pub config: &'a BenchConfig,
+    /// Contenders in report order.
+    pub contenders: &'a [ContenderInfo],
+    /// Raw samples, failures and plans.
+    pub outcome: &'a Outcome,
+    /// Aggregates per (phase, contender, threads).
+    pub summary: &'a [Summary],
+}
+
+/// Writes `report` as pretty JSON to `path`, creating parent folders.
+pub fn write_json(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_take_the_median_min_and_max() {
+        assert_eq!(
+            Stat::of(&[3.0, 1.0, 2.0]),
+            Stat {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0,
+                n: 3
+            }
+        );
+        assert_eq!(Stat::of(&[4.0, 1.0]).median, 2.5);
+    }
+
+    #[test]
+    fn numbers_print_like_the_predecessor_tables() {
+        assert_eq!(count(10_240_000.0), "10,240,000");
+        assert_eq!(count(-1234.0), "-1,234");
+        assert_eq!(num(110.23), "110.2");
+        assert_eq!(num(5.661), "5.66");
+        assert_eq!(
+            cell(
+                Some(&Stat {
+                    median: 2.0,
+                    min: 1.5,
+                    max: 2.5,
+                    n: 3
+                }),
+                Fmt::Rate
+            ),
+            "2.00 [1.50..2.50]"
+        );
+        assert_eq!(cell(None, Fmt::Rate), "—");
+    }
+
+    fn summary(phase: Phase, contender: &str, threads: usize, metric: &str, v: f64) -> Summary {
+        let stat = Stat {
+            median: v,
+            min: v,
+            max: v,
+            n: 1,
+        };
+        Summary {
+            phase,
+            contender: contender.into(),
+            threads,
+            metrics: [(metric.to_owned(), stat)].into(),
+        }
+    }
+
+    #[test]
+    fn tables_compare_numatree_with_the_best_peer_and_mark_unsupported_rows() {
+        let mut cfg = BenchConfig::profile("ci").unwrap();
+        cfg.threads = vec![2];
+        cfg.phases = vec![Phase::Insert, Phase::Lookup];
+        let info = |name: &str, queries| ContenderInfo {
+            name: name.into(),
+            caps: Caps {
+                queries,
+                reserved: false,
+            },
+        };
+        let contenders = [
+            info("numatree", true),
+            info("btree-sharded", true),
+            info("vec-ceiling", false),
+        ];
+        let sums = [
+            summary(Phase::Insert, "numatree", 2, metric::MOPS_E2E, 120.0),
+            summary(Phase::Insert, "btree-sharded", 2, metric::MOPS_E2E, 12.0),
+            summary(Phase::Insert, "vec-ceiling", 2, metric::MOPS_E2E, 140.0),
+            summary(Phase::Lookup, "numatree", 2, metric::MOPS, 6.0),
+            summary(Phase::Lookup, "btree-sharded", 2, metric::MOPS, 2.0),
+        ];
+        assert_eq!(
+            best_peer(&sums, Phase::Insert, 2, metric::MOPS_E2E),
+            Some(("btree-sharded", 12.0))
+        );
+        let t = tables(&cfg, &contenders, &sums);
+        assert!(t.contains("x best peer"), "{t}");
+        assert!(t.contains("| numatree | 2 | — | 120.0 |"), "{t}");
+        assert!(t.contains("10.00x btree-sharded"), "{t}");
+        assert!(t.contains("3.00x btree-sharded"), "{t}");
+        assert!(t.contains("| vec-ceiling | 2 | n/a (no queries) |"), "{t}");
+        assert!(!t.contains("### Scan"), "{t}");
+    }
+
+    #[test]
+    fn utc_stamps_are_correct_for_known_instants() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_764_424_798);
+        assert_eq!(utc_stamp(t).1, "2025-11-29T13:59:58Z");
+        assert_eq!(utc_stamp(UNIX_EPOCH).0, "19700101T000000Z");
+    }
+}

@@ -1,0 +1,590 @@
+//! The scrape-style workload: deterministic per-writer record streams, the
+//! oracle of their final state, and the lookup and scan query sets.
+//!
+//! # Shape
+//! `series` series, `points` points per series (the *rounds*: `--scale N`
+//! multiplies `points`, i.e. a longer scrape window over the same series, so
+//! the default 1,024 x 10,000 = 10.24M records becomes 1,024 x 100,000 =
+//! 102.4M at scale 10). In round `r` every series emits point `r` with
+//! timestamp `ts0 + r * interval`.
+//!
+//! # Writers
+//! Series are partitioned over `T` writers **modulo**: series `s` belongs to
+//! writer `s % T`. Every writer therefore spreads its records over the whole
+//! key space (no contender gets writer-local key ranges for free), and each
+//! series has exactly one writer, so duplicates have a well-defined winner.
+//! Within a round a writer emits its series in ascending id order.
+//!
+//! # Options
+//! - **late points** (`late_pct`, `max_delay`): a point is held back and
+//!   emitted `1..=max_delay` rounds after its own round.
+//! - **duplicates** (`dup_pct`): after a point is emitted, with this
+//!   probability one of the series' last 16 emitted points is re-emitted with
+//!   a new value (version + 1); it must replace the earlier one.
+//! - **Zipf** (`zipf = Some(theta)`): series `s` gets a share of the
+//!   `series x points` records proportional to `1 / (s + 1)^theta`, spread
+//!   evenly over the `points` rounds (hot series emit several points per
+//!   round, cold ones skip rounds). Timestamps stay on the per-series grid.
+//!   Writer loads become skewed too: the writer owning series 0 carries its
+//!   share.
+//!
+//! All random decisions of a series come from that series' own stream, so
+//! the set of records, their per-series order and the oracle are the same
+//! for every writer count; only the interleaving across series changes.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::thread;
+
+use numatree_core::{Key, Record};
+use serde::Serialize;
+
+use crate::oracle::{value_of, Oracle};
+use crate::rng::{percent_threshold, SplitMix64};
+
+/// How many recently emitted points of a series a duplicate may re-emit.
+const RECENT: usize = 16;
+
+/// Parameters of a workload. Equal configs give identical workloads.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkloadConfig {
+    /// Number of series (ids `0..series`).
+    pub series: u32,
+    /// Points per series, i.e. rounds (already multiplied by the scale).
+    pub points: u64,
+    /// Seed of every random decision and of the values.
+    pub seed: u64,
+    /// Percentage of points emitted late (0..=100).
+    pub late_pct: f64,
+    /// A late point is emitted 1..=`max_delay` rounds after its round.
+    pub max_delay: u64,
+    /// Percentage of emitted points followed by a duplicate of a recent key (0..=100).
+    pub dup_pct: f64,
+    /// Zipf exponent of the series volume skew; `None` = every series equal.
+    pub zipf: Option<f64>,
+    /// Timestamp of round 0.
+    pub ts0: i64,
+    /// Timestamp step between rounds (>= 2, so off-grid absent keys exist).
+    pub interval: i64,
+}
+
+impl Default for WorkloadConfig {
+    /// The predecessor's workload: 1,024 series x 10,000 in-order points.
+    fn default() -> Self {
+        WorkloadConfig {
+            series: 1024,
+            points: 10_000,
+            seed: 0x6E75_6D61_7472_6565,
+            late_pct: 0.0,
+            max_delay: 16,
+            dup_pct: 0.0,
+            zipf: None,
+            ts0: 1_700_000_000_000,
+            interval: 10_000,
+        }
+    }
+}
+
+impl WorkloadConfig {
+    /// Checks the parameters, saying which one is wrong and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.series == 0 {
+            return Err("series must be >= 1".into());
+        }
+        if self.points == 0 {
+            return Err("points per series must be >= 1".into());
+        }
+        if self.interval < 2 {
+            return Err(format!(
+                "interval {} is invalid: must be >= 2",
+                self.interval
+            ));
+        }
+        for (name, v) in [("late-pct", self.late_pct), ("dup-pct", self.dup_pct)] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("{name} {v} is invalid: must be in 0..=100"));
+            }
+        }
+        if self.late_pct > 0.0 && self.max_delay == 0 {
+            return Err("late points need max-delay >= 1".into());
+        }
+        if let Some(t) = self.zipf {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(format!("zipf exponent {t} is invalid: must be >= 0"));
+            }
+        }
+        let last = i128::from(self.ts0)
+            + i128::from(self.interval) * (i128::from(self.series) * i128::from(self.points) + 2);
+        if last > i128::from(i64::MAX) {
+            return Err("timestamps overflow i64: lower ts0, interval or points".into());
+        }
+        Ok(())
+    }
+
+    /// Points of each series: `points` each, or the Zipf shares of
+    /// `series * points` (rounded down, the remainder to the hottest series).
+    pub fn counts(&self) -> Vec<u64> {
+        let n = self.series as usize;
+        let Some(theta) = self.zipf else {
+            return vec![self.points; n];
+        };
+        let total = u64::from(self.series) * self.points;
+        let weights: Vec<f64> = (0..n).map(|s| 1.0 / ((s + 1) as f64).powf(theta)).collect();
+        let sum: f64 = weights.iter().sum();
+        let mut counts: Vec<u64> = weights
+            .iter()
+            .map(|w| (total as f64 * w / sum).floor() as u64)
+            .collect();
+        let assigned: u64 = counts.iter().sum();
+        // Each floor loses < 1, so the remainder is < n: one more each to the hottest.
+        let rest = total.saturating_sub(assigned) as usize;
+        for c in counts.iter_mut().take(rest) {
+            *c += 1;
+        }
+        counts
+    }
+}
+
+/// One series' record stream in emission order, tagged with the round.
+struct SeriesGen {
+    series: u32,
+    count: u64,
+    rounds: u64,
+    seed: u64,
+    ts0: i64,
+    interval: i64,
+    late: u64,
+    max_delay: u64,
+    dup: u64,
+    rng: SplitMix64,
+    next_point: u64,
+    delayed: BinaryHeap<Reverse<(u64, u64)>>,
+    recent: [u64; RECENT],
+    recent_len: usize,
+    recent_at: usize,
+    versions: HashMap<u64, u32>,
+    pending: Option<(u64, Record)>,
+    head: Option<(u64, Record)>,
+}
+
+impl SeriesGen {
+    fn new(cfg: &WorkloadConfig, series: u32, count: u64) -> Self {
+        let mut g = SeriesGen {
+            series,
+            count,
+            rounds: cfg.points,
+            seed: cfg.seed,
+            ts0: cfg.ts0,
+            interval: cfg.interval,
+            late: percent_threshold(cfg.late_pct),
+            max_delay: cfg.max_delay,
+            dup: percent_threshold(cfg.dup_pct),
+            rng: SplitMix64::stream(cfg.seed, u64::from(series)),
+            next_point: 0,
+            delayed: BinaryHeap::new(),
+            recent: [0; RECENT],
+            recent_len: 0,
+            recent_at: 0,
+            versions: HashMap::new(),
+            pending: None,
+            head: None,
+        };
+        g.head = g.produce();
+        g
+    }
+
+    /// Round in which point `i` is due when on time.
+    fn round_of(&self, i: u64) -> u64 {
+        (u128::from(i) * u128::from(self.rounds) / u128::from(self.count)) as u64
+    }
+
+    fn ts_of(&self, i: u64) -> i64 {
+        self.ts0 + i as i64 * self.interval
+    }
+
+    fn emit(&mut self, round: u64, i: u64) -> (u64, Record) {
+        let ts = self.ts_of(i);
+        let rec = Record::new(self.series, ts, value_of(self.seed, self.series, ts, 0));
+        self.recent[self.recent_at] = i;
+        self.recent_at = (self.recent_at + 1) % RECENT;
+        self.recent_len = (self.recent_len + 1).min(RECENT);
+        if self.rng.chance(self.dup) {
+            let j = self.recent[self.rng.below(self.recent_len as u64) as usize];
+            let v = self.versions.entry(j).or_insert(0);
+            *v += 1;
+            let v = *v;
+            let ts = self.ts_of(j);
+            let dup = Record::new(self.series, ts, value_of(self.seed, self.series, ts, v));
+            self.pending = Some((round, dup));
+        }
+        (round, rec)
+    }
+
+    fn produce(&mut self) -> Option<(u64, Record)> {
+        if let Some(p) = self.pending.take() {
+            return Some(p);
+        }
+        loop {
+            let on_time = (self.next_point < self.count).then(|| self.round_of(self.next_point));
+            let due = self.delayed.peek().map(|Reverse((d, _))| *d);
+            match (on_time, due) {
+                (None, None) => return None,
+                (_, Some(d)) if on_time.is_none_or(|r| d <= r) => {
+                    let Reverse((d, i)) = self.delayed.pop().expect("peeked");
+                    return Some(self.emit(d, i));
+                }
+                (Some(r), _) => {
+                    let i = self.next_point;
+                    self.next_point += 1;
+                    if self.rng.chance(self.late) {
+                        let delay = 1 + self.rng.below(self.max_delay);
+                        self.delayed.push(Reverse((r + delay, i)));
+                        continue;
+                    }
+                    return Some(self.emit(r, i));
+                }
+                (None, Some(_)) => unreachable!("handled by the guard above"),
+            }
+        }
+    }
+
+    fn peek_round(&self) -> Option<u64> {
+        self.head.map(|(r, _)| r)
+    }
+
+    /// The next record if it is due in `round`.
+    fn next_in(&mut self, round: u64) -> Option<Record> {
+        match self.head {
+            Some((r, rec)) if r == round => {
+                self.head = self.produce();
+                Some(rec)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Lookup query with its expected answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    /// Series of the key.
+    pub series: u32,
+    /// Timestamp of the key.
+    pub ts: i64,
+    /// The oracle's value, `None` for an absent key.
+    pub expected: Option<u64>,
+}
+
+/// Range-scan query `[t0, t1)` of one series with its expected record count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanQuery {
+    /// Series scanned.
+    pub series: u32,
+    /// First timestamp included.
+    pub t0: i64,
+    /// First timestamp excluded.
+    pub t1: i64,
+    /// Records the oracle has in the range.
+    pub expected: u64,
+}
+
+/// A generated workload: its config and oracle; record streams on demand.
+#[derive(Debug)]
+pub struct Workload {
+    config: WorkloadConfig,
+    oracle: Oracle,
+}
+
+/// Scoped-thread count for generation work.
+fn gen_threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Workload {
+    /// Validates `config` and computes the oracle (one pass over every
+    /// series' stream, records discarded).
+    pub fn new(config: WorkloadConfig) -> Result<Self, String> {
+        config.validate()?;
+        let counts = config.counts();
+        let n = counts.len();
+        let chunk = n.div_ceil(gen_threads());
+        let results: Vec<(HashMap<Key, u32>, u64)> = thread::scope(|sc| {
+            let handles: Vec<_> = (0..n)
+                .step_by(chunk)
+                .map(|lo| {
+                    let (config, counts) = (&config, &counts);
+                    sc.spawn(move || {
+                        let mut versions = HashMap::new();
+                        let mut records = 0u64;
+                        for (s, &count) in counts.iter().enumerate().skip(lo).take(chunk) {
+                            let mut g = SeriesGen::new(config, s as u32, count);
+                            while let Some(r) = g.peek_round() {
+                                g.next_in(r);
+                                records += 1;
+                            }
+                            for (i, v) in g.versions {
+                                versions
+                                    .insert(Key::new(s as u32, g.ts0 + i as i64 * g.interval), v);
+                            }
+                        }
+                        (versions, records)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("oracle thread panicked"))
+                .collect()
+        });
+        let mut versions = HashMap::new();
+        let mut records = 0;
+        for (v, r) in results {
+            versions.extend(v);
+            records += r;
+        }
+        let oracle = Oracle::new(
+            config.seed,
+            config.ts0,
+            config.interval,
+            counts,
+            versions,
+            records,
+        );
+        Ok(Workload { config, oracle })
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &WorkloadConfig {
+        &self.config
+    }
+
+    /// The expected final state.
+    pub fn oracle(&self) -> &Oracle {
+        &self.oracle
+    }
+
+    /// The writer that owns `series` among `writers`.
+    pub fn owner(series: u32, writers: usize) -> usize {
+        series as usize % writers
+    }
+
+    /// The record stream of writer `w` of `writers`.
+    pub fn writer_records(&self, w: usize, writers: usize) -> Vec<Record> {
+        let mut gens: Vec<SeriesGen> = (w as u32..self.config.series)
+            .step_by(writers)
+            .map(|s| SeriesGen::new(&self.config, s, self.oracle.points(s)))
+            .collect();
+        let points: u64 = gens.iter().map(|g| g.count).sum();
+        let cap = points as f64 * (1.0 + self.config.dup_pct / 100.0) * 1.001 + 64.0;
+        let mut out = Vec::with_capacity(cap as usize);
+        let mut round = gens.iter().filter_map(SeriesGen::peek_round).min();
+        while let Some(r) = round {
+            let mut next = None::<u64>;
+            for g in &mut gens {
+                while let Some(rec) = g.next_in(r) {
+                    out.push(rec);
+                }
+                if let Some(nr) = g.peek_round() {
+                    next = Some(next.map_or(nr, |x| x.min(nr)));
+                }
+            }
+            round = next;
+        }
+        out
+    }
+
+    /// Every writer's record stream, generated in parallel (do this before timing).
+    pub fn partition(&self, writers: usize) -> Vec<Vec<Record>> {
+        assert!(writers >= 1, "need at least one writer");
+        let per = writers.div_ceil(gen_threads());
+        thread::scope(|sc| {
+            let handles: Vec<_> = (0..writers)
+                .step_by(per)
+                .map(|lo| {
+                    sc.spawn(move || {
+                        (lo..(lo + per).min(writers))
+                            .map(|w| self.writer_records(w, writers))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("generator thread panicked"))
+                .collect()
+        })
+    }
+
+    /// `n` lookups in random order; `absent_pct` percent of them (rounded
+    /// down) are keys never written: off-grid timestamps, points past a
+    /// series' end, and unknown series, in equal shares. The rest are present
+    /// keys drawn uniformly.
+    pub fn lookups(&self, n: usize, absent_pct: f64, salt: u64) -> Vec<Lookup> {
+        let o = &self.oracle;
+        let mut rng = SplitMix64::stream(self.config.seed, 0x4C4F_4F4B ^ salt);
+        let absent = ((n as f64) * absent_pct.clamp(0.0, 100.0) / 100.0) as usize;
+        let distinct = o.distinct_keys();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n - absent {
+            let (s, i) = o.nth_key(rng.below(distinct));
+            out.push(Lookup {
+                series: s,
+                ts: o.ts_of(i),
+                expected: Some(o.value_at(s, i)),
+            });
+        }
+        for k in 0..absent {
+            let (series, ts) = match k % 3 {
+                0 => {
+                    let (s, i) = o.nth_key(rng.below(distinct));
+                    (s, o.ts_of(i) + o.interval() / 2)
+                }
+                1 => {
+                    let s = rng.below(u64::from(o.series())) as u32;
+                    (s, o.ts_of(o.points(s) + rng.below(1000)))
+                }
+                _ => {
+                    let s = o.series().saturating_add(rng.below(1000) as u32);
+                    (s, o.ts_of(rng.below(self.config.points)))
+                }
+            };
+            debug_assert_eq!(o.expected(series, ts), None);
+            out.push(Lookup {
+                series,
+                ts,
+                expected: None,
+            });
+        }
+        rng.shuffle(&mut out);
+        out
+    }
+
+    /// `n` scans of up to `len` records: a key drawn uniformly, the range
+    /// starting at a random timestamp in the interval before it (but not
+    /// before the series' first point: like the predecessor's, every start
+    /// lies within the series' data) and spanning `len` intervals.
+    pub fn scans(&self, n: usize, len: u64) -> Vec<ScanQuery> {
+        let o = &self.oracle;
+        let mut rng = SplitMix64::stream(self.config.seed, 0x5343_414E);
+        (0..n)
+            .map(|_| {
+                let (series, i) = o.nth_key(rng.below(o.distinct_keys()));
+                let back = rng.below(o.interval() as u64) as i64;
+                let t0 = if i == 0 {
+                    o.ts_of(0)
+                } else {
+                    o.ts_of(i) - back
+                };
+                let t1 = t0 + len as i64 * o.interval();
+                ScanQuery {
+                    series,
+                    t0,
+                    t1,
+                    expected: o.count_in(series, t0, t1),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(late: f64, dup: f64, zipf: Option<f64>) -> WorkloadConfig {
+        WorkloadConfig {
+            series: 37,
+            points: 300,
+            late_pct: late,
+            max_delay: 5,
+            dup_pct: dup,
+            zipf,
+            ..WorkloadConfig::default()
+        }
+    }
+
+    /// Replays every writer's stream into a map: the ground truth.
+    fn replay(parts: &[Vec<Record>]) -> std::collections::BTreeMap<Key, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for p in parts {
+            for r in p {
+                m.insert(r.key, r.value);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn generator_is_deterministic() {
+        let a = Workload::new(cfg(5.0, 3.0, None)).unwrap();
+        let b = Workload::new(cfg(5.0, 3.0, None)).unwrap();
+        assert_eq!(a.partition(3), b.partition(3));
+        assert_eq!(a.lookups(500, 10.0, 1), b.lookups(500, 10.0, 1));
+        assert_eq!(a.scans(50, 20), b.scans(50, 20));
+    }
+
+    #[test]
+    fn oracle_counts_distinct_keys_and_final_values_with_late_points_and_duplicates() {
+        for zipf in [None, Some(1.0)] {
+            let w = Workload::new(cfg(10.0, 5.0, zipf)).unwrap();
+            let o = w.oracle();
+            assert!(o.rewritten_keys().count() > 0);
+            for writers in [1, 4] {
+                let parts = w.partition(writers);
+                let total: usize = parts.iter().map(Vec::len).sum();
+                assert_eq!(total as u64, o.records());
+                let truth = replay(&parts);
+                assert_eq!(truth.len() as u64, o.distinct_keys());
+                assert!(o.records() > o.distinct_keys());
+                for (k, v) in &truth {
+                    assert_eq!(o.expected(k.series, k.ts), Some(*v), "{k:?}");
+                }
+                for (w_idx, p) in parts.iter().enumerate() {
+                    assert!(p
+                        .iter()
+                        .all(|r| Workload::owner(r.key.series, writers) == w_idx));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn late_points_arrive_out_of_order_within_max_delay() {
+        let w = Workload::new(cfg(20.0, 0.0, None)).unwrap();
+        let p = &w.partition(1)[0];
+        let ts0 = w.config().ts0;
+        let iv = w.config().interval;
+        let mut out_of_order = 0;
+        let mut last = vec![i64::MIN; 37];
+        for r in p {
+            let l = &mut last[r.key.series as usize];
+            if r.key.ts < *l {
+                out_of_order += 1;
+                assert!(*l - r.key.ts <= 6 * iv, "delay beyond max-delay");
+            }
+            *l = (*l).max(r.key.ts);
+            assert!(r.key.ts >= ts0);
+        }
+        assert!(out_of_order > 100);
+    }
+
+    #[test]
+    fn zipf_skews_volume_toward_low_series_ids() {
+        let w = Workload::new(cfg(0.0, 0.0, Some(1.0))).unwrap();
+        let o = w.oracle();
+        assert_eq!(o.distinct_keys(), 37 * 300);
+        assert!(o.points(0) > 5 * o.points(36));
+    }
+
+    #[test]
+    fn query_sets_have_the_promised_answers() {
+        let w = Workload::new(cfg(5.0, 5.0, None)).unwrap();
+        let o = w.oracle();
+        let l = w.lookups(1000, 10.0, 0);
+        assert_eq!(l.iter().filter(|q| q.expected.is_none()).count(), 100);
+        assert!(l.iter().all(|q| o.expected(q.series, q.ts) == q.expected));
+        let s = w.scans(200, 50);
+        assert!(s.iter().all(|q| q.expected >= 1 && q.expected <= 50));
+        assert!(s.iter().any(|q| q.expected == 50));
+    }
+}
