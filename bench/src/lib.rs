@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod contender;
+pub mod numatree_adapter;
 pub mod oracle;
 pub mod peers;
 pub mod phases;

@@ -14,7 +14,7 @@ pub const CEILINGS: &[&str] = &["vec-ceiling"];
 /// Every registered contender.
 pub fn all() -> Vec<ContenderFactory> {
     vec![
-        // numatree's adapter goes here, first: `crate::numatree_adapter::factory(),`
+        crate::numatree_adapter::factory(),
         peers::btree_rwlock(),
         peers::btree_sharded(),
         peers::skiplist(),

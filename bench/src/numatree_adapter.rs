@@ -1,0 +1,126 @@
+//! numatree as a contender: the index built by its builder, fed by its own
+//! pinned writer threads (`Index::run_writers`), queried through `get` and
+//! `scan_into`.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use numatree::{Index, Stats};
+use numatree_core::Record;
+
+use crate::contender::{BuildOptions, Caps, Contender, ContenderFactory, IngestTiming};
+
+/// The numatree index under test.
+pub struct NumatreeContender {
+    index: Index,
+    /// Stats at the end of the previous ingest, to report per-ingest deltas.
+    last: Mutex<Stats>,
+}
+
+impl NumatreeContender {
+    /// Builds an index with default settings; with `reserved`, memory for
+    /// `expected_records` is reserved and pre-faulted on each node first.
+    pub fn new(opts: &BuildOptions) -> Self {
+        let mut builder = Index::builder();
+        if opts.reserved {
+            builder = builder.reserve_records(opts.expected_records);
+        }
+        let index = builder
+            .build()
+            .unwrap_or_else(|e| panic!("building numatree: {e}"));
+        NumatreeContender {
+            index,
+            last: Mutex::new(Stats::default()),
+        }
+    }
+}
+
+impl Contender for NumatreeContender {
+    fn name(&self) -> &str {
+        "numatree"
+    }
+
+    fn ingest(&self, parts: &[&[Record]], batch: usize) -> IngestTiming {
+        let nodes = self.index.plan().node_count();
+        let per_node = parts.len().div_ceil(nodes).max(1);
+        let started = Instant::now();
+        self.index
+            .run_writers(per_node, |ctx, writer| {
+                // Threads beyond the parts (uneven split over nodes) idle.
+                let Some(part) = parts.get(ctx.global) else {
+                    return Ok(());
+                };
+                for chunk in part.chunks(batch.max(1)) {
+                    writer.insert_batch(chunk)?;
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("numatree ingest failed: {e}"));
+        let writer = started.elapsed();
+        self.index
+            .flush()
+            .unwrap_or_else(|e| panic!("numatree flush failed: {e}"));
+        let end_to_end = started.elapsed();
+        let now = self.index.stats();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let merge_busy = now.total.merge_busy.saturating_sub(last.total.merge_busy);
+        let timing = IngestTiming {
+            writer,
+            end_to_end,
+            merge_cpu_ratio: Some(
+                merge_busy.as_secs_f64() / end_to_end.max(Duration::from_nanos(1)).as_secs_f64(),
+            ),
+            backpressure_waits: Some(now.total.backpressure_waits - last.total.backpressure_waits),
+            alloc_failures: Some(now.total.alloc_failures),
+        };
+        *last = now;
+        timing
+    }
+
+    fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        self.index.get(series, ts)
+    }
+
+    fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
+        self.index.scan_into(series, t0..t1, out)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn extra(&self) -> serde_json::Value {
+        let s = self.index.stats().total;
+        let raw = (s.keys * std::mem::size_of::<Record>()).max(1);
+        serde_json::json!({
+            "keys": s.keys,
+            "records_accepted": s.records_accepted,
+            "slots_sealed": s.slots_sealed,
+            "backpressure_waits": s.backpressure_waits,
+            "helped_merges": s.helped_merges,
+            "blocked_ms": s.blocked.as_secs_f64() * 1e3,
+            "merge_busy_ms": s.merge_busy.as_secs_f64() * 1e3,
+            "alloc_failures": s.alloc_failures,
+            "local_records": s.local_records,
+            "remote_records": s.remote_records,
+            "tree_bytes": s.tree_bytes,
+            "tree_bytes_per_raw_byte": s.tree_bytes as f64 / raw as f64,
+        })
+    }
+
+    fn plan(&self) -> Option<String> {
+        Some(self.index.plan().to_string())
+    }
+}
+
+/// Factory for [`NumatreeContender`].
+pub fn factory() -> ContenderFactory {
+    ContenderFactory::new(
+        "numatree",
+        Caps {
+            queries: true,
+            reserved: true,
+        },
+        |o| Box::new(NumatreeContender::new(o)),
+    )
+}
