@@ -106,3 +106,22 @@ const _: () = assert!(core::mem::size_of::<NodeId>() == 4);
 const _: () = assert!(
     core::mem::size_of::<Leaf<LEAF_CAPACITY>>() <= LEAF_CAPACITY * crate::RECORD_BYTES + 16
 );
+
+/// Loads one value from every cache line of `items`, independently of each
+/// other, so a cold node arrives in one round of memory latency instead of
+/// one per binary-search probe. The result is meaningless; it is passed
+/// through `black_box` so the loads are not optimised away.
+#[inline]
+pub(crate) fn warm<T: Copy>(items: &[T], pick: impl Fn(&T) -> u32) {
+    let stride = (64 / core::mem::size_of::<T>()).max(1);
+    let mut acc = 0u32;
+    let mut i = 0;
+    while i < items.len() {
+        acc ^= pick(&items[i]);
+        i += stride;
+    }
+    if let Some(last) = items.last() {
+        acc ^= pick(last);
+    }
+    core::hint::black_box(acc);
+}

@@ -20,7 +20,7 @@
 //! run that was applied; the tree is valid and holds exactly that prefix.
 
 use crate::error::Error;
-use crate::node::{Inner, Leaf, Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
+use crate::node::{warm, Inner, Leaf, Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
 use crate::record::{Key, Record};
 use crate::store::NodeStore;
 
@@ -113,6 +113,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     pub fn get(&self, series: u32, ts: i64) -> Option<u64> {
         let key = Key::new(series, ts);
         let leaf = self.leaf(self.find_leaf(&key)?);
+        warm(&leaf.records, |r| r.key.series);
         leaf.records
             .binary_search_by(|r| r.key.cmp(&key))
             .ok()
@@ -195,6 +196,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
         let mut id = self.root;
         for _ in 1..self.height {
             let inner = self.inner(id);
+            warm(&inner.keys, |k| k.series);
             id = inner.children[inner.child_for(key)];
         }
         Some(id)
