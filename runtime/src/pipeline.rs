@@ -22,7 +22,7 @@ use crate::health::{panic_message, Health};
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::NodeCounters;
 use crate::store::ChunkStore;
-use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering, RwLock};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering, ShardedLock};
 
 /// Series-id span a merge thread's counting sort handles directly; wider
 /// slots fall back to a merge sort.
@@ -31,7 +31,9 @@ const COUNT_TABLE: usize = 1 << 16;
 /// One shard: a tree and its key count (readable without the lock).
 #[derive(Debug)]
 pub(crate) struct Shard {
-    pub(crate) tree: RwLock<Tree<ChunkStore>>,
+    /// Readers take a per-thread slot of the lock, so concurrent lookups do
+    /// not bounce one cache line between cores; merges take all slots.
+    pub(crate) tree: ShardedLock<Tree<ChunkStore>>,
     pub(crate) keys: AtomicUsize,
 }
 
@@ -109,7 +111,7 @@ impl NodeShared {
         } = setup;
         let shards = (0..shard_count)
             .map(|_| Shard {
-                tree: RwLock::new(Tree::new(ChunkStore::new(binder.clone()))),
+                tree: ShardedLock::new(Tree::new(ChunkStore::new(binder.clone()))),
                 keys: AtomicUsize::new(0),
             })
             .collect();
