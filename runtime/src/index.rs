@@ -64,6 +64,13 @@ impl Builder {
         self
     }
 
+    /// Use only these NUMA nodes (logical indexes). Default: the list in the
+    /// env var `NUMATREE_NODES` (e.g. `1` or `0,2`) if set, else every node.
+    pub fn only_nodes(mut self, nodes: &[usize]) -> Self {
+        self.plan.only_nodes = Some(nodes.to_vec());
+        self
+    }
+
     /// Merge threads per node (default: half the node's CPUs, rounded up).
     pub fn merge_threads_per_node(mut self, n: usize) -> Self {
         self.plan.merge_threads_per_node = Some(n);
@@ -150,7 +157,11 @@ impl Builder {
             .or_else(TopologySource::from_env)
             .unwrap_or(TopologySource::System);
         let topology = Arc::new(Topology::load(&source)?);
-        let plan = Plan::for_topology(&topology, &self.plan)?;
+        let mut plan_config = self.plan.clone();
+        if plan_config.only_nodes.is_none() {
+            plan_config.only_nodes = nodes_from_env()?;
+        }
+        let plan = Plan::for_topology(&topology, &plan_config)?;
         let bind = plan.binding_applied() && !self.no_pinning;
         let health = Arc::new(Health::default());
         let nodes: Vec<Arc<NodeShared>> = plan
@@ -207,6 +218,30 @@ impl Builder {
             }),
         })
     }
+}
+
+/// The env var naming the NUMA nodes to use, e.g. `0` or `0,2`.
+pub const NODES_ENV: &str = "NUMATREE_NODES";
+
+/// Parses `NUMATREE_NODES`, if set and non-empty.
+fn nodes_from_env() -> Result<Option<Vec<usize>>, Error> {
+    match std::env::var(NODES_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_node_list(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a comma-separated list of node indexes.
+fn parse_node_list(list: &str) -> Result<Vec<usize>, Error> {
+    list.split(',')
+        .map(|n| {
+            n.trim().parse().map_err(|_| {
+                Error::InvalidConfig(format!(
+                    "{NODES_ENV}={list:?} is invalid: expected node indexes like 0 or 0,2"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Starts node `index`'s merge pool: threads pinned to its merge CPUs at
@@ -669,5 +704,18 @@ impl Index {
 impl Drop for Index {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_parse_or_name_the_bad_value() {
+        assert_eq!(parse_node_list("1").unwrap(), [1]);
+        assert_eq!(parse_node_list("0, 2").unwrap(), [0, 2]);
+        let err = parse_node_list("0,x").unwrap_err().to_string();
+        assert!(err.contains("NUMATREE_NODES=\"0,x\" is invalid"), "{err}");
     }
 }

@@ -40,6 +40,7 @@ mod writer;
 pub use error::Error;
 pub use index::{
     Builder, Index, WriterContext, DEFAULT_SLOT_CAPACITY, MAX_SLOT_CAPACITY, MIN_SLOT_CAPACITY,
+    NODES_ENV,
 };
 pub use numatree_core::{Key, Record};
 pub use pipeline::{MergeEvent, MergeHook};

@@ -63,6 +63,10 @@ pub struct PlanConfig {
     /// Shards per node, in `1..=256`. Default: 4 per merge thread of the node,
     /// at most 256.
     pub shards_per_node: Option<usize>,
+    /// Use only these NUMA nodes (logical indexes, as in [`Topology::nodes`]),
+    /// e.g. for one process per node bound with `hwloc-bind`. Applied
+    /// before `nodes`. Default: every node.
+    pub only_nodes: Option<Vec<usize>>,
 }
 
 /// The plan for one NUMA node.
@@ -220,7 +224,29 @@ impl Plan {
     /// As [`Plan::compute`].
     pub fn for_topology(topology: &Topology, cfg: &PlanConfig) -> Result<Plan, Error> {
         let applied = topology.is_this_system() && topology.binding().cpu;
-        let mut plan = Self::compute(topology.nodes(), applied, cfg)?;
+        let chosen: Vec<NumaNode> = match &cfg.only_nodes {
+            None => topology.nodes().to_vec(),
+            Some(only) => {
+                let all = topology.nodes();
+                if only.is_empty() {
+                    return Err(Error::InvalidConfig(
+                        "only_nodes is empty: name at least one node".into(),
+                    ));
+                }
+                if let Some(bad) = only.iter().find(|&&i| i >= all.len()) {
+                    return Err(Error::InvalidConfig(format!(
+                        "only_nodes names node {bad}, but the topology has nodes 0..{}",
+                        all.len()
+                    )));
+                }
+                all.iter()
+                    .enumerate()
+                    .filter(|(i, _)| only.contains(i))
+                    .map(|(_, n)| n.clone())
+                    .collect()
+            }
+        };
+        let mut plan = Self::compute(&chosen, applied, cfg)?;
         plan.topology = topology.summary();
         if !applied {
             plan.binding_note = match topology.source() {

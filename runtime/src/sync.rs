@@ -5,8 +5,8 @@
 //! replace them (`cfg(loom)`, the tokio pattern) without touching the
 //! protocol code.
 
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use crossbeam_utils::sync::ShardedLock;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 /// Locks `m`, ignoring std's lock poisoning: our own poison flag (set by the

@@ -123,3 +123,24 @@ fn inverted_scans_are_empty_and_nan_payloads_round_trip() {
     assert!(index.scan(3, t0..t1).is_empty());
     assert_eq!(index.scan(3, ..).len(), 2);
 }
+
+#[test]
+fn only_nodes_restricts_the_plan_to_the_named_nodes() {
+    let index = Index::builder()
+        .topology(TopologySource::Synthetic(
+            "pack:2 numa:2 core:4 pu:1".into(),
+        ))
+        .only_nodes(&[1, 3])
+        .build()
+        .unwrap();
+    let plan = index.plan();
+    let ids: Vec<u32> = plan.nodes().iter().map(|n| n.node.get()).collect();
+    assert_eq!(ids, [1, 3]);
+    let mut w = index.writer();
+    for s in 0..10 {
+        w.insert(s, 0, 0).unwrap();
+    }
+    drop(w);
+    index.flush().unwrap();
+    assert_eq!(index.len(), 10);
+}
