@@ -99,6 +99,7 @@ fn plan_can_use_the_first_nodes_only() {
         nodes: Some(2),
         merge_threads_per_node: Some(1),
         shards_per_node: Some(3),
+        ..PlanConfig::default()
     };
     let plan = Plan::for_topology(&topo, &cfg).unwrap();
     assert_eq!(plan.node_count(), 2);
