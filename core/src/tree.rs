@@ -31,6 +31,33 @@ pub(crate) const MAX_HEIGHT: usize = 40;
 /// Inner nodes from the root down to a leaf, with the child index taken at each.
 pub(crate) type Path = heapless::Vec<(NodeId, usize), MAX_HEIGHT>;
 
+/// A merge's position in the tree between steps: the path to the last
+/// leaf and, per level, the exclusive upper fence of the child taken there
+/// (`None`: unbounded).
+struct Finger {
+    path: Path,
+    upper: [Option<Key>; MAX_HEIGHT],
+    valid: bool,
+}
+
+impl Finger {
+    fn new() -> Self {
+        Finger {
+            path: Path::new(),
+            upper: [None; MAX_HEIGHT],
+            valid: false,
+        }
+    }
+
+    /// The exclusive upper fence of the leaf the path leads to.
+    fn leaf_upper(&self) -> Option<Key> {
+        self.path
+            .len()
+            .checked_sub(1)
+            .and_then(|level| self.upper[level])
+    }
+}
+
 /// What one merge did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MergeStats {
@@ -144,22 +171,27 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
             self.height = 1;
         }
         let mut applied = 0;
+        // The finger: the last step's path and fences, reused while valid.
+        let mut finger = Finger::new();
         while applied < run.len() {
             // Worst case of one step: a new leaf, one new inner node per
             // inner level, and a new root.
             if self.store.available() < self.height + 1 {
                 return Err(Error::Full { applied });
             }
-            let first = run[applied].key;
-            let (leaf, mut path, upper) = self.descend(&first);
+            let leaf = self.seek(&run[applied].key, &mut finger);
+            let upper = finger.leaf_upper();
+            let path = &mut finger.path;
             let window = &run[applied..run.len().min(applied + L)];
             let take = match upper {
                 Some(upper) => window.partition_point(|r| r.key < upper),
                 None => window.len(),
             };
             let (taken, replaced) = self
-                .merge_into_leaf(leaf, &mut path, &window[..take])
+                .merge_into_leaf(leaf, path, &window[..take])
                 .ok_or(Error::Full { applied })?;
+            // A split consumed (part of) the path: descend afresh next time.
+            finger.valid = finger.path.len() + 1 == self.height;
             stats.replaced += replaced;
             stats.inserted += taken - replaced;
             self.len += taken - replaced;
@@ -202,23 +234,47 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
         Some(id)
     }
 
-    /// Like `find_leaf` on a non-empty tree, also returning the path and the
-    /// leaf's exclusive upper fence (`None`: no upper bound).
-    fn descend(&self, key: &Key) -> (NodeId, Path, Option<Key>) {
-        let mut path = Path::new();
-        let mut upper = None;
+    /// The leaf owning `key` on a non-empty tree, with `finger` updated to
+    /// its path. Keys must come in ascending order between calls: a valid
+    /// finger is climbed only as far as the key's fences require.
+    fn seek(&self, key: &Key, finger: &mut Finger) -> NodeId {
         let mut id = self.root;
-        for _ in 1..self.height {
-            let inner = self.inner(id);
-            let idx = inner.child_for(key);
-            if idx < inner.keys.len() {
-                upper = Some(inner.keys[idx]);
+        if finger.valid {
+            // The deepest level whose chosen child still contains the key
+            // (keys ascend, so only upper fences can be crossed).
+            let keep = (0..finger.path.len())
+                .rev()
+                .find(|&level| finger.upper[level].is_none_or(|u| *key < u));
+            match keep {
+                Some(level) => {
+                    let (node, idx) = finger.path[level];
+                    let inner = self.inner(node);
+                    let child_idx = inner.child_for(key);
+                    debug_assert_eq!(child_idx, idx, "finger fence and separator disagree");
+                    id = inner.children[child_idx];
+                    finger.path.truncate(level + 1);
+                }
+                None => finger.path.clear(),
             }
+        } else {
+            finger.path.clear();
+        }
+        for level in finger.path.len() + 1..self.height {
+            let inner = self.inner(id);
+            warm(&inner.keys, |k| k.series);
+            let idx = inner.child_for(key);
+            let parent_upper = if level == 1 {
+                None
+            } else {
+                finger.upper[level - 2]
+            };
+            finger.upper[level - 1] = inner.keys.get(idx).copied().or(parent_upper);
             // Cannot fail: height <= MAX_HEIGHT (see its doc).
-            let _ = path.push((id, idx));
+            let _ = finger.path.push((id, idx));
             id = inner.children[idx];
         }
-        (id, path, upper)
+        finger.valid = true;
+        id
     }
 
     /// Merges `batch` (at most `L` records, all inside the leaf's fences)

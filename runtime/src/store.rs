@@ -10,7 +10,9 @@ use numatree_core::{Leaf, Node, NodeId, NodeStore};
 use crate::slot::Binder;
 
 /// Nodes per chunk (a power of two: ids split with a shift and a mask).
-const CHUNK_NODES: usize = 256;
+/// 4,096 nodes are ~6 MiB, so every chunk holds at least one 2 MiB-aligned
+/// range the kernel can back with a transparent huge page.
+const CHUNK_NODES: usize = 4096;
 const CHUNK_SHIFT: u32 = CHUNK_NODES.trailing_zeros();
 
 /// One tree node of the default capacities.
@@ -40,6 +42,7 @@ impl ChunkStore {
     fn new_chunk(&self) -> Vec<TreeNode> {
         let mut chunk = Vec::with_capacity(CHUNK_NODES);
         self.binder.bind(chunk.spare_capacity_mut());
+        huge_pages::advise(chunk.spare_capacity_mut());
         chunk
     }
 
@@ -109,7 +112,42 @@ impl NodeStore for ChunkStore {
         self.allocated
     }
 
+    /// Bytes of the node slots handed out so far (freed ones included):
+    /// the memory the tree has touched. Chunk capacity never used is
+    /// address space only, except after `reserve`, which pre-faults it.
     fn bytes(&self) -> usize {
-        self.chunks.len() * CHUNK_NODES * size_of::<TreeNode>()
+        self.chunks.iter().map(Vec::len).sum::<usize>() * size_of::<TreeNode>()
     }
+}
+
+/// Asking the kernel for transparent huge pages on tree chunks: lookups walk
+/// a tree far larger than the TLB covers with 4 KiB pages, and on kernels
+/// whose THP mode is `madvise` nothing is huge unless asked for.
+mod huge_pages {
+    /// Advises huge pages for the whole pages inside `area`. Best effort:
+    /// errors (no THP, old kernel) leave ordinary pages.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    pub(super) fn advise<T>(area: &mut [T]) {
+        const PAGE: usize = 4096;
+        let start = area.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(area);
+        let first = start.next_multiple_of(PAGE);
+        let last = end / PAGE * PAGE;
+        if last > first {
+            // SAFETY: `first..last` lies inside `area`, memory this process
+            // owns for the lifetime of the call; MADV_HUGEPAGE only changes
+            // the kernel's page-size policy for the range and never its
+            // contents or mapping, so no Rust reference is invalidated.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    pub(super) fn advise<T>(_area: &mut [T]) {}
 }
