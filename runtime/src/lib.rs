@@ -48,3 +48,8 @@ pub use plan::{NodePlan, Plan, PlanConfig};
 pub use stats::{NodeStats, Stats};
 pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};
 pub use writer::Writer;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
