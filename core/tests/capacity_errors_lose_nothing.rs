@@ -13,6 +13,11 @@ fn sorted_run(mut raw: Vec<Record>) -> Vec<Record> {
     raw
 }
 
+/// 300 cases by default; `PROPTEST_CASES` overrides (Miri runs use few).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
 fn contents<const C: usize>(tree: &Tree<ArrayStore<C, 4, 4>, 4, 4>) -> BTreeMap<(u32, i64), u64> {
     tree.iter()
         .map(|r| ((r.key.series, r.key.ts), r.value))
@@ -20,7 +25,7 @@ fn contents<const C: usize>(tree: &Tree<ArrayStore<C, 4, 4>, 4, 4>) -> BTreeMap<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn full_store_applies_exactly_the_reported_prefix(
