@@ -15,7 +15,10 @@ fn sorted_run(mut raw: Vec<Record>) -> Vec<Record> {
 
 /// 300 cases by default; `PROPTEST_CASES` overrides (Miri runs use few).
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 fn contents<const C: usize>(tree: &Tree<ArrayStore<C, 4, 4>, 4, 4>) -> BTreeMap<(u32, i64), u64> {
