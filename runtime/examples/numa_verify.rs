@@ -656,8 +656,8 @@ fn compare_with_oracle(index: &Index, secs: f64) -> Result<String, String> {
 // ---------------------------------------------------------------- per-node bench script
 
 fn run_bench_script(script: &str) -> Result<String, String> {
-    let output = std::process::Command::new("sh")
-        .arg(script)
+    // Run as an executable, so its own `#!` line picks the shell.
+    let output = std::process::Command::new(script)
         .arg("--quick")
         .output()
         .map_err(|e| format!("cannot run {script}: {e}"))?;

@@ -455,10 +455,23 @@ fn initramfs_image(
     archive.char_device("/dev/console", 0o600, 5, 1);
     let busybox = std::fs::read(&tools.busybox)?;
     archive.file("/bin/busybox", 0o755, &busybox);
-    for applet in [
-        "sh", "mount", "poweroff", "echo", "cat", "cut", "grep", "uname",
-    ] {
-        archive.symlink(&format!("/bin/{applet}"), "busybox");
+    // What a per-node driver is likely to call, each only if the host has it.
+    let tools_for_script: Vec<(&str, PathBuf)> = match bench_script {
+        Some(_) => ["bash", "hwloc-bind", "numactl"]
+            .into_iter()
+            .filter_map(|tool| Some((tool, find_command(sh, tool)?)))
+            .collect(),
+        None => Vec::new(),
+    };
+    // Every busybox applet, so scripts find the usual commands (`--list`
+    // names busybox itself too).
+    let busybox_path = &tools.busybox;
+    let applets = shell::read(cmd!(sh, "{busybox_path} --list"))?;
+    for applet in applets.lines().map(str::trim) {
+        let packed = applet == "busybox" || tools_for_script.iter().any(|(t, _)| t == &applet);
+        if !applet.is_empty() && !packed {
+            archive.symlink(&format!("/bin/{applet}"), "busybox");
+        }
     }
     archive.symlink("/usr/bin/env", "/bin/busybox");
     let mut libs = std::collections::BTreeSet::new();
@@ -474,11 +487,8 @@ fn initramfs_image(
     if let (Some(script), Some(bench)) = (bench_script, &built.bench) {
         archive.file(&format!("/{BENCH_SCRIPT}"), 0o755, &std::fs::read(script)?);
         add_binary(sh, &mut archive, &mut libs, bench, "/bin/numatree-bench")?;
-        // What a per-node driver is likely to call; each only if the host has it.
-        for tool in ["bash", "hwloc-bind", "numactl"] {
-            if let Some(path) = find_command(sh, tool) {
-                add_binary(sh, &mut archive, &mut libs, &path, &format!("/bin/{tool}"))?;
-            }
+        for (tool, path) in &tools_for_script {
+            add_binary(sh, &mut archive, &mut libs, path, &format!("/bin/{tool}"))?;
         }
         args.push_str(&format!(" --bench-script /{BENCH_SCRIPT}"));
     }
