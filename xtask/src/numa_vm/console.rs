@@ -101,8 +101,9 @@ pub(crate) fn judge(console: &str, timed_out: Option<Duration>) -> Result<Verdic
 }
 
 /// A console line without its line ending, carriage returns and terminal
-/// escape sequences (the firmware clears the screen before the kernel
-/// starts, which would otherwise prefix the guest's first line).
+/// escape sequences. A screen reset or clear also drops what came before it
+/// on the line: the firmware clears the screen after printing a partial line
+/// (`Booting from ROM..`), just before the kernel starts.
 pub(crate) fn clean_line(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -110,15 +111,16 @@ pub(crate) fn clean_line(raw: &str) -> String {
         match c {
             // CSI (ESC [ parameters, then a final byte in '@'..='~'); any
             // other escape, such as ESC c (reset), is two characters.
-            '\u{1b}' => {
-                if chars.next() == Some('[') {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    let last = chars.by_ref().find(|c| ('@'..='~').contains(c));
+                    if last == Some('J') {
+                        out.clear();
                     }
                 }
-            }
+                Some('c') => out.clear(),
+                _ => {}
+            },
             '\r' | '\n' => {}
             c => out.push(c),
         }
@@ -229,6 +231,10 @@ numa-vm: 2 passed, 0 failed\r
             "# guest: kernel 6.1 up"
         );
         assert_eq!(clean_line("PASS plan: ok\r\r\n"), "PASS plan: ok");
+        assert_eq!(
+            clean_line("Booting from ROM..\u{1b}c\u{1b}[?7l\u{1b}[2JPASS topology: ok"),
+            "PASS topology: ok"
+        );
         assert_eq!(clean_line("\u{1b}[1;31mFAIL\u{1b}[0m x"), "FAIL x");
     }
 
