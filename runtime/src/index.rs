@@ -580,6 +580,11 @@ impl Index {
         &self.shared.topology
     }
 
+    /// The shared state, for crate modules that inspect it (`placement`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Every shard's (node, shard, keys) — for checking the partitioning.
     pub fn shard_lengths(&self) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();

@@ -29,6 +29,7 @@ mod flush;
 mod health;
 mod index;
 mod pipeline;
+mod placement;
 pub mod plan;
 mod slot;
 mod stats;
@@ -44,6 +45,7 @@ pub use index::{
 };
 pub use numatree_core::{Key, Record};
 pub use pipeline::{MergeEvent, MergeHook};
+pub use placement::NodeMemory;
 pub use plan::{NodePlan, Plan, PlanConfig};
 pub use stats::{NodeStats, Stats};
 pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};

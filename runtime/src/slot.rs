@@ -14,6 +14,8 @@
 //! waits only for merges, which always finish (or poison the index, which
 //! wakes it with an error).
 
+use std::mem::MaybeUninit;
+
 use crossbeam_utils::Backoff;
 use numatree_core::Record;
 
@@ -199,5 +201,17 @@ impl SlotPool {
     pub(crate) fn wake_all(&self) {
         let _state = lock(&self.state);
         self.returned.notify_all();
+    }
+
+    /// Calls `f` with the whole buffer of every free slot (free slots are
+    /// empty, so that is all their capacity) and returns how many there
+    /// were: where `placement` looks for the pool's pages.
+    pub(crate) fn for_each_free_buffer(&self, mut f: impl FnMut(&[MaybeUninit<Record>])) -> usize {
+        let mut state = lock(&self.state);
+        for slot in &mut state.free {
+            debug_assert!(slot.records.is_empty(), "free slots are cleared on release");
+            f(slot.records.spare_capacity_mut());
+        }
+        state.free.len()
     }
 }

@@ -5,6 +5,8 @@
 //! chunk's pages are bound to the node before they are first touched, or
 //! pre-faulted by a thread pinned there when memory is reserved.
 
+use std::mem::MaybeUninit;
+
 use numatree_core::{Leaf, Node, NodeId, NodeStore};
 
 use crate::slot::Binder;
@@ -66,6 +68,24 @@ impl ChunkStore {
         }
         // Reserved chunks sit behind the current one; allocation fills the
         // first chunk with room, see `alloc`.
+    }
+
+    /// The whole allocation of every chunk, used or reserved: where
+    /// `placement` looks for the tree's pages.
+    pub(crate) fn chunk_buffers(&self) -> impl Iterator<Item = &[MaybeUninit<TreeNode>]> {
+        self.chunks.iter().map(|chunk| {
+            // SAFETY: `as_ptr` and `capacity` describe the chunk's one
+            // allocation (or a dangling, aligned pointer with capacity 0),
+            // so the range is aligned and in bounds. `MaybeUninit` may view
+            // uninitialized elements, and the chunk cannot change while
+            // `self` is borrowed: the slice lives no longer than `&self`.
+            unsafe {
+                std::slice::from_raw_parts(
+                    chunk.as_ptr().cast::<MaybeUninit<TreeNode>>(),
+                    chunk.capacity(),
+                )
+            }
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Command-line parsing, by hand: the grammar is small enough that a parser
 //! dependency would cost more than it saves.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 /// A parsed `cargo xtask` invocation.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub(crate) enum Command {
     Ci(TestFlags),
     /// `bench [args...]`; every argument is forwarded to `numatree-bench`.
     Bench(Vec<String>),
+    /// `numa-vm [--nodes N] [--cpus-per-node N] [--timeout S] [--mis-bind]`.
+    NumaVm(NumaVmFlags),
 }
 
 /// Flags shared by `test` and `ci`.
@@ -23,6 +25,37 @@ pub(crate) enum Command {
 pub(crate) struct TestFlags {
     /// Skip the Miri step even when nightly and Miri are installed.
     pub(crate) no_miri: bool,
+}
+
+/// Flags of `numa-vm`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) struct NumaVmFlags {
+    /// NUMA nodes of the guest, 1..=8 (default 2).
+    pub(crate) nodes: usize,
+    /// CPUs per node, 1..=4 (default 1).
+    pub(crate) cpus_per_node: usize,
+    /// Seconds before the guest is killed (default 300).
+    pub(crate) timeout_s: u64,
+    /// Negative control: the verifier binds a writer to the wrong node.
+    pub(crate) mis_bind: bool,
+}
+
+impl Default for NumaVmFlags {
+    fn default() -> Self {
+        NumaVmFlags {
+            nodes: 2,
+            cpus_per_node: 1,
+            timeout_s: 300,
+            mis_bind: false,
+        }
+    }
+}
+
+impl NumaVmFlags {
+    /// The timeout as a duration.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_s)
+    }
 }
 
 /// Parses the arguments that follow `cargo xtask`.
@@ -55,6 +88,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 Command::Ci(flags)
             })
         }
+        "numa-vm" => {
+            if wants_help(&rest) {
+                return Ok(Command::Help);
+            }
+            numa_vm_flags(&rest).map(Command::NumaVm)
+        }
         other => bail!("unknown command `{other}`\n(run `cargo xtask help`)"),
     }
 }
@@ -70,6 +109,37 @@ fn test_flags(sub: &str, args: &[String]) -> Result<TestFlags> {
             "--no-miri" => flags.no_miri = true,
             other => bail!("unknown flag `{other}` for `{sub}`\n(run `cargo xtask help`)"),
         }
+    }
+    Ok(flags)
+}
+
+fn numa_vm_flags(args: &[String]) -> Result<NumaVmFlags> {
+    let mut flags = NumaVmFlags::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut number = |range: std::ops::RangeInclusive<u64>| -> Result<u64> {
+            let value = it
+                .next()
+                .with_context(|| format!("`{arg}` needs a value\n(run `cargo xtask help`)"))?;
+            match value.parse() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => bail!(
+                    "`{arg} {value}` is invalid: must be in {}..={}",
+                    range.start(),
+                    range.end()
+                ),
+            }
+        };
+        match arg.as_str() {
+            "--nodes" => flags.nodes = number(1..=8)? as usize,
+            "--cpus-per-node" => flags.cpus_per_node = number(1..=4)? as usize,
+            "--timeout" => flags.timeout_s = number(1..=86_400)?,
+            "--mis-bind" => flags.mis_bind = true,
+            other => bail!("unknown flag `{other}` for `numa-vm`\n(run `cargo xtask help`)"),
+        }
+    }
+    if flags.mis_bind && flags.nodes < 2 {
+        bail!("`--mis-bind` needs `--nodes` >= 2: a writer can only be bound to another node");
     }
     Ok(flags)
 }
@@ -133,5 +203,44 @@ mod tests {
             let err = p(args).unwrap_err().to_string();
             assert!(err.contains("cargo xtask help"), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn numa_vm_takes_nodes_cpus_timeout_and_mis_bind() {
+        assert_eq!(
+            p(&["numa-vm"]).unwrap(),
+            Command::NumaVm(NumaVmFlags::default())
+        );
+        let flags = NumaVmFlags {
+            nodes: 4,
+            cpus_per_node: 2,
+            timeout_s: 60,
+            mis_bind: true,
+        };
+        let args = [
+            "numa-vm",
+            "--nodes",
+            "4",
+            "--cpus-per-node",
+            "2",
+            "--timeout",
+            "60",
+            "--mis-bind",
+        ];
+        assert_eq!(p(&args).unwrap(), Command::NumaVm(flags));
+    }
+
+    #[test]
+    fn numa_vm_rejects_out_of_range_values_naming_the_limit() {
+        let err = p(&["numa-vm", "--nodes", "9"]).unwrap_err().to_string();
+        assert!(
+            err.contains("`--nodes 9` is invalid: must be in 1..=8"),
+            "{err}"
+        );
+        let err = p(&["numa-vm", "--timeout"]).unwrap_err().to_string();
+        assert!(err.contains("`--timeout` needs a value"), "{err}");
+        let err = p(&["numa-vm", "--nodes", "1", "--mis-bind"]).unwrap_err();
+        assert!(err.to_string().contains("--nodes` >= 2"), "{err}");
+        assert!(p(&["numa-vm", "--kvm"]).is_err());
     }
 }

@@ -12,6 +12,7 @@ mod bench;
 mod ci;
 mod deps;
 mod flags;
+mod numa_vm;
 mod shell;
 mod steps;
 mod test;
@@ -38,6 +39,10 @@ Commands:
                     numatree-bench binary exists
   bench [args...]   deps, then the numatree-bench binary in release mode with
                     args forwarded (e.g. --quick, --scale 10, --threads 1,2,4)
+  numa-vm [--nodes 2|4] [--cpus-per-node N] [--timeout S] [--mis-bind]
+                    boot a NUMA Linux guest in QEMU (TCG) and check placement
+                    inside it: affinity, page locations, an oracle ingest;
+                    --mis-bind is the negative control (must fail)
   help              this text
 ";
 
@@ -66,6 +71,7 @@ fn try_main() -> Result<()> {
         Command::Test(flags) => test::run(sh, flags),
         Command::Ci(flags) => ci::run(sh, flags),
         Command::Bench(args) => bench::run(&sh, &args),
+        Command::NumaVm(flags) => deps::run(&sh).and_then(|_| numa_vm::run(&sh, &flags)),
     }
 }
 

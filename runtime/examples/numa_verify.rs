@@ -1,0 +1,700 @@
+//! Proves numatree's NUMA placement on a real multi-node Linux kernel.
+//!
+//! `cargo xtask numa-vm` boots a QEMU guest with `--nodes` NUMA nodes of
+//! `--cpus-per-node` CPUs each and runs this program as the guest's only
+//! job. It prints one line per check, `PASS <name>: <detail>`,
+//! `FAIL <name>: <why>` or `SKIP <name>: <why>`, then the summary
+//! `numa-vm: N passed, M failed`, and exits 1 when a check failed:
+//!
+//! - `topology`: hwloc sees the expected nodes and CPUs, on this system;
+//! - `binding-support`: hwloc can bind threads and memory here;
+//! - `plan`: every writer and merge CPU of the plan lies in its node;
+//! - `merge-thread-affinity`: every merge thread's kernel affinity is its
+//!   node's merge CPUs (`/proc/self/task/*/status`);
+//! - `slot-pages`, `tree-pages`: the pages of each node's reserved slot pool
+//!   and tree chunks are on that node ([`Index::memory_placement`]);
+//! - `writer-affinity`: every `run_writers` thread's affinity, read on the
+//!   thread itself, lies in its node's writer CPUs;
+//! - `merge-affinity`: every slot merge (seen through `Builder::merge_hook`)
+//!   ran on its node's CPUs, and each node merged at least one slot on a
+//!   merge thread of its own;
+//! - `ingest-oracle`: a scrape workload with late points and rewrites,
+//!   written by the pinned writers, matches a `BTreeMap` oracle after flush;
+//! - `pages-after-ingest`: slot and tree pages, including those allocated
+//!   during ingest, are still on their node;
+//! - `close`: close joins everything without error and nothing failed to
+//!   allocate;
+//! - `bench-per-node`: `--bench-script PATH --quick` exits 0 (SKIP without it).
+//!
+//! `--mis-bind` is the negative control: the first writer rebinds itself to
+//! another node's CPUs, so `writer-affinity` must FAIL.
+//!
+//! Outside a multi-node machine it runs too (`cargo run --release --example
+//! numa_verify -- --nodes 1 --cpus-per-node $(nproc)`), which is how to try a
+//! change before booting a VM.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use numatree::{CpuId, Index, MergeEvent, NodeMemory, Topology, TopologySource};
+
+/// Series in the scrape workload.
+const SERIES: u32 = 64;
+/// In-order points per series; late points and rewrites come on top.
+const POINTS: i64 = 2_000;
+/// Records reserved (pre-faulted) per index.
+const RESERVE_RECORDS: usize = 200_000;
+
+/// The verifier's command line.
+#[derive(Debug)]
+struct Args {
+    nodes: usize,
+    cpus_per_node: usize,
+    mis_bind: bool,
+    bench_script: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        nodes: 2,
+        cpus_per_node: 1,
+        mis_bind: false,
+        bench_script: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--nodes" => args.nodes = parse_count(&value("--nodes")?)?,
+            "--cpus-per-node" => args.cpus_per_node = parse_count(&value("--cpus-per-node")?)?,
+            "--mis-bind" => args.mis_bind = true,
+            "--bench-script" => args.bench_script = Some(value("--bench-script")?),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(args)
+}
+
+fn parse_count(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or(format!("`{text}` is not a count >= 1"))
+}
+
+/// Counts and prints check results.
+#[derive(Default)]
+struct Report {
+    passed: usize,
+    failed: usize,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => {
+                self.passed += 1;
+                println!("PASS {name}: {detail}");
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!("FAIL {name}: {why}");
+            }
+        }
+    }
+
+    fn skip(&self, name: &str, why: &str) {
+        println!("SKIP {name}: {why}");
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("numa_verify: {e}");
+            println!("FAIL arguments: {e}");
+            println!("numa-vm: 0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let mut report = Report::default();
+    run(&args, &mut report);
+    println!("# checks took {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "numa-vm: {} passed, {} failed",
+        report.passed, report.failed
+    );
+    if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(args: &Args, report: &mut Report) {
+    let topology = match Topology::load(&TopologySource::System) {
+        Ok(t) => t,
+        Err(e) => return report.check("topology", Err(e.to_string())),
+    };
+    println!("# {}", topology.to_string().replace('\n', "\n# "));
+    report.check("topology", check_topology(&topology, args));
+    let binding = topology.binding();
+    report.check(
+        "binding-support",
+        if binding.cpu && binding.memory {
+            Ok("hwloc binds threads and memory".into())
+        } else {
+            Err(format!("hwloc support: {binding:?}"))
+        },
+    );
+
+    let merges: Arc<Mutex<Vec<MergeSeen>>> = Arc::default();
+    let seen = Arc::clone(&merges);
+    let built = Index::builder()
+        .topology(TopologySource::System)
+        .reserve_records(RESERVE_RECORDS)
+        .merge_hook(move |event: MergeEvent| {
+            let thread = std::thread::current();
+            let seen_here = MergeSeen {
+                node: event.node,
+                thread: thread.name().unwrap_or("?").to_owned(),
+                cpus: thread_cpus(),
+            };
+            seen.lock().unwrap().push(seen_here);
+        })
+        .build();
+    let index = match built {
+        Ok(index) => index,
+        Err(e) => return report.check("index-build", Err(e.to_string())),
+    };
+    println!(
+        "# {}",
+        index.plan().to_string().trim_end().replace('\n', "\n# ")
+    );
+    report.check("plan", check_plan(&index));
+    report.check("merge-thread-affinity", check_merge_threads(&index));
+    match index.memory_placement() {
+        Ok(memory) => {
+            report.check("slot-pages", check_pages(&memory, Pages::Slots));
+            report.check("tree-pages", check_pages(&memory, Pages::Tree));
+        }
+        Err(e) => {
+            report.check("slot-pages", Err(e.to_string()));
+            report.check("tree-pages", Err(e.to_string()));
+        }
+    }
+
+    let (writers, ingest) = ingest(&index, args.mis_bind);
+    report.check("writer-affinity", check_writers(&index, &writers));
+    report.check(
+        "merge-affinity",
+        check_merges(&index, &merges.lock().unwrap()),
+    );
+    report.check("ingest-oracle", ingest);
+    report.check(
+        "pages-after-ingest",
+        index
+            .memory_placement()
+            .map_err(|e| e.to_string())
+            .and_then(|memory| {
+                let slots = check_pages(&memory, Pages::Slots)?;
+                let tree = check_pages(&memory, Pages::Tree)?;
+                Ok(format!("slots: {slots}; tree: {tree}"))
+            }),
+    );
+    report.check(
+        "close",
+        match index.close() {
+            Ok(stats) if stats.total.alloc_failures == 0 => Ok(format!(
+                "{} records merged in {} slots, {} merged by waiting writers",
+                stats.total.records_merged, stats.total.slots_merged, stats.total.helped_merges
+            )),
+            Ok(stats) => Err(format!("{} alloc failures", stats.total.alloc_failures)),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+
+    match &args.bench_script {
+        Some(script) => report.check("bench-per-node", run_bench_script(script)),
+        None => report.skip(
+            "bench-per-node",
+            "scripts/bench-per-node.sh is not in this checkout",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- topology and plan
+
+/// CPUs of node `i` as QEMU numbers them: sockets in order, `cpus_per_node` each.
+fn expected_cpus(node: usize, cpus_per_node: usize) -> BTreeSet<u32> {
+    let first = (node * cpus_per_node) as u32;
+    (first..first + cpus_per_node as u32).collect()
+}
+
+fn check_topology(topology: &Topology, args: &Args) -> Result<String, String> {
+    if !topology.is_this_system() {
+        return Err("hwloc says the topology is not this system".into());
+    }
+    let nodes: Vec<_> = topology.nodes().iter().filter(|n| n.has_cpus()).collect();
+    if nodes.len() != args.nodes {
+        return Err(format!(
+            "expected {} NUMA nodes with CPUs, hwloc sees {}",
+            args.nodes,
+            nodes.len()
+        ));
+    }
+    let mut detail = format!(
+        "{} node{}:",
+        nodes.len(),
+        if nodes.len() == 1 { "" } else { "s" }
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let got = cpu_set(&node.cpus);
+        let want = expected_cpus(i, args.cpus_per_node);
+        if got != want {
+            return Err(format!(
+                "node {} has CPUs {}, expected {}",
+                node.id,
+                list(&got),
+                list(&want)
+            ));
+        }
+        let _ = write!(detail, " node {} cpus {}", node.id, list(&got));
+        if i + 1 < nodes.len() {
+            detail.push(',');
+        }
+    }
+    Ok(detail)
+}
+
+fn node_cpus(index: &Index, plan_node: usize) -> BTreeSet<u32> {
+    let id = index.plan().nodes()[plan_node].node;
+    index
+        .topology()
+        .node(id)
+        .map(|n| cpu_set(&n.cpus))
+        .unwrap_or_default()
+}
+
+fn check_plan(index: &Index) -> Result<String, String> {
+    let plan = index.plan();
+    if !plan.binding_applied() {
+        return Err("the plan does not apply binding".into());
+    }
+    let mut detail = String::new();
+    for (i, np) in plan.nodes().iter().enumerate() {
+        let node = node_cpus(index, i);
+        for (role, cpus) in [("writer", &np.writer_cpus), ("merge", &np.merge_cpus)] {
+            let cpus = cpu_set(cpus);
+            if cpus.is_empty() || !cpus.is_subset(&node) {
+                return Err(format!(
+                    "node {} {role} CPUs {} are not within the node's CPUs {}",
+                    np.node,
+                    list(&cpus),
+                    list(&node)
+                ));
+            }
+        }
+        let _ = write!(
+            detail,
+            "{}node {}: writers {} merges {}",
+            if i == 0 { "" } else { ", " },
+            np.node,
+            list(&cpu_set(&np.writer_cpus)),
+            list(&cpu_set(&np.merge_cpus))
+        );
+    }
+    Ok(detail)
+}
+
+// ---------------------------------------------------------------- thread affinity
+
+/// The CPUs the calling thread may run on, from the kernel.
+fn thread_cpus() -> BTreeSet<u32> {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| cpus_allowed(&s))
+        .unwrap_or_default()
+}
+
+/// `Cpus_allowed_list` of a `/proc/.../status` text.
+fn cpus_allowed(status: &str) -> Option<BTreeSet<u32>> {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    let mut cpus = BTreeSet::new();
+    for part in line.trim().split(',').filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(from.parse::<u32>().ok()?..=to.parse::<u32>().ok()?);
+    }
+    Some(cpus)
+}
+
+fn cpu_set(cpus: &[CpuId]) -> BTreeSet<u32> {
+    cpus.iter().map(|c| c.get()).collect()
+}
+
+fn list(cpus: &BTreeSet<u32>) -> String {
+    if cpus.is_empty() {
+        return "(none)".into();
+    }
+    cpus.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Every merge thread's affinity, found by name in `/proc/self/task`: the
+/// kernel keeps 15 bytes of a name, so `numatree-merge-n0-1` reads as
+/// `numatree-merge-` and the node is told by the CPUs alone. The multiset of
+/// affinities must be exactly each node's merge CPUs, once per merge thread.
+fn check_merge_threads(index: &Index) -> Result<String, String> {
+    let mut found: Vec<BTreeSet<u32>> = Vec::new();
+    let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())?;
+    for task in tasks {
+        let path = task.map_err(|e| e.to_string())?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with("numatree-merge") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).map_err(|e| e.to_string())?;
+        found.push(cpus_allowed(&status).ok_or("no Cpus_allowed_list")?);
+    }
+    let mut expected: Vec<BTreeSet<u32>> = index
+        .plan()
+        .nodes()
+        .iter()
+        .flat_map(|np| vec![cpu_set(&np.merge_cpus); np.merge_threads()])
+        .collect();
+    found.sort();
+    expected.sort();
+    let show = |sets: &[BTreeSet<u32>]| {
+        sets.iter()
+            .map(|s| format!("[{}]", list(s)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if found == expected {
+        Ok(format!(
+            "{} merge threads bound to {}",
+            found.len(),
+            show(&found)
+        ))
+    } else {
+        Err(format!(
+            "merge threads may run on {}, expected {}",
+            show(&found),
+            show(&expected)
+        ))
+    }
+}
+
+/// A writer thread's view of itself.
+struct WriterSeen {
+    node: usize,
+    thread: usize,
+    pinned: bool,
+    cpus: BTreeSet<u32>,
+}
+
+fn check_writers(index: &Index, writers: &[WriterSeen]) -> Result<String, String> {
+    if writers.is_empty() {
+        return Err("no writer thread ran".into());
+    }
+    for w in writers {
+        let allowed = cpu_set(index.plan().writer_cpus(w.node));
+        let name = format!("writer n{}-{}", w.node, w.thread);
+        if !w.pinned {
+            return Err(format!("{name} reports it is not pinned"));
+        }
+        if w.cpus.is_empty() || !w.cpus.is_subset(&allowed) {
+            return Err(format!(
+                "{name} may run on CPUs {}, outside node {}'s writer CPUs {}",
+                list(&w.cpus),
+                index.plan().nodes()[w.node].node,
+                list(&allowed)
+            ));
+        }
+    }
+    Ok(format!(
+        "{} writer threads, each within its node's writer CPUs",
+        writers.len()
+    ))
+}
+
+/// A slot merge, seen from the merge hook on the thread that ran it.
+struct MergeSeen {
+    node: usize,
+    thread: String,
+    cpus: BTreeSet<u32>,
+}
+
+fn check_merges(index: &Index, merges: &[MergeSeen]) -> Result<String, String> {
+    let nodes = index.plan().node_count();
+    let mut on_merge_threads = vec![0usize; nodes];
+    let mut by_writers = 0;
+    for m in merges {
+        let allowed = node_cpus(index, m.node);
+        if m.cpus.is_empty() || !m.cpus.is_subset(&allowed) {
+            return Err(format!(
+                "a merge for node {} ran on thread {} with CPUs {}, outside the node's CPUs {}",
+                m.node,
+                m.thread,
+                list(&m.cpus),
+                list(&allowed)
+            ));
+        }
+        if let Some(rest) = m.thread.strip_prefix("numatree-merge-n") {
+            let owner: usize = rest
+                .split('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or(format!("unexpected merge thread name {}", m.thread))?;
+            if owner != m.node {
+                return Err(format!(
+                    "merge thread {} merged a slot of node {}",
+                    m.thread, m.node
+                ));
+            }
+            on_merge_threads[m.node] += 1;
+        } else {
+            by_writers += 1;
+        }
+    }
+    if let Some(idle) = on_merge_threads.iter().position(|&n| n == 0) {
+        return Err(format!(
+            "no slot of node {idle} was merged on its merge threads ({} merges seen)",
+            merges.len()
+        ));
+    }
+    Ok(format!(
+        "{} merges on their node's merge threads {:?}, {by_writers} by waiting writers, all on their node's CPUs",
+        on_merge_threads.iter().sum::<usize>(),
+        on_merge_threads
+    ))
+}
+
+// ---------------------------------------------------------------- memory
+
+enum Pages {
+    Slots,
+    Tree,
+}
+
+fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
+    let mut detail = Vec::new();
+    for m in memory {
+        let (what, count, pages) = match which {
+            Pages::Slots => ("slot buffers", m.slots, &m.slot_pages),
+            Pages::Tree => ("tree chunks", m.tree_chunks, &m.tree_pages),
+        };
+        if pages.as_slice() != [m.node_id] {
+            let on = if pages.is_empty() {
+                "no node (nothing resident)".to_owned()
+            } else {
+                pages
+                    .iter()
+                    .map(|n| format!("node {n}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            return Err(format!(
+                "node {}'s {count} {what} have pages on {on}",
+                m.node_id
+            ));
+        }
+        detail.push(format!(
+            "node {}: {count} {what} on node {}",
+            m.node_id, m.node_id
+        ));
+    }
+    Ok(detail.join(", "))
+}
+
+// ---------------------------------------------------------------- ingest
+
+/// A deterministic value for a point.
+fn value(series: u32, ts: i64, round: u64) -> u64 {
+    let mut x = (u64::from(series) << 40) ^ (ts as u64) ^ (round << 60);
+    x = (x ^ (x >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+/// The points of `series` in the order one writer inserts them: in-order
+/// scrapes, late points (new keys behind the newest), and rewrites of
+/// earlier keys (upserts: the later value wins).
+fn points(series: u32) -> Vec<(i64, u64)> {
+    let mut out = Vec::with_capacity(POINTS as usize * 5 / 4);
+    for i in 0..POINTS {
+        let ts = i * 10;
+        out.push((ts, value(series, ts, 0)));
+        if i >= 20 && i % 7 == 3 {
+            let late = ts - 95;
+            out.push((late, value(series, late, 1)));
+        }
+        if i >= 10 && i % 13 == 0 {
+            let again = ts - 10 * (i % 5 + 1);
+            out.push((again, value(series, again, 2)));
+        }
+    }
+    out
+}
+
+/// Which writer (of `threads`) writes `series`: pairs of series, so each
+/// writer feeds its own node and others.
+fn writer_of(series: u32, threads: usize) -> usize {
+    (series / 2) as usize % threads
+}
+
+/// Runs the workload on pinned writers; returns what each writer saw of its
+/// own affinity and the oracle comparison.
+fn ingest(index: &Index, mis_bind: bool) -> (Vec<WriterSeen>, Result<String, String>) {
+    let per_node = index
+        .plan()
+        .nodes()
+        .iter()
+        .map(|n| n.writer_cpus.len())
+        .min()
+        .unwrap_or(1);
+    let writers = Mutex::new(Vec::new());
+    let started = Instant::now();
+    let ran = index.run_writers(per_node, |ctx, w| {
+        if mis_bind && ctx.global == 0 {
+            // The negative control: bind to the next node's CPUs.
+            let other = (ctx.node + 1) % index.plan().node_count();
+            let _ = index
+                .topology()
+                .bind_current_thread(index.plan().writer_cpus(other));
+        }
+        writers.lock().unwrap().push(WriterSeen {
+            node: ctx.node,
+            thread: ctx.thread,
+            pinned: ctx.pinned,
+            cpus: thread_cpus(),
+        });
+        for series in (0..SERIES).filter(|&s| writer_of(s, ctx.threads) == ctx.global) {
+            for (ts, v) in points(series) {
+                w.insert(series, ts, v)?;
+            }
+        }
+        Ok(())
+    });
+    let writers = writers.into_inner().unwrap();
+    let result = ran
+        .and_then(|()| index.flush())
+        .map_err(|e| format!("ingest failed: {e}"))
+        .and_then(|()| compare_with_oracle(index, started.elapsed().as_secs_f64()));
+    (writers, result)
+}
+
+/// Checks the index against a `BTreeMap` fed the same inserts in the same
+/// order; `secs` is how long the ingest took.
+fn compare_with_oracle(index: &Index, secs: f64) -> Result<String, String> {
+    let mut oracle: BTreeMap<(u32, i64), u64> = BTreeMap::new();
+    let mut inserted = 0;
+    for series in 0..SERIES {
+        for (ts, v) in points(series) {
+            oracle.insert((series, ts), v);
+            inserted += 1;
+        }
+    }
+    if index.len() != oracle.len() {
+        return Err(format!(
+            "len() = {}, but {} distinct keys were inserted",
+            index.len(),
+            oracle.len()
+        ));
+    }
+    let shard_sum: usize = index.shard_lengths().iter().map(|&(_, _, n)| n).sum();
+    if shard_sum != oracle.len() {
+        return Err(format!(
+            "shard lengths sum to {shard_sum}, not {}",
+            oracle.len()
+        ));
+    }
+    for (&(series, ts), &v) in &oracle {
+        let got = index.get(series, ts);
+        if got != Some(v) {
+            return Err(format!("get({series}, {ts}) = {got:?}, expected {v}"));
+        }
+    }
+    for series in 0..SERIES {
+        let want: Vec<(i64, u64)> = oracle
+            .range((series, i64::MIN)..=(series, i64::MAX))
+            .map(|(&(_, ts), &v)| (ts, v))
+            .collect();
+        let got = index.scan(series, ..);
+        if got != want {
+            return Err(format!(
+                "scan({series}, ..) returned {} records, expected {}",
+                got.len(),
+                want.len()
+            ));
+        }
+        let window: Vec<_> = want
+            .iter()
+            .copied()
+            .filter(|&(ts, _)| (5_000..7_000).contains(&ts))
+            .collect();
+        if index.scan(series, 5_000..7_000) != window {
+            return Err(format!(
+                "scan({series}, 5000..7000) differs from the oracle"
+            ));
+        }
+    }
+    Ok(format!(
+        "{inserted} inserts ({} distinct keys, late points and rewrites included) in {secs:.2} s match the BTreeMap oracle",
+        oracle.len()
+    ))
+}
+
+// ---------------------------------------------------------------- per-node bench script
+
+fn run_bench_script(script: &str) -> Result<String, String> {
+    // Run as an executable, so its own `#!` line picks the shell.
+    let output = std::process::Command::new(script)
+        .arg("--quick")
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    for line in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+    {
+        println!("# bench| {line}");
+    }
+    if output.status.success() {
+        Ok(format!("{script} --quick exited 0"))
+    } else {
+        Err(format!("{script} --quick failed: {}", output.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpus_allowed_list_reads_ranges_and_singles() {
+        let status = "Name:\tx\nCpus_allowed:\tf\nCpus_allowed_list:\t0-2,5\n";
+        assert_eq!(cpus_allowed(status), Some(BTreeSet::from([0, 1, 2, 5])));
+        assert_eq!(
+            cpus_allowed("Cpus_allowed_list:\t3\n"),
+            Some(BTreeSet::from([3]))
+        );
+        assert_eq!(cpus_allowed("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn workload_has_late_points_and_rewrites() {
+        let p = points(3);
+        let distinct: BTreeSet<i64> = p.iter().map(|&(ts, _)| ts).collect();
+        assert!(distinct.len() > POINTS as usize, "late points add keys");
+        assert!(p.len() > distinct.len(), "rewrites repeat keys");
+        assert!(p.windows(2).any(|w| w[1].0 < w[0].0), "out of order");
+    }
+}
