@@ -284,7 +284,7 @@ mod tests {
         proptest::collection::vec(
             (0..max_series, -max_ts..max_ts, any::<u64>())
                 .prop_map(|(s, t, v)| Record::new(s, t, v)),
-            0..600,
+            0..if cfg!(miri) { 40 } else { 600 },
         )
     }
 

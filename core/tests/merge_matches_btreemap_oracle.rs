@@ -37,6 +37,16 @@ impl<const L: usize, const I: usize> NodeStore<L, I> for VecStore<L, I> {
 
 type Oracle = BTreeMap<(u32, i64), u64>;
 
+/// Workload sizes shrink under Miri, which checks for undefined behaviour
+/// (where size adds nothing) at ~1000x the cost of a native run.
+const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        n / 50 + 1
+    } else {
+        n
+    }
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -137,7 +147,7 @@ proptest! {
 
     #[test]
     fn small_nodes_many_series_with_duplicates_and_late_points(
-        runs in prop::collection::vec(raw_records(50, 40, 200), 1..6),
+        runs in prop::collection::vec(raw_records(50, 40, scaled(200)), 1..6),
         probes in probes(50, 40),
     ) {
         run_merges::<4, 4>(runs, &probes);
@@ -145,7 +155,7 @@ proptest! {
 
     #[test]
     fn small_nodes_one_series(
-        runs in prop::collection::vec(raw_records(1, 500, 300), 1..6),
+        runs in prop::collection::vec(raw_records(1, 500, scaled(300)), 1..6),
         probes in probes(1, 500),
     ) {
         run_merges::<4, 5>(runs, &probes);
@@ -153,7 +163,7 @@ proptest! {
 
     #[test]
     fn default_nodes_thousands_of_series(
-        runs in prop::collection::vec(raw_records(5000, 1000, 3000), 1..4),
+        runs in prop::collection::vec(raw_records(5000, 1000, scaled(3000)), 1..4),
         probes in probes(5000, 1000),
     ) {
         run_merges::<64, 64>(runs, &probes);
@@ -164,16 +174,17 @@ proptest! {
 fn ascending_appends_fill_leaves_completely() {
     // 4 series, each appended in time order in slot-sized runs.
     let mut tree: Tree<VecStore<64, 64>> = Tree::new(VecStore::default());
-    let points = 10_000i64;
-    for round in 0..(points / 100) {
+    let points = scaled(10_000) as i64;
+    for round in 0..(points / 100).max(1) {
         let raw: Vec<Record> = (0..4u32)
             .flat_map(|s| (0..100).map(move |i| Record::new(s, round * 100 + i, s as u64)))
             .collect();
         tree.merge_run(&sorted_run(raw)).unwrap();
     }
     tree.validate().unwrap();
-    assert_eq!(tree.len(), 40_000);
-    let min_leaves = 40_000usize.div_ceil(64);
+    let total = 4 * 100 * (points / 100).max(1) as usize;
+    assert_eq!(tree.len(), total);
+    let min_leaves = total.div_ceil(64);
     // Allow one partial leaf per series, plus inner nodes.
     assert!(
         tree.store().allocated() <= min_leaves + 4 + min_leaves / 32 + 2,
@@ -187,17 +198,22 @@ fn scrape_rounds_across_many_series_keep_leaves_mostly_full() {
     // Each run holds a few rounds of one point per series: appends in the
     // middle of the key space, the shape of real scrape ingestion.
     let mut tree: Tree<VecStore<64, 64>> = Tree::new(VecStore::default());
-    let series = 1024u32;
-    for batch in 0..100i64 {
+    let series = scaled(1024) as u32;
+    let batches = scaled(100) as i64;
+    for batch in 0..batches {
         let raw: Vec<Record> = (0..4)
             .flat_map(|r| (0..series).map(move |s| Record::new(s, batch * 4 + r, 1)))
             .collect();
         tree.merge_run(&sorted_run(raw)).unwrap();
     }
     tree.validate().unwrap();
-    assert_eq!(tree.len(), 1024 * 400);
+    assert_eq!(tree.len(), series as usize * 4 * batches as usize);
     let leaf_bytes = tree.store().allocated() * size_of::<Node<64, 64>>();
     let raw_bytes = tree.len() * size_of::<Record>();
     let ratio = leaf_bytes as f64 / raw_bytes as f64;
-    assert!(ratio <= 1.3, "tree holds {ratio:.2}x the raw record bytes");
+    // Miri's shrunken run is too small for a fill figure: a few partial
+    // leaves dominate it. Natively it is the 1.3x memory goal.
+    if !cfg!(miri) {
+        assert!(ratio <= 1.3, "tree holds {ratio:.2}x the raw record bytes");
+    }
 }

@@ -59,7 +59,10 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             cmd!(cx.sh, "cargo +nightly miri test -p numatree-core"),
             &[
                 ("PROPTEST_CASES", "8"),
-                ("MIRIFLAGS", "-Zmiri-strict-provenance"),
+                (
+                    "MIRIFLAGS",
+                    "-Zmiri-strict-provenance -Zmiri-disable-isolation",
+                ),
             ],
         ))
     }));
