@@ -659,6 +659,8 @@ fn run_bench_script(script: &str) -> Result<String, String> {
     // Run as an executable, so its own `#!` line picks the shell.
     let output = std::process::Command::new(script)
         .arg("--quick")
+        // The guest has the bench binaries in /bin, and no cargo to build them.
+        .env("NUMATREE_BENCH_BIN", "/bin")
         .output()
         .map_err(|e| format!("cannot run {script}: {e}"))?;
     for line in String::from_utf8_lossy(&output.stdout)

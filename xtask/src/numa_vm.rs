@@ -369,10 +369,7 @@ fn build_verifier(sh: &Shell, with_bench: bool) -> Result<Verifier> {
     ))?;
     let release = target_dir(sh).join("release");
     let bench = if with_bench {
-        shell::run(cmd!(
-            sh,
-            "cargo build --release -p numatree-bench --bin numatree-bench"
-        ))?;
+        shell::run(cmd!(sh, "cargo build --release -p numatree-bench --bins"))?;
         Some(release.join("numatree-bench"))
     } else {
         None
@@ -457,7 +454,7 @@ fn initramfs_image(
     archive.file("/bin/busybox", 0o755, &busybox);
     // What a per-node driver is likely to call, each only if the host has it.
     let tools_for_script: Vec<(&str, PathBuf)> = match bench_script {
-        Some(_) => ["bash", "hwloc-bind", "numactl"]
+        Some(_) => ["bash", "hwloc-bind", "hwloc-calc", "numactl"]
             .into_iter()
             .filter_map(|tool| Some((tool, find_command(sh, tool)?)))
             .collect(),
@@ -487,6 +484,14 @@ fn initramfs_image(
     if let (Some(script), Some(bench)) = (bench_script, &built.bench) {
         archive.file(&format!("/{BENCH_SCRIPT}"), 0o755, &std::fs::read(script)?);
         add_binary(sh, &mut archive, &mut libs, bench, "/bin/numatree-bench")?;
+        let merge = bench.with_file_name("numatree-bench-merge");
+        add_binary(
+            sh,
+            &mut archive,
+            &mut libs,
+            &merge,
+            "/bin/numatree-bench-merge",
+        )?;
         for (tool, path) in &tools_for_script {
             add_binary(sh, &mut archive, &mut libs, path, &format!("/bin/{tool}"))?;
         }
