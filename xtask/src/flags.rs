@@ -16,6 +16,8 @@ pub(crate) enum Command {
     Ci(TestFlags),
     /// `bench [args...]`; every argument is forwarded to `numatree-bench`.
     Bench(Vec<String>),
+    /// `stress [args...]`; every argument is forwarded to the stress run.
+    Stress(Vec<String>),
 }
 
 /// Flags shared by `test` and `ci`.
@@ -35,6 +37,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     match sub.as_str() {
         "help" | "-h" | "--help" => Ok(Command::Help),
         "bench" => Ok(Command::Bench(rest)),
+        "stress" => Ok(Command::Stress(rest)),
         "deps" => {
             if wants_help(&rest) {
                 return Ok(Command::Help);
@@ -125,6 +128,13 @@ mod tests {
         .unwrap();
         let expected = ["--quick", "--scale", "10", "--threads", "1,2,4", "--help"];
         assert_eq!(cmd, Command::Bench(expected.map(String::from).to_vec()));
+    }
+
+    #[test]
+    fn stress_forwards_every_argument_untouched() {
+        let cmd = p(&["stress", "--seconds", "5", "--seed", "42"]).unwrap();
+        let expected = ["--seconds", "5", "--seed", "42"];
+        assert_eq!(cmd, Command::Stress(expected.map(String::from).to_vec()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod bench;
 mod ci;
 mod deps;
 mod flags;
+mod reliability;
 mod shell;
 mod steps;
 mod test;
@@ -33,11 +34,17 @@ Commands:
                     rustup targets, nightly + miri when possible); idempotent
   test [--no-miri]  deps, fmt check, clippy -D warnings, cargo test --workspace,
                     no_std builds of numatree-core (thumbv7em-none-eabihf,
-                    x86_64-unknown-none), Miri on numatree-core
-  ci [--no-miri]    what .ci/run runs: test, then bench --quick once the
-                    numatree-bench binary exists
+                    x86_64-unknown-none), Miri on numatree-core, then the
+                    reliability suite with short budgets: loom and shuttle
+                    models, stress 10 s, fuzz 10 s (RELIABILITY.md)
+  ci [--no-miri]    what .ci/run runs: test with the long budgets (shuttle
+                    10,000 schedules, stress 60 s, fuzz 60 s), then
+                    bench --quick once the numatree-bench binary exists
   bench [args...]   deps, then the numatree-bench binary in release mode with
                     args forwarded (e.g. --quick, --scale 10, --threads 1,2,4)
+  stress [args...]  the randomized stress run with fault injection, in
+                    release mode: --seconds N, --seed S (replays a failure),
+                    --phase-timeout SECS, --verbose
   help              this text
 ";
 
@@ -66,6 +73,7 @@ fn try_main() -> Result<()> {
         Command::Test(flags) => test::run(sh, flags),
         Command::Ci(flags) => ci::run(sh, flags),
         Command::Bench(args) => bench::run(&sh, &args),
+        Command::Stress(args) => reliability::stress(&sh, &args),
     }
 }
 
