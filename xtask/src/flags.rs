@@ -18,6 +18,8 @@ pub(crate) enum Command {
     Bench(Vec<String>),
     /// `stress [args...]`; every argument is forwarded to the stress run.
     Stress(Vec<String>),
+    /// `tsan [--seconds N]`: ThreadSanitizer on the runtime (nightly).
+    Tsan(Vec<String>),
 }
 
 /// Flags shared by `test` and `ci`.
@@ -38,6 +40,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         "help" | "-h" | "--help" => Ok(Command::Help),
         "bench" => Ok(Command::Bench(rest)),
         "stress" => Ok(Command::Stress(rest)),
+        "tsan" => Ok(Command::Tsan(rest)),
         "deps" => {
             if wants_help(&rest) {
                 return Ok(Command::Help);

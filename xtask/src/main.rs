@@ -45,6 +45,9 @@ Commands:
   stress [args...]  the randomized stress run with fault injection, in
                     release mode: --seconds N, --seed S (replays a failure),
                     --phase-timeout SECS, --verbose
+  tsan [--seconds N]
+                    optional, nightly: the runtime's tests and N s (30) of
+                    stress built with ThreadSanitizer (-Zbuild-std)
   help              this text
 ";
 
@@ -74,6 +77,7 @@ fn try_main() -> Result<()> {
         Command::Ci(flags) => ci::run(sh, flags),
         Command::Bench(args) => bench::run(&sh, &args),
         Command::Stress(args) => reliability::stress(&sh, &args),
+        Command::Tsan(args) => reliability::tsan(&sh, &args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The reliability suite's steps (RELIABILITY.md): loom and shuttle models
 //! of the slot/flush/poison protocol, the randomized stress run with fault
-//! injection, and fuzzing of `numatree-core` — plus `cargo xtask stress`.
+//! injection, and fuzzing of `numatree-core` — plus `cargo xtask stress`
+//! and the optional `cargo xtask tsan`.
 //!
 //! `test` runs each with a short budget, `ci` with the longer one. The
 //! nightly-only fuzz step prints "skipped" with the reason when nightly or
@@ -118,10 +119,7 @@ fn model_test(sh: &Shell, checker: &str, target: &str, env: &[(&str, &str)]) -> 
 
 /// CI's own RUSTFLAGS (e.g. `-D warnings`) plus `--cfg <checker>`.
 fn with_cfg(existing: Option<&str>, checker: &str) -> String {
-    match existing.map(str::trim) {
-        Some(flags) if !flags.is_empty() => format!("{flags} --cfg {checker}"),
-        _ => format!("--cfg {checker}"),
-    }
+    with_cfg_flag(existing, &format!("--cfg {checker}"))
 }
 
 /// `cargo xtask stress [args...]`: builds the stress example in release
@@ -134,6 +132,53 @@ pub(crate) fn stress(sh: &Shell, args: &[String]) -> Result<()> {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let binary = format!("{target}/release/examples/stress");
     shell::run(cmd!(sh, "{binary} {args...}"))
+}
+
+/// The target ThreadSanitizer builds for (it needs `-Zbuild-std`).
+const TSAN_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// `cargo xtask tsan [--seconds N]` (optional, nightly): the runtime's tests
+/// and then the stress run for N seconds (default 30), built with
+/// ThreadSanitizer into `target/tsan`. Any report fails the run.
+pub(crate) fn tsan(sh: &Shell, args: &[String]) -> Result<()> {
+    let seconds = match args {
+        [] => "30".to_string(),
+        [flag, n] if flag == "--seconds" && n.parse::<u32>().is_ok() => n.clone(),
+        _ => anyhow::bail!("usage: cargo xtask tsan [--seconds N]"),
+    };
+    let rustflags = with_cfg_flag(
+        std::env::var("RUSTFLAGS").ok().as_deref(),
+        "-Zsanitizer=thread",
+    );
+    let env = [
+        ("RUSTFLAGS", rustflags.as_str()),
+        ("CARGO_TARGET_DIR", "target/tsan"),
+        ("TSAN_OPTIONS", "halt_on_error=1"),
+    ];
+    shell::run_with_env(
+        cmd!(
+            sh,
+            "cargo +nightly test -Zbuild-std --target {TSAN_TARGET} -p numatree --tests"
+        ),
+        &env,
+    )?;
+    shell::run_with_env(
+        cmd!(
+            sh,
+            "cargo +nightly build -Zbuild-std --target {TSAN_TARGET} -p numatree --example stress"
+        ),
+        &env,
+    )?;
+    let binary = format!("target/tsan/{TSAN_TARGET}/debug/examples/stress");
+    shell::run_with_env(cmd!(sh, "{binary} --seconds {seconds}"), &env[2..])
+}
+
+/// `existing` flags plus `flag`.
+fn with_cfg_flag(existing: Option<&str>, flag: &str) -> String {
+    match existing.map(str::trim) {
+        Some(flags) if !flags.is_empty() => format!("{flags} {flag}"),
+        _ => flag.to_string(),
+    }
 }
 
 fn has_cargo_fuzz(sh: &Shell) -> bool {
