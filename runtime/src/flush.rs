@@ -28,6 +28,9 @@ struct Epochs {
 pub(crate) struct FlushTracker {
     epochs: Mutex<Epochs>,
     merged: Condvar,
+    /// Negative control for the model tests: `merged` skips its wake-up.
+    #[cfg(test)]
+    pub(crate) mutant_merged_skips_notify: std::sync::atomic::AtomicBool,
 }
 
 impl FlushTracker {
@@ -50,6 +53,13 @@ impl FlushTracker {
             }
         }
         drop(e);
+        #[cfg(test)]
+        if self
+            .mutant_merged_skips_notify
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         self.merged.notify_all();
     }
 

@@ -28,6 +28,8 @@ mod error;
 mod flush;
 mod health;
 mod index;
+#[cfg(all(test, any(loom, shuttle)))]
+mod model_tests;
 mod pipeline;
 mod placement;
 pub mod plan;

@@ -16,11 +16,10 @@
 
 use std::mem::MaybeUninit;
 
-use crossbeam_utils::Backoff;
 use numatree_core::Record;
 
 use crate::health::Health;
-use crate::sync::{lock, Arc, Condvar, Mutex};
+use crate::sync::{lock, Arc, Backoff, Condvar, Mutex};
 use crate::topology::{NodeId, Topology};
 use crate::Error;
 
@@ -89,6 +88,9 @@ pub(crate) struct SlotPool {
     returned: Condvar,
     capacity: usize,
     binder: Binder,
+    /// Negative control for the model tests: `release` skips its wake-up.
+    #[cfg(test)]
+    pub(crate) mutant_release_skips_notify: std::sync::atomic::AtomicBool,
 }
 
 impl SlotPool {
@@ -102,6 +104,8 @@ impl SlotPool {
             returned: Condvar::new(),
             capacity,
             binder,
+            #[cfg(test)]
+            mutant_release_skips_notify: Default::default(),
         }
     }
 
@@ -188,6 +192,13 @@ impl SlotPool {
             state.free.push(slot);
         }
         drop(state);
+        #[cfg(test)]
+        if self
+            .mutant_release_skips_notify
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         self.returned.notify_one();
     }
 
@@ -195,6 +206,14 @@ impl SlotPool {
     pub(crate) fn forget(&self) {
         lock(&self.state).existing -= 1;
         self.returned.notify_all();
+    }
+
+    /// `(free, existing, limit)` slots, for tests that check the pool's
+    /// accounting: `free <= existing`, and `existing <= limit` at rest.
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let state = lock(&self.state);
+        (state.free.len(), state.existing, state.limit)
     }
 
     /// Wakes every parked writer so it re-checks the index's health.

@@ -249,7 +249,7 @@ fn missing_components(installed: &str) -> Vec<&'static str> {
 }
 
 /// Whether the `CI` environment variable asks for CI behaviour.
-fn is_ci(value: Option<&str>) -> bool {
+pub(crate) fn is_ci(value: Option<&str>) -> bool {
     value.is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 

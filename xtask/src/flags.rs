@@ -18,6 +18,10 @@ pub(crate) enum Command {
     Bench(Vec<String>),
     /// `numa-vm [--nodes N] [--cpus-per-node N] [--timeout S] [--mis-bind]`.
     NumaVm(NumaVmFlags),
+    /// `stress [args...]`; every argument is forwarded to the stress run.
+    Stress(Vec<String>),
+    /// `tsan [--seconds N]`: ThreadSanitizer on the runtime (nightly).
+    Tsan(Vec<String>),
 }
 
 /// Flags shared by `test` and `ci`.
@@ -68,6 +72,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     match sub.as_str() {
         "help" | "-h" | "--help" => Ok(Command::Help),
         "bench" => Ok(Command::Bench(rest)),
+        "stress" => Ok(Command::Stress(rest)),
+        "tsan" => Ok(Command::Tsan(rest)),
         "deps" => {
             if wants_help(&rest) {
                 return Ok(Command::Help);
@@ -195,6 +201,13 @@ mod tests {
         .unwrap();
         let expected = ["--quick", "--scale", "10", "--threads", "1,2,4", "--help"];
         assert_eq!(cmd, Command::Bench(expected.map(String::from).to_vec()));
+    }
+
+    #[test]
+    fn stress_forwards_every_argument_untouched() {
+        let cmd = p(&["stress", "--seconds", "5", "--seed", "42"]).unwrap();
+        let expected = ["--seconds", "5", "--seed", "42"];
+        assert_eq!(cmd, Command::Stress(expected.map(String::from).to_vec()));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod ci;
 mod deps;
 mod flags;
 mod numa_vm;
+mod reliability;
 mod shell;
 mod steps;
 mod test;
@@ -34,15 +35,24 @@ Commands:
                     rustup targets, nightly + miri when possible); idempotent
   test [--no-miri]  deps, fmt check, clippy -D warnings, cargo test --workspace,
                     no_std builds of numatree-core (thumbv7em-none-eabihf,
-                    x86_64-unknown-none), Miri on numatree-core
-  ci [--no-miri]    what .ci/run runs: test, then bench --quick once the
-                    numatree-bench binary exists
+                    x86_64-unknown-none), Miri on numatree-core, then the
+                    reliability suite with short budgets: loom and shuttle
+                    models, stress 10 s, fuzz 10 s (RELIABILITY.md)
+  ci [--no-miri]    what .ci/run runs: test with the long budgets (shuttle
+                    10,000 schedules, stress 60 s, fuzz 60 s), then
+                    bench --quick once the numatree-bench binary exists
   bench [args...]   deps, then the numatree-bench binary in release mode with
                     args forwarded (e.g. --quick, --scale 10, --threads 1,2,4)
   numa-vm [--nodes 2|4] [--cpus-per-node N] [--timeout S] [--mis-bind]
                     boot a NUMA Linux guest in QEMU (TCG) and check placement
                     inside it: affinity, page locations, an oracle ingest;
                     --mis-bind is the negative control (must fail)
+  stress [args...]  the randomized stress run with fault injection, in
+                    release mode: --seconds N, --seed S (replays a failure),
+                    --phase-timeout SECS, --verbose
+  tsan [--seconds N]
+                    optional, nightly: the runtime's tests and N s (30) of
+                    stress built with ThreadSanitizer (-Zbuild-std)
   help              this text
 ";
 
@@ -72,6 +82,8 @@ fn try_main() -> Result<()> {
         Command::Ci(flags) => ci::run(sh, flags),
         Command::Bench(args) => bench::run(&sh, &args),
         Command::NumaVm(flags) => deps::run(&sh).and_then(|_| numa_vm::run(&sh, &flags)),
+        Command::Stress(args) => reliability::stress(&sh, &args),
+        Command::Tsan(args) => reliability::tsan(&sh, &args),
     }
 }
 

@@ -2,20 +2,23 @@
 //!
 //! Order: cheapest and most likely to fail first (deps, formatting, clippy),
 //! then the test suite, the no_std builds of `numatree-core`, and Miri.
-//! Later checks (loom/shuttle models, fuzzing, ...) are appended to
-//! [`steps`].
+//! `run` appends the reliability suite with its short budget (loom and
+//! shuttle models, stress, fuzzing; `ci` uses the long one).
 
 use anyhow::Result;
 use xshell::{cmd, Shell};
 
 use crate::deps::{self, Nightly, NO_STD_TARGETS};
 use crate::flags::TestFlags;
+use crate::reliability::{self, Budget};
 use crate::shell;
 use crate::steps::{self, deps_report, Outcome, Step};
 
-/// Runs the `test` steps.
+/// Runs the `test` steps, then the reliability suite with short budgets.
 pub(crate) fn run(sh: Shell, flags: TestFlags) -> Result<()> {
-    steps::run_all(sh, steps(flags))
+    let mut steps = steps(flags);
+    steps.extend(reliability::steps(Budget::TEST));
+    steps::run_all(sh, steps)
 }
 
 /// The steps of `cargo xtask test`, in order; `ci` appends to this list.

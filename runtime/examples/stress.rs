@@ -1,0 +1,1064 @@
+//! numatree's randomized stress run with fault injection, checked against
+//! an oracle after every phase (the `db_stress` pattern).
+//!
+//! ```text
+//! cargo run --release -p numatree --example stress -- --seconds 60 [--seed S] [--verbose]
+//! cargo xtask stress --seconds 60 [--seed S]
+//! ```
+//!
+//! Each phase draws, from the seed alone, a mix of writers (plain inserts,
+//! batches, late points, duplicate keys within and across writers, writer
+//! flushes, index flushes, writers dropped mid-batch and replaced),
+//! concurrent readers and flushers, and at most one fault:
+//! - **merge delay**: every merge blocks on a gate in the merge hook; the
+//!   driver opens it once writers are seen waiting (backpressure), never
+//!   after a sleep;
+//! - **merge panic**: the merge hook panics on the k-th merge; every call
+//!   must then return (no hang) and later flush/insert/close must return
+//!   `Poisoned`; records in flight may be lost, so the index is replaced;
+//! - **memory budget**: a fresh index with a small `memory_budget`; writers
+//!   insert until `Error::MemoryBudget`, and everything accepted before it
+//!   must be there.
+//!
+//! After every phase: `flush`, then `len()` equals the distinct keys
+//! accepted, every `get` returns the value of the last accepted insert of
+//! one of the writers that wrote the key (the winner between writers is
+//! unspecified), and every series' full scan is strictly ascending,
+//! duplicate-free and exactly the oracle's keys. Readers running during the
+//! phase check that scans are ascending, in range, hold only values some
+//! writer wrote, and contain every key flushed before the phase began.
+//! A watchdog fails the run when a phase takes longer than
+//! `--phase-timeout` seconds (a hang). The seed is printed first; a failure
+//! prints how to replay it: the same seed replays the same phases (thread
+//! schedules differ).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use numatree::{Error, Index, Record, TopologySource, Writer};
+
+// ------------------------------------------------------------------ rng
+
+/// SplitMix64: small, seedable, good enough to draw workloads.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+// ------------------------------------------------------------------ args
+
+struct Args {
+    seconds: f64,
+    seed: u64,
+    phase_timeout: u64,
+    verbose: bool,
+}
+
+const USAGE: &str = "usage: stress [--seconds N] [--seed S] [--phase-timeout SECS] [--verbose]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        seconds: 10.0,
+        seed: Instant::now().elapsed().as_nanos() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        phase_timeout: 60,
+        verbose: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--seconds" => {
+                args.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--seed" => {
+                args.seed = value("--seed")?
+                    .parse()
+                    .map_err(|e| format!("--seed: {e}"))?
+            }
+            "--phase-timeout" => {
+                args.phase_timeout = value("--phase-timeout")?
+                    .parse()
+                    .map_err(|e| format!("--phase-timeout: {e}"))?
+            }
+            "--verbose" | "-v" => args.verbose = true,
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+// ------------------------------------------------------------------ plans
+
+type Key = (u32, i64);
+
+/// Marker in the payload of injected panics, which the panic hook silences.
+const INJECTED: &str = "numatree-stress injected merge panic";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Merges block on a gate until writers are seen waiting.
+    Delay,
+    /// The merge hook panics on this merge (0-based).
+    Panic(usize),
+    /// A fresh index with this memory budget, in bytes.
+    Budget(usize),
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Insert(Record),
+    Batch(Vec<Record>),
+    /// `Writer::flush`.
+    Flush,
+    /// `Index::flush`, from the writer's thread.
+    IndexFlush,
+    /// Drop the writer (sealing its partial slots) and take a new one.
+    Reopen,
+}
+
+struct Phase {
+    fault: Fault,
+    writers: Vec<Vec<Step>>,
+    /// Run the writers through `Index::run_writers` (per node) instead of
+    /// plain scoped threads.
+    run_writers: bool,
+    readers: usize,
+    flusher: bool,
+    /// Every value each key may take during the phase.
+    values: HashMap<Key, HashSet<u64>>,
+}
+
+/// The shape of the index a lifetime uses.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    slot_capacity: usize,
+    slots_per_node: usize,
+    shards_per_node: usize,
+}
+
+fn draw_shape(rng: &mut Rng) -> Shape {
+    Shape {
+        slot_capacity: [64, 64, 128, 256, 1024][rng.below(5) as usize],
+        slots_per_node: rng.range(1, 3) as usize,
+        shards_per_node: rng.range(1, 4) as usize,
+    }
+}
+
+const NODES: usize = 2;
+
+fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
+    let run_writers = fault != Fault::Delay && rng.chance(20);
+    let writer_count = if run_writers {
+        NODES * rng.range(1, 2) as usize
+    } else {
+        rng.range(1, 4) as usize
+    };
+    let error_possible = matches!(fault, Fault::Panic(_) | Fault::Budget(_));
+    // Enough records that the pools run dry under a merge delay.
+    let min_records = 4 * shape.slot_capacity * (shape.slots_per_node + writer_count + 1);
+    let series_count = rng.range(2, 24) as u32;
+    let mut values: HashMap<Key, HashSet<u64>> = HashMap::new();
+    let mut writers = Vec::new();
+    for w in 0..writer_count {
+        let least = (min_records / writer_count) as u64;
+        let records = rng.range(least, least + 4_000) as usize;
+        let mut next_ts: HashMap<u32, i64> = HashMap::new();
+        let mut steps = Vec::new();
+        let mut batch: Vec<Record> = Vec::new();
+        let mut written = 0;
+        while written < records {
+            // Mostly this writer's own series; some shared ones (a key
+            // written by several writers keeps one of their values).
+            let series = if rng.chance(15) {
+                rng.below(2) as u32
+            } else {
+                2 + (w as u32) + writer_count as u32 * rng.below(u64::from(series_count)) as u32
+            };
+            let head = next_ts
+                .entry(series)
+                .or_insert(rng.below(1000) as i64 - 500);
+            let ts = match rng.below(100) {
+                0..=79 => {
+                    *head += 1 + rng.below(3) as i64;
+                    *head
+                }
+                80..=89 => *head - rng.range(1, 200) as i64, // late point
+                90..=97 => *head,                            // duplicate key, new value
+                98 => i64::MIN + rng.below(4) as i64,
+                _ => i64::MAX - rng.below(4) as i64,
+            };
+            let value = rng.next();
+            values.entry((series, ts)).or_default().insert(value);
+            let record = Record::new(series, ts, value);
+            written += 1;
+            if !error_possible && rng.chance(30) {
+                batch.push(record);
+                if batch.len() >= rng.range(1, 300) as usize {
+                    steps.push(Step::Batch(std::mem::take(&mut batch)));
+                }
+            } else {
+                if !batch.is_empty() {
+                    steps.push(Step::Batch(std::mem::take(&mut batch)));
+                }
+                steps.push(Step::Insert(record));
+            }
+            match rng.below(2_000) {
+                0..=3 => steps.push(Step::Flush),
+                4 if fault != Fault::Delay => steps.push(Step::IndexFlush),
+                5..=6 if !run_writers => {
+                    if !batch.is_empty() {
+                        steps.push(Step::Batch(std::mem::take(&mut batch)));
+                    }
+                    steps.push(Step::Reopen);
+                }
+                _ => {}
+            }
+        }
+        if !batch.is_empty() {
+            steps.push(Step::Batch(batch));
+        }
+        writers.push(steps);
+    }
+    Phase {
+        fault,
+        writers,
+        run_writers,
+        readers: rng.below(3) as usize,
+        flusher: fault != Fault::Delay && rng.chance(40),
+        values,
+    }
+}
+
+// ------------------------------------------------------------------ oracle
+
+/// Keys flushed so far, each with the values it may hold: the last
+/// accepted value of each writer that wrote it in the latest phase that did.
+#[derive(Default)]
+struct Oracle {
+    keys: BTreeMap<Key, Vec<u64>>,
+}
+
+impl Oracle {
+    /// Applies a phase: `accepted` holds, per writer instance, its accepted
+    /// records in order.
+    fn apply(&mut self, accepted: &[Vec<Record>]) {
+        let mut last: HashMap<Key, Vec<u64>> = HashMap::new();
+        for instance in accepted {
+            let mut mine: HashMap<Key, u64> = HashMap::new();
+            for r in instance {
+                mine.insert((r.key.series, r.key.ts), r.value);
+            }
+            for (k, v) in mine {
+                last.entry(k).or_default().push(v);
+            }
+        }
+        for (k, vs) in last {
+            self.keys.insert(k, vs);
+        }
+    }
+
+    fn series(&self) -> Vec<u32> {
+        let set: std::collections::BTreeSet<u32> = self.keys.keys().map(|k| k.0).collect();
+        set.into_iter().collect()
+    }
+}
+
+// ------------------------------------------------------------------ gate
+
+/// What merges wait on in a delay phase; also counts stalled merges.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cond: Condvar,
+    stalled: AtomicUsize,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        if !*open {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+        }
+        while !*open {
+            open = self.cond.wait(open).unwrap();
+        }
+    }
+    fn set(&self, open: bool) {
+        *self.open.lock().unwrap() = open;
+        self.cond.notify_all();
+    }
+}
+
+/// The fault a merge hook injects; shared by the hook of one index.
+#[derive(Default)]
+struct Injector {
+    gate: Gate,
+    /// Merge number to panic on (`usize::MAX`: none).
+    panic_at: AtomicUsize,
+    merges: AtomicUsize,
+    fired: AtomicBool,
+}
+
+impl Injector {
+    fn new() -> Arc<Injector> {
+        let i = Injector::default();
+        i.panic_at.store(usize::MAX, Ordering::SeqCst);
+        i.gate.set(true);
+        Arc::new(i)
+    }
+    fn on_merge(&self) {
+        let n = self.merges.fetch_add(1, Ordering::SeqCst);
+        if n == self.panic_at.load(Ordering::SeqCst) {
+            self.fired.store(true, Ordering::SeqCst);
+            panic!("{INJECTED} (merge #{n})");
+        }
+        self.gate.wait();
+    }
+}
+
+// ------------------------------------------------------------------ totals
+
+#[derive(Default)]
+struct Totals {
+    phases: u64,
+    lifetimes: u64,
+    records_accepted: u64,
+    keys_verified: u64,
+    scans_verified: u64,
+    reader_scans: AtomicU64,
+    delays: u64,
+    delays_with_backpressure: u64,
+    panics_armed: u64,
+    panics_fired: u64,
+    budget_phases: u64,
+    budget_hits: u64,
+    writers_reopened: u64,
+    closes: u64,
+    slowest_phase: Duration,
+}
+
+// ------------------------------------------------------------------ watchdog
+
+struct Watchdog {
+    current: Mutex<(u64, String, Instant)>,
+}
+
+impl Watchdog {
+    fn start(seed: u64, seconds: f64, timeout: Duration) -> Arc<Watchdog> {
+        let dog = Arc::new(Watchdog {
+            current: Mutex::new((0, "startup".into(), Instant::now())),
+        });
+        let d = Arc::clone(&dog);
+        std::thread::Builder::new()
+            .name("stress-watchdog".into())
+            .spawn(move || loop {
+                // A timer, not synchronization: the run never waits for it.
+                std::thread::sleep(Duration::from_millis(250));
+                let (phase, label, started) = d.current.lock().unwrap().clone();
+                if started.elapsed() > timeout {
+                    eprintln!(
+                        "numatree-stress: FAILED: phase {phase} ({label}) did not finish within {} s: \
+                         a call hung\nreplay: cargo xtask stress --seed {seed} --seconds {seconds}",
+                        timeout.as_secs()
+                    );
+                    std::process::exit(3);
+                }
+            })
+            .expect("spawn watchdog");
+        dog
+    }
+    fn enter(&self, phase: u64, label: String) {
+        *self.current.lock().unwrap() = (phase, label, Instant::now());
+    }
+}
+
+// ------------------------------------------------------------------ running
+
+type Outcome = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+struct Lifetime {
+    index: Index,
+    injector: Arc<Injector>,
+    shape: Shape,
+    oracle: Oracle,
+}
+
+fn build(shape: Shape, budget: Option<usize>) -> Result<Lifetime, String> {
+    let injector = Injector::new();
+    let hook = Arc::clone(&injector);
+    let mut builder = Index::builder()
+        .topology(TopologySource::Synthetic(
+            "pack:2 numa:1 core:2 pu:1".into(),
+        ))
+        .merge_threads_per_node(1)
+        .shards_per_node(shape.shards_per_node)
+        .slot_capacity(shape.slot_capacity)
+        .slots_per_node(shape.slots_per_node)
+        .merge_hook(move |_| hook.on_merge());
+    if let Some(bytes) = budget {
+        builder = builder.memory_budget(bytes);
+    }
+    let index = builder.build().map_err(|e| format!("build: {e}"))?;
+    Ok(Lifetime {
+        index,
+        injector,
+        shape,
+        oracle: Oracle::default(),
+    })
+}
+
+/// What one writer thread did: its accepted records per writer instance,
+/// and the error that stopped it.
+#[derive(Default)]
+struct WriterRun {
+    accepted: Vec<Vec<Record>>,
+    error: Option<Error>,
+    reopened: u64,
+}
+
+/// Runs `steps` on `writer` (replacing it on `Reopen`); stops at the first
+/// error, then flushes. Batches are only planned where no error is
+/// expected, so an accepted batch is accepted whole.
+fn run_steps(index: &Index, writer: &mut Writer, steps: &[Step], out: &mut WriterRun) {
+    out.accepted.push(Vec::new());
+    let mut result = Ok(());
+    for step in steps {
+        result = match step {
+            Step::Insert(r) => writer
+                .insert(r.key.series, r.key.ts, r.value)
+                .map(|()| out.accepted.last_mut().unwrap().push(*r)),
+            Step::Batch(rs) => writer
+                .insert_batch(rs)
+                .map(|()| out.accepted.last_mut().unwrap().extend_from_slice(rs)),
+            Step::Flush => writer.flush(),
+            Step::IndexFlush => index.flush(),
+            Step::Reopen => {
+                // Dropping seals the old writer's partial slots.
+                drop(std::mem::replace(writer, index.writer()));
+                out.accepted.push(Vec::new());
+                out.reopened += 1;
+                Ok(())
+            }
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let flushed = writer.flush();
+    out.error = result.and(flushed).err();
+}
+
+/// Checks a scan's shape and, against the oracle of flushed keys and the
+/// phase's possible values, its contents.
+fn check_scan(
+    series: u32,
+    t0: i64,
+    t1: i64,
+    got: &[(i64, u64)],
+    before: &Oracle,
+    values: &HashMap<Key, HashSet<u64>>,
+) -> Outcome {
+    for w in got.windows(2) {
+        ensure!(
+            w[0].0 < w[1].0,
+            "scan {series} {t0}..={t1} not strictly ascending: {w:?}"
+        );
+    }
+    let seen: HashMap<i64, u64> = got.iter().copied().collect();
+    for &(ts, v) in got {
+        ensure!(
+            (t0..=t1).contains(&ts),
+            "scan {series} {t0}..={t1} returned ts {ts}"
+        );
+        let old = before.keys.get(&(series, ts));
+        let ok = old.is_some_and(|vs| vs.contains(&v))
+            || values.get(&(series, ts)).is_some_and(|vs| vs.contains(&v));
+        ensure!(
+            ok,
+            "scan {series} returned ({ts}, {v}), a value never written for that key"
+        );
+    }
+    for (&(s, ts), vs) in before.keys.range((series, t0)..=(series, t1)) {
+        debug_assert_eq!(s, series);
+        match seen.get(&ts) {
+            None => {
+                return Err(format!(
+                    "scan {series} {t0}..={t1} misses flushed key ts {ts}"
+                ))
+            }
+            Some(v) if !values.contains_key(&(s, ts)) && !vs.contains(v) => {
+                return Err(format!(
+                    "scan {series} ts {ts}: value {v}, expected one of {vs:?}"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A reader: random range scans until `stop`.
+fn read_loop(
+    index: &Index,
+    before: &Oracle,
+    values: &HashMap<Key, HashSet<u64>>,
+    series: &[u32],
+    mut rng: Rng,
+    stop: &AtomicBool,
+    scans: &AtomicU64,
+) -> Outcome {
+    if series.is_empty() {
+        return Ok(());
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let s = series[rng.below(series.len() as u64) as usize];
+        let a = rng.below(2_000) as i64 - 1_000;
+        let (t0, t1) = if rng.chance(10) {
+            (i64::MIN, i64::MAX)
+        } else {
+            (a, a + rng.below(500) as i64)
+        };
+        let got = index.scan(s, t0..=t1);
+        check_scan(s, t0, t1, &got, before, values)?;
+        scans.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Full check of a quiescent index against the oracle; then fixes each
+/// key's value to the one observed (the writer that won).
+fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
+    let index = &life.index;
+    let oracle = &mut life.oracle;
+    ensure!(
+        index.len() == oracle.keys.len(),
+        "len() = {} but {} distinct keys were accepted",
+        index.len(),
+        oracle.keys.len()
+    );
+    for (&(s, ts), vs) in oracle.keys.iter_mut() {
+        let Some(v) = index.get(s, ts) else {
+            return Err(format!("get({s}, {ts}) = None: accepted record lost"));
+        };
+        ensure!(
+            vs.contains(&v),
+            "get({s}, {ts}) = {v}, expected one of {vs:?}"
+        );
+        *vs = vec![v];
+    }
+    totals.keys_verified += oracle.keys.len() as u64;
+    let series = oracle.series();
+    for &s in &series {
+        let got = index.scan(s, ..);
+        let want: Vec<(i64, u64)> = oracle
+            .keys
+            .range((s, i64::MIN)..=(s, i64::MAX))
+            .map(|(k, vs)| (k.1, vs[0]))
+            .collect();
+        ensure!(
+            got == want,
+            "scan({s}, ..) differs from the oracle ({} vs {} records)",
+            got.len(),
+            want.len()
+        );
+        totals.scans_verified += 1;
+    }
+    for _ in 0..16 {
+        let s = rng.below(40) as u32;
+        let a = rng.below(2_000) as i64 - 1_000;
+        let b = a + rng.below(300) as i64 - 50; // sometimes inverted
+        let got = index.scan(s, a..b);
+        let want: Vec<(i64, u64)> = if a < b {
+            oracle
+                .keys
+                .range((s, a)..(s, b))
+                .map(|(k, vs)| (k.1, vs[0]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ensure!(got == want, "scan({s}, {a}..{b}) differs from the oracle");
+        totals.scans_verified += 1;
+    }
+    let per_shard: usize = index.shard_lengths().iter().map(|x| x.2).sum();
+    ensure!(
+        per_shard == index.len(),
+        "shard lengths sum to {per_shard}, len() = {}",
+        index.len()
+    );
+    let stats = index.stats();
+    ensure!(
+        stats.total.alloc_failures == 0,
+        "alloc_failures = {}",
+        stats.total.alloc_failures
+    );
+    Ok(())
+}
+
+/// What happens to an index after a phase.
+#[derive(PartialEq, Eq)]
+enum After {
+    /// More phases may run on it.
+    Keep,
+    /// Close it (and check shutdown): a budget index has served its phase.
+    Close,
+    /// Poisoned: already closed with an error, replace it.
+    Discard,
+}
+
+/// Runs one phase on `life` and checks it.
+fn run_phase(
+    life: &mut Lifetime,
+    phase: &Phase,
+    rng: &mut Rng,
+    totals: &mut Totals,
+) -> Result<After, String> {
+    let index = &life.index;
+    let injector = &life.injector;
+    match phase.fault {
+        Fault::Delay => injector.gate.set(false),
+        Fault::Panic(k) => {
+            let now = injector.merges.load(Ordering::SeqCst);
+            injector.panic_at.store(now + k, Ordering::SeqCst);
+        }
+        _ => {}
+    }
+    let stalls_before = injector.gate.stalled.load(Ordering::SeqCst);
+    let waits_before = index.stats().total.backpressure_waits;
+    let stop = AtomicBool::new(false);
+    let series: Vec<u32> = {
+        let mut s: Vec<u32> = phase.values.keys().map(|k| k.0).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    let runs: Vec<Mutex<WriterRun>> = phase.writers.iter().map(|_| Mutex::default()).collect();
+    let done = AtomicUsize::new(0);
+    let mut saw_backpressure = false;
+    let mut problems: Vec<String> = Vec::new();
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..phase.readers)
+            .map(|r| {
+                let rng = Rng(rng.next() ^ r as u64);
+                let (stop, series, oracle) = (&stop, &series, &life.oracle);
+                let scans = &totals.reader_scans;
+                s.spawn(move || read_loop(index, oracle, &phase.values, series, rng, stop, scans))
+            })
+            .collect();
+        let flusher = phase.flusher.then(|| {
+            let stop = &stop;
+            s.spawn(move || -> Outcome {
+                while !stop.load(Ordering::Relaxed) {
+                    match index.flush() {
+                        Ok(()) => {}
+                        Err(Error::Poisoned(_)) if matches!(phase.fault, Fault::Panic(_)) => {
+                            return Ok(())
+                        }
+                        Err(e) => return Err(format!("concurrent Index::flush: {e}")),
+                    }
+                    std::thread::yield_now();
+                }
+                Ok(())
+            })
+        });
+        let (runs, done) = (&runs, &done);
+        let ingest = s.spawn(move || {
+            if phase.run_writers {
+                let per_node = phase.writers.len() / NODES;
+                let result = index.run_writers(per_node, |ctx, w| {
+                    let mut run = WriterRun::default();
+                    run_steps(index, w, &phase.writers[ctx.global], &mut run);
+                    let err = run.error.clone();
+                    *runs[ctx.global].lock().unwrap() = run;
+                    done.fetch_add(1, Ordering::SeqCst);
+                    err.map_or(Ok(()), Err)
+                });
+                result.err()
+            } else {
+                std::thread::scope(|s2| {
+                    for (i, steps) in phase.writers.iter().enumerate() {
+                        s2.spawn(move || {
+                            let mut run = WriterRun::default();
+                            run_steps(index, &mut index.writer(), steps, &mut run);
+                            *runs[i].lock().unwrap() = run;
+                            done.fetch_add(1, Ordering::SeqCst);
+                        });
+                    }
+                });
+                None
+            }
+        });
+        if phase.fault == Fault::Delay {
+            // Open the gate once merges are held and writers are seen
+            // waiting for them (or have all finished without needing to).
+            loop {
+                let stalled = injector.gate.stalled.load(Ordering::SeqCst) > stalls_before;
+                let waiting = index.stats().total.backpressure_waits > waits_before;
+                if stalled && waiting {
+                    saw_backpressure = true;
+                    break;
+                }
+                if done.load(Ordering::SeqCst) == phase.writers.len() {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            injector.gate.set(true);
+        }
+        match ingest.join() {
+            Ok(Some(e)) if !matches!(phase.fault, Fault::Panic(_) | Fault::Budget(_)) => {
+                problems.push(format!("run_writers: {e}"))
+            }
+            Ok(_) => {}
+            Err(_) => problems.push("ingest thread panicked".into()),
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            match r.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("reader: {e}")),
+                Err(_) => problems.push("reader panicked".into()),
+            }
+        }
+        if let Some(f) = flusher {
+            match f.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(e),
+                Err(_) => problems.push("flusher panicked".into()),
+            }
+        }
+    });
+    if let Some(p) = problems.into_iter().next() {
+        return Err(p);
+    }
+    let runs: Vec<WriterRun> = runs.into_iter().map(|m| m.into_inner().unwrap()).collect();
+    let accepted: Vec<Vec<Record>> = runs
+        .iter()
+        .flat_map(|r| r.accepted.iter().cloned())
+        .collect();
+    totals.records_accepted += accepted.iter().map(|a| a.len() as u64).sum::<u64>();
+    totals.writers_reopened += runs.iter().map(|r| r.reopened).sum::<u64>();
+    match phase.fault {
+        Fault::None | Fault::Delay => {
+            if let Some(e) = runs.iter().find_map(|r| r.error.as_ref()) {
+                return Err(format!("writer failed without a fault: {e}"));
+            }
+            if phase.fault == Fault::Delay {
+                totals.delays += 1;
+                totals.delays_with_backpressure += u64::from(saw_backpressure);
+            }
+            index.flush().map_err(|e| format!("flush: {e}"))?;
+            life.oracle.apply(&accepted);
+            verify(life, rng, totals)?;
+            Ok(After::Keep)
+        }
+        Fault::Budget(budget) => {
+            totals.budget_phases += 1;
+            for r in &runs {
+                match &r.error {
+                    None => {}
+                    Some(Error::MemoryBudget { budget: b, used }) => {
+                        ensure!(
+                            *b == budget && used >= b,
+                            "MemoryBudget {{ budget: {b}, used: {used} }} for budget {budget}"
+                        );
+                        totals.budget_hits += 1;
+                    }
+                    Some(e) => return Err(format!("budget phase: unexpected error {e}")),
+                }
+            }
+            index
+                .flush()
+                .map_err(|e| format!("flush after budget errors: {e}"))?;
+            life.oracle.apply(&accepted);
+            verify(life, rng, totals)?;
+            Ok(After::Close)
+        }
+        Fault::Panic(_) => {
+            totals.panics_armed += 1;
+            let fired = injector.fired.load(Ordering::SeqCst);
+            for r in &runs {
+                match &r.error {
+                    None => {}
+                    Some(Error::Poisoned(msg)) if fired => {
+                        ensure!(
+                            msg.contains(INJECTED),
+                            "Poisoned with a foreign message: {msg}"
+                        )
+                    }
+                    Some(e) => {
+                        return Err(format!(
+                            "panic phase (fired: {fired}): unexpected error {e}"
+                        ))
+                    }
+                }
+            }
+            match index.flush() {
+                Ok(()) if !injector.fired.load(Ordering::SeqCst) => {
+                    // The fault never came: an ordinary phase.
+                    injector.panic_at.store(usize::MAX, Ordering::SeqCst);
+                    life.oracle.apply(&accepted);
+                    verify(life, rng, totals)?;
+                    return Ok(After::Keep);
+                }
+                Ok(()) => return Err("flush returned Ok after a merge panic".into()),
+                Err(Error::Poisoned(_)) => {}
+                Err(e) => return Err(format!("flush after merge panic: {e}")),
+            }
+            totals.panics_fired += 1;
+            // Every later call errors, none hangs.
+            let mut w = index.writer();
+            let mut refused = false;
+            for ts in 0..=(life.shape.slot_capacity as i64 + 1) {
+                match w.insert(7, ts, 0) {
+                    Ok(()) => {}
+                    Err(Error::Poisoned(_)) => {
+                        refused = true;
+                        break;
+                    }
+                    Err(e) => return Err(format!("insert after poison: {e}")),
+                }
+            }
+            ensure!(
+                refused,
+                "a poisoned index accepted a slot's worth of inserts"
+            );
+            ensure!(
+                matches!(w.flush(), Ok(()) | Err(Error::Poisoned(_))),
+                "writer flush after poison"
+            );
+            drop(w);
+            ensure!(
+                matches!(index.close(), Err(Error::Poisoned(_))),
+                "close after poison must be Poisoned"
+            );
+            // Records in flight may be lost; what was flushed before the
+            // phase and not rewritten in it must still be there.
+            for (k, vs) in &life.oracle.keys {
+                if phase.values.contains_key(k) {
+                    continue;
+                }
+                let got = index.get(k.0, k.1);
+                ensure!(
+                    got.is_some_and(|v| vs.contains(&v)),
+                    "after poison: get{k:?} = {got:?}, expected {vs:?}"
+                );
+            }
+            Ok(After::Discard)
+        }
+    }
+}
+
+/// Closes the index and checks shutdown: Ok with no alloc failures,
+/// inserts refused, close twice fine, queries still right.
+fn close_and_check(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
+    let stats = life.index.close().map_err(|e| format!("close: {e}"))?;
+    ensure!(
+        stats.total.alloc_failures == 0,
+        "alloc_failures = {}",
+        stats.total.alloc_failures
+    );
+    let mut w = life.index.writer();
+    ensure!(
+        matches!(w.insert(1, 1, 1), Err(Error::Closed)),
+        "insert after close must be Closed"
+    );
+    drop(w);
+    life.index
+        .close()
+        .map_err(|e| format!("second close: {e}"))?;
+    totals.closes += 1;
+    verify(life, rng, totals)
+}
+
+fn draw_fault(rng: &mut Rng) -> Fault {
+    match rng.below(100) {
+        0..=54 => Fault::None,
+        55..=74 => Fault::Delay,
+        75..=89 => Fault::Panic(rng.below(12) as usize),
+        _ => Fault::Budget(rng.range(64 << 10, 4 << 20) as usize),
+    }
+}
+
+fn run(args: &Args) -> Outcome {
+    let mut rng = Rng(args.seed);
+    let mut totals = Totals::default();
+    let dog = Watchdog::start(
+        args.seed,
+        args.seconds,
+        Duration::from_secs(args.phase_timeout),
+    );
+    let started = Instant::now();
+    let deadline = Duration::from_secs_f64(args.seconds);
+    let mut life: Option<Lifetime> = None;
+    let mut phase_no = 0u64;
+    while started.elapsed() < deadline {
+        phase_no += 1;
+        let fault = draw_fault(&mut rng);
+        let budget = matches!(fault, Fault::Budget(_));
+        if budget || life.is_none() {
+            if let Some(mut old) = life.take() {
+                dog.enter(phase_no, "close".into());
+                close_and_check(&mut old, &mut rng, &mut totals)
+                    .map_err(|e| format!("phase {phase_no} (close): {e}"))?;
+            }
+            let shape = draw_shape(&mut rng);
+            let b = if let Fault::Budget(bytes) = fault {
+                Some(bytes)
+            } else {
+                None
+            };
+            life = Some(build(shape, b)?);
+            totals.lifetimes += 1;
+        }
+        let current = life.as_mut().expect("built above");
+        let phase = draw_phase(&mut rng, fault, current.shape);
+        let label = format!(
+            "{:?}, {} writers{}, {} readers{}, {} records, {:?}",
+            fault,
+            phase.writers.len(),
+            if phase.run_writers {
+                " (run_writers)"
+            } else {
+                ""
+            },
+            phase.readers,
+            if phase.flusher { ", flusher" } else { "" },
+            phase.values.len(),
+            current.shape
+        );
+        dog.enter(phase_no, label.clone());
+        let t = Instant::now();
+        let end = run_phase(current, &phase, &mut rng, &mut totals)
+            .map_err(|e| format!("phase {phase_no} ({label}): {e}"))?;
+        let took = t.elapsed();
+        totals.slowest_phase = totals.slowest_phase.max(took);
+        totals.phases += 1;
+        if args.verbose {
+            eprintln!("phase {phase_no}: {label}: ok in {took:.1?}");
+        }
+        let close = match end {
+            After::Discard => {
+                life = None;
+                false
+            }
+            After::Close => true,
+            After::Keep => rng.chance(15),
+        };
+        if close {
+            let mut old = life.take().expect("present");
+            dog.enter(phase_no, "close".into());
+            close_and_check(&mut old, &mut rng, &mut totals)
+                .map_err(|e| format!("phase {phase_no} (close): {e}"))?;
+        }
+    }
+    if let Some(mut old) = life.take() {
+        dog.enter(phase_no, "final close".into());
+        close_and_check(&mut old, &mut rng, &mut totals)
+            .map_err(|e| format!("final close: {e}"))?;
+    }
+    let t = &totals;
+    println!(
+        "numatree-stress: seed {} passed: {} phases on {} indexes in {:.1} s (slowest phase {:.2?})",
+        args.seed,
+        t.phases,
+        t.lifetimes,
+        started.elapsed().as_secs_f64(),
+        t.slowest_phase
+    );
+    println!(
+        "  records accepted {}, keys verified {}, full/range scans verified {}, reader scans checked {}",
+        t.records_accepted,
+        t.keys_verified,
+        t.scans_verified,
+        t.reader_scans.load(Ordering::Relaxed)
+    );
+    println!(
+        "  faults: merge delays {} ({} with writers seen waiting), merge panics {} fired / {} armed, \
+         memory-budget phases {} ({} MemoryBudget errors); writers dropped mid-stream {}; closes {}",
+        t.delays,
+        t.delays_with_backpressure,
+        t.panics_fired,
+        t.panics_armed,
+        t.budget_phases,
+        t.budget_hits,
+        t.writers_reopened,
+        t.closes
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Injected merge panics are expected: keep them out of the log.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if !msg.contains(INJECTED) {
+            default_hook(info);
+        }
+    }));
+    println!(
+        "numatree-stress: seed {} for {} s (replay: cargo xtask stress --seed {} --seconds {})",
+        args.seed, args.seconds, args.seed, args.seconds
+    );
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "numatree-stress: FAILED with seed {}: {e}\nreplay: cargo xtask stress --seed {} --seconds {}",
+                args.seed, args.seed, args.seconds
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
