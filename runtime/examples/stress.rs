@@ -914,7 +914,7 @@ fn draw_fault(rng: &mut Rng) -> Fault {
         0..=54 => Fault::None,
         55..=74 => Fault::Delay,
         75..=89 => Fault::Panic(rng.below(12) as usize),
-        _ => Fault::Budget(rng.range(64 << 10, 4 << 20) as usize),
+        _ => Fault::Budget(rng.range(32 << 10, 1 << 20) as usize),
     }
 }
 
