@@ -332,23 +332,44 @@ impl Shared {
         if let Some(slot) = n.slots.try_acquire() {
             return Ok(slot);
         }
+        self.wait_helping(
+            node,
+            home,
+            || {
+                self.health.check()?;
+                Ok(n.slots.try_acquire())
+            },
+            || n.slots.wait_for_slot(&self.health),
+        )
+    }
+
+    /// One backpressure wait on `node`, counted and timed: until `ready`
+    /// gives a value (or an error), a writer at home on `node` (or unpinned)
+    /// helps merge the node's queue; with nothing left to help, it `park`s.
+    fn wait_helping<T>(
+        &self,
+        node: usize,
+        home: Option<usize>,
+        mut ready: impl FnMut() -> Result<Option<T>, Error>,
+        park: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let n = &self.nodes[node];
         n.counters
             .backpressure_waits
             .fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let may_help = home.is_none_or(|h| h == node);
         let result = loop {
-            if let Err(e) = self.health.check() {
-                break Err(e);
+            match ready() {
+                Ok(Some(value)) => break Ok(value),
+                Err(e) => break Err(e),
+                Ok(None) => {}
             }
             if may_help && n.merge_next() {
                 n.counters.helped_merges.fetch_add(1, Ordering::Relaxed);
-                match n.slots.try_acquire() {
-                    Some(slot) => break Ok(slot),
-                    None => continue,
-                }
+                continue;
             }
-            break n.slots.wait_for_slot(&self.health);
+            break park();
         };
         n.counters
             .blocked_ns
@@ -416,29 +437,17 @@ impl Shared {
         if ticket.load(Ordering::Acquire) {
             return Ok(());
         }
-        let n = &self.nodes[node];
-        n.counters
-            .backpressure_waits
-            .fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let may_help = home.is_none_or(|h| h == node);
-        let result = loop {
-            if ticket.load(Ordering::Acquire) {
-                break Ok(());
-            }
-            if let Err(e) = self.health.check_poison() {
-                break Err(e);
-            }
-            if may_help && n.merge_next() {
-                n.counters.helped_merges.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            break n.flush.wait_for(ticket, &self.health);
-        };
-        n.counters
-            .blocked_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        result
+        self.wait_helping(
+            node,
+            home,
+            || {
+                if ticket.load(Ordering::Acquire) {
+                    return Ok(Some(()));
+                }
+                self.health.check_poison().map(|()| None)
+            },
+            || self.nodes[node].flush.wait_for(ticket, &self.health),
+        )
     }
 }
 
