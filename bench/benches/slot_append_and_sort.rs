@@ -1,14 +1,24 @@
 //! Slot append (the writer's per-record cost) and slot sort (the first step
 //! of every merge), on scrape-shaped data: rounds of one point per series.
+//! The slot is the runtime's own: a `SlotBuffer` over a heap buffer, sorted
+//! with `sort_with` and grouped by shard as the merge threads do.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use numatree_core::{Record, SlotBuffer, SortScratch};
+use numatree_core::{Record, SlotBuffer};
 
 const SLOT: usize = 4096;
+/// Shards per node the grouping spreads series over (the default on a
+/// 2-CPU node: 4 per merge thread).
+const SHARDS: u32 = 4;
+
+/// A slot as the runtime allocates it: capacity chosen at run time.
+fn runtime_slot() -> SlotBuffer<Box<[Record]>> {
+    SlotBuffer::with_storage(vec![Record::ZERO; SLOT].into_boxed_slice())
+}
 
 fn scrape(series: u32, late_every: u32) -> Vec<Record> {
     (0..SLOT as u32)
@@ -30,7 +40,7 @@ fn slot_append(c: &mut Criterion) {
     g.throughput(Throughput::Elements(SLOT as u64));
     g.bench_function("4096 records", |b| {
         b.iter_custom(|iters| {
-            let mut slot: Box<SlotBuffer<SLOT>> = Box::new(SlotBuffer::new());
+            let mut slot = runtime_slot();
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 slot.clear();
@@ -56,8 +66,9 @@ fn slot_sort(c: &mut Criterion) {
         ("64 series 5% late", scrape(64, 20)),
     ] {
         g.bench_function(name, |b| {
-            let mut slot: Box<SlotBuffer<SLOT>> = Box::new(SlotBuffer::new());
-            let mut scratch: Box<SortScratch<SLOT>> = Box::new(SortScratch::new());
+            let mut slot = runtime_slot();
+            let mut scratch = vec![Record::ZERO; SLOT];
+            let mut counts = vec![0u32; 1 << 16];
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -66,7 +77,10 @@ fn slot_sort(c: &mut Criterion) {
                         let _ = slot.push(*r);
                     }
                     let start = Instant::now();
-                    black_box(slot.sort(&mut scratch).len());
+                    let run = slot
+                        .sort_with(&mut scratch, &mut counts, |s| (s % SHARDS) as u8)
+                        .expect("scratch fits the slot");
+                    black_box(run.len());
                     total += start.elapsed();
                 }
                 total

@@ -8,10 +8,10 @@
 //! [`NodeStore`], and read back with [`Tree::get`] and [`Tree::range`].
 //!
 //! ```
-//! use numatree_core::{ArrayStore, Error, Record, SlotBuffer, SortScratch, Tree};
+//! use numatree_core::{ArraySlot, ArrayStore, Error, Record, SortScratch, Tree};
 //!
 //! // Everything lives inline: no heap anywhere.
-//! let mut slot: SlotBuffer<256> = SlotBuffer::new();
+//! let mut slot: ArraySlot<256> = ArraySlot::new();
 //! for ts in (0..100).rev() {
 //!     slot.push(Record::new(7, ts, ts as u64 * 10)).unwrap(); // Err(record) when full
 //! }
@@ -48,10 +48,10 @@ mod tree;
 mod validate;
 
 pub use error::Error;
-pub use node::{Inner, Leaf, Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
+pub use node::{Inner, Leaf, Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};
 pub use query::Range;
 pub use record::{Key, Record, RECORD_BYTES};
-pub use slot::SlotBuffer;
+pub use slot::{ArraySlot, SlotBuffer};
 pub use sort::{sort_dedup, SortScratch};
 pub use store::{ArrayStore, NodeStore};
 pub use tree::{MergeStats, Tree};

@@ -12,14 +12,15 @@ pub const LEAF_CAPACITY: usize = 64;
 /// Default inner-node fan-out, in children.
 pub const INNER_FANOUT: usize = 64;
 
-/// Index of a node in its store.
+/// Index of a tree node in its [`NodeStore`](crate::NodeStore). (Not a NUMA
+/// node: the runtime names those `NodeId`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(transparent)]
-pub struct NodeId(pub u32);
+pub struct TreeNodeId(pub u32);
 
-impl NodeId {
+impl TreeNodeId {
     /// "No node": the end of the leaf chain, or the root of an empty tree.
-    pub const NONE: NodeId = NodeId(u32::MAX);
+    pub const NONE: TreeNodeId = TreeNodeId(u32::MAX);
 
     /// The id as an array index.
     #[inline]
@@ -32,8 +33,8 @@ impl NodeId {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Leaf<const L: usize = LEAF_CAPACITY> {
-    /// The next leaf in key order, or [`NodeId::NONE`] for the last leaf.
-    pub next: NodeId,
+    /// The next leaf in key order, or [`TreeNodeId::NONE`] for the last leaf.
+    pub next: TreeNodeId,
     /// The records, strictly ascending by key.
     pub records: heapless::Vec<Record, L>,
 }
@@ -42,7 +43,7 @@ impl<const L: usize> Leaf<L> {
     /// An empty, unlinked leaf.
     pub const fn new() -> Self {
         Leaf {
-            next: NodeId::NONE,
+            next: TreeNodeId::NONE,
             records: heapless::Vec::new(),
         }
     }
@@ -66,7 +67,7 @@ pub struct Inner<const I: usize = INNER_FANOUT> {
     /// at the time that child was split off.
     pub keys: heapless::Vec<Key, I>,
     /// Child node ids, all at the same depth.
-    pub children: heapless::Vec<NodeId, I>,
+    pub children: heapless::Vec<TreeNodeId, I>,
 }
 
 impl<const I: usize> Inner<I> {
@@ -100,7 +101,7 @@ pub enum Node<const L: usize = LEAF_CAPACITY, const I: usize = INNER_FANOUT> {
     Inner(Inner<I>),
 }
 
-const _: () = assert!(core::mem::size_of::<NodeId>() == 4);
+const _: () = assert!(core::mem::size_of::<TreeNodeId>() == 4);
 // A default leaf spends at most 16 bytes on bookkeeping next to its 1,536
 // bytes of records, so a full leaf stays within 24 bytes per record + 1%.
 const _: () = assert!(

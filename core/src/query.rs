@@ -5,7 +5,7 @@
 
 use core::ops::{Bound, RangeBounds};
 
-use crate::node::NodeId;
+use crate::node::TreeNodeId;
 use crate::record::{Key, Record};
 use crate::store::NodeStore;
 use crate::tree::Tree;
@@ -41,7 +41,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
         let Some(leaf) = self.find_leaf(&seek) else {
             return Range {
                 tree: self,
-                leaf: NodeId::NONE,
+                leaf: TreeNodeId::NONE,
                 pos: 0,
                 end,
             };
@@ -65,7 +65,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
 #[derive(Debug)]
 pub struct Range<'a, S, const L: usize, const I: usize> {
     tree: &'a Tree<S, L, I>,
-    leaf: NodeId,
+    leaf: TreeNodeId,
     pos: usize,
     end: Bound<Key>,
 }
@@ -75,7 +75,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Iterator for Range<'_, 
 
     #[inline]
     fn next(&mut self) -> Option<Record> {
-        while self.leaf != NodeId::NONE {
+        while self.leaf != TreeNodeId::NONE {
             let leaf = self.tree.leaf(self.leaf);
             if let Some(&record) = leaf.records.get(self.pos) {
                 let inside = match self.end {
@@ -84,7 +84,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Iterator for Range<'_, 
                     Bound::Unbounded => true,
                 };
                 if !inside {
-                    self.leaf = NodeId::NONE;
+                    self.leaf = TreeNodeId::NONE;
                     return None;
                 }
                 self.pos += 1;

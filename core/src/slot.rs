@@ -4,25 +4,64 @@
 //! A slot never grows and never allocates. A push into a full (or sealed)
 //! slot hands the record back instead of panicking, so the caller decides
 //! what "full" means (the runtime seals the slot and takes a fresh one).
+//!
+//! The buffer is generic over where its records live, so one type serves
+//! both kinds of user: an embedded user keeps `N` records inline
+//! ([`ArraySlot<N>`](ArraySlot), capacity fixed at compile time), and the
+//! runtime hands it a node-bound heap buffer whose length is the capacity
+//! chosen at run time (`SlotBuffer<Box<[Record]>>`). The push, seal and
+//! sort code is the same for both.
 
+use crate::error::Error;
 use crate::record::Record;
 use crate::sort::{sort_dedup, SortScratch};
 
-/// A buffer of at most `N` records, filled by one writer.
+/// A buffer of at most `capacity` records, filled by one writer. `S` holds
+/// the records; its length is the capacity.
 ///
 /// States: *filling* (accepts pushes) -> *sealed* (read-only, ready to
 /// sort and merge) -> cleared back to *filling*.
 #[derive(Clone, Debug, Default)]
-pub struct SlotBuffer<const N: usize> {
-    records: heapless::Vec<Record, N>,
+pub struct SlotBuffer<S> {
+    storage: S,
+    /// Records held: `storage[..len]`.
+    len: usize,
     sealed: bool,
 }
 
-impl<const N: usize> SlotBuffer<N> {
-    /// An empty slot in the filling state.
+/// A slot of `N` records stored inline: no heap, capacity fixed at compile time.
+pub type ArraySlot<const N: usize> = SlotBuffer<[Record; N]>;
+
+impl<const N: usize> SlotBuffer<[Record; N]> {
+    /// An empty slot of `N` inline records, in the filling state.
     pub const fn new() -> Self {
         SlotBuffer {
-            records: heapless::Vec::new(),
+            storage: [Record::ZERO; N],
+            len: 0,
+            sealed: false,
+        }
+    }
+
+    /// Seals the slot, sorts its records by key and drops all but the last
+    /// insert of each key (a later insert of the same key wins). Returns the
+    /// sorted, strictly ascending run, ready for [`Tree::merge_run`](crate::Tree::merge_run).
+    pub fn sort(&mut self, scratch: &mut SortScratch<N>) -> &[Record] {
+        let (records, counts) = scratch.parts();
+        // Scratch is typed to N, so it is never too small.
+        match self.sort_with(records, counts, |_| 0) {
+            Ok(_) => self.as_slice(),
+            Err(_) => unreachable!("scratch of N records sorts a slot of N"),
+        }
+    }
+}
+
+impl<S: AsRef<[Record]> + AsMut<[Record]>> SlotBuffer<S> {
+    /// An empty slot over `storage`, whose length is the capacity. What
+    /// `storage` holds is ignored and overwritten by pushes.
+    pub fn with_storage(storage: S) -> Self {
+        SlotBuffer {
+            storage,
+            len: 0,
             sealed: false,
         }
     }
@@ -30,34 +69,50 @@ impl<const N: usize> SlotBuffer<N> {
     /// Appends a record. Returns it back as `Err` when the slot is full or sealed.
     #[inline]
     pub fn push(&mut self, record: Record) -> Result<(), Record> {
-        if self.sealed {
+        let storage = self.storage.as_mut();
+        if self.sealed || self.len >= storage.len() {
             return Err(record);
         }
-        self.records.push(record)
+        storage[self.len] = record;
+        self.len += 1;
+        Ok(())
     }
 
-    /// Records held, in insertion order until [`sort`](Self::sort) runs.
+    /// Appends as many of `records` as fit, in order; returns how many.
+    /// A sealed slot takes none.
+    pub fn extend_from_slice(&mut self, records: &[Record]) -> usize {
+        if self.sealed {
+            return 0;
+        }
+        let storage = self.storage.as_mut();
+        let n = records.len().min(storage.len() - self.len);
+        storage[self.len..self.len + n].copy_from_slice(&records[..n]);
+        self.len += n;
+        n
+    }
+
+    /// Records held, in insertion order until a sort runs.
     #[inline]
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     /// Whether the slot holds no record.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len == 0
     }
 
     /// Whether another push would be refused for lack of room.
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.records.len() == N
+        self.len >= self.capacity()
     }
 
     /// The fixed capacity, in records.
     #[inline]
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.storage.as_ref().len()
     }
 
     /// Stops accepting pushes: the slot is ready to be sorted and merged.
@@ -72,27 +127,37 @@ impl<const N: usize> SlotBuffer<N> {
 
     /// The records, in their current order.
     pub fn as_slice(&self) -> &[Record] {
-        &self.records
+        &self.storage.as_ref()[..self.len]
     }
 
-    /// Seals the slot, sorts its records by key and drops all but the last
-    /// insert of each key (a later insert of the same key wins). Returns the
-    /// sorted, strictly ascending run, ready for [`Tree::merge_run`](crate::Tree::merge_run).
-    pub fn sort(&mut self, scratch: &mut SortScratch<N>) -> &[Record] {
+    /// The whole storage, held records and free room alike (to find where
+    /// its pages are, or to touch them all before use).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Seals the slot and sorts it with caller-provided scratch, as
+    /// [`sort_dedup`] does: records ordered by `(group(series), key)`, only
+    /// the last insert of each key kept. Returns the run left in the slot.
+    ///
+    /// # Errors
+    /// [`Error::ScratchTooSmall`] when `scratch` is shorter than the slot's
+    /// records; the slot is then sealed but unsorted.
+    pub fn sort_with(
+        &mut self,
+        scratch: &mut [Record],
+        counts: &mut [u32],
+        group: impl Fn(u32) -> u8,
+    ) -> Result<&[Record], Error> {
         self.sealed = true;
-        let (records, counts) = scratch.parts();
-        // Scratch is typed to N, so it is never too small.
-        let len = match sort_dedup(&mut self.records, records, counts, |_| 0) {
-            Ok(len) => len,
-            Err(_) => self.records.len(),
-        };
-        self.records.truncate(len);
-        &self.records
+        let records = &mut self.storage.as_mut()[..self.len];
+        self.len = sort_dedup(records, scratch, counts, group)?;
+        Ok(self.as_slice())
     }
 
     /// Empties the slot and returns it to the filling state.
     pub fn clear(&mut self) {
-        self.records.clear();
+        self.len = 0;
         self.sealed = false;
     }
 }
@@ -100,10 +165,11 @@ impl<const N: usize> SlotBuffer<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec;
 
     #[test]
     fn push_reports_full_instead_of_panicking() {
-        let mut slot: SlotBuffer<2> = SlotBuffer::new();
+        let mut slot: ArraySlot<2> = SlotBuffer::new();
         assert!(slot.push(Record::new(1, 1, 1)).is_ok());
         assert!(slot.push(Record::new(1, 2, 2)).is_ok());
         assert!(slot.is_full());
@@ -113,17 +179,47 @@ mod tests {
 
     #[test]
     fn sealed_slot_refuses_pushes_until_cleared() {
-        let mut slot: SlotBuffer<4> = SlotBuffer::new();
+        let mut slot: ArraySlot<4> = SlotBuffer::new();
         slot.seal();
         assert!(slot.push(Record::new(1, 1, 1)).is_err());
+        assert_eq!(slot.extend_from_slice(&[Record::new(1, 1, 1)]), 0);
         slot.clear();
         assert!(!slot.is_sealed());
         assert!(slot.push(Record::new(1, 1, 1)).is_ok());
     }
 
     #[test]
+    fn a_heap_slot_takes_its_capacity_from_its_storage() {
+        let mut slot = SlotBuffer::with_storage(vec![Record::ZERO; 3].into_boxed_slice());
+        assert_eq!(slot.capacity(), 3);
+        assert!(slot.is_empty());
+        let batch = [Record::new(1, 1, 1), Record::new(1, 2, 2)];
+        assert_eq!(slot.extend_from_slice(&batch), 2);
+        assert_eq!(slot.extend_from_slice(&batch), 1);
+        assert!(slot.is_full());
+        assert_eq!(slot.as_slice(), &[batch[0], batch[1], batch[0]]);
+        assert_eq!(slot.storage().len(), 3);
+    }
+
+    #[test]
+    fn sort_with_a_short_scratch_is_an_error_not_a_panic() {
+        let mut slot = SlotBuffer::with_storage([Record::ZERO; 4]);
+        slot.push(Record::new(2, 0, 0)).unwrap();
+        slot.push(Record::new(1, 0, 0)).unwrap();
+        let mut scratch = [Record::ZERO; 1];
+        assert_eq!(
+            slot.sort_with(&mut scratch, &mut [], |_| 0),
+            Err(Error::ScratchTooSmall {
+                needed: 2,
+                provided: 1
+            })
+        );
+        assert_eq!(slot.len(), 2);
+    }
+
+    #[test]
     fn sort_orders_by_key_and_keeps_the_last_insert_of_a_key() {
-        let mut slot: SlotBuffer<8> = SlotBuffer::new();
+        let mut slot: ArraySlot<8> = SlotBuffer::new();
         for r in [
             Record::new(2, 5, 1),
             Record::new(1, 9, 2),
@@ -144,5 +240,29 @@ mod tests {
             ]
         );
         assert!(slot.is_sealed());
+    }
+
+    /// Regression: series 0 and `u32::MAX` in one slot overflowed the
+    /// span computation of the counting sort on 32-bit targets.
+    #[test]
+    fn series_zero_and_u32_max_in_one_slot_sort_without_overflow() {
+        let mut slot: ArraySlot<8> = SlotBuffer::new();
+        for r in [
+            Record::new(u32::MAX, 2, 1),
+            Record::new(0, 1, 2),
+            Record::new(u32::MAX, 1, 3),
+            Record::new(0, 1, 4),
+        ] {
+            slot.push(r).unwrap();
+        }
+        let mut scratch = SortScratch::new();
+        assert_eq!(
+            slot.sort(&mut scratch),
+            &[
+                Record::new(0, 1, 4),
+                Record::new(u32::MAX, 1, 3),
+                Record::new(u32::MAX, 2, 1)
+            ]
+        );
     }
 }

@@ -89,9 +89,11 @@ pub fn sort_dedup(
     let (min, max) = records.iter().fold((u32::MAX, 0), |(lo, hi), r| {
         (lo.min(r.key.series), hi.max(r.key.series))
     });
-    let span = (max - min) as usize + 1;
-    if span <= counts.len() {
-        counting_sort_by_series(records, scratch, &mut counts[..span], min, &group);
+    // `max - min` fits a u32; the span (one more) need not fit a 32-bit
+    // usize, so compare without forming it.
+    let widest = (max - min) as usize;
+    if widest < counts.len() {
+        counting_sort_by_series(records, scratch, &mut counts[..=widest], min, &group);
         sort_each_series_by_ts(scratch, records);
         Ok(dedup_into(scratch, records))
     } else {
@@ -319,6 +321,17 @@ mod tests {
             })
         );
         assert_eq!(records, before);
+    }
+
+    #[test]
+    fn series_zero_and_u32_max_together_take_the_merge_sort_path() {
+        let records = std::vec![
+            Record::new(u32::MAX, 5, 1),
+            Record::new(0, 5, 2),
+            Record::new(u32::MAX, 5, 3),
+        ];
+        check(records.clone(), 64, |_| 0);
+        check(records, 64, |s| (s % 3) as u8);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! growable store over node-local memory chunks; embedded users use
 //! `ArrayStore`, whose capacity is part of its type.
 
-use crate::node::{Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
+use crate::node::{Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};
 
 /// Storage for the nodes of one tree.
 ///
@@ -14,13 +14,13 @@ use crate::node::{Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
 /// many `alloc` calls in a row will succeed.
 pub trait NodeStore<const L: usize = LEAF_CAPACITY, const I: usize = INNER_FANOUT> {
     /// Stores `node`, returning its id; hands the node back if the store is full.
-    fn alloc(&mut self, node: Node<L, I>) -> Result<NodeId, Node<L, I>>;
+    fn alloc(&mut self, node: Node<L, I>) -> Result<TreeNodeId, Node<L, I>>;
     /// Releases a node; its id may be reused by a later `alloc`.
-    fn free(&mut self, id: NodeId);
+    fn free(&mut self, id: TreeNodeId);
     /// The node with id `id`.
-    fn get(&self, id: NodeId) -> &Node<L, I>;
+    fn get(&self, id: TreeNodeId) -> &Node<L, I>;
     /// The node with id `id`, mutably.
-    fn get_mut(&mut self, id: NodeId) -> &mut Node<L, I>;
+    fn get_mut(&mut self, id: TreeNodeId) -> &mut Node<L, I>;
     /// How many more nodes `alloc` is guaranteed to accept.
     fn available(&self) -> usize;
     /// Nodes currently allocated (not freed).
@@ -39,7 +39,7 @@ pub struct ArrayStore<
     const I: usize = INNER_FANOUT,
 > {
     nodes: heapless::Vec<Node<L, I>, CAP>,
-    free: heapless::Vec<NodeId, CAP>,
+    free: heapless::Vec<TreeNodeId, CAP>,
 }
 
 impl<const CAP: usize, const L: usize, const I: usize> ArrayStore<CAP, L, I> {
@@ -48,7 +48,7 @@ impl<const CAP: usize, const L: usize, const I: usize> ArrayStore<CAP, L, I> {
         const {
             assert!(
                 CAP < u32::MAX as usize,
-                "ArrayStore capacity must fit a NodeId"
+                "ArrayStore capacity must fit a TreeNodeId"
             )
         };
         ArrayStore {
@@ -65,17 +65,17 @@ impl<const CAP: usize, const L: usize, const I: usize> Default for ArrayStore<CA
 }
 
 impl<const CAP: usize, const L: usize, const I: usize> NodeStore<L, I> for ArrayStore<CAP, L, I> {
-    fn alloc(&mut self, node: Node<L, I>) -> Result<NodeId, Node<L, I>> {
+    fn alloc(&mut self, node: Node<L, I>) -> Result<TreeNodeId, Node<L, I>> {
         if let Some(id) = self.free.pop() {
             self.nodes[id.index()] = node;
             return Ok(id);
         }
-        let id = NodeId(self.nodes.len() as u32);
+        let id = TreeNodeId(self.nodes.len() as u32);
         self.nodes.push(node)?;
         Ok(id)
     }
 
-    fn free(&mut self, id: NodeId) {
+    fn free(&mut self, id: TreeNodeId) {
         debug_assert!(id.index() < self.nodes.len(), "freeing unknown node {id:?}");
         debug_assert!(!self.free.contains(&id), "double free of node {id:?}");
         // Cannot fail: at most CAP ids exist, so at most CAP can be free.
@@ -83,12 +83,12 @@ impl<const CAP: usize, const L: usize, const I: usize> NodeStore<L, I> for Array
     }
 
     #[inline]
-    fn get(&self, id: NodeId) -> &Node<L, I> {
+    fn get(&self, id: TreeNodeId) -> &Node<L, I> {
         &self.nodes[id.index()]
     }
 
     #[inline]
-    fn get_mut(&mut self, id: NodeId) -> &mut Node<L, I> {
+    fn get_mut(&mut self, id: TreeNodeId) -> &mut Node<L, I> {
         &mut self.nodes[id.index()]
     }
 

@@ -20,7 +20,7 @@
 //! run that was applied; the tree is valid and holds exactly that prefix.
 
 use crate::error::Error;
-use crate::node::{warm, Inner, Leaf, Node, NodeId, INNER_FANOUT, LEAF_CAPACITY};
+use crate::node::{warm, Inner, Leaf, Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};
 use crate::record::{Key, Record};
 use crate::store::NodeStore;
 
@@ -29,7 +29,7 @@ use crate::store::NodeStore;
 pub(crate) const MAX_HEIGHT: usize = 40;
 
 /// Inner nodes from the root down to a leaf, with the child index taken at each.
-pub(crate) type Path = heapless::Vec<(NodeId, usize), MAX_HEIGHT>;
+pub(crate) type Path = heapless::Vec<(TreeNodeId, usize), MAX_HEIGHT>;
 
 /// A merge's position in the tree between steps: the path to the last
 /// leaf and, per level, the exclusive upper fence of the child taken there
@@ -83,7 +83,7 @@ pub struct MergeStats {
 #[derive(Clone, Debug)]
 pub struct Tree<S, const L: usize = LEAF_CAPACITY, const I: usize = INNER_FANOUT> {
     pub(crate) store: S,
-    pub(crate) root: NodeId,
+    pub(crate) root: TreeNodeId,
     /// Levels, leaves included; 0 for a tree that never held a node.
     pub(crate) height: usize,
     pub(crate) len: usize,
@@ -102,7 +102,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
         let () = Self::VALID_CAPACITIES;
         Tree {
             store,
-            root: NodeId::NONE,
+            root: TreeNodeId::NONE,
             height: 0,
             len: 0,
             merged: [[Record::ZERO; L]; 2],
@@ -163,7 +163,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
         if run.is_empty() {
             return Ok(stats);
         }
-        if self.root == NodeId::NONE {
+        if self.root == TreeNodeId::NONE {
             self.root = self
                 .store
                 .alloc(Node::Leaf(Leaf::new()))
@@ -202,15 +202,15 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
 
     /// Frees every node: the tree becomes empty and its store reusable.
     pub fn clear(&mut self) {
-        if self.root != NodeId::NONE {
+        if self.root != TreeNodeId::NONE {
             self.free_subtree(self.root, 1);
         }
-        self.root = NodeId::NONE;
+        self.root = TreeNodeId::NONE;
         self.height = 0;
         self.len = 0;
     }
 
-    fn free_subtree(&mut self, id: NodeId, depth: usize) {
+    fn free_subtree(&mut self, id: TreeNodeId, depth: usize) {
         if depth < self.height {
             let children = self.inner(id).children.clone();
             for child in children {
@@ -221,8 +221,8 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     }
 
     /// The leaf whose key range holds `key`, or `None` for an empty tree.
-    pub(crate) fn find_leaf(&self, key: &Key) -> Option<NodeId> {
-        if self.root == NodeId::NONE {
+    pub(crate) fn find_leaf(&self, key: &Key) -> Option<TreeNodeId> {
+        if self.root == TreeNodeId::NONE {
             return None;
         }
         let mut id = self.root;
@@ -237,7 +237,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     /// The leaf owning `key` on a non-empty tree, with `finger` updated to
     /// its path. Keys must come in ascending order between calls: a valid
     /// finger is climbed only as far as the key's fences require.
-    fn seek(&self, key: &Key, finger: &mut Finger) -> NodeId {
+    fn seek(&self, key: &Key, finger: &mut Finger) -> TreeNodeId {
         let mut id = self.root;
         if finger.valid {
             // The deepest level whose chosen child still contains the key
@@ -284,7 +284,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     /// key; `None` (tree untouched) if the store refused the new leaf.
     fn merge_into_leaf(
         &mut self,
-        id: NodeId,
+        id: TreeNodeId,
         path: &mut Path,
         batch: &[Record],
     ) -> Option<(usize, usize)> {
@@ -353,7 +353,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
 
     /// Posts `separator` and the new right sibling `right` to the parent at
     /// the end of `path`, splitting full inner nodes up to a new root.
-    fn insert_separator(&mut self, path: &mut Path, mut separator: Key, mut right: NodeId) {
+    fn insert_separator(&mut self, path: &mut Path, mut separator: Key, mut right: TreeNodeId) {
         while let Some((parent, idx)) = path.pop() {
             let inner = self.inner_mut(parent);
             if inner.children.len() < I {
@@ -384,7 +384,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     }
 
     /// Allocates a node the step's capacity check already reserved.
-    fn alloc_reserved(&mut self, node: Node<L, I>) -> NodeId {
+    fn alloc_reserved(&mut self, node: Node<L, I>) -> TreeNodeId {
         match self.store.alloc(node) {
             Ok(id) => id,
             Err(_) => unreachable!("NodeStore::available promised room for this step"),
@@ -392,7 +392,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     }
 
     #[inline]
-    pub(crate) fn leaf(&self, id: NodeId) -> &Leaf<L> {
+    pub(crate) fn leaf(&self, id: TreeNodeId) -> &Leaf<L> {
         match self.store.get(id) {
             Node::Leaf(leaf) => leaf,
             Node::Inner(_) => unreachable!("node {id:?} at leaf depth is inner"),
@@ -400,14 +400,14 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     }
 
     #[inline]
-    pub(crate) fn inner(&self, id: NodeId) -> &Inner<I> {
+    pub(crate) fn inner(&self, id: TreeNodeId) -> &Inner<I> {
         match self.store.get(id) {
             Node::Inner(inner) => inner,
             Node::Leaf(_) => unreachable!("node {id:?} above leaf depth is a leaf"),
         }
     }
 
-    fn inner_mut(&mut self, id: NodeId) -> &mut Inner<I> {
+    fn inner_mut(&mut self, id: TreeNodeId) -> &mut Inner<I> {
         match self.store.get_mut(id) {
             Node::Inner(inner) => inner,
             Node::Leaf(_) => unreachable!("node {id:?} above leaf depth is a leaf"),

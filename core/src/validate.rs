@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use crate::node::{Node, NodeId};
+use crate::node::{Node, TreeNodeId};
 use crate::record::Key;
 use crate::store::NodeStore;
 use crate::tree::{Tree, MAX_HEIGHT};
@@ -15,7 +15,7 @@ use crate::tree::{Tree, MAX_HEIGHT};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidTree {
     /// The node where the problem was seen.
-    pub node: NodeId,
+    pub node: TreeNodeId,
     /// The rule that does not hold.
     pub problem: &'static str,
 }
@@ -44,9 +44,12 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
     /// reachable.
     pub fn validate(&self) -> Result<(), InvalidTree> {
         let fail = |node, problem| Err(InvalidTree { node, problem });
-        if self.root == NodeId::NONE {
+        if self.root == TreeNodeId::NONE {
             if self.height != 0 || self.len != 0 || self.store.allocated() != 0 {
-                return fail(NodeId::NONE, "empty tree with a height, a length or nodes");
+                return fail(
+                    TreeNodeId::NONE,
+                    "empty tree with a height, a length or nodes",
+                );
             }
             return Ok(());
         }
@@ -66,7 +69,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
 
     fn check_node(
         &self,
-        id: NodeId,
+        id: TreeNodeId,
         depth: usize,
         lo: Option<Key>,
         hi: Option<Key>,
@@ -122,7 +125,7 @@ impl<S: NodeStore<L, I>, const L: usize, const I: usize> Tree<S, L, I> {
             id = self.inner(id).children[0];
         }
         let (mut seen, mut records, mut last): (usize, usize, Option<Key>) = (0, 0, None);
-        while id != NodeId::NONE {
+        while id != TreeNodeId::NONE {
             seen += 1;
             if seen > leaves {
                 return Err(InvalidTree {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use numatree_core::{sort_dedup, Node, NodeId, NodeStore, Record, Tree};
+use numatree_core::{sort_dedup, Node, NodeStore, Record, Tree, TreeNodeId};
 use proptest::prelude::*;
 
 /// A growable store for tests (the runtime has its own).
@@ -13,15 +13,15 @@ struct VecStore<const L: usize, const I: usize> {
 }
 
 impl<const L: usize, const I: usize> NodeStore<L, I> for VecStore<L, I> {
-    fn alloc(&mut self, node: Node<L, I>) -> Result<NodeId, Node<L, I>> {
+    fn alloc(&mut self, node: Node<L, I>) -> Result<TreeNodeId, Node<L, I>> {
         self.nodes.push(node);
-        Ok(NodeId(self.nodes.len() as u32 - 1))
+        Ok(TreeNodeId(self.nodes.len() as u32 - 1))
     }
-    fn free(&mut self, _: NodeId) {}
-    fn get(&self, id: NodeId) -> &Node<L, I> {
+    fn free(&mut self, _: TreeNodeId) {}
+    fn get(&self, id: TreeNodeId) -> &Node<L, I> {
         &self.nodes[id.index()]
     }
-    fn get_mut(&mut self, id: NodeId) -> &mut Node<L, I> {
+    fn get_mut(&mut self, id: TreeNodeId) -> &mut Node<L, I> {
         &mut self.nodes[id.index()]
     }
     fn available(&self) -> usize {

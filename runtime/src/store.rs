@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use numatree_core::{Leaf, Node, NodeId, NodeStore};
+use numatree_core::{Leaf, Node, NodeStore, TreeNodeId};
 
 use crate::slot::Binder;
 
@@ -23,7 +23,7 @@ pub(crate) type TreeNode = Node;
 #[derive(Debug)]
 pub(crate) struct ChunkStore {
     chunks: Vec<Vec<TreeNode>>,
-    free: Vec<NodeId>,
+    free: Vec<TreeNodeId>,
     allocated: usize,
     /// The first chunk that may have room; every chunk before it is full.
     cursor: usize,
@@ -90,7 +90,7 @@ impl ChunkStore {
 }
 
 impl NodeStore for ChunkStore {
-    fn alloc(&mut self, node: TreeNode) -> Result<NodeId, TreeNode> {
+    fn alloc(&mut self, node: TreeNode) -> Result<TreeNodeId, TreeNode> {
         self.allocated += 1;
         if let Some(id) = self.free.pop() {
             *self.get_mut(id) = node;
@@ -106,21 +106,23 @@ impl NodeStore for ChunkStore {
         let index = self.cursor;
         let chunk = &mut self.chunks[index];
         chunk.push(node);
-        Ok(NodeId(((index << CHUNK_SHIFT) + chunk.len() - 1) as u32))
+        Ok(TreeNodeId(
+            ((index << CHUNK_SHIFT) + chunk.len() - 1) as u32,
+        ))
     }
 
-    fn free(&mut self, id: NodeId) {
+    fn free(&mut self, id: TreeNodeId) {
         self.allocated -= 1;
         self.free.push(id);
     }
 
     #[inline]
-    fn get(&self, id: NodeId) -> &TreeNode {
+    fn get(&self, id: TreeNodeId) -> &TreeNode {
         &self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
     }
 
     #[inline]
-    fn get_mut(&mut self, id: NodeId) -> &mut TreeNode {
+    fn get_mut(&mut self, id: TreeNodeId) -> &mut TreeNode {
         &mut self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
     }
 

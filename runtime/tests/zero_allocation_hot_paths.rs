@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use numatree::Index;
-use numatree_core::{ArrayStore, Record, SlotBuffer, SortScratch, Tree};
+use numatree_core::{ArrayStore, Record, SlotBuffer, Tree};
 
 struct Counting;
 
@@ -41,8 +41,10 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 
 #[test]
 fn full_slot_sort_and_merge_and_runtime_inserts_allocate_nothing() {
-    let mut slot: Box<SlotBuffer<4096>> = Box::new(SlotBuffer::new());
-    let mut scratch: Box<SortScratch<4096>> = Box::new(SortScratch::new());
+    // The runtime's slot type: a heap buffer whose length is the capacity.
+    let mut slot = SlotBuffer::with_storage(vec![Record::ZERO; 4096].into_boxed_slice());
+    let mut scratch = vec![Record::ZERO; 4096];
+    let mut counts = vec![0u32; 1 << 16];
     let mut tree: Box<Tree<ArrayStore<160>>> = Box::new(Tree::new(ArrayStore::new()));
     // 64 series; every 7th point arrives late, re-sending an earlier timestamp.
     let record = |i: u32| {
@@ -57,7 +59,7 @@ fn full_slot_sort_and_merge_and_runtime_inserts_allocate_nothing() {
         for i in 0..4096u32 {
             slot.push(record(i)).unwrap();
         }
-        let run = slot.sort(&mut scratch);
+        let run = slot.sort_with(&mut scratch, &mut counts, |_| 0).unwrap();
         tree.merge_run(run).unwrap();
     });
     assert_eq!(n, 0, "core sort + merge of a full slot allocated");

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every check a change must pass, as a list of steps.
 //!
 //! Order: cheapest and most likely to fail first (deps, formatting, clippy),
-//! then the test suite, the no_std builds of `numatree-core`, and Miri.
+//! then the test suite, the no_std builds of `numatree-core`, and Miri on
+//! the host and on a 32-bit target.
 //! `run` appends the reliability suite with its short budget (loom and
 //! shuttle models, stress, fuzzing; `ci` uses the long one).
 
@@ -51,26 +52,42 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             },
         ));
     }
-    steps.push(Step::new("miri", move |cx| {
-        if flags.no_miri {
-            return Ok(Outcome::Skipped("--no-miri".into()));
-        }
-        if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
-            return Ok(Outcome::Skipped("nightly/miri not installed".into()));
-        }
-        passed(shell::run_with_env(
-            cmd!(cx.sh, "cargo +nightly miri test -p numatree-core"),
-            &[
-                ("PROPTEST_CASES", "8"),
-                (
-                    "MIRIFLAGS",
-                    "-Zmiri-strict-provenance -Zmiri-disable-isolation",
+    // The host (64-bit) and a 32-bit target: a `usize` of 32 bits is where
+    // series-id arithmetic overflows (the embedded targets are 32-bit), and
+    // Miri runs a foreign target's tests with no cross linker or emulator.
+    for target in [None, Some(MIRI_32_BIT_TARGET)] {
+        let name = match target {
+            None => "miri numatree-core".to_string(),
+            Some(t) => format!("miri numatree-core --target {t} (32-bit)"),
+        };
+        steps.push(Step::new(name, move |cx| {
+            if flags.no_miri {
+                return Ok(Outcome::Skipped("--no-miri".into()));
+            }
+            if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
+                return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+            }
+            let target_args = target.map(|t| ["--target", t]).into_iter().flatten();
+            passed(shell::run_with_env(
+                cmd!(
+                    cx.sh,
+                    "cargo +nightly miri test -p numatree-core {target_args...}"
                 ),
-            ],
-        ))
-    }));
+                &[
+                    ("PROPTEST_CASES", "8"),
+                    (
+                        "MIRIFLAGS",
+                        "-Zmiri-strict-provenance -Zmiri-disable-isolation",
+                    ),
+                ],
+            ))
+        }));
+    }
     steps
 }
+
+/// The 32-bit target whose `usize` the core's tests run with under Miri.
+const MIRI_32_BIT_TARGET: &str = "armv7-unknown-linux-gnueabihf";
 
 fn passed(result: Result<()>) -> Result<Outcome> {
     result.map(|()| Outcome::Passed)
