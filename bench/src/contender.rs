@@ -16,12 +16,16 @@ pub struct IngestTiming {
     /// From the simultaneous start until every record is queryable
     /// (after any flush/merge); equals `writer` for synchronous structures.
     pub end_to_end: Duration,
-    /// Merge CPU time over (merge CPU + writer CPU), `0..=1`, where the contender measures it.
+    /// Merge busy time (wall time merge threads spent merging, not CPU time
+    /// from the OS) over end-to-end time, where the contender measures it;
+    /// above 1 when several merge threads are busy at once.
     pub merge_cpu_ratio: Option<f64>,
     /// Times a writer waited for buffer space (backpressure), where it applies.
     pub backpressure_waits: Option<u64>,
-    /// Failed buffer allocations (a record-dropping design shows them here); must be 0.
-    pub alloc_failures: Option<u64>,
+    /// Records the contender's own independent counters cannot account for
+    /// after the ingest (numatree: accepted - inserted - updated - superseded,
+    /// plus any still in flight); must be 0.
+    pub unaccounted: Option<u64>,
 }
 
 impl IngestTiming {
@@ -68,7 +72,7 @@ pub trait Contender: Send + Sync {
         self.len() == 0
     }
 
-    /// Contender-specific statistics (merge CPU, waits, `alloc_failures`, memory ...).
+    /// Contender-specific statistics (merge busy time, waits, record accounting, memory ...).
     fn extra(&self) -> serde_json::Value {
         serde_json::Value::Null
     }

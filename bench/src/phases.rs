@@ -53,7 +53,7 @@ pub mod metric {
     /// Writer waits for buffer space.
     pub const WAITS: &str = "backpressure_waits";
     /// Failed buffer allocations (must be 0).
-    pub const ALLOC_FAILURES: &str = "alloc_failures";
+    pub const UNACCOUNTED: &str = "unaccounted_records";
     /// Queries issued.
     pub const QUERIES: &str = "queries";
     /// Queries for keys that exist.
@@ -226,7 +226,7 @@ fn insert_metrics(records: u64, t: &IngestTiming) -> Vec<(&'static str, f64)> {
     ];
     m.extend(t.merge_cpu_ratio.map(|r| (metric::MERGE_CPU, r)));
     m.extend(t.backpressure_waits.map(|w| (metric::WAITS, w as f64)));
-    m.extend(t.alloc_failures.map(|a| (metric::ALLOC_FAILURES, a as f64)));
+    m.extend(t.unaccounted.map(|a| (metric::UNACCOUNTED, a as f64)));
     m
 }
 

@@ -235,11 +235,17 @@ pub fn verify_count(c: &dyn Contender, records: u64) -> Vec<Problem> {
     m.into_problem("record-count").into_iter().collect()
 }
 
-/// Checks the ingest's own counters: `alloc_failures` must be 0.
+/// Checks the ingest's own counters: every record the contender accepted
+/// must be accounted for (`unaccounted` must be 0).
 pub fn verify_timing(t: &IngestTiming) -> Vec<Problem> {
     let mut m = Mismatches::default();
-    if let Some(n) = t.alloc_failures.filter(|&n| n > 0) {
-        m.record(|| format!("alloc_failures = {n}: records may have been dropped"));
+    if let Some(n) = t.unaccounted.filter(|&n| n > 0) {
+        m.record(|| {
+            format!(
+                "{n} records accepted but neither merged, superseded nor in flight: \
+                 records were lost inside the index"
+            )
+        });
     }
-    m.into_problem("alloc-failures").into_iter().collect()
+    m.into_problem("accounting").into_iter().collect()
 }

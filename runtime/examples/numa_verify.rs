@@ -210,11 +210,15 @@ fn run(args: &Args, report: &mut Report) {
     report.check(
         "close",
         match index.close() {
-            Ok(stats) if stats.total.alloc_failures == 0 => Ok(format!(
-                "{} records merged in {} slots, {} merged by waiting writers",
-                stats.total.records_merged, stats.total.slots_merged, stats.total.helped_merges
-            )),
-            Ok(stats) => Err(format!("{} alloc failures", stats.total.alloc_failures)),
+            Ok(stats) => match stats.verify_accounting() {
+                Ok(()) => Ok(format!(
+                    "{} records merged in {} slots, {} merged by waiting writers",
+                    stats.total.records_merged(),
+                    stats.total.slots_merged,
+                    stats.total.helped_merges
+                )),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         },
     );

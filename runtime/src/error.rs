@@ -51,6 +51,33 @@ pub enum Error {
     #[error("index is closed")]
     Closed,
 
+    /// The counters do not add up: node `node` accepted more (or fewer)
+    /// records than it merged, superseded or still holds in flight. Records
+    /// were lost or counted twice inside the index: a bug to report, never
+    /// an expected outcome. See [`Stats::verify_accounting`](crate::Stats::verify_accounting).
+    #[error(
+        "records unaccounted for on node {node}: {accepted} accepted but {inserted} inserted \
+         + {updated} updated + {superseded} superseded in their slot + {in_flight} in flight \
+         = {accounted}"
+    )]
+    Unaccounted {
+        /// Plan index of the node.
+        node: usize,
+        /// Records sealed into slots by writers.
+        accepted: u64,
+        /// Records that added a key to a tree.
+        inserted: u64,
+        /// Records that replaced the value of a key in a tree.
+        updated: u64,
+        /// Records dropped by their slot's sort because a later insert of
+        /// the same key in the same slot won.
+        superseded: u64,
+        /// Records of slots sealed but not yet fully merged.
+        in_flight: u64,
+        /// `inserted + updated + superseded + in_flight`.
+        accounted: u64,
+    },
+
     /// The operating system refused to start a thread.
     #[error("cannot start {what}: {reason}")]
     Thread {

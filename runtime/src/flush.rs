@@ -9,13 +9,8 @@
 use std::collections::BTreeMap;
 
 use crate::health::Health;
-use crate::sync::{lock, Arc, AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{lock, Condvar, Mutex};
 use crate::Error;
-
-/// Set once one particular slot is merged: how a writer waits for its
-/// previous slot before handing over the next (keeping its own inserts in
-/// order). Set under the tracker's lock, so a waiter cannot miss it.
-pub(crate) type Ticket = Arc<AtomicBool>;
 
 #[derive(Debug, Default)]
 struct Epochs {
@@ -42,10 +37,9 @@ impl FlushTracker {
         epoch
     }
 
-    /// The slot stamped `epoch` with `ticket` is merged.
-    pub(crate) fn merged(&self, epoch: u64, ticket: &Ticket) {
+    /// The slot stamped `epoch` is merged.
+    pub(crate) fn merged(&self, epoch: u64) {
         let mut e = lock(&self.epochs);
-        ticket.store(true, Ordering::Release);
         if let Some(n) = e.pending.get_mut(&epoch) {
             *n -= 1;
             if *n == 0 {
@@ -61,19 +55,6 @@ impl FlushTracker {
             return;
         }
         self.merged.notify_all();
-    }
-
-    /// Returns once `ticket` is set, or with an error as soon as the index
-    /// is poisoned.
-    pub(crate) fn wait_for(&self, ticket: &Ticket, health: &Health) -> Result<(), Error> {
-        let mut e = lock(&self.epochs);
-        loop {
-            health.check_poison()?;
-            if ticket.load(Ordering::Acquire) {
-                return Ok(());
-            }
-            e = self.merged.wait(e).unwrap_or_else(|p| p.into_inner());
-        }
     }
 
     /// Returns once every slot sealed before the call is merged, or with an

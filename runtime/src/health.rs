@@ -2,22 +2,39 @@
 //!
 //! A merge-thread panic poisons the index; `close` closes it. Both are
 //! checked only off the per-record path (when a writer needs a slot, on
-//! flush), and both wake every waiter so nothing hangs on a dead pipeline.
+//! flush), and a poison wakes every waiter so nothing hangs on a dead
+//! pipeline. Who waits is not this module's business: the pipelines
+//! register themselves as [`Waiters`], so health depends on nothing above it.
 
 use std::any::Any;
 use std::sync::{OnceLock, Weak};
 
-use crate::pipeline::NodeShared;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::Error;
 
-#[derive(Debug, Default)]
+/// Something with threads parked on it that must re-check the index's
+/// health when it changes.
+pub(crate) trait Waiters: Send + Sync {
+    /// Wakes every parked thread.
+    fn wake_all(&self);
+}
+
+#[derive(Default)]
 pub(crate) struct Health {
     poisoned: AtomicBool,
     closed: AtomicBool,
     message: Mutex<Option<String>>,
-    /// The nodes whose waiters a poison must wake (weak: nodes own `Health`).
-    nodes: OnceLock<Vec<Weak<NodeShared>>>,
+    /// Whose waiters a poison must wake (weak: they own `Health`).
+    waiters: OnceLock<Vec<Weak<dyn Waiters>>>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("poisoned", &self.poisoned)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Health {
@@ -49,9 +66,9 @@ impl Health {
         Error::Poisoned(message.unwrap_or_else(|| "unknown panic".into()))
     }
 
-    /// Tells `poison` which nodes to wake. Called once, after the nodes exist.
-    pub(crate) fn watch(&self, nodes: Vec<Weak<NodeShared>>) {
-        let _ = self.nodes.set(nodes);
+    /// Tells `poison` whom to wake. Called once, after they exist.
+    pub(crate) fn watch(&self, waiters: Vec<Weak<dyn Waiters>>) {
+        let _ = self.waiters.set(waiters);
     }
 
     /// Records the first panic message, raises the flag and wakes every
@@ -59,14 +76,14 @@ impl Health {
     pub(crate) fn poison(&self, message: String) {
         lock(&self.message).get_or_insert(message);
         self.poisoned.store(true, Ordering::Release);
-        for node in self
-            .nodes
+        for waiters in self
+            .waiters
             .get()
             .into_iter()
             .flatten()
             .filter_map(Weak::upgrade)
         {
-            node.wake_all();
+            waiters.wake_all();
         }
     }
 

@@ -24,6 +24,7 @@
 //! # Ok::<(), numatree::Error>(())
 //! ```
 
+mod builder;
 mod error;
 mod flush;
 mod health;
@@ -40,15 +41,16 @@ mod sync;
 pub mod topology;
 mod writer;
 
-pub use error::Error;
-pub use index::{
-    Builder, Index, WriterContext, DEFAULT_SLOT_CAPACITY, MAX_SLOT_CAPACITY, MIN_SLOT_CAPACITY,
-    NODES_ENV,
+pub use builder::{
+    Builder, DEFAULT_SLOT_CAPACITY, MAX_SLOTS_PER_NODE, MAX_SLOT_CAPACITY, MAX_WRITERS_PER_NODE,
+    MIN_SLOT_CAPACITY, NODES_ENV,
 };
+pub use error::Error;
+pub use index::{Index, WriterContext};
 pub use numatree_core::{Key, Record};
 pub use pipeline::{MergeEvent, MergeHook};
 pub use placement::NodeMemory;
-pub use plan::{NodePlan, Plan, PlanConfig};
+pub use plan::{NodePlan, Plan, PlanConfig, ShardRule};
 pub use stats::{NodeStats, Stats};
 pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};
 pub use writer::Writer;

@@ -1,21 +1,20 @@
-//! Model tests of the slot handoff, backpressure, flush-barrier and poison
-//! protocol, run under `loom` (every interleaving, up to a preemption
-//! bound) or `shuttle` (random and PCT schedules, larger sizes).
+//! Model tests of the node pipeline's protocol (slot handoff,
+//! backpressure with helping, seal-order application, the flush barrier,
+//! poison and close), run under `loom` (every interleaving, up to a
+//! preemption bound) or `shuttle` (random and PCT schedules, larger sizes).
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p numatree --release --lib model
 //! RUSTFLAGS="--cfg shuttle" cargo test -p numatree --release --lib model
 //! ```
 //!
-//! The models use the real [`SlotPool`](crate::slot::SlotPool),
-//! [`FlushTracker`](crate::flush::FlushTracker), [`Health`] and
-//! [`NodeShared`] (its sealed queue and `merge_next`, which sorts a slot,
-//! merges it into the shard tree, returns the slot and marks its epoch).
-//! Only the rayon pool is replaced: loom cannot drive rayon, so a model
-//! merge thread takes one "job" per sealed slot, as `pool.spawn` would run
-//! one. Writers do what `Shared::acquire` / `Shared::submit` do, minus the
-//! memory budget, the stats and helping (an extra `merge_next` caller,
-//! covered by the stress run).
+//! The models drive the real [`NodePipeline`]: writers call its `acquire`
+//! and `submit` (with helping, exactly as a `Writer` does), merges run the
+//! jobs `submit` hands to its [`Executor`] (sort, deliver each shard's
+//! part to its lane, apply in seal order, release the slot, mark the
+//! epoch), and flushes call its `FlushTracker::barrier`. Only the executor
+//! is a stand-in: loom cannot drive rayon, so model merge threads run the
+//! queued jobs, as the pool's threads would.
 //!
 //! What each model proves, on every explored schedule:
 //! - no slot is lost or used twice: the pool's accounting ends with every
@@ -23,21 +22,25 @@
 //!   and every record written lands in the tree exactly once with its value;
 //! - no lost wake-up: every parked writer or flush returns (loom and shuttle
 //!   report a schedule where all threads block as a deadlock);
+//! - a later insert of a key wins even when its slot sorts first on another
+//!   merge thread (the lanes apply parts in seal order);
 //! - poison while writers and a flush are parked returns `Poisoned` to each;
 //!   close while writers are parked returns `Closed` (or a slot) to each;
 //! - `barrier` (the flush) returns only after every slot sealed before it
 //!   is merged, and a writer sees its own records after it.
 //!
-//! The negative controls run the first model with one wake-up removed
-//! (`mutant_*` switches that exist only in test builds) and must fail.
+//! The negative controls run models with one wake-up removed, or with
+//! lanes that ignore seal order (`mutant_*` switches that exist only in
+//! test builds), and must fail.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering as StdOrdering;
 
 use numatree_core::Record;
 
-use crate::flush::Ticket;
-use crate::health::Health;
-use crate::pipeline::{NodeSetup, NodeShared};
+use crate::health::{Health, Waiters};
+use crate::pipeline::{Executor, Job, NodePipeline, NodeSetup, Origin};
+use crate::plan::ShardRule;
 use crate::slot::{Binder, Slot};
 use crate::sync::{lock, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::topology::NodeId;
@@ -105,34 +108,65 @@ mod rt {
 
 use rt::{check, spawn};
 
-/// Which wake-up to remove, for the negative controls.
+/// Which part of the protocol to break, for the negative controls.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mutant {
     None,
     ReleaseSkipsNotify,
     MergedSkipsNotify,
+    LanesIgnoreOrder,
 }
 
-/// One node's shared state plus the stand-in for its rayon pool: a count
-/// of merge jobs posted (one per sealed slot, as `pool.spawn` is called).
+/// The stand-in for a node's rayon pool: jobs queue here and model merge
+/// threads run them.
+#[derive(Default)]
+struct ModelExecutor {
+    jobs: Mutex<VecDeque<Job>>,
+    posted: Condvar,
+}
+
+impl Executor for ModelExecutor {
+    fn spawn(&self, job: Job) {
+        lock(&self.jobs).push_back(job);
+        self.posted.notify_one();
+    }
+
+    fn install(&self, f: &(dyn Fn() + Sync)) {
+        f();
+    }
+}
+
+/// A node pipeline with a model executor.
 struct Harness {
-    node: Arc<NodeShared>,
+    node: Arc<NodePipeline>,
     health: Arc<Health>,
-    jobs: Mutex<usize>,
-    job_posted: Condvar,
-    /// Slots whose `sealed()` has returned (for the flush-barrier check).
+    executor: Arc<ModelExecutor>,
+    /// Slots whose `submit` has returned (for the flush-barrier check).
     sealed: AtomicUsize,
+}
+
+/// Lets the pipeline own a handle to the shared model executor.
+struct SharedExecutor(Arc<ModelExecutor>);
+
+impl Executor for SharedExecutor {
+    fn spawn(&self, job: Job) {
+        self.0.spawn(job);
+    }
+
+    fn install(&self, f: &(dyn Fn() + Sync)) {
+        self.0.install(f);
+    }
 }
 
 impl Harness {
     /// A node whose pool allows `in_flight` slots plus one per writer
-    /// registered, with slots of 64 records and one shard.
-    fn new(in_flight: usize, writers: usize, mutant: Mutant) -> Arc<Harness> {
+    /// registered, with slots of 64 records and `shards` shards (series
+    /// `s` in shard `s % shards`).
+    fn new(in_flight: usize, writers: usize, shards: u32, mutant: Mutant) -> Arc<Harness> {
         let health = Arc::new(Health::default());
-        let node = Arc::new(NodeShared::new(NodeSetup {
+        let node = Arc::new(NodePipeline::new(NodeSetup {
             index: 0,
-            node_count: 1,
-            shard_count: 1,
+            rule: ShardRule::new(1, shards),
             slot_capacity: 64,
             in_flight_slots: in_flight,
             binder: Binder {
@@ -141,8 +175,11 @@ impl Harness {
             },
             health: Arc::clone(&health),
             hook: None,
+            plant_loss: false,
         }));
-        health.watch(vec![Arc::downgrade(&node)]);
+        let executor = Arc::new(ModelExecutor::default());
+        node.start(Box::new(SharedExecutor(Arc::clone(&executor))));
+        health.watch(vec![Arc::downgrade(&node) as std::sync::Weak<dyn Waiters>]);
         for _ in 0..writers {
             node.slots.register_writer();
         }
@@ -156,109 +193,111 @@ impl Harness {
                 .flush
                 .mutant_merged_skips_notify
                 .store(true, StdOrdering::Relaxed),
+            Mutant::LanesIgnoreOrder => {
+                for shard in &node.shards {
+                    shard.mutant_ignores_order.store(true, StdOrdering::Relaxed);
+                }
+            }
         }
         Arc::new(Harness {
             node,
             health,
-            jobs: Mutex::new(0),
-            job_posted: Condvar::new(),
+            executor,
             sealed: AtomicUsize::new(0),
         })
     }
 
-    /// `Shared::acquire` without the budget, stats and helping.
-    fn acquire(&self) -> Result<Box<Slot>, Error> {
-        self.health.check()?;
-        let slot = match self.node.slots.try_acquire() {
-            Some(slot) => slot,
-            None => self.node.slots.wait_for_slot(&self.health)?,
-        };
-        assert!(
-            slot.records.is_empty(),
-            "a slot came back with records in it"
-        );
+    /// `NodePipeline::acquire`, checking what comes back.
+    fn acquire(&self, origin: Origin) -> Result<Slot, Error> {
+        let slot = self.node.acquire(origin)?;
+        assert!(slot.is_empty(), "a slot came back with records in it");
         let (_, existing, limit) = self.node.slots.counts();
         assert!(existing <= limit, "{existing} slots exist, limit {limit}");
         Ok(slot)
     }
 
-    /// `Shared::submit`: wait until this writer's previous slot is merged
-    /// (keeps its upserts in order), seal, queue, post one merge job.
-    fn submit(&self, slot: Box<Slot>, previous: Option<Ticket>) -> Result<Ticket, Error> {
-        let waited = previous.map_or(Ok(()), |t| self.node.flush.wait_for(&t, &self.health));
-        if let Err(e) = self.health.check_poison().and(waited) {
-            self.node.slots.forget();
-            return Err(e);
-        }
-        let ticket = Ticket::default();
-        let epoch = self.node.flush.sealed();
+    /// `NodePipeline::submit`, counting the slots sealed.
+    fn submit(&self, slot: Slot, origin: Origin) -> Result<(), Error> {
+        self.node.submit(slot, origin)?;
         self.sealed.fetch_add(1, Ordering::SeqCst);
-        self.node.enqueue(slot, epoch, Arc::clone(&ticket));
-        *lock(&self.jobs) += 1;
-        self.job_posted.notify_one();
-        Ok(ticket)
+        Ok(())
     }
 
-    /// A merge thread of the node's pool: runs `jobs` merge jobs.
+    /// A merge thread of the node's pool: runs `jobs` merge jobs (a job
+    /// finds nothing to merge when a helping writer took its slot).
     fn merge_jobs(&self, jobs: usize) {
         for _ in 0..jobs {
-            let mut pending = lock(&self.jobs);
-            while *pending == 0 {
-                pending = self
-                    .job_posted
-                    .wait(pending)
+            let mut queue = lock(&self.executor.jobs);
+            let job = loop {
+                if let Some(job) = queue.pop_front() {
+                    break job;
+                }
+                queue = self
+                    .executor
+                    .posted
+                    .wait(queue)
                     .unwrap_or_else(|e| e.into_inner());
-            }
-            *pending -= 1;
-            drop(pending);
-            assert!(self.node.merge_next(), "a job found no sealed slot");
+            };
+            drop(queue);
+            job();
         }
     }
 
     /// A writer that fills `slots` slots with `per_slot` records of
     /// `series` each (ts = 0, 1, ...; value = series * 1000 + ts), flushes
     /// and checks its own records are visible.
-    fn write(&self, series: u32, slots: usize, per_slot: usize) {
-        let mut previous = None;
+    fn write(&self, origin: Origin, series: u32, slots: usize, per_slot: usize) {
         let mut ts = 0;
         for _ in 0..slots {
-            let mut slot = self.acquire().expect("healthy index");
+            let mut slot = self.acquire(origin).expect("healthy index");
             for _ in 0..per_slot {
-                slot.records
-                    .push(Record::new(series, ts, value(series, ts)));
+                slot.push(Record::new(series, ts, value(series, ts)))
+                    .expect("room in the slot");
                 ts += 1;
             }
-            previous = Some(self.submit(slot, previous).expect("healthy index"));
+            self.submit(slot, origin).expect("healthy index");
         }
         self.node
             .flush
             .barrier(&self.health)
             .expect("healthy index");
-        let tree = self.node.shards[0]
-            .tree
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
         for t in 0..ts {
             assert_eq!(
-                tree.get(series, t),
+                self.get(series, t),
                 Some(value(series, t)),
                 "record ({series}, {t}) not visible after flush"
             );
         }
     }
 
-    /// Every slot is back in the pool and the tree holds `keys` keys.
+    fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        let shard = &self.node.shards[self.node_shard(series)];
+        let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
+        tree.get(series, ts)
+    }
+
+    fn node_shard(&self, series: u32) -> usize {
+        series as usize % self.node.shards.len()
+    }
+
+    /// Every slot is back in the pool and the trees hold `keys` keys.
     fn assert_quiescent(&self, keys: usize) {
         let (free, existing, limit) = self.node.slots.counts();
         assert_eq!(free, existing, "a slot was lost: {free} free of {existing}");
         assert!(existing <= limit, "{existing} slots exist, limit {limit}");
-        assert_eq!(self.node.keys(), keys, "keys in the tree");
-        let tree = self.node.shards[0]
-            .tree
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        tree.validate().expect("valid tree");
-        assert_eq!(tree.len(), keys);
+        assert_eq!(self.node.keys(), keys, "keys in the trees");
+        let mut len = 0;
+        for shard in &self.node.shards {
+            let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
+            tree.validate().expect("valid tree");
+            len += tree.len();
+        }
+        assert_eq!(len, keys);
+        let stats = crate::Stats::from_nodes(vec![self.node.stats()]);
+        stats
+            .verify_accounting()
+            .expect("every record accounted for");
+        assert_eq!(stats.total.records_in_flight, 0);
     }
 }
 
@@ -266,19 +305,19 @@ fn value(series: u32, ts: i64) -> u64 {
     u64::from(series) * 1000 + ts as u64
 }
 
-/// One slot, one writer, one merger: the writer's second slot is the first
-/// one coming back, so it must park and be woken by `release`; its second
-/// submit waits on the first slot's ticket (`wait_for`); its flush waits
-/// for both merges.
+/// One slot, one writer pinned elsewhere (so it parks instead of
+/// helping), one merger: the writer's second slot is the first one coming
+/// back, so it must park and be woken by `release`; its flush waits for
+/// both merges.
 fn one_slot_one_writer_one_merger(mutant: Mutant) {
-    let h = Harness::new(1, 0, mutant);
+    let h = Harness::new(1, 0, 1, mutant);
     let merger = {
         let h = Arc::clone(&h);
         spawn(move || h.merge_jobs(2))
     };
     let writer = {
         let h = Arc::clone(&h);
-        spawn(move || h.write(1, 2, 1))
+        spawn(move || h.write(Origin::Remote, 1, 2, 1))
     };
     writer.join().unwrap();
     merger.join().unwrap();
@@ -302,8 +341,7 @@ fn model_negative_control_release_without_notify_deadlocks() {
     });
 }
 
-/// Negative control: without `merged`'s `notify_all` a writer waiting for
-/// its previous slot, or a flush, sleeps forever.
+/// Negative control: without `merged`'s `notify_all` a flush sleeps forever.
 #[test]
 #[should_panic(expected = "deadlock")]
 fn model_negative_control_merged_without_notify_deadlocks() {
@@ -312,13 +350,60 @@ fn model_negative_control_merged_without_notify_deadlocks() {
     });
 }
 
-/// Two writers share two slots (one each) and one merger: each writer's
-/// second slot waits for a merge; an observer's flush, concurrent with
-/// both, covers every slot sealed before it began.
+/// One writer seals two slots that both hold key (0, 0) (values 1, then
+/// 2) and a key of the other shard; two merge threads sort them in
+/// parallel, so the second slot may finish sorting first. After the flush
+/// the second value must be there: the lanes apply parts in seal order.
+fn later_insert_wins_across_parallel_merges(mutant: Mutant) {
+    let h = Harness::new(2, 1, 2, mutant);
+    let mergers: Vec<_> = (0..2)
+        .map(|_| {
+            let h = Arc::clone(&h);
+            spawn(move || h.merge_jobs(1))
+        })
+        .collect();
+    for v in 1..=2 {
+        let mut slot = h.acquire(Origin::Remote).unwrap();
+        slot.push(Record::new(0, 0, v)).unwrap();
+        slot.push(Record::new(1, v as i64, v)).unwrap();
+        h.submit(slot, Origin::Remote).unwrap();
+    }
+    h.node.flush.barrier(&h.health).unwrap();
+    assert_eq!(
+        h.get(0, 0),
+        Some(2),
+        "an earlier insert overwrote a later one"
+    );
+    for m in mergers {
+        m.join().unwrap();
+    }
+    h.assert_quiescent(3);
+}
+
 #[test]
-fn model_two_writers_two_slots_flush_covers_every_earlier_seal() {
+fn model_later_insert_wins_across_parallel_merges() {
+    check("later_insert_wins_across_parallel_merges", || {
+        later_insert_wins_across_parallel_merges(Mutant::None)
+    });
+}
+
+/// Negative control: lanes that apply parts as they arrive let the first
+/// slot's value overwrite the second's on some schedule.
+#[test]
+#[should_panic(expected = "an earlier insert overwrote a later one")]
+fn model_negative_control_lanes_ignoring_seal_order_lose_the_later_insert() {
+    check("negative_control_lanes_ignore_order", || {
+        later_insert_wins_across_parallel_merges(Mutant::LanesIgnoreOrder)
+    });
+}
+
+/// Two unpinned writers share two slots (one each) and one merger; a
+/// writer that finds no slot helps merge. An observer's flush, concurrent
+/// with both, covers every slot sealed before it began.
+#[test]
+fn model_two_helping_writers_two_slots_flush_covers_every_earlier_seal() {
     check("two_writers_one_merger_two_slots", || {
-        let h = Harness::new(0, 2, Mutant::None);
+        let h = Harness::new(0, 2, 1, Mutant::None);
         let merger = {
             let h = Arc::clone(&h);
             spawn(move || h.merge_jobs(4))
@@ -326,7 +411,7 @@ fn model_two_writers_two_slots_flush_covers_every_earlier_seal() {
         let writers: Vec<_> = (1..=2)
             .map(|series| {
                 let h = Arc::clone(&h);
-                spawn(move || h.write(series, 2, 1))
+                spawn(move || h.write(Origin::Unpinned, series, 2, 1))
             })
             .collect();
         let sealed_before = h.sealed.load(Ordering::SeqCst);
@@ -344,21 +429,21 @@ fn model_two_writers_two_slots_flush_covers_every_earlier_seal() {
     });
 }
 
-/// Merges stall (the only slot is sealed and never merged); two writers
-/// park for a slot and a flush parks on the barrier. A merge panic
-/// poisons the index (`merge_next` calls `Health::poison`): each of the
-/// three must return `Poisoned`.
+/// Merges stall (the only slot is sealed and its job never runs); two
+/// writers pinned elsewhere park for a slot and a flush parks on the
+/// barrier. A merge panic poisons the index: each of the three must
+/// return `Poisoned`.
 #[test]
 fn model_poison_wakes_every_parked_writer_and_flush_with_an_error() {
     check("poison_while_parked", || {
-        let h = Harness::new(1, 0, Mutant::None);
-        let mut slot = h.acquire().unwrap();
-        slot.records.push(Record::new(1, 0, 0));
-        h.submit(slot, None).unwrap();
+        let h = Harness::new(1, 0, 1, Mutant::None);
+        let mut slot = h.acquire(Origin::Remote).unwrap();
+        slot.push(Record::new(1, 0, 0)).unwrap();
+        h.submit(slot, Origin::Remote).unwrap();
         let writers: Vec<_> = (0..2)
             .map(|_| {
                 let h = Arc::clone(&h);
-                spawn(move || h.acquire().map(drop))
+                spawn(move || h.acquire(Origin::Remote).map(drop))
             })
             .collect();
         let flusher = {
@@ -376,17 +461,18 @@ fn model_poison_wakes_every_parked_writer_and_flush_with_an_error() {
 }
 
 /// The pool's three slots (one in flight, one per writer) are sealed and
-/// queued; two writers wait for a slot while the index closes (close sets
-/// the flag, then flushes, as `Index::close` does). Each writer returns:
-/// `Closed`, or a slot it then hands back (a writer dropped after close).
+/// queued; two writers pinned elsewhere wait for a slot while the index
+/// closes (close sets the flag, then flushes, as `Index::close` does).
+/// Each writer returns: `Closed`, or a slot it then hands back (a writer
+/// dropped after close).
 #[test]
 fn model_close_while_writers_wait_returns_to_each_of_them() {
     check("close_while_parked", || {
-        let h = Harness::new(1, 2, Mutant::None);
+        let h = Harness::new(1, 2, 1, Mutant::None);
         for ts in 0..3 {
-            let mut slot = h.acquire().unwrap();
-            slot.records.push(Record::new(9, ts, value(9, ts)));
-            h.submit(slot, None).unwrap();
+            let mut slot = h.acquire(Origin::Remote).unwrap();
+            slot.push(Record::new(9, ts, value(9, ts))).unwrap();
+            h.submit(slot, Origin::Remote).unwrap();
         }
         let merger = {
             let h = Arc::clone(&h);
@@ -395,7 +481,7 @@ fn model_close_while_writers_wait_returns_to_each_of_them() {
         let writers: Vec<_> = (0..2)
             .map(|_| {
                 let h = Arc::clone(&h);
-                spawn(move || match h.acquire() {
+                spawn(move || match h.acquire(Origin::Remote) {
                     Ok(slot) => {
                         h.node.slots.release(slot);
                         Ok(())
@@ -415,8 +501,9 @@ fn model_close_while_writers_wait_returns_to_each_of_them() {
     });
 }
 
-/// Shuttle only (too big for loom): four writers of three slots each, two
-/// merge threads, a reader scanning while merges run, and a flush.
+/// Shuttle only (too big for loom): four helping writers of three slots
+/// each over two shards, two merge threads, a reader scanning while merges
+/// run, and a flush.
 #[cfg(all(shuttle, not(loom)))]
 #[test]
 fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
@@ -424,7 +511,7 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
         const WRITERS: u32 = 4;
         const SLOTS: usize = 3;
         const PER_SLOT: usize = 2;
-        let h = Harness::new(2, WRITERS as usize, Mutant::None);
+        let h = Harness::new(2, WRITERS as usize, 2, Mutant::None);
         let total = WRITERS as usize * SLOTS;
         let mergers: Vec<_> = [total / 2, total - total / 2]
             .into_iter()
@@ -436,7 +523,7 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
         let writers: Vec<_> = (1..=WRITERS)
             .map(|series| {
                 let h = Arc::clone(&h);
-                spawn(move || h.write(series, SLOTS, PER_SLOT))
+                spawn(move || h.write(Origin::Unpinned, series, SLOTS, PER_SLOT))
             })
             .collect();
         let reader = {
@@ -444,10 +531,8 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
             spawn(move || {
                 for _ in 0..3 {
                     for series in 1..=WRITERS {
-                        let tree = h.node.shards[0]
-                            .tree
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner());
+                        let shard = &h.node.shards[h.node_shard(series)];
+                        let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
                         let mut last = None;
                         for r in tree.range(series, ..) {
                             assert!(last < Some(r.key.ts), "scan not strictly ascending");

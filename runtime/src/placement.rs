@@ -63,7 +63,7 @@ impl Index {
     pub fn memory_placement(&self) -> Result<Vec<NodeMemory>, Error> {
         let topology = self.topology();
         let mut out = Vec::with_capacity(self.plan().node_count());
-        for (node, plan) in self.shared().nodes.iter().zip(self.plan().nodes()) {
+        for (node, plan) in self.pipelines().nodes.iter().zip(self.plan().nodes()) {
             let mut slot_pages = BTreeSet::new();
             let mut result = Ok(());
             let slots = node.slots.for_each_free_buffer(|buffer| {

@@ -107,6 +107,36 @@ impl NodePlan {
     }
 }
 
+/// The second half of the partition rule, for one node: which of the
+/// node's shards owns a series. The one place the rule is written; the
+/// plan's [`route`](Plan::route) and the node pipelines both use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ShardRule {
+    node_count: u32,
+    /// Shards of the node, `1..=256`.
+    shards: u32,
+}
+
+impl ShardRule {
+    /// The rule for a node of a plan with `node_count` nodes and `shards`
+    /// shards on this node (both at least 1).
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn new(node_count: u32, shards: u32) -> ShardRule {
+        ShardRule { node_count, shards }
+    }
+
+    /// The shard of `series`: `(series / node_count) % shards`.
+    #[inline]
+    pub fn shard_of(self, series: u32) -> usize {
+        ((series / self.node_count) % self.shards) as usize
+    }
+
+    /// Shards of the node.
+    pub fn shards(self) -> usize {
+        self.shards as usize
+    }
+}
+
 /// Where every thread runs and where every series lives. See the module doc.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Plan {
@@ -277,10 +307,14 @@ impl Plan {
     }
 
     /// Index into [`Plan::nodes`] of the node that owns `series`:
-    /// `series % node_count`.
+    /// `series % node_count` (no division on a one-node plan).
     #[inline]
     pub fn node_of(&self, series: u32) -> usize {
-        (series % self.node_count) as usize
+        if self.node_count == 1 {
+            0
+        } else {
+            (series % self.node_count) as usize
+        }
     }
 
     /// Shard, within its node, of `series`: `(series / node_count) % shards`.
@@ -289,12 +323,24 @@ impl Plan {
         self.route(series).1
     }
 
-    /// `(node_of(series), shard_of(series))`, with one division for both.
+    /// `(node_of(series), shard_of(series))`.
     #[inline]
     pub fn route(&self, series: u32) -> (usize, usize) {
-        let quotient = series / self.node_count;
-        let node = (series - quotient * self.node_count) as usize;
-        (node, quotient as usize % self.nodes[node].shards)
+        let node = self.node_of(series);
+        (node, self.shard_rule(node).shard_of(series))
+    }
+
+    /// The rule that picks a shard within node `node_idx`: what the node's
+    /// merges group and route records by.
+    ///
+    /// # Panics
+    ///
+    /// If `node_idx >= node_count()`.
+    pub fn shard_rule(&self, node_idx: usize) -> ShardRule {
+        ShardRule {
+            node_count: self.node_count,
+            shards: self.nodes[node_idx].shards as u32,
+        }
     }
 
     /// The CPU for the `i`-th writer of node `node_idx`: writer CPUs in

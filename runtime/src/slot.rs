@@ -14,45 +14,26 @@
 //! waits only for merges, which always finish (or poison the index, which
 //! wakes it with an error).
 
-use std::mem::MaybeUninit;
-
-use numatree_core::Record;
+use numatree_core::{Record, SlotBuffer};
 
 use crate::health::Health;
 use crate::sync::{lock, Arc, Backoff, Condvar, Mutex};
 use crate::topology::{NodeId, Topology};
 use crate::Error;
 
-/// A record buffer of fixed capacity destined for one node.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub(crate) records: Vec<Record>,
-    pub(crate) capacity: usize,
-}
+/// A record buffer of fixed capacity destined for one node: core's
+/// [`SlotBuffer`] over a heap buffer whose length (the capacity) is chosen
+/// at run time and whose pages are bound to the node.
+pub(crate) type Slot = SlotBuffer<Box<[Record]>>;
 
-impl Slot {
-    /// Allocates a slot whose pages are bound to `node` before first touch.
-    fn new(capacity: usize, binder: &Binder) -> Box<Slot> {
-        let mut records = Vec::with_capacity(capacity);
-        binder.bind(records.spare_capacity_mut());
-        Box::new(Slot { records, capacity })
-    }
-
-    #[inline]
-    pub(crate) fn is_full(&self) -> bool {
-        self.records.len() >= self.capacity
-    }
-
-    /// Touches every page of the slot so later writes fault nothing.
-    fn prefault(&mut self) {
-        for chunk in self
-            .records
-            .spare_capacity_mut()
-            .chunks_mut(4096 / size_of::<Record>())
-        {
-            chunk[0].write(Record::ZERO);
-        }
-    }
+/// Allocates a slot whose pages are bound to the binder's node before the
+/// first touch, then touches them all (zero fill), so later pushes fault
+/// nothing.
+fn new_slot(capacity: usize, binder: &Binder) -> Slot {
+    let mut records = Vec::with_capacity(capacity);
+    binder.bind(records.spare_capacity_mut());
+    records.resize(capacity, Record::ZERO);
+    SlotBuffer::with_storage(records.into_boxed_slice())
 }
 
 /// Binds fresh memory to a node, when binding is applied.
@@ -72,13 +53,19 @@ impl Binder {
 }
 
 #[derive(Debug)]
-#[allow(clippy::vec_box)] // slots move between threads as boxes; the pool keeps them boxed
 struct PoolState {
-    free: Vec<Box<Slot>>,
+    free: Vec<Slot>,
     /// Slots allowed to exist: in-flight slots plus one per registered writer.
     limit: usize,
     /// Slots that exist now (free, filling, sealed or merging).
     existing: usize,
+}
+
+/// What [`SlotPool::take`] grants.
+enum Taken {
+    Free(Slot),
+    /// Room under the limit: the caller allocates a new slot.
+    Create,
 }
 
 /// The bounded pool of one node's slots.
@@ -136,18 +123,22 @@ impl SlotPool {
     /// Creates the pool's in-flight slots now, touching every page: called
     /// from a thread pinned to the node, so first touch places them there.
     pub(crate) fn reserve(&self) {
-        let mut state = lock(&self.state);
-        while state.existing < state.limit {
-            let mut slot = Slot::new(self.capacity, &self.binder);
-            slot.prefault();
-            state.free.push(slot);
-            state.existing += 1;
+        loop {
+            {
+                let mut state = lock(&self.state);
+                if state.existing >= state.limit {
+                    return;
+                }
+                state.existing += 1;
+            }
+            let slot = new_slot(self.capacity, &self.binder);
+            lock(&self.state).free.push(slot);
         }
     }
 
     /// Waits for a slot: spins briefly, then parks until a merge returns
     /// one. Fails only when the index is poisoned or closed.
-    pub(crate) fn wait_for_slot(&self, health: &Health) -> Result<Box<Slot>, Error> {
+    pub(crate) fn wait_for_slot(&self, health: &Health) -> Result<Slot, Error> {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
             if let Some(slot) = self.try_acquire() {
@@ -157,34 +148,47 @@ impl SlotPool {
             backoff.snooze();
         }
         let mut state = lock(&self.state);
-        loop {
+        let taken = loop {
             health.check()?;
-            if let Some(slot) = Self::take(&mut state, self.capacity, &self.binder) {
-                return Ok(slot);
+            if let Some(taken) = Self::take(&mut state) {
+                break taken;
             }
             state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
+        };
+        drop(state);
+        Ok(self.finish(taken))
     }
 
     /// A free slot, or a new one while under the limit; never waits.
-    pub(crate) fn try_acquire(&self) -> Option<Box<Slot>> {
-        Self::take(&mut lock(&self.state), self.capacity, &self.binder)
+    pub(crate) fn try_acquire(&self) -> Option<Slot> {
+        let taken = Self::take(&mut lock(&self.state))?;
+        Some(self.finish(taken))
     }
 
-    fn take(state: &mut PoolState, capacity: usize, binder: &Binder) -> Option<Box<Slot>> {
+    /// A free slot, or the right to create one (counted as existing).
+    fn take(state: &mut PoolState) -> Option<Taken> {
         if let Some(slot) = state.free.pop() {
-            return Some(slot);
+            return Some(Taken::Free(slot));
         }
         if state.existing < state.limit {
             state.existing += 1;
-            return Some(Slot::new(capacity, binder));
+            return Some(Taken::Create);
         }
         None
     }
 
+    /// The slot `take` granted; a new one is allocated and touched here,
+    /// outside the pool's lock.
+    fn finish(&self, taken: Taken) -> Slot {
+        match taken {
+            Taken::Free(slot) => slot,
+            Taken::Create => new_slot(self.capacity, &self.binder),
+        }
+    }
+
     /// Returns an emptied slot and wakes one waiting writer.
-    pub(crate) fn release(&self, mut slot: Box<Slot>) {
-        slot.records.clear();
+    pub(crate) fn release(&self, mut slot: Slot) {
+        slot.clear();
         let mut state = lock(&self.state);
         if state.existing > state.limit {
             state.existing -= 1;
@@ -202,12 +206,6 @@ impl SlotPool {
         self.returned.notify_one();
     }
 
-    /// A slot that will never come back (its merge panicked).
-    pub(crate) fn forget(&self) {
-        lock(&self.state).existing -= 1;
-        self.returned.notify_all();
-    }
-
     /// `(free, existing, limit)` slots, for tests that check the pool's
     /// accounting: `free <= existing`, and `existing <= limit` at rest.
     #[cfg(all(test, any(loom, shuttle)))]
@@ -222,14 +220,13 @@ impl SlotPool {
         self.returned.notify_all();
     }
 
-    /// Calls `f` with the whole buffer of every free slot (free slots are
-    /// empty, so that is all their capacity) and returns how many there
+    /// Calls `f` with the whole buffer of every free slot and returns how many there
     /// were: where `placement` looks for the pool's pages.
-    pub(crate) fn for_each_free_buffer(&self, mut f: impl FnMut(&[MaybeUninit<Record>])) -> usize {
-        let mut state = lock(&self.state);
-        for slot in &mut state.free {
-            debug_assert!(slot.records.is_empty(), "free slots are cleared on release");
-            f(slot.records.spare_capacity_mut());
+    pub(crate) fn for_each_free_buffer(&self, mut f: impl FnMut(&[Record])) -> usize {
+        let state = lock(&self.state);
+        for slot in &state.free {
+            debug_assert!(slot.is_empty(), "free slots are cleared on release");
+            f(slot.storage());
         }
         state.free.len()
     }

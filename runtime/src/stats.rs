@@ -1,24 +1,33 @@
 //! Counters the pipeline keeps and the [`Stats`] snapshot users read.
 //!
-//! Counters are updated per slot (seal, merge), never per record, so they
-//! cost the insert path nothing.
+//! Counters are updated per slot (seal, sort, merge of a shard's part),
+//! never per record, so they cost the insert path nothing. Each is moved by
+//! a different step, so they check one another: every record a writer
+//! seals (`records_accepted`, counted at seal) is, once merged, either a
+//! new key or an update of a key (counted from what the tree merge reports)
+//! or superseded by a later insert of its key in the same slot (counted by
+//! the sort); until then it is in flight. [`Stats::verify_accounting`]
+//! checks that these add up.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::Error;
 
 /// Live counters of one node.
 #[derive(Debug, Default)]
 pub(crate) struct NodeCounters {
     pub(crate) records_accepted: AtomicU64,
-    pub(crate) records_merged: AtomicU64,
+    pub(crate) records_inserted: AtomicU64,
+    pub(crate) records_updated: AtomicU64,
+    pub(crate) records_superseded: AtomicU64,
+    pub(crate) records_in_flight: AtomicU64,
     pub(crate) slots_sealed: AtomicU64,
     pub(crate) slots_merged: AtomicU64,
     pub(crate) backpressure_waits: AtomicU64,
     pub(crate) helped_merges: AtomicU64,
     pub(crate) blocked_ns: AtomicU64,
-    pub(crate) alloc_failures: AtomicU64,
     pub(crate) merge_busy_ns: AtomicU64,
     pub(crate) local_records: AtomicU64,
     pub(crate) remote_records: AtomicU64,
@@ -29,24 +38,35 @@ pub(crate) struct NodeCounters {
 /// A snapshot of one node's counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
-    /// Records accepted by writers and sealed into slots for this node.
+    /// Records writers sealed into slots for this node (counted when the
+    /// slot is handed over; records still in a writer's open slot are not
+    /// counted yet: see [`Writer::buffered`](crate::Writer::buffered)).
     pub records_accepted: u64,
-    /// Records of merged slots (duplicates within a slot count once).
-    pub records_merged: u64,
+    /// Records that added a new key to a shard tree.
+    pub records_inserted: u64,
+    /// Records that replaced the value of a key already in a shard tree.
+    pub records_updated: u64,
+    /// Records dropped by their slot's sort because a later insert of the
+    /// same key in the same slot won.
+    pub records_superseded: u64,
+    /// Records of slots sealed but not yet fully merged.
+    pub records_in_flight: u64,
     /// Slots sealed and handed to the merge pool.
     pub slots_sealed: u64,
     /// Slots merged into the trees.
     pub slots_merged: u64,
     /// Times a writer found no free slot (it then helped merge, or parked).
+    /// Slot shortage is the only thing a writer ever waits for.
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
     /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,
-    /// Records that could not be buffered. Exists to prove it stays 0:
-    /// writers wait instead of failing.
-    pub alloc_failures: u64,
-    /// Wall time merge threads spent sorting and merging slots.
+    /// Wall time (not CPU time from the OS) that merge threads and helping
+    /// writers spent merging slots: sorting, waiting for a shard's write
+    /// lock (readers hold it briefly) and merging into the trees. Parts of
+    /// a slot applied by another thread's lane count toward that thread's
+    /// merge.
     pub merge_busy: Duration,
     /// Records written by writer threads pinned to this node.
     pub local_records: u64,
@@ -54,12 +74,21 @@ pub struct NodeStats {
     pub remote_records: u64,
     /// Records written by writers not pinned to any node.
     pub unpinned_records: u64,
-    /// Bytes held by this node's shard trees.
+    /// Bytes of tree memory touched: nodes handed out plus memory reserved
+    /// (pre-faulted) by [`Builder::reserve_records`](crate::Builder::reserve_records).
     pub tree_bytes: usize,
-    /// Bytes held by this node's slot buffers.
+    /// Bytes of this node's slot buffers (every slot allocated, free or in
+    /// use; slots are touched when allocated).
     pub slot_bytes: usize,
     /// Distinct keys stored on this node.
     pub keys: usize,
+}
+
+impl NodeStats {
+    /// Records merged into the trees: new keys plus updates.
+    pub fn records_merged(&self) -> u64 {
+        self.records_inserted + self.records_updated
+    }
 }
 
 impl NodeCounters {
@@ -67,13 +96,15 @@ impl NodeCounters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NodeStats {
             records_accepted: get(&self.records_accepted),
-            records_merged: get(&self.records_merged),
+            records_inserted: get(&self.records_inserted),
+            records_updated: get(&self.records_updated),
+            records_superseded: get(&self.records_superseded),
+            records_in_flight: get(&self.records_in_flight),
             slots_sealed: get(&self.slots_sealed),
             slots_merged: get(&self.slots_merged),
             backpressure_waits: get(&self.backpressure_waits),
             helped_merges: get(&self.helped_merges),
             blocked: Duration::from_nanos(get(&self.blocked_ns)),
-            alloc_failures: get(&self.alloc_failures),
             merge_busy: Duration::from_nanos(get(&self.merge_busy_ns)),
             local_records: get(&self.local_records),
             remote_records: get(&self.remote_records),
@@ -99,13 +130,15 @@ impl Stats {
         let mut t = NodeStats::default();
         for n in &nodes {
             t.records_accepted += n.records_accepted;
-            t.records_merged += n.records_merged;
+            t.records_inserted += n.records_inserted;
+            t.records_updated += n.records_updated;
+            t.records_superseded += n.records_superseded;
+            t.records_in_flight += n.records_in_flight;
             t.slots_sealed += n.slots_sealed;
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;
             t.helped_merges += n.helped_merges;
             t.blocked += n.blocked;
-            t.alloc_failures += n.alloc_failures;
             t.merge_busy += n.merge_busy;
             t.local_records += n.local_records;
             t.remote_records += n.remote_records;
@@ -116,6 +149,35 @@ impl Stats {
         }
         Stats { total: t, nodes }
     }
+
+    /// Checks, node by node, that every record accepted is accounted for:
+    /// `accepted == inserted + updated + superseded + in flight`. The terms
+    /// come from independent counters (seal, tree merge, sort, completion),
+    /// so a record lost (or applied twice) inside the index shows here.
+    /// Exact when no writer is sealing or merging concurrently, e.g. right
+    /// after [`Index::flush`](crate::Index::flush) with writers flushed (then
+    /// `records_in_flight` is also 0).
+    ///
+    /// # Errors
+    /// [`Error::Unaccounted`] for the first node whose counters disagree.
+    pub fn verify_accounting(&self) -> Result<(), Error> {
+        for (node, n) in self.nodes.iter().enumerate() {
+            let accounted =
+                n.records_inserted + n.records_updated + n.records_superseded + n.records_in_flight;
+            if accounted != n.records_accepted {
+                return Err(Error::Unaccounted {
+                    node,
+                    accepted: n.records_accepted,
+                    inserted: n.records_inserted,
+                    updated: n.records_updated,
+                    superseded: n.records_superseded,
+                    in_flight: n.records_in_flight,
+                    accounted,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Stats {
@@ -123,13 +185,18 @@ impl fmt::Display for Stats {
         let t = &self.total;
         writeln!(
             f,
-            "keys {} | accepted {} merged {} records | slots sealed {} merged {}",
-            t.keys, t.records_accepted, t.records_merged, t.slots_sealed, t.slots_merged
+            "keys {} | records accepted {} = inserted {} + updated {} + superseded {} + in flight {}",
+            t.keys,
+            t.records_accepted,
+            t.records_inserted,
+            t.records_updated,
+            t.records_superseded,
+            t.records_in_flight
         )?;
         writeln!(
             f,
-            "backpressure waits {} (helped merge {}) blocked {:.3?} | alloc_failures {} | merge busy {:.3?}",
-            t.backpressure_waits, t.helped_merges, t.blocked, t.alloc_failures, t.merge_busy
+            "slots sealed {} merged {} | backpressure waits {} (helped merge {}) blocked {:.3?} | merge busy (wall) {:.3?}",
+            t.slots_sealed, t.slots_merged, t.backpressure_waits, t.helped_merges, t.blocked, t.merge_busy
         )?;
         write!(
             f,

@@ -20,9 +20,17 @@ const CHUNK_SHIFT: u32 = CHUNK_NODES.trailing_zeros();
 /// One tree node of the default capacities.
 pub(crate) type TreeNode = Node;
 
+/// One chunk of nodes, and whether `reserve` touched all of it.
+#[derive(Debug)]
+struct Chunk {
+    nodes: Vec<TreeNode>,
+    /// Every page was touched in advance: all of it is resident memory.
+    prefaulted: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct ChunkStore {
-    chunks: Vec<Vec<TreeNode>>,
+    chunks: Vec<Chunk>,
     free: Vec<TreeNodeId>,
     allocated: usize,
     /// The first chunk that may have room; every chunk before it is full.
@@ -54,7 +62,7 @@ impl ChunkStore {
     pub(crate) fn reserve(&mut self, nodes: usize) {
         let spare: usize = self.chunks[self.cursor.min(self.chunks.len())..]
             .iter()
-            .map(|c| CHUNK_NODES - c.len())
+            .map(|c| CHUNK_NODES - c.nodes.len())
             .sum();
         let mut needed = nodes.saturating_sub(spare);
         while needed > 0 {
@@ -63,17 +71,28 @@ impl ChunkStore {
                 // One write per node touches every page: nodes are < 4 KiB.
                 node.write(Node::Leaf(Leaf::new()));
             }
-            self.chunks.push(chunk);
+            self.chunks.push(Chunk {
+                nodes: chunk,
+                prefaulted: true,
+            });
             needed = needed.saturating_sub(CHUNK_NODES);
         }
         // Reserved chunks sit behind the current one; allocation fills the
         // first chunk with room, see `alloc`.
     }
 
+    /// Bytes that `reserve(nodes)` touches on an empty store (whole chunks),
+    /// or `None` when that does not fit a `usize`.
+    pub(crate) fn reserved_bytes(nodes: usize) -> Option<usize> {
+        nodes
+            .div_ceil(CHUNK_NODES)
+            .checked_mul(CHUNK_NODES * size_of::<TreeNode>())
+    }
+
     /// The whole allocation of every chunk, used or reserved: where
     /// `placement` looks for the tree's pages.
     pub(crate) fn chunk_buffers(&self) -> impl Iterator<Item = &[MaybeUninit<TreeNode>]> {
-        self.chunks.iter().map(|chunk| {
+        self.chunks.iter().map(|Chunk { nodes: chunk, .. }| {
             // SAFETY: `as_ptr` and `capacity` describe the chunk's one
             // allocation (or a dangling, aligned pointer with capacity 0),
             // so the range is aligned and in bounds. `MaybeUninit` may view
@@ -96,15 +115,19 @@ impl NodeStore for ChunkStore {
             *self.get_mut(id) = node;
             return Ok(id);
         }
-        while self.cursor < self.chunks.len() && self.chunks[self.cursor].len() == CHUNK_NODES {
+        while self.cursor < self.chunks.len() && self.chunks[self.cursor].nodes.len() == CHUNK_NODES
+        {
             self.cursor += 1;
         }
         if self.cursor == self.chunks.len() {
-            let chunk = self.new_chunk();
-            self.chunks.push(chunk);
+            let nodes = self.new_chunk();
+            self.chunks.push(Chunk {
+                nodes,
+                prefaulted: false,
+            });
         }
         let index = self.cursor;
-        let chunk = &mut self.chunks[index];
+        let chunk = &mut self.chunks[index].nodes;
         chunk.push(node);
         Ok(TreeNodeId(
             ((index << CHUNK_SHIFT) + chunk.len() - 1) as u32,
@@ -118,12 +141,12 @@ impl NodeStore for ChunkStore {
 
     #[inline]
     fn get(&self, id: TreeNodeId) -> &TreeNode {
-        &self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
+        &self.chunks[id.index() >> CHUNK_SHIFT].nodes[id.index() & (CHUNK_NODES - 1)]
     }
 
     #[inline]
     fn get_mut(&mut self, id: TreeNodeId) -> &mut TreeNode {
-        &mut self.chunks[id.index() >> CHUNK_SHIFT][id.index() & (CHUNK_NODES - 1)]
+        &mut self.chunks[id.index() >> CHUNK_SHIFT].nodes[id.index() & (CHUNK_NODES - 1)]
     }
 
     fn available(&self) -> usize {
@@ -134,11 +157,22 @@ impl NodeStore for ChunkStore {
         self.allocated
     }
 
-    /// Bytes of the node slots handed out so far (freed ones included):
-    /// the memory the tree has touched. Chunk capacity never used is
-    /// address space only, except after `reserve`, which pre-faults it.
+    /// Bytes the tree has touched: the node slots handed out so far (freed
+    /// ones included) plus the whole of every chunk `reserve` pre-faulted.
+    /// Chunk capacity never used and never reserved is address space only.
     fn bytes(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum::<usize>() * size_of::<TreeNode>()
+        let nodes: usize = self
+            .chunks
+            .iter()
+            .map(|c| {
+                if c.prefaulted {
+                    CHUNK_NODES
+                } else {
+                    c.nodes.len()
+                }
+            })
+            .sum();
+        nodes * size_of::<TreeNode>()
     }
 }
 

@@ -4,13 +4,13 @@
 //! a route (`series % nodes`, skipped on one node), a length check and a
 //! store into memory only this thread touches: no lock and no atomic
 //! read-modify-write. Only when a slot fills does the writer seal it, hand it
-//! to the node's merge pool and take another, blocking there when the pool
-//! is empty.
+//! to the node's pipeline and take another, blocking there when the pool is
+//! empty. It never waits for its own earlier slots: their sequence numbers
+//! keep its inserts in order.
 
 use numatree_core::Record;
 
-use crate::flush::Ticket;
-use crate::index::Shared;
+use crate::pipeline::Pipelines;
 use crate::slot::Slot;
 use crate::sync::Arc;
 use crate::Error;
@@ -21,33 +21,48 @@ use crate::Error;
 /// [`Writer::flush`] (or dropping the writer) and then
 /// [`Index::flush`](crate::Index::flush). Dropping a writer seals its
 /// partial slots; nothing it accepted is lost.
+///
+/// # Which insert of a key wins
+/// Inserting a key that exists replaces its value (upsert). When one insert
+/// of a key *happens before* another, the later one wins once both are
+/// flushed. One insert happens before another when:
+/// - both go through the same writer, one after the other;
+/// - they go through successive writers on one thread (the first dropped or
+///   flushed before the second inserts);
+/// - the first writer's [`flush`](Writer::flush) returned (or it was
+///   dropped), and then the thread that inserts second synchronized with it
+///   (a channel, a mutex, a join, [`Index::run_writers`](crate::Index::run_writers)
+///   returning, ...) before its insert.
+///
+/// This holds because each node applies sealed slots to each shard in the
+/// order they were sealed, and a writer's insert is sealed no later than its
+/// `flush` returns. Between inserts of one key that do not happen before
+/// one another (concurrent writers, or a writer that has not flushed yet),
+/// exactly one of the values remains: which one is unspecified.
 #[derive(Debug)]
 pub struct Writer {
-    shared: Arc<Shared>,
+    pipelines: Arc<Pipelines>,
     /// One open slot per node, taken lazily.
-    open: Vec<Option<Box<Slot>>>,
-    /// Per node, the ticket of the last slot handed over (merged in order).
-    in_flight: Vec<Option<Ticket>>,
+    open: Vec<Option<Slot>>,
     /// The plan index of the node this writer's thread is pinned to.
     home: Option<usize>,
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, home: Option<usize>) -> Writer {
-        for node in &shared.nodes {
+    pub(crate) fn new(pipelines: Arc<Pipelines>, home: Option<usize>) -> Writer {
+        for node in &pipelines.nodes {
             node.slots.register_writer();
         }
-        let open = (0..shared.nodes.len()).map(|_| None).collect();
-        let in_flight = (0..shared.nodes.len()).map(|_| None).collect();
+        let open = (0..pipelines.nodes.len()).map(|_| None).collect();
         Writer {
-            shared,
+            pipelines,
             open,
-            in_flight,
             home,
         }
     }
 
-    /// Inserts one record, replacing the value of an existing key.
+    /// Inserts one record, replacing the value of an existing key (see
+    /// [which insert wins](Writer#which-insert-of-a-key-wins)).
     ///
     /// Blocks while every slot of the destination node is full and merging
     /// (backpressure); never drops the record.
@@ -59,12 +74,12 @@ impl Writer {
     /// accepted then; every record accepted before stays.
     #[inline]
     pub fn insert(&mut self, series: u32, ts: i64, value: u64) -> Result<(), Error> {
-        let node = self.shared.node_of(series);
-        let record = Record::new(series, ts, value);
+        let node = self.pipelines.plan.node_of(series);
+        let mut record = Record::new(series, ts, value);
         if let Some(slot) = &mut self.open[node] {
-            if !slot.is_full() {
-                slot.records.push(record);
-                return Ok(());
+            match slot.push(record) {
+                Ok(()) => return Ok(()),
+                Err(back) => record = back,
             }
         }
         self.insert_slow(node, record)
@@ -73,25 +88,23 @@ impl Writer {
     #[cold]
     fn insert_slow(&mut self, node: usize, record: Record) -> Result<(), Error> {
         let slot = self.slot_with_room(node)?;
-        slot.records.push(record);
+        let pushed = slot.push(record);
+        debug_assert!(pushed.is_ok(), "a slot with room takes a record");
         Ok(())
     }
 
     /// The open slot of `node`, sealing a full one and taking a fresh one.
-    fn slot_with_room(&mut self, node: usize) -> Result<&mut Box<Slot>, Error> {
-        if self.open[node].as_ref().is_some_and(|s| s.is_full()) {
+    fn slot_with_room(&mut self, node: usize) -> Result<&mut Slot, Error> {
+        if self.open[node].as_ref().is_some_and(Slot::is_full) {
             if let Some(full) = self.open[node].take() {
-                self.submit(node, full)?;
+                self.pipelines.submit(node, full, self.home)?;
             }
         }
-        if self.open[node].is_none() {
-            let slot = self.shared.acquire(node, self.home)?;
-            self.open[node] = Some(slot);
-        }
-        match &mut self.open[node] {
-            Some(slot) => Ok(slot),
-            None => unreachable!("a slot was just placed"),
-        }
+        let slot = match self.open[node].take() {
+            Some(slot) => slot,
+            None => self.pipelines.acquire(node, self.home)?,
+        };
+        Ok(self.open[node].insert(slot))
     }
 
     /// Inserts many records; the same as calling [`insert`](Self::insert)
@@ -103,10 +116,8 @@ impl Writer {
         if self.open.len() == 1 {
             let mut rest = records;
             while !rest.is_empty() {
-                let slot = self.slot_with_room(0)?;
-                let n = rest.len().min(slot.capacity - slot.records.len());
-                slot.records.extend_from_slice(&rest[..n]);
-                rest = &rest[n..];
+                let copied = self.slot_with_room(0)?.extend_from_slice(rest);
+                rest = &rest[copied..];
             }
             return Ok(());
         }
@@ -117,7 +128,10 @@ impl Writer {
     }
 
     /// Seals this writer's partial slots and hands them to the merge pools.
-    /// Follow with [`Index::flush`](crate::Index::flush) to wait until they are visible.
+    /// Follow with [`Index::flush`](crate::Index::flush) to wait until they
+    /// are visible. Once this returns, every insert made through this writer
+    /// happens before any later insert of the same key (see
+    /// [which insert wins](Writer#which-insert-of-a-key-wins)).
     ///
     /// # Errors
     /// [`Error::Poisoned`] when a merge thread panicked.
@@ -125,20 +139,14 @@ impl Writer {
         let mut result = Ok(());
         for node in 0..self.open.len() {
             if let Some(slot) = self.open[node].take() {
-                if slot.records.is_empty() {
-                    self.shared.nodes[node].slots.release(slot);
-                } else if let Err(e) = self.submit(node, slot) {
+                if slot.is_empty() {
+                    self.pipelines.nodes[node].slots.release(slot);
+                } else if let Err(e) = self.pipelines.submit(node, slot, self.home) {
                     result = result.and(Err(e));
                 }
             }
         }
         result
-    }
-
-    fn submit(&mut self, node: usize, slot: Box<Slot>) -> Result<(), Error> {
-        let previous = self.in_flight[node].take();
-        self.in_flight[node] = Some(self.shared.submit(node, slot, self.home, previous)?);
-        Ok(())
     }
 
     /// The plan index of the node this writer's thread is pinned to, if any.
@@ -148,14 +156,14 @@ impl Writer {
 
     /// Records buffered in this writer's open slots, not yet sealed.
     pub fn buffered(&self) -> usize {
-        self.open.iter().flatten().map(|s| s.records.len()).sum()
+        self.open.iter().flatten().map(Slot::len).sum()
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         let _ = self.flush();
-        for node in &self.shared.nodes {
+        for node in &self.pipelines.nodes {
             node.slots.unregister_writer();
         }
     }

@@ -87,9 +87,9 @@ fn memory_budget_exhaustion_is_an_error_and_keeps_every_accepted_record() {
 fn bad_configuration_is_a_clear_error() {
     let msg = |b: numatree::Builder| b.build().unwrap_err().to_string();
     assert!(msg(Index::builder().slot_capacity(0))
-        .contains("slot capacity 0 is invalid: must be in 64"));
+        .contains("slot_capacity = 0 is invalid: must be in 64..="));
     assert!(msg(Index::builder().slots_per_node(0)).contains("slots_per_node = 0"));
-    assert!(msg(Index::builder().memory_budget(0)).contains("memory budget 0"));
+    assert!(msg(Index::builder().memory_budget(0)).contains("memory_budget = 0"));
     let two_nodes = || {
         Index::builder().topology(TopologySource::Synthetic(
             "pack:2 numa:1 core:2 pu:1".into(),

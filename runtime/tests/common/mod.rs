@@ -90,8 +90,16 @@ pub fn oracle(streams: &[Vec<Record>]) -> BTreeMap<(u32, i64), u64> {
 }
 
 /// Asserts the index holds exactly the oracle: `len`, every value, every
-/// series' full scan, and the shard lengths summing to `len`.
+/// series' full scan, the shard lengths summing to `len`, and its counters
+/// accounting for every record accepted (call it after a flush, with no
+/// writer sealing).
 pub fn assert_matches_oracle(index: &Index, oracle: &BTreeMap<(u32, i64), u64>) {
+    let stats = index.stats();
+    stats.verify_accounting().unwrap();
+    assert_eq!(
+        stats.total.records_in_flight, 0,
+        "records in flight after a flush"
+    );
     assert_eq!(index.len(), oracle.len(), "len() != distinct keys inserted");
     for (&(s, t), &v) in oracle {
         assert_eq!(index.get(s, t), Some(v), "get({s}, {t})");

@@ -1,0 +1,436 @@
+//! The index's configuration: every value a user can set, its documented
+//! range, and the checks that turn out-of-range values and combinations
+//! that cannot work into [`Error::InvalidConfig`] before anything starts.
+//!
+//! All arithmetic on user input here is checked (the module denies
+//! `clippy::arithmetic_side_effects`): a value near `usize::MAX` is an
+//! error naming the value and its limit, never an overflow panic, a hang
+//! or an allocation that runs the machine out of memory.
+#![deny(clippy::arithmetic_side_effects)]
+
+use std::thread::JoinHandle;
+
+use crate::health::{Health, Waiters};
+use crate::pipeline::{
+    merge_pool, tree_nodes_for, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines,
+};
+use crate::plan::{Plan, PlanConfig};
+use crate::slot::Binder;
+use crate::store::ChunkStore;
+use crate::sync::{Arc, Mutex};
+use crate::topology::{Topology, TopologySource};
+use crate::Error;
+
+/// Smallest slot capacity accepted, in records.
+pub const MIN_SLOT_CAPACITY: usize = 64;
+/// Largest slot capacity accepted, in records (16M records, 384 MiB).
+pub const MAX_SLOT_CAPACITY: usize = 1 << 24;
+/// Default slot capacity, in records (384 KiB per slot).
+pub const DEFAULT_SLOT_CAPACITY: usize = 16_384;
+/// Most slots per node that may be sealed or merging at once.
+pub const MAX_SLOTS_PER_NODE: usize = 1 << 16;
+/// Most writer threads per node [`Index::run_writers`](crate::Index::run_writers) starts.
+pub const MAX_WRITERS_PER_NODE: usize = 4096;
+
+/// The env var naming the NUMA nodes to use, e.g. `0` or `0,2`.
+pub const NODES_ENV: &str = "NUMATREE_NODES";
+
+/// Configures and builds an [`Index`](crate::Index). Every value is checked
+/// in [`build`](Builder::build); each setter documents its range.
+#[derive(Clone, Default)]
+pub struct Builder {
+    topology: Option<TopologySource>,
+    plan: PlanConfig,
+    slot_capacity: Option<usize>,
+    slots_per_node: Option<usize>,
+    memory_budget: Option<usize>,
+    reserve_records: usize,
+    no_pinning: bool,
+    merge_hook: Option<MergeHook>,
+    plant_merge_loss: bool,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("topology", &self.topology)
+            .field("plan", &self.plan)
+            .field("slot_capacity", &self.slot_capacity)
+            .field("slots_per_node", &self.slots_per_node)
+            .field("memory_budget", &self.memory_budget)
+            .field("reserve_records", &self.reserve_records)
+            .field("pin_threads", &!self.no_pinning)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Where the topology comes from. Default: `NUMATREE_TOPOLOGY` if set
+    /// (an hwloc synthetic string or XML file), else this machine.
+    pub fn topology(mut self, source: TopologySource) -> Self {
+        self.topology = Some(source);
+        self
+    }
+
+    /// Use only the first `n` NUMA nodes with CPUs, `1..=` their count
+    /// (default: all with CPUs).
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.plan.nodes = Some(n);
+        self
+    }
+
+    /// Use only these NUMA nodes (logical indexes, each below the
+    /// topology's node count). Default: the list in the env var
+    /// `NUMATREE_NODES` (e.g. `1` or `0,2`) if set, else every node.
+    pub fn only_nodes(mut self, nodes: &[usize]) -> Self {
+        self.plan.only_nodes = Some(nodes.to_vec());
+        self
+    }
+
+    /// Merge threads per node, `1..=` the node's CPUs minus one (default:
+    /// half the node's CPUs, rounded up).
+    pub fn merge_threads_per_node(mut self, n: usize) -> Self {
+        self.plan.merge_threads_per_node = Some(n);
+        self
+    }
+
+    /// Shards per node, `1..=256` (default: 4 per merge thread).
+    pub fn shards_per_node(mut self, n: usize) -> Self {
+        self.plan.shards_per_node = Some(n);
+        self
+    }
+
+    /// Records per slot, `64..=16,777,216` (default 16,384: 384 KiB).
+    pub fn slot_capacity(mut self, records: usize) -> Self {
+        self.slot_capacity = Some(records);
+        self
+    }
+
+    /// Slots per node that can be sealed or merging at once, on top of the
+    /// one each writer fills, `1..=65,536` (default: 2 per merge thread +
+    /// 2). Fewer means less memory and earlier backpressure. Their memory
+    /// (slots x capacity x 24 bytes per node) must fit in the address space
+    /// and in the [memory budget](Self::memory_budget), when set.
+    pub fn slots_per_node(mut self, n: usize) -> Self {
+        self.slots_per_node = Some(n);
+        self
+    }
+
+    /// Refuse new slots (inserts fail with [`Error::MemoryBudget`]) once
+    /// trees and slots hold this many bytes. At least one slot per node
+    /// (nodes x slot capacity x 24 bytes), and at least what
+    /// [`reserve_records`](Self::reserve_records) reserves. Merges in
+    /// flight always finish, so the budget can be exceeded by at most the
+    /// in-flight slots' records. Default: no budget.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Pre-allocate and pre-fault tree and slot memory for this many
+    /// records, from threads pinned on each node (first touch is ~10x slower
+    /// than a copy on some machines). The memory it takes (about 26 bytes a
+    /// record plus the slots) must fit in this machine's memory and in the
+    /// [memory budget](Self::memory_budget), when set; it counts toward
+    /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the budget from the
+    /// start. Default 0.
+    pub fn reserve_records(mut self, records: usize) -> Self {
+        self.reserve_records = records;
+        self
+    }
+
+    /// Whether to bind threads and memory to nodes (default true; binding is
+    /// skipped anyway on synthetic or XML topologies).
+    pub fn pin_threads(mut self, pin: bool) -> Self {
+        self.no_pinning = !pin;
+        self
+    }
+
+    /// Calls `hook` at the start of every slot merge, on the merge thread: a
+    /// fault-injection point for tests (panic to poison the index, block to
+    /// stall merges).
+    pub fn merge_hook(mut self, hook: impl Fn(crate::MergeEvent) + Send + Sync + 'static) -> Self {
+        self.merge_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Fault injection for tests of the loss check: every merge silently
+    /// drops the last record of its slot, so
+    /// [`Stats::verify_accounting`](crate::Stats::verify_accounting) and
+    /// oracle checks must report a loss. Never set it otherwise.
+    #[doc(hidden)]
+    pub fn plant_merge_loss(mut self, plant: bool) -> Self {
+        self.plant_merge_loss = plant;
+        self
+    }
+
+    /// Checks every value, loads the topology, computes the plan, starts
+    /// the pinned merge pools and reserves memory: everything `build` does
+    /// but wrap the result.
+    pub(crate) fn start(self) -> Result<Started, Error> {
+        let slot_capacity = self.slot_capacity.unwrap_or(DEFAULT_SLOT_CAPACITY);
+        check_range(
+            "slot_capacity",
+            slot_capacity,
+            MIN_SLOT_CAPACITY,
+            MAX_SLOT_CAPACITY,
+            "records",
+        )?;
+        if let Some(n) = self.slots_per_node {
+            check_range("slots_per_node", n, 1, MAX_SLOTS_PER_NODE, "slots")?;
+        }
+        if self.memory_budget == Some(0) {
+            return Err(Error::InvalidConfig(
+                "memory_budget = 0 is invalid: must be > 0 bytes".into(),
+            ));
+        }
+        let source = self
+            .topology
+            .clone()
+            .or_else(TopologySource::from_env)
+            .unwrap_or(TopologySource::System);
+        let topology = Arc::new(Topology::load(&source)?);
+        let mut plan_config = self.plan.clone();
+        if plan_config.only_nodes.is_none() {
+            plan_config.only_nodes = nodes_from_env()?;
+        }
+        let plan = Plan::for_topology(&topology, &plan_config)?;
+        let memory = self.check_memory(&plan, slot_capacity)?;
+        let bind = plan.binding_applied() && !self.no_pinning;
+        let health = Arc::new(Health::default());
+        let nodes: Vec<Arc<NodePipeline>> = plan
+            .nodes()
+            .iter()
+            .enumerate()
+            .zip(&memory.in_flight)
+            .map(|((i, np), &in_flight_slots)| {
+                Arc::new(NodePipeline::new(NodeSetup {
+                    index: i,
+                    rule: plan.shard_rule(i),
+                    slot_capacity,
+                    in_flight_slots,
+                    binder: Binder {
+                        topology: bind.then(|| Arc::clone(&topology)),
+                        node: np.node,
+                    },
+                    health: Arc::clone(&health),
+                    hook: self.merge_hook.clone(),
+                    plant_loss: self.plant_merge_loss,
+                }))
+            })
+            .collect();
+        health.watch(
+            nodes
+                .iter()
+                .map(|n| Arc::downgrade(n) as std::sync::Weak<dyn Waiters>)
+                .collect(),
+        );
+        let merge_threads = Arc::new(Mutex::new(Vec::new()));
+        for (i, (np, node)) in plan.nodes().iter().zip(&nodes).enumerate() {
+            let pool = merge_pool(
+                i,
+                np.merge_cpus.clone(),
+                bind,
+                &topology,
+                &health,
+                &merge_threads,
+            )?;
+            if memory.reserve_per_node > 0 {
+                pool.install(&|| node.reserve(memory.reserve_per_node));
+            }
+            node.start(Box::new(pool));
+        }
+        Ok(Started {
+            pipelines: Arc::new(Pipelines {
+                plan,
+                nodes,
+                health,
+                memory_budget: self.memory_budget,
+            }),
+            topology,
+            merge_threads,
+            bind,
+        })
+    }
+
+    /// Checks that the slots and the reservation fit the address space, the
+    /// machine and the budget.
+    fn check_memory(&self, plan: &Plan, slot_capacity: usize) -> Result<Memory, Error> {
+        let too_big = |what: String| Error::InvalidConfig(what);
+        let slot_bytes = slot_capacity
+            .checked_mul(numatree_core::RECORD_BYTES)
+            .ok_or_else(|| too_big(format!("slot_capacity = {slot_capacity} overflows")))?;
+        let nodes = plan.node_count();
+        let in_flight: Vec<usize> = plan
+            .nodes()
+            .iter()
+            .map(|np| {
+                self.slots_per_node.unwrap_or_else(|| {
+                    np.merge_threads()
+                        .saturating_mul(2)
+                        .saturating_add(2)
+                        .min(MAX_SLOTS_PER_NODE)
+                })
+            })
+            .collect();
+        let mut slot_memory: usize = 0;
+        for &slots in &in_flight {
+            slot_memory = slots
+                .checked_mul(slot_bytes)
+                .and_then(|b| slot_memory.checked_add(b))
+                .ok_or_else(|| {
+                    too_big(format!(
+                        "slots_per_node = {slots} x slot_capacity = {slot_capacity} records \
+                         does not fit in memory: lower either"
+                    ))
+                })?;
+        }
+        if let Some(machine) = physical_memory().filter(|&m| slot_memory > m) {
+            return Err(too_big(format!(
+                "slots_per_node x slot_capacity = {slot_capacity} records needs up to \
+                 {slot_memory} bytes of slots over {nodes} node(s), more than this machine's \
+                 {machine} bytes of memory: lower either"
+            )));
+        }
+        let one_slot_per_node = slot_bytes.checked_mul(nodes).unwrap_or(usize::MAX);
+        if let Some(budget) = self.memory_budget {
+            if budget < one_slot_per_node {
+                return Err(too_big(format!(
+                    "memory_budget = {budget} bytes is below one slot per node \
+                     ({nodes} node(s) x {slot_bytes} bytes = {one_slot_per_node}): \
+                     raise it or lower slot_capacity"
+                )));
+            }
+        }
+        let reserve_per_node = self.reserve_records.div_ceil(nodes);
+        if self.reserve_records > 0 {
+            let reserved = plan
+                .nodes()
+                .iter()
+                .try_fold(slot_memory, |acc, np| {
+                    let per_shard = reserve_per_node.div_ceil(np.shards);
+                    ChunkStore::reserved_bytes(tree_nodes_for(per_shard))
+                        .and_then(|b| b.checked_mul(np.shards))
+                        .and_then(|b| acc.checked_add(b))
+                })
+                .unwrap_or(usize::MAX);
+            let records = self.reserve_records;
+            if let Some(budget) = self.memory_budget.filter(|&b| reserved > b) {
+                return Err(too_big(format!(
+                    "reserve_records = {records} needs about {reserved} bytes with the slots, \
+                     above memory_budget = {budget} bytes: reserve less or raise the budget"
+                )));
+            }
+            if let Some(machine) = physical_memory().filter(|&m| reserved > m) {
+                return Err(too_big(format!(
+                    "reserve_records = {records} needs about {reserved} bytes with the slots, \
+                     more than this machine's {machine} bytes of memory"
+                )));
+            }
+        }
+        Ok(Memory {
+            in_flight,
+            reserve_per_node,
+        })
+    }
+}
+
+/// What `check_memory` settled.
+struct Memory {
+    /// In-flight slots of each node, in plan order.
+    in_flight: Vec<usize>,
+    /// Records to reserve on each node.
+    reserve_per_node: usize,
+}
+
+/// A started index, before the public face wraps it.
+pub(crate) struct Started {
+    pub(crate) pipelines: Arc<Pipelines>,
+    pub(crate) topology: Arc<Topology>,
+    /// Join handles of every merge thread, joined by `close`.
+    pub(crate) merge_threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub(crate) bind: bool,
+}
+
+/// `Err(InvalidConfig)` naming `name`, its value and the range, unless
+/// `value` is in `min..=max`.
+pub(crate) fn check_range(
+    name: &str,
+    value: usize,
+    min: usize,
+    max: usize,
+    unit: &str,
+) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "{name} = {value} is invalid: must be in {min}..={max} {unit}"
+    )))
+}
+
+/// This machine's physical memory in bytes, where the OS says.
+fn physical_memory() -> Option<usize> {
+    #[cfg(all(unix, not(miri)))]
+    {
+        // SAFETY: `sysconf` only reads system configuration; it has no
+        // preconditions and returns -1 for an unknown name.
+        let (pages, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let pages = usize::try_from(pages).ok()?;
+        let page = usize::try_from(page).ok()?;
+        pages.checked_mul(page)
+    }
+    #[cfg(not(all(unix, not(miri))))]
+    {
+        None
+    }
+}
+
+/// Parses `NUMATREE_NODES`, if set and non-empty.
+fn nodes_from_env() -> Result<Option<Vec<usize>>, Error> {
+    match std::env::var(NODES_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_node_list(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a comma-separated list of node indexes.
+fn parse_node_list(list: &str) -> Result<Vec<usize>, Error> {
+    list.split(',')
+        .map(|n| {
+            n.trim().parse().map_err(|_| {
+                Error::InvalidConfig(format!(
+                    "{NODES_ENV}={list:?} is invalid: expected node indexes like 0 or 0,2"
+                ))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_parse_or_name_the_bad_value() {
+        assert_eq!(parse_node_list("1").unwrap(), [1]);
+        assert_eq!(parse_node_list("0, 2").unwrap(), [0, 2]);
+        let err = parse_node_list("0,x").unwrap_err().to_string();
+        assert!(err.contains("NUMATREE_NODES=\"0,x\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn ranges_name_the_value_and_the_limits() {
+        assert!(check_range("x", 5, 1, 5, "slots").is_ok());
+        let err = check_range("x", 6, 1, 5, "slots").unwrap_err().to_string();
+        assert!(
+            err.contains("x = 6 is invalid: must be in 1..=5 slots"),
+            "{err}"
+        );
+    }
+}

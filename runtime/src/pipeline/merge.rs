@@ -1,0 +1,153 @@
+//! The merge of one sealed slot: sort it on this thread (slots of a node
+//! sort in parallel), then hand every shard its part, which the shard's
+//! lane applies in seal order (see `shard.rs`).
+//!
+//! Sorting uses core's [`SlotBuffer::sort_with`](numatree_core::SlotBuffer::sort_with):
+//! one counting pass groups the slot by shard and orders each group by key,
+//! keeping only the last insert of a key within the slot. Applying a part
+//! merges it into the shard's tree under the shard's write lock.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use numatree_core::{NodeStore, Record};
+
+use super::node::{nanos, MergeEvent, NodePipeline, Sealed};
+use super::shard::{Part, SortedSlot};
+use crate::health::panic_message;
+use crate::sync::{Arc, Ordering};
+
+/// Series-id span a merge thread's counting sort handles directly; wider
+/// slots fall back to a merge sort.
+const COUNT_TABLE: usize = 1 << 16;
+
+thread_local! {
+    /// Sort scratch of the merge thread: records and the count table.
+    static SCRATCH: RefCell<(Vec<Record>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl NodePipeline {
+    /// Merges the oldest sealed slot, if any; returns whether there was one.
+    /// A panic in the merge poisons the index instead of unwinding further.
+    pub(crate) fn merge_next(&self) -> bool {
+        let Some(sealed) = self.pop_sealed() else {
+            return false;
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.merge(sealed))) {
+            self.health.poison(panic_message(&*payload));
+        }
+        true
+    }
+
+    /// Sorts one sealed slot and delivers its part to every shard.
+    fn merge(&self, sealed: Sealed) {
+        if let Some(hook) = &self.hook {
+            hook(MergeEvent {
+                node: self.index,
+                records: sealed.slot.len(),
+            });
+        }
+        let started = Instant::now();
+        let (sorted, ranges) = self.sort(sealed);
+        let seq = sorted.seq;
+        let sorted = Arc::new(sorted);
+        for (index, range) in ranges.into_iter().enumerate() {
+            let part = Part {
+                slot: Arc::clone(&sorted),
+                range,
+            };
+            self.shards[index].deliver(seq, part, |part| self.apply(index, part));
+        }
+        self.finish_if_last(sorted);
+        self.counters
+            .merge_busy_ns
+            .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
+    }
+
+    /// Sorts the slot into a run grouped by shard; returns it with each
+    /// shard's range of the run.
+    fn sort(&self, sealed: Sealed) -> (SortedSlot, Vec<Range<usize>>) {
+        let Sealed {
+            mut slot,
+            seq,
+            epoch,
+        } = sealed;
+        let accepted = slot.len();
+        let rule = self.rule;
+        let mut len = SCRATCH.with(|scratch| {
+            let (records, counts) = &mut *scratch.borrow_mut();
+            if records.len() < accepted {
+                records.resize(accepted, Record::ZERO);
+            }
+            if counts.len() < COUNT_TABLE {
+                counts.resize(COUNT_TABLE, 0);
+            }
+            slot.sort_with(records, counts, |s| rule.shard_of(s) as u8)
+                .expect("scratch is sized to the slot")
+                .len()
+        });
+        self.counters
+            .records_superseded
+            .fetch_add((accepted - len) as u64, Ordering::Relaxed);
+        if self.plant_loss {
+            len = len.saturating_sub(1);
+        }
+        let run = &slot.as_slice()[..len];
+        let mut ranges = Vec::with_capacity(self.shards.len());
+        let mut start = 0;
+        for shard in 0..self.shards.len() {
+            let end =
+                start + run[start..].partition_point(|r| rule.shard_of(r.key.series) == shard);
+            ranges.push(start..end);
+            start = end;
+        }
+        debug_assert_eq!(start, len, "the run is grouped by shard in shard order");
+        let sorted = SortedSlot {
+            slot,
+            seq,
+            epoch,
+            accepted,
+        };
+        (sorted, ranges)
+    }
+
+    /// Merges one part into its shard's tree (in the shard's seal order:
+    /// called by the shard's lane).
+    fn apply(&self, index: usize, part: Part) {
+        if !part.range.is_empty() {
+            let shard = &self.shards[index];
+            let run = &part.slot.slot.as_slice()[part.range.clone()];
+            let mut tree = shard.tree.write().unwrap_or_else(|e| e.into_inner());
+            let bytes_before = tree.store().bytes();
+            let stats = tree
+                .merge_run(run)
+                .expect("a sorted run always merges into a growable store");
+            let grown = tree.store().bytes() - bytes_before;
+            drop(tree);
+            shard.keys.fetch_add(stats.inserted, Ordering::Release);
+            let c = &self.counters;
+            c.records_inserted
+                .fetch_add(stats.inserted as u64, Ordering::Relaxed);
+            c.records_updated
+                .fetch_add(stats.replaced as u64, Ordering::Relaxed);
+            c.tree_bytes.fetch_add(grown, Ordering::Relaxed);
+        }
+        self.finish_if_last(part.slot);
+    }
+
+    /// Drops one reference to a sorted slot; the last one (every part
+    /// applied) returns the slot to the pool and marks its epoch merged.
+    fn finish_if_last(&self, sorted: Arc<SortedSlot>) {
+        let Some(done) = Arc::into_inner(sorted) else {
+            return;
+        };
+        let c = &self.counters;
+        c.records_in_flight
+            .fetch_sub(done.accepted as u64, Ordering::Relaxed);
+        c.slots_merged.fetch_add(1, Ordering::Relaxed);
+        self.slots.release(done.slot);
+        self.flush.merged(done.epoch);
+    }
+}

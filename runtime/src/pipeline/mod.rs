@@ -1,0 +1,92 @@
+//! The ingest pipelines, one per NUMA node of the plan: where a sealed
+//! slot goes, how it is merged, and how writers wait for room.
+//!
+//! - `node`: one node's pipeline and the writer protocol around it
+//!   (acquire a slot, submit it sealed, help merge under backpressure);
+//! - `merge`: the merge of one slot (sort, then hand each shard its part);
+//! - `shard`: a shard's tree and the lane that applies parts in seal order;
+//! - `executor`: who runs merge jobs (a pinned rayon pool per node, or
+//!   model threads under loom/shuttle).
+//!
+//! [`Pipelines`] is what writers and the index share: the plan (which node
+//! and shard own a series), one [`NodePipeline`] per node, the health flags
+//! and the memory budget.
+
+mod executor;
+mod merge;
+mod node;
+mod shard;
+
+#[cfg(all(test, any(loom, shuttle)))]
+pub(crate) use executor::Job;
+pub(crate) use executor::{merge_pool, Executor};
+pub(crate) use node::{tree_nodes_for, NodePipeline, NodeSetup, Origin};
+pub use node::{MergeEvent, MergeHook};
+
+use crate::health::Health;
+use crate::plan::Plan;
+use crate::slot::Slot;
+use crate::sync::Arc;
+use crate::Error;
+
+/// Every node's pipeline, and the rules for reaching them.
+#[derive(Debug)]
+pub(crate) struct Pipelines {
+    pub(crate) plan: Plan,
+    pub(crate) nodes: Vec<Arc<NodePipeline>>,
+    pub(crate) health: Arc<Health>,
+    /// Bytes of trees and slots above which no new slot is handed out.
+    pub(crate) memory_budget: Option<usize>,
+}
+
+impl Pipelines {
+    /// A slot for node `node`, for a writer whose thread is pinned to
+    /// `home` (a plan index), if any. Blocks under backpressure.
+    ///
+    /// # Errors
+    /// [`Error::MemoryBudget`] when the budget is spent, [`Error::Poisoned`],
+    /// [`Error::Closed`].
+    pub(crate) fn acquire(&self, node: usize, home: Option<usize>) -> Result<Slot, Error> {
+        self.health.check()?;
+        if let Some(budget) = self.memory_budget {
+            let used = self.memory_used();
+            if used >= budget {
+                return Err(Error::MemoryBudget { budget, used });
+            }
+        }
+        self.nodes[node].acquire(origin(node, home))
+    }
+
+    /// Seals `slot` and hands it to node `node`'s merges.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`]: the slot's records were not accepted.
+    pub(crate) fn submit(&self, node: usize, slot: Slot, home: Option<usize>) -> Result<(), Error> {
+        self.nodes[node].submit(slot, origin(node, home))
+    }
+
+    /// Bytes of trees and slots over all nodes: what the budget limits.
+    pub(crate) fn memory_used(&self) -> usize {
+        self.nodes.iter().map(|n| n.memory_used()).sum()
+    }
+
+    /// Returns once every slot sealed before the call is merged.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] when a merge panicked.
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        for node in &self.nodes {
+            node.flush.barrier(&self.health)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a writer pinned to `home` stands relative to node `node`.
+fn origin(node: usize, home: Option<usize>) -> Origin {
+    match home {
+        Some(h) if h == node => Origin::Local,
+        Some(_) => Origin::Remote,
+        None => Origin::Unpinned,
+    }
+}

@@ -1,0 +1,313 @@
+//! One NUMA node's pipeline: everything a record meets between a writer's
+//! full slot and the node's shard trees, and the protocol around it.
+//!
+//! A slot's life: a writer takes it from the node's bounded [`SlotPool`]
+//! ([`acquire`](NodePipeline::acquire); with none free it helps merge,
+//! then parks), fills it, and [`submit`](NodePipeline::submit)s it: the
+//! slot is stamped with the next sequence number and the current flush
+//! epoch, queued, and one merge job is handed to the node's [`Executor`].
+//! A merge job takes the oldest queued slot, sorts it and hands each shard
+//! its part in sequence order (`merge.rs`); the last part applied returns
+//! the slot to the pool and marks its epoch merged (the flush barrier).
+//!
+//! A writer never waits for its own earlier slots: the sequence numbers,
+//! not the writer, keep its inserts of a key in order, so it may have as
+//! many slots in flight as the pool allows.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use numatree_core::{Tree, LEAF_CAPACITY};
+
+use super::executor::{Executor, Job};
+use super::shard::Shard;
+use crate::flush::FlushTracker;
+use crate::health::{Health, Waiters};
+use crate::plan::ShardRule;
+use crate::slot::{Binder, Slot, SlotPool};
+use crate::stats::{NodeCounters, NodeStats};
+use crate::store::ChunkStore;
+use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
+use crate::Error;
+
+/// Called at the start of every slot merge, before any record is touched:
+/// a fault-injection point for tests (panic to poison, block to stall).
+pub type MergeHook = Arc<dyn Fn(MergeEvent) + Send + Sync>;
+
+/// What a [`MergeHook`] is told about the merge about to run.
+#[derive(Clone, Copy, Debug)]
+pub struct MergeEvent {
+    /// Plan index of the node.
+    pub node: usize,
+    /// Records in the slot.
+    pub records: usize,
+}
+
+/// A sealed slot waiting for a merge.
+pub(super) struct Sealed {
+    pub(super) slot: Slot,
+    pub(super) seq: u64,
+    pub(super) epoch: u64,
+}
+
+/// Sealed slots in seal order, and the next sequence number.
+#[derive(Default)]
+struct SealedQueue {
+    slots: VecDeque<Sealed>,
+    next_seq: u64,
+}
+
+/// What a node pipeline is built from.
+pub(crate) struct NodeSetup {
+    /// Plan index of the node.
+    pub(crate) index: usize,
+    /// Which shard of this node owns a series (the plan's rule).
+    pub(crate) rule: ShardRule,
+    /// Records per slot, and slots that may be sealed or merging at once.
+    pub(crate) slot_capacity: usize,
+    pub(crate) in_flight_slots: usize,
+    pub(crate) binder: Binder,
+    pub(crate) health: Arc<Health>,
+    pub(crate) hook: Option<MergeHook>,
+    /// Fault injection for the accounting check: every merge drops the
+    /// last record of its run.
+    pub(crate) plant_loss: bool,
+}
+
+/// Where a writer's thread runs, relative to the node it writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Pinned to this node: it may help merge here.
+    Local,
+    /// Pinned to another node: it never merges here (remote memory).
+    Remote,
+    /// Not pinned: it may help anywhere.
+    Unpinned,
+}
+
+/// One node's pipeline: slot pool, sealed queue, merge executor, shards,
+/// flush tracker and counters.
+pub(crate) struct NodePipeline {
+    /// Plan index of the node.
+    pub(crate) index: usize,
+    pub(crate) shards: Vec<Shard>,
+    pub(crate) slots: SlotPool,
+    sealed: Mutex<SealedQueue>,
+    /// Runs merge jobs; taken by `close` (later slots merge on the
+    /// submitting thread).
+    executor: RwLock<Option<Box<dyn Executor>>>,
+    pub(crate) flush: FlushTracker,
+    pub(crate) counters: NodeCounters,
+    pub(super) health: Arc<Health>,
+    pub(super) rule: ShardRule,
+    binder: Binder,
+    pub(super) hook: Option<MergeHook>,
+    pub(super) plant_loss: bool,
+}
+
+impl std::fmt::Debug for NodePipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodePipeline")
+            .field("index", &self.index)
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodePipeline {
+    pub(crate) fn new(setup: NodeSetup) -> Self {
+        let NodeSetup {
+            index,
+            rule,
+            slot_capacity,
+            in_flight_slots,
+            binder,
+            health,
+            hook,
+            plant_loss,
+        } = setup;
+        let shards = (0..rule.shards())
+            .map(|_| Shard::new(Tree::new(ChunkStore::new(binder.clone()))))
+            .collect();
+        NodePipeline {
+            index,
+            shards,
+            slots: SlotPool::new(slot_capacity, in_flight_slots, binder.clone()),
+            sealed: Mutex::new(SealedQueue::default()),
+            executor: RwLock::new(None),
+            flush: FlushTracker::default(),
+            counters: NodeCounters::default(),
+            health,
+            rule,
+            binder,
+            hook,
+            plant_loss,
+        }
+    }
+
+    /// Hands merge jobs to `executor` from now on.
+    pub(crate) fn start(&self, executor: Box<dyn Executor>) {
+        *self.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
+    }
+
+    /// Stops handing out merge jobs and returns the executor (whose jobs
+    /// already handed out still run): later slots merge on the submitting
+    /// thread.
+    pub(crate) fn stop(&self) -> Option<Box<dyn Executor>> {
+        self.executor
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// A slot to fill. With none free (backpressure), a writer that may
+    /// merge here helps merge the node's sealed slots, then spins and
+    /// parks until a merge returns one.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] or [`Error::Closed`].
+    pub(crate) fn acquire(&self, origin: Origin) -> Result<Slot, Error> {
+        self.health.check()?;
+        if let Some(slot) = self.slots.try_acquire() {
+            return Ok(slot);
+        }
+        let c = &self.counters;
+        c.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = loop {
+            match self.health.check().map(|()| self.slots.try_acquire()) {
+                Ok(Some(slot)) => break Ok(slot),
+                Err(e) => break Err(e),
+                Ok(None) => {}
+            }
+            if origin != Origin::Remote && self.merge_next() {
+                c.helped_merges.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            break self.slots.wait_for_slot(&self.health);
+        };
+        c.blocked_ns
+            .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
+        result
+    }
+
+    /// Seals `slot` and hands it to the node's merges. Once the index is
+    /// closed (no executor), merges it on this thread, so late writers lose
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`]: the slot's records were not accepted.
+    pub(crate) fn submit(self: &Arc<Self>, slot: Slot, origin: Origin) -> Result<(), Error> {
+        if let Err(e) = self.health.check_poison() {
+            self.slots.release(slot);
+            return Err(e);
+        }
+        let records = slot.len() as u64;
+        let c = &self.counters;
+        c.records_accepted.fetch_add(records, Ordering::Relaxed);
+        c.records_in_flight.fetch_add(records, Ordering::Relaxed);
+        c.slots_sealed.fetch_add(1, Ordering::Relaxed);
+        let by_origin = match origin {
+            Origin::Local => &c.local_records,
+            Origin::Remote => &c.remote_records,
+            Origin::Unpinned => &c.unpinned_records,
+        };
+        by_origin.fetch_add(records, Ordering::Relaxed);
+        let epoch = self.flush.sealed();
+        {
+            let mut queue = lock(&self.sealed);
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            queue.slots.push_back(Sealed { slot, seq, epoch });
+        }
+        let executor = self.executor.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(executor) = executor.as_ref() {
+            let node = Arc::clone(self);
+            let job: Job = Box::new(move || {
+                node.merge_next();
+            });
+            executor.spawn(job);
+            return Ok(());
+        }
+        drop(executor);
+        while self.merge_next() {}
+        self.health.check_poison()
+    }
+
+    /// Takes the oldest sealed slot, if any (`None` when there is none).
+    pub(super) fn pop_sealed(&self) -> Option<Sealed> {
+        lock(&self.sealed).slots.pop_front()
+    }
+
+    /// Distinct keys on this node.
+    pub(crate) fn keys(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.keys.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// The node's counters now.
+    pub(crate) fn stats(&self) -> NodeStats {
+        self.counters
+            .snapshot(self.keys(), self.slots.existing() * self.slots.slot_bytes())
+    }
+
+    /// Bytes of memory the node holds: touched tree memory and every slot.
+    pub(crate) fn memory_used(&self) -> usize {
+        self.counters.tree_bytes.load(Ordering::Relaxed)
+            + self.slots.existing() * self.slots.slot_bytes()
+    }
+
+    /// Pre-allocates and touches tree chunks for `records` records and the
+    /// in-flight slots. Run on a thread pinned to the node.
+    pub(crate) fn reserve(&self, records: usize) {
+        self.slots.reserve();
+        let nodes = tree_nodes_for(records.div_ceil(self.shards.len()));
+        for shard in &self.shards {
+            let mut tree = shard.tree.write().unwrap_or_else(|e| e.into_inner());
+            if tree.is_empty() {
+                let mut store = ChunkStore::new(self.binder.clone());
+                store.reserve(nodes);
+                *tree = Tree::new(store);
+            }
+        }
+        self.refresh_tree_bytes();
+    }
+
+    fn refresh_tree_bytes(&self) {
+        use numatree_core::NodeStore;
+        let bytes = self
+            .shards
+            .iter()
+            .map(|s| {
+                s.tree
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .store()
+                    .bytes()
+            })
+            .sum();
+        self.counters.tree_bytes.store(bytes, Ordering::Relaxed);
+    }
+}
+
+impl Waiters for NodePipeline {
+    /// Wakes every thread waiting on this node (after poison or close).
+    fn wake_all(&self) {
+        self.slots.wake_all();
+        self.flush.wake_all();
+    }
+}
+
+/// Tree nodes to reserve for `records` records of one shard: full leaves
+/// hold [`LEAF_CAPACITY`] records; 10% more for partial leaves and inner
+/// nodes.
+pub(crate) fn tree_nodes_for(records: usize) -> usize {
+    records.saturating_add(records / 10).div_ceil(LEAF_CAPACITY)
+}
+
+/// A duration in whole nanoseconds, saturating (584 years).
+pub(super) fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

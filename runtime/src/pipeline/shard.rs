@@ -1,0 +1,124 @@
+//! One shard of a node: its tree, and the lane that applies the shard's
+//! parts of sealed slots in seal order.
+//!
+//! Why a lane: slots of one node are sorted in parallel on the node's merge
+//! threads and finish sorting in any order, but two inserts of one key must
+//! apply in the order their slots were sealed (that is what makes a later
+//! insert win). So every sealed slot gets a sequence number, and every
+//! slot delivers one part (possibly empty) to every shard's lane. A lane
+//! applies parts strictly in sequence order: the thread that delivers the
+//! part the lane waits for applies it, then every following part already
+//! delivered, while other threads only deposit theirs and move on. Nobody
+//! waits for anybody: a part that arrives early is applied by whichever
+//! thread delivers the missing one before it.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use numatree_core::Tree;
+
+use crate::slot::Slot;
+use crate::store::ChunkStore;
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, ShardedLock};
+
+/// A sealed slot, sorted into one run grouped by shard, while its parts
+/// are applied. Shared by its parts; the thread that drops the last part
+/// finishes the slot (see `NodePipeline::finish`).
+#[derive(Debug)]
+pub(crate) struct SortedSlot {
+    /// The slot; its records are the sorted, deduplicated run.
+    pub(crate) slot: Slot,
+    /// Seal order within the node.
+    pub(crate) seq: u64,
+    /// Flush epoch the slot was sealed in.
+    pub(crate) epoch: u64,
+    /// Records the writer sealed into the slot, before deduplication.
+    pub(crate) accepted: usize,
+}
+
+/// One shard's part of a sorted slot: a range of its run (empty when the
+/// slot holds nothing for the shard).
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub(crate) slot: Arc<SortedSlot>,
+    pub(crate) range: Range<usize>,
+}
+
+/// Parts waiting for their turn in one shard.
+#[derive(Debug, Default)]
+struct Lane {
+    /// Sequence number of the next part to apply.
+    next: u64,
+    /// `waiting[i]` is the part of slot `next + i`, once delivered.
+    waiting: VecDeque<Option<Part>>,
+    /// A thread is applying this lane's parts: others only deposit.
+    busy: bool,
+}
+
+/// One shard: a tree, its key count (readable without the lock), and the
+/// lane that orders merges into it.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    /// Readers take a per-thread slot of the lock, so concurrent lookups do
+    /// not bounce one cache line between cores; merges take all slots.
+    pub(crate) tree: ShardedLock<Tree<ChunkStore>>,
+    pub(crate) keys: AtomicUsize,
+    lane: Mutex<Lane>,
+    /// Negative control for the model tests: parts are applied as they
+    /// arrive, ignoring seal order.
+    #[cfg(test)]
+    pub(crate) mutant_ignores_order: std::sync::atomic::AtomicBool,
+}
+
+impl Shard {
+    pub(crate) fn new(tree: Tree<ChunkStore>) -> Shard {
+        Shard {
+            tree: ShardedLock::new(tree),
+            keys: AtomicUsize::new(0),
+            lane: Mutex::new(Lane::default()),
+            #[cfg(test)]
+            mutant_ignores_order: Default::default(),
+        }
+    }
+
+    /// Delivers the part of slot `seq`, then, unless another thread is
+    /// applying this lane already (it will apply this part too), applies
+    /// every part that is next in sequence order with `apply`, outside the
+    /// lane's lock.
+    ///
+    /// Every sequence number must be delivered exactly once to every lane.
+    pub(crate) fn deliver(&self, seq: u64, part: Part, mut apply: impl FnMut(Part)) {
+        #[cfg(test)]
+        if self
+            .mutant_ignores_order
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return apply(part);
+        }
+        let mut lane = lock(&self.lane);
+        let offset = seq
+            .checked_sub(lane.next)
+            .and_then(|o| usize::try_from(o).ok())
+            .expect("each slot's part is delivered once, after every earlier part was applied");
+        if lane.waiting.len() <= offset {
+            lane.waiting.resize_with(offset + 1, || None);
+        }
+        debug_assert!(lane.waiting[offset].is_none(), "part {seq} delivered twice");
+        lane.waiting[offset] = Some(part);
+        if lane.busy {
+            return;
+        }
+        lane.busy = true;
+        loop {
+            let Some(part) = lane.waiting.front_mut().and_then(Option::take) else {
+                lane.busy = false;
+                return;
+            };
+            lane.waiting.pop_front();
+            lane.next += 1;
+            drop(lane);
+            apply(part);
+            lane = lock(&self.lane);
+        }
+    }
+}
