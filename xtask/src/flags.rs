@@ -22,6 +22,8 @@ pub(crate) enum Command {
     Stress(Vec<String>),
     /// `tsan [--seconds N]`: ThreadSanitizer on the runtime (nightly).
     Tsan(Vec<String>),
+    /// `embedded [--timeout S] [--plant-wrong-expectation]`.
+    Embedded(EmbeddedFlags),
 }
 
 /// Flags shared by `test` and `ci`.
@@ -56,6 +58,32 @@ impl Default for NumaVmFlags {
 }
 
 impl NumaVmFlags {
+    /// The timeout as a duration.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_s)
+    }
+}
+
+/// Flags of `embedded`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) struct EmbeddedFlags {
+    /// Seconds before a firmware run in QEMU is killed (default 60).
+    pub(crate) timeout_s: u64,
+    /// Negative control: one expectation of the check firmware is planted
+    /// wrong, so the command must fail.
+    pub(crate) plant_wrong_expectation: bool,
+}
+
+impl Default for EmbeddedFlags {
+    fn default() -> Self {
+        EmbeddedFlags {
+            timeout_s: 60,
+            plant_wrong_expectation: false,
+        }
+    }
+}
+
+impl EmbeddedFlags {
     /// The timeout as a duration.
     pub(crate) fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.timeout_s)
@@ -99,6 +127,12 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 return Ok(Command::Help);
             }
             numa_vm_flags(&rest).map(Command::NumaVm)
+        }
+        "embedded" => {
+            if wants_help(&rest) {
+                return Ok(Command::Help);
+            }
+            embedded_flags(&rest).map(Command::Embedded)
         }
         other => bail!("unknown command `{other}`\n(run `cargo xtask help`)"),
     }
@@ -146,6 +180,27 @@ fn numa_vm_flags(args: &[String]) -> Result<NumaVmFlags> {
     }
     if flags.mis_bind && flags.nodes < 2 {
         bail!("`--mis-bind` needs `--nodes` >= 2: a writer can only be bound to another node");
+    }
+    Ok(flags)
+}
+
+fn embedded_flags(args: &[String]) -> Result<EmbeddedFlags> {
+    let mut flags = EmbeddedFlags::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--timeout" => {
+                let value = it
+                    .next()
+                    .with_context(|| format!("`{arg}` needs a value\n(run `cargo xtask help`)"))?;
+                flags.timeout_s = match value.parse() {
+                    Ok(n) if (1..=3_600).contains(&n) => n,
+                    _ => bail!("`{arg} {value}` is invalid: must be in 1..=3600"),
+                };
+            }
+            "--plant-wrong-expectation" => flags.plant_wrong_expectation = true,
+            other => bail!("unknown flag `{other}` for `embedded`\n(run `cargo xtask help`)"),
+        }
     }
     Ok(flags)
 }
@@ -255,5 +310,23 @@ mod tests {
         let err = p(&["numa-vm", "--nodes", "1", "--mis-bind"]).unwrap_err();
         assert!(err.to_string().contains("--nodes` >= 2"), "{err}");
         assert!(p(&["numa-vm", "--kvm"]).is_err());
+    }
+
+    #[test]
+    fn embedded_takes_a_timeout_and_the_negative_control() {
+        assert_eq!(
+            p(&["embedded"]).unwrap(),
+            Command::Embedded(EmbeddedFlags::default())
+        );
+        assert_eq!(
+            p(&["embedded", "--timeout", "30", "--plant-wrong-expectation"]).unwrap(),
+            Command::Embedded(EmbeddedFlags {
+                timeout_s: 30,
+                plant_wrong_expectation: true
+            })
+        );
+        let err = p(&["embedded", "--timeout", "0"]).unwrap_err().to_string();
+        assert!(err.contains("must be in 1..=3600"), "{err}");
+        assert!(p(&["embedded", "--fast"]).is_err());
     }
 }

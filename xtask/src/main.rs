@@ -11,6 +11,7 @@
 mod bench;
 mod ci;
 mod deps;
+mod embedded;
 mod flags;
 mod numa_vm;
 mod reliability;
@@ -35,7 +36,8 @@ Commands:
                     rustup targets, nightly + miri when possible); idempotent
   test [--no-miri]  deps, fmt check, clippy -D warnings, cargo test --workspace,
                     no_std builds of numatree-core (thumbv7em-none-eabihf,
-                    x86_64-unknown-none), Miri on numatree-core, then the
+                    x86_64-unknown-none), embedded and its negative control
+                    (skipped without QEMU), Miri on numatree-core, then the
                     reliability suite with short budgets: loom and shuttle
                     models, stress 10 s, fuzz 10 s (RELIABILITY.md)
   ci [--no-miri]    what .ci/run runs: test with the long budgets (shuttle
@@ -47,6 +49,11 @@ Commands:
                     boot a NUMA Linux guest in QEMU (TCG) and check placement
                     inside it: affinity, page locations, an oracle ingest;
                     --mis-bind is the negative control (must fail)
+  embedded [--timeout S] [--plant-wrong-expectation]
+                    run numatree-core's checks on an emulated Cortex-M4F
+                    (QEMU mps2-an386, fetched if missing) and print its flash,
+                    RAM, merge_run stack and records/s per MHz;
+                    --plant-wrong-expectation is the negative control (must fail)
   stress [args...]  the randomized stress run with fault injection, in
                     release mode: --seconds N, --seed S (replays a failure),
                     --phase-timeout SECS, --verbose
@@ -84,6 +91,7 @@ fn try_main() -> Result<()> {
         Command::NumaVm(flags) => deps::run(&sh).and_then(|_| numa_vm::run(&sh, &flags)),
         Command::Stress(args) => reliability::stress(&sh, &args),
         Command::Tsan(args) => reliability::tsan(&sh, &args),
+        Command::Embedded(flags) => deps::run(&sh).and_then(|_| embedded::run(&sh, &flags)),
     }
 }
 

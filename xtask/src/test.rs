@@ -10,6 +10,7 @@ use anyhow::Result;
 use xshell::{cmd, Shell};
 
 use crate::deps::{self, Nightly, NO_STD_TARGETS};
+use crate::embedded;
 use crate::flags::TestFlags;
 use crate::reliability::{self, Budget};
 use crate::shell;
@@ -52,6 +53,9 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             },
         ));
     }
+    // Running, not only building, on a 32-bit microcontroller.
+    steps.push(embedded::step());
+    steps.push(embedded::negative_control_step());
     // The host (64-bit) and a 32-bit target: a `usize` of 32 bits is where
     // series-id arithmetic overflows (the embedded targets are 32-bit), and
     // Miri runs a foreign target's tests with no cross linker or emulator.
