@@ -780,4 +780,35 @@ mod tests {
             scan.problem.examples
         );
     }
+
+    #[test]
+    fn verification_reports_records_numatree_loses_inside_its_merge() {
+        let mut cfg = tiny(&[]);
+        cfg.threads = vec![2];
+        cfg.phases = vec![Phase::Insert];
+        let lossy = ContenderFactory::new(
+            "numatree-lossy",
+            Caps {
+                queries: true,
+                reserved: false,
+            },
+            |o| {
+                Box::new(crate::numatree_adapter::NumatreeContender::with_builder(
+                    numatree::Index::builder().plant_merge_loss(true),
+                    o,
+                ))
+            },
+        );
+        let out = run(&cfg, &[lossy], &Progress::new(true)).unwrap();
+        let accounting = out
+            .failures
+            .iter()
+            .find(|f| f.problem.check == "accounting")
+            .expect("the accounting check reports the planted loss");
+        assert!(
+            accounting.problem.examples[0].contains("records were lost inside the index"),
+            "{:?}",
+            accounting.problem.examples
+        );
+    }
 }

@@ -292,7 +292,7 @@ impl Builder {
                  {machine} bytes of memory: lower either"
             )));
         }
-        let one_slot_per_node = slot_bytes.checked_mul(nodes).unwrap_or(usize::MAX);
+        let one_slot_per_node = slot_bytes.saturating_mul(nodes);
         if let Some(budget) = self.memory_budget {
             if budget < one_slot_per_node {
                 return Err(too_big(format!(
