@@ -29,6 +29,10 @@ pub trait Pipeline {
     fn clear_slot(&mut self);
     /// Empties the slot and the tree, for the next workload.
     fn reset(&mut self);
+    /// The value of `(series, ts)`: a point lookup.
+    fn get(&self, series: u32, ts: i64) -> Option<u64>;
+    /// Records of `series` with timestamps in `lo..hi`: a range scan.
+    fn scan(&self, series: u32, lo: i64, hi: i64) -> usize;
     /// Levels of the tree (0 for the baseline).
     fn height(&self) -> usize;
     /// Bytes of RAM the pipeline's parts take: slot, sort scratch, tree.
@@ -119,7 +123,28 @@ fn ingest(
             merge += merge_insns;
         }
     }
+    // Reads of what was ingested: a point lookup of every timestamp of
+    // one series, then a scan of each series' whole range.
+    let series = record(0).key.series;
+    let end = workload::max_ts(next) + 1;
+    let t = clock.now();
+    let mut found = 0u64;
+    for ts in 0..end {
+        found += u64::from(pipeline.get(series, ts).is_some());
+    }
+    let get = clock.instructions_since(t);
+    let t = clock.now();
+    let mut scanned = 0u64;
+    for i in 0..workload::SERIES.len() {
+        scanned += pipeline.scan(record(i).key.series, 0, end) as u64;
+    }
+    let scan = clock.instructions_since(t);
     let figures = [
+        ("gets", end as u64),
+        ("gets_found", found),
+        ("instructions_get", get),
+        ("scanned_records", scanned),
+        ("instructions_scan", scan),
         ("merge_run_calls", merges),
         ("merge_run_stack_bytes", max_stack as u64),
         ("merge_run_stack_window_overflowed", overflowed as u64),

@@ -350,6 +350,20 @@ fn render(figures: &Figures, footprint: elf::Sizes, baseline: elf::Sizes) -> Res
             n(records * 1_000_000 / total)
         ));
     }
+    // Reads do not depend on how the series ids sort: quote one workload.
+    let get = |what: &str| figures.get(&format!("wide_ids.{what}"));
+    let (gets, found) = (get("gets")?.max(1), get("gets_found")?);
+    out.push_str(&format!(
+        "| point lookup `get` | {} instructions (mean of {} lookups of one series, {} found, tree height {height}) |\n",
+        n(get("instructions_get")? / gets),
+        n(gets),
+        n(found)
+    ));
+    out.push_str(&format!(
+        "| range scan `range(..).count()` | {} instructions per record (every series' whole range: {} records) |\n",
+        n(get("instructions_scan")? / get("scanned_records")?.max(1)),
+        n(get("scanned_records")?)
+    ));
     Ok(out)
 }
 
@@ -535,6 +549,11 @@ mod tests {
                 ("instructions_push", 300_000),
                 ("instructions_sort", 600_000),
                 ("instructions_merge", 900_000),
+                ("gets", 600),
+                ("gets_found", 540),
+                ("instructions_get", 120_000),
+                ("scanned_records", 3_000),
+                ("instructions_scan", 60_000),
             ] {
                 map.insert(format!("{w}.{what}"), v);
             }
@@ -575,6 +594,14 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("**1,666 records/s per MHz**"), "{report}");
+        assert!(
+            report.contains("| point lookup `get` | 200 instructions (mean of 600 lookups"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| 20 instructions per record (every series"),
+            "{report}"
+        );
     }
 
     #[test]

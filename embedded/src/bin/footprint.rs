@@ -50,6 +50,14 @@ impl Pipeline for Core {
         self.tree.clear();
     }
 
+    fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        self.tree.get(series, ts)
+    }
+
+    fn scan(&self, series: u32, lo: i64, hi: i64) -> usize {
+        self.tree.range(series, lo..hi).count()
+    }
+
     fn height(&self) -> usize {
         self.tree.height()
     }

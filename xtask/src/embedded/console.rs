@@ -35,11 +35,7 @@ const TAIL_LINES: usize = 15;
 /// the output's last lines when no check line explains it.
 pub(crate) fn judge_checks(output: &str, ending: Ending) -> Result<Vec<String>, String> {
     let lines: Vec<&str> = output.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let failed: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("FAIL "))
-        .collect();
+    let failed = failed_checks(&lines);
     let passed: Vec<&str> = lines
         .iter()
         .copied()
@@ -138,6 +134,38 @@ pub(crate) fn parse_footprint(
         }
     }
     Ok(figures)
+}
+
+/// Each `FAIL` line with the lines that continue it (a panic message runs
+/// over several lines), joined by newlines.
+fn failed_checks(lines: &[&str]) -> Vec<String> {
+    let starts_entry = |l: &str| {
+        [
+            "PASS ",
+            "FAIL ",
+            "# ",
+            "embedded: ",
+            "FOOTPRINT ",
+            "footprint: ",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
+    };
+    let mut failed: Vec<String> = Vec::new();
+    let mut in_failure = false;
+    for line in lines {
+        if line.starts_with("FAIL ") {
+            failed.push((*line).to_owned());
+            in_failure = true;
+        } else if in_failure && !starts_entry(line) && !line.trim().is_empty() {
+            let last = failed.last_mut().expect("in a failure");
+            last.push_str("\n    ");
+            last.push_str(line);
+        } else {
+            in_failure = false;
+        }
+    }
+    failed
 }
 
 fn describe(ending: Ending) -> String {
