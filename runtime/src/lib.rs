@@ -4,10 +4,23 @@
 //! Modules follow the ingest pipeline: [`topology`] (which NUMA nodes and
 //! CPUs exist; the only module that talks to hwloc) -> [`plan`] (which CPUs
 //! run writers and merges, and which node and shard own each series) ->
-//! `writer` (per-thread slots, no locks per record) -> `slot` (the bounded,
-//! blocking per-node pool) -> `pipeline` (per-node pinned merge pools:
-//! sort, split by shard, merge into the shard trees) -> `index` (the public
-//! face: queries, flush, stats, close).
+//! `writer` (per-thread slots, no locks per record) -> `pipeline` (one per
+//! node: the bounded slot pool, the sealed queue in seal order, the pinned
+//! merge pool, per-shard lanes that apply slots in seal order, the flush
+//! barrier) -> `index` (the public face: queries, flush, stats, close), with
+//! `builder` checking the configuration.
+//!
+//! Each module imports only modules below it (a test reads the source and
+//! fails on any cycle):
+//!
+//! ```text
+//! index ──> builder ──> pipeline ──> slot ──> health ──> sync
+//!   │          │           │  └────> flush ─────┘
+//!   │          │           ├───────> store (tree chunks)
+//!   │          │           └───────> stats, plan ──> topology
+//!   └──> writer ──> pipeline
+//! placement ──> index (memory diagnostics)
+//! ```
 //!
 //! ```
 //! use numatree::{Plan, PlanConfig, Topology, TopologySource};
