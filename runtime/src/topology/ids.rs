@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A NUMA node: its hwloc logical index (0..n, dense).
 ///
-/// The OS number of the node is [`NumaNode::os_index`].
+/// The OS number of the node is [`NumaNode::os_index`](super::NumaNode::os_index).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct NodeId(u32);
 
