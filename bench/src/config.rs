@@ -1,5 +1,10 @@
 //! Run configuration: named profiles and the command line.
 //!
+//! The command line is declared once, as [`Cli`] (clap derive): `--help` is
+//! generated from it, every value is checked against its range while parsing,
+//! and a bad value is an error naming the flag and what it allows, with exit
+//! status 2.
+//!
 //! Profiles (`--profile NAME`; `--quick` = `--profile ci`):
 //!
 //! | profile | workload | threads | repeat | lookups | scans |
@@ -8,25 +13,33 @@
 //! | `default` | 1,024 x 10,000 (the predecessor's), in order | 1,2,4,8,16,32 | 3 | 1,024,000 | 5,120 |
 //! | `scale10` | `default` with `--scale 10` (1,024 x 100,000) | 1,2,4,8,16,32 | 3 | 1,024,000 | 5,120 |
 //!
-//! Later flags override the profile.
+//! Every other flag overrides the profile, wherever it stands on the line.
 
+use std::ffi::OsString;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser, ValueEnum};
 use serde::Serialize;
 
+use crate::registry;
 use crate::workload::WorkloadConfig;
 
 /// A measured phase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Ingest into a fresh contender (always run: every other phase needs it).
     Insert,
     /// Ingest into a fresh contender built with reserved, pre-faulted memory.
+    #[value(name = "insert_warm", alias = "insert-warm")]
     InsertWarm,
     /// Point lookups of present keys.
     Lookup,
     /// Point lookups with a share of absent keys.
+    #[value(name = "lookup_absent", alias = "lookup-absent")]
     LookupAbsent,
     /// Range scans of one series.
     Scan,
@@ -56,14 +69,33 @@ impl Phase {
             Phase::Mixed => "mixed",
         }
     }
+}
 
-    /// The phase called `name`.
-    pub fn parse(name: &str) -> Option<Phase> {
-        Phase::ALL
-            .into_iter()
-            .find(|p| p.name() == name || p.name().replace('_', "-") == name)
+/// A named starting point for the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// 256 series x 1,000 points (1% late, 1% duplicates), threads 1,2,4, 1 repeat
+    #[value(alias = "quick")]
+    Ci,
+    /// The predecessor's 1,024 x 10,000 in order, threads 1..32, 3 repeats
+    Default,
+    /// `default` with `--scale 10` (1,024 x 100,000 = 102.4M records)
+    Scale10,
+}
+
+impl Profile {
+    /// The name written to the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Ci => "ci",
+            Profile::Default => "default",
+            Profile::Scale10 => "scale10",
+        }
     }
 }
+
+/// The most threads one measurement may use (writers, or readers).
+pub const MAX_THREADS: usize = 4_096;
 
 /// Everything one benchmark run needs to know.
 #[derive(Clone, Debug, Serialize)]
@@ -99,10 +131,10 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
-    /// The named profile: `ci` (alias `quick`), `default` or `scale10`.
-    pub fn profile(name: &str) -> Result<Self, String> {
+    /// The configuration of a named profile.
+    pub fn from_profile(profile: Profile) -> Self {
         let base = BenchConfig {
-            profile: "default".into(),
+            profile: Profile::Default.name().into(),
             workload: WorkloadConfig::default(),
             scale: 1,
             threads: vec![1, 2, 4, 8, 16, 32],
@@ -117,10 +149,10 @@ impl BenchConfig {
             json: None,
             plot: true,
         };
-        match name {
-            "default" => Ok(base),
-            "ci" | "quick" => Ok(BenchConfig {
-                profile: "ci".into(),
+        match profile {
+            Profile::Default => base,
+            Profile::Ci => BenchConfig {
+                profile: Profile::Ci.name().into(),
                 workload: WorkloadConfig {
                     series: 256,
                     points: 1_000,
@@ -134,19 +166,25 @@ impl BenchConfig {
                 lookups: 65_536,
                 scans: 512,
                 ..base
-            }),
-            "scale10" => {
+            },
+            Profile::Scale10 => {
                 let mut c = BenchConfig {
-                    profile: "scale10".into(),
+                    profile: Profile::Scale10.name().into(),
                     ..base
                 };
                 c.set_scale(10);
-                Ok(c)
+                c
             }
-            other => Err(format!(
-                "unknown profile '{other}': known are ci (quick), default, scale10"
-            )),
         }
+    }
+
+    /// The named profile: `ci` (alias `quick`), `default` or `scale10`.
+    pub fn profile(name: &str) -> Result<Self, String> {
+        Profile::from_str(name, false)
+            .map(Self::from_profile)
+            .map_err(|_| {
+                format!("unknown profile '{name}': known are ci (quick), default, scale10")
+            })
     }
 
     /// Multiplies the profile's points per series by `scale` (replacing any earlier scale).
@@ -160,7 +198,7 @@ impl BenchConfig {
         phase == Phase::Insert || self.phases.contains(&phase)
     }
 
-    /// Checks cross-field constraints.
+    /// Checks cross-field constraints (single values are checked by [`Cli`]).
     pub fn validate(&self) -> Result<(), String> {
         self.workload.validate()?;
         if self.threads.is_empty() || self.threads.contains(&0) {
@@ -179,175 +217,235 @@ impl BenchConfig {
     }
 }
 
-/// Usage text for `--help`.
-pub const USAGE: &str = "\
-numatree-bench: the predecessor's insert / lookup / scan benchmark on numatree and its peers
-
-USAGE: numatree-bench [--profile ci|default|scale10 | --quick] [OPTIONS]
-
-  --quick               the tiny `ci` profile: 256 series x 1,000 points, threads 1,2,4, 1 repeat
-  --profile NAME        ci (alias quick), default (1,024 x 10,000, threads 1..32, 3 repeats), scale10
-  --scale N             multiply points per series by N (10 = 102.4M records at default)
-  --series N            number of series
-  --points N            points per series before scaling
-  --threads LIST        thread counts, e.g. 1,2,4
-  --repeat N            repeats per measurement (median [min..max] reported)
-  --contenders LIST     e.g. numatree,btree-rwlock (default: all registered)
-  --phases LIST         of insert_warm,lookup,lookup_absent,scan,mixed (insert always runs)
-  --late-pct P          percent of points emitted late
-  --max-delay R         a late point arrives 1..=R rounds late
-  --dup-pct P           percent of points followed by a duplicate key with a new value
-  --zipf[=THETA]        Zipf-skewed series volume (THETA default 1.0)
-  --lookups N           lookups per lookup phase
-  --absent-pct P        absent keys in the absent-key lookup variant (default 10)
-  --scans N             scans per scan phase
-  --scan-len N          max records per scan
-  --batch N             records per insert batch
-  --seed N              workload seed
-  --json PATH           write the JSON here (the SVG goes next to it)
-  --no-plot             skip the SVG plot
-  -h, --help            this text
-
-Every run verifies every contender against the workload oracle and exits
-non-zero if any record is lost, any lookup misses or any scan count is wrong.
-";
-
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Command {
-    /// Run the benchmark.
-    Run(Box<BenchConfig>),
-    /// Print [`USAGE`].
-    Help,
+/// `numatree-bench`'s command line. Options left out keep the profile's value.
+#[derive(Debug, Parser)]
+#[command(
+    name = "numatree-bench",
+    allow_negative_numbers = true,
+    about = "The predecessor's insert / lookup / scan benchmark on numatree and its peers",
+    after_help = "Every run verifies every contender against the workload oracle and exits \
+                  with status 1 if any record is lost, any lookup misses or any scan count is \
+                  wrong; a bad flag exits with status 2.\nProgress (measurements done / planned \
+                  and the time left) goes to stderr: one line per measurement, and a status \
+                  line kept in place when stderr is a terminal."
+)]
+pub struct Cli {
+    /// The tiny `ci` profile (same as `--profile ci`) [default: off]
+    #[arg(long, conflicts_with = "profile")]
+    pub quick: bool,
+    /// The profile every other flag overrides
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Multiply points per series by N (10 = 102.4M records at default) [default: 1, scale10: 10] [range: 1..=1000000]
+    #[arg(long, value_name = "N", value_parser = int_in::<u64>(1..=1_000_000))]
+    pub scale: Option<u64>,
+    /// Number of series [default: 1024, ci: 256] [range: 1..=16777216]
+    #[arg(long, value_name = "N", value_parser = int_in::<u32>(1..=1 << 24))]
+    pub series: Option<u32>,
+    /// Points per series, before `--scale` [default: 10000, ci: 1000] [range: 1..=1000000000]
+    #[arg(long, value_name = "N", value_parser = int_in::<u64>(1..=1_000_000_000))]
+    pub points: Option<u64>,
+    /// Thread counts to measure, comma-separated [default: 1,2,4,8,16,32, ci: 1,2,4] [range: each 1..=4096]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1,
+          value_parser = int_in::<usize>(1..=MAX_THREADS))]
+    pub threads: Option<Vec<usize>>,
+    /// Repeats per measurement (median, min and max are reported) [default: 3, ci: 1] [range: 1..=1000]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=1_000))]
+    pub repeat: Option<usize>,
+    /// Contenders to run, comma-separated, in this order
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1,
+          value_parser = contender_name, help = contenders_help())]
+    pub contenders: Option<Vec<String>>,
+    /// Phases to run, comma-separated; insert always runs [default: all]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        num_args = 1
+    )]
+    pub phases: Option<Vec<Phase>>,
+    /// Percent of points emitted late [default: 0, ci: 1] [range: 0..=100]
+    #[arg(long, value_name = "P", value_parser = percent)]
+    pub late_pct: Option<f64>,
+    /// A late point arrives 1..=R rounds late [default: 16, ci: 8] [range: 1..=1000000]
+    #[arg(long, value_name = "R", value_parser = int_in::<u64>(1..=1_000_000))]
+    pub max_delay: Option<u64>,
+    /// Percent of points followed by a duplicate key with a new value [default: 0, ci: 1] [range: 0..=100]
+    #[arg(long, value_name = "P", value_parser = percent)]
+    pub dup_pct: Option<f64>,
+    /// Zipf-skewed series volume with exponent THETA (`--zipf` alone: 1.0) [default: off] [range: 0..=100]
+    #[arg(long, value_name = "THETA", num_args = 0..=1, require_equals = true,
+          default_missing_value = "1.0", value_parser = zipf_theta)]
+    pub zipf: Option<f64>,
+    /// Lookups per lookup phase [default: 1024000, ci: 65536] [range: 1..=1000000000]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=1_000_000_000))]
+    pub lookups: Option<usize>,
+    /// Percent of absent keys in the lookup_absent phase [default: 10] [range: 0..=100]
+    #[arg(long, value_name = "P", value_parser = percent)]
+    pub absent_pct: Option<f64>,
+    /// Scans per scan phase [default: 5120, ci: 512] [range: 1..=1000000000]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=1_000_000_000))]
+    pub scans: Option<usize>,
+    /// Most records per scan [default: 1000] [range: 1..=1000000000]
+    #[arg(long, value_name = "N", value_parser = int_in::<u64>(1..=1_000_000_000))]
+    pub scan_len: Option<u64>,
+    /// Records per insert batch, for contenders that batch [default: 1024] [range: 1..=16777216]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=1 << 24))]
+    pub batch: Option<usize>,
+    /// Workload seed [default: 7959388181780129125] [range: any u64]
+    #[arg(long, value_name = "N", value_parser = int_in::<u64>(0..=u64::MAX))]
+    pub seed: Option<u64>,
+    /// Write the JSON here, the SVG next to it [default: target/numatree-bench/<time>.json and latest.json]
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Skip the SVG plot [default: off]
+    #[arg(long)]
+    pub no_plot: bool,
 }
 
-fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.replace('_', "")
-        .parse()
-        .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
-}
-
-fn list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Parses the arguments (without the program name). Accepts `--flag value`
-/// and `--flag=value`.
-pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
-    let mut args: Vec<(String, Option<String>)> = args
-        .into_iter()
-        .map(|a| match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (a, None),
-        })
-        .collect();
-    args.reverse();
-    // The profile first, so that every other flag overrides it.
-    let mut profile = "default".to_owned();
-    let mut i = args.len();
-    while i > 0 {
-        i -= 1;
-        match args[i].0.as_str() {
-            "--quick" => profile = "ci".into(),
-            "--profile" => {
-                profile = match args[i].1.clone() {
-                    Some(v) => v,
-                    None if i > 0 => args[i - 1].0.clone(),
-                    None => return Err("--profile needs a value".into()),
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut cfg = BenchConfig::profile(&profile)?;
-    let mut scale = None;
-    let mut points = None;
-    while let Some((flag, inline)) = args.pop() {
-        let mut value = || -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .pop()
-                    .map(|a| a.0)
-                    .ok_or_else(|| format!("{flag} needs a value")),
-            }
+/// A clap value parser for an integer in `range`; `_` separators allowed
+/// (`1_024_000`), a negative or out-of-range value names the range.
+fn int_in<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
+where
+    T: FromStr + PartialOrd + Copy + std::fmt::Display + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let allowed = || {
+            format!(
+                "must be a whole number in {}..={}",
+                range.start(),
+                range.end()
+            )
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--quick" => {}
-            "--profile" => {
-                value()?;
-            }
-            "--scale" => scale = Some(num::<u64>(&flag, &value()?)?),
-            "--series" => cfg.workload.series = num(&flag, &value()?)?,
-            "--points" => points = Some(num::<u64>(&flag, &value()?)?),
-            "--threads" => {
-                cfg.threads = list(&value()?)
-                    .iter()
-                    .map(|t| num(&flag, t))
-                    .collect::<Result<_, _>>()?
-            }
-            "--repeat" => cfg.repeat = num(&flag, &value()?)?,
-            "--contenders" => cfg.contenders = list(&value()?),
-            "--phases" => {
-                let mut phases = vec![Phase::Insert];
-                for p in list(&value()?) {
-                    let phase = Phase::parse(&p).ok_or_else(|| {
-                        let names: Vec<_> = Phase::ALL.iter().map(|p| p.name()).collect();
-                        format!(
-                            "--phases: unknown phase '{p}': known are {}",
-                            names.join(", ")
-                        )
-                    })?;
-                    if !phases.contains(&phase) {
-                        phases.push(phase);
-                    }
-                }
-                cfg.phases = phases;
-            }
-            "--late-pct" => cfg.workload.late_pct = num(&flag, &value()?)?,
-            "--max-delay" => cfg.workload.max_delay = num(&flag, &value()?)?,
-            "--dup-pct" => cfg.workload.dup_pct = num(&flag, &value()?)?,
-            "--zipf" => {
-                cfg.workload.zipf = Some(match inline {
-                    Some(v) => num(&flag, &v)?,
-                    None => 1.0,
-                })
-            }
-            "--lookups" => cfg.lookups = num(&flag, &value()?)?,
-            "--absent-pct" => cfg.absent_pct = num(&flag, &value()?)?,
-            "--scans" => cfg.scans = num(&flag, &value()?)?,
-            "--scan-len" => cfg.scan_len = num(&flag, &value()?)?,
-            "--batch" => cfg.batch = num(&flag, &value()?)?,
-            "--seed" => cfg.workload.seed = num(&flag, &value()?)?,
-            "--json" => cfg.json = Some(PathBuf::from(value()?)),
-            "--no-plot" => cfg.plot = false,
-            other => return Err(format!("unknown argument '{other}' (see --help)")),
+        match s.replace('_', "").parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(allowed()),
         }
     }
-    if let Some(p) = points {
-        cfg.workload.points = p * cfg.scale;
+}
+
+/// A percentage in `0..=100`.
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("must be a number in 0..=100 (a percentage)".into()),
     }
-    if let Some(s) = scale {
-        cfg.set_scale(s);
+}
+
+/// A Zipf exponent in `0..=100`.
+fn zipf_theta(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=100.0).contains(&t) => Ok(t),
+        _ => Err("must be a number in 0..=100 (the Zipf exponent)".into()),
     }
-    cfg.validate()?;
-    Ok(Command::Run(Box::new(cfg)))
+}
+
+/// A registered contender's name.
+fn contender_name(s: &str) -> Result<String, String> {
+    let known = registry::names();
+    if known.iter().any(|k| k == s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("unknown contender: known are {}", known.join(", ")))
+    }
+}
+
+fn contenders_help() -> String {
+    format!(
+        "Contenders to run, comma-separated, in this order [default: all] [possible values: {}]",
+        registry::names().join(", ")
+    )
+}
+
+impl Cli {
+    /// The configuration: the profile, then every flag given over it.
+    pub fn into_config(self) -> Result<BenchConfig, String> {
+        let profile = if self.quick {
+            Profile::Ci
+        } else {
+            self.profile
+        };
+        let mut cfg = BenchConfig::from_profile(profile);
+        let w = &mut cfg.workload;
+        set(&mut w.series, self.series);
+        set(&mut w.late_pct, self.late_pct);
+        set(&mut w.max_delay, self.max_delay);
+        set(&mut w.dup_pct, self.dup_pct);
+        set(&mut w.seed, self.seed);
+        w.zipf = self.zipf.or(w.zipf);
+        set(&mut cfg.threads, self.threads);
+        set(&mut cfg.repeat, self.repeat);
+        set(&mut cfg.lookups, self.lookups);
+        set(&mut cfg.absent_pct, self.absent_pct);
+        set(&mut cfg.scans, self.scans);
+        set(&mut cfg.scan_len, self.scan_len);
+        set(&mut cfg.batch, self.batch);
+        cfg.json = self.json;
+        cfg.plot = !self.no_plot;
+        if let Some(names) = self.contenders {
+            let mut seen = Vec::new();
+            for n in names {
+                if seen.contains(&n) {
+                    return Err(format!("--contenders names '{n}' twice"));
+                }
+                seen.push(n);
+            }
+            cfg.contenders = seen;
+        }
+        if let Some(list) = self.phases {
+            let mut phases = vec![Phase::Insert];
+            for p in list {
+                if !phases.contains(&p) {
+                    phases.push(p);
+                }
+            }
+            cfg.phases = phases;
+        }
+        // `--points` is before scaling: the profile's scale applies to it,
+        // and `--scale` replaces the profile's.
+        if let Some(p) = self.points {
+            cfg.workload.points = p.saturating_mul(cfg.scale);
+        }
+        if let Some(s) = self.scale {
+            cfg.set_scale(s);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// Parses the arguments (the program name first, as in `std::env::args`).
+/// `Err` is clap's: [`clap::Error::exit`] prints it (or the help) and exits
+/// with status 2 (0 for `--help`); combinations that no single flag can
+/// reject are `ErrorKind::ValueValidation` errors too.
+pub fn parse_args<I, T>(args: I) -> Result<BenchConfig, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    Cli::try_parse_from(args)?
+        .into_config()
+        .map_err(|msg| Cli::command().error(ErrorKind::ValueValidation, msg))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<BenchConfig, String> {
-        match parse_args(s.split_whitespace().map(str::to_owned))? {
-            Command::Run(c) => Ok(*c),
-            Command::Help => Err("help".into()),
-        }
+    fn parse(s: &str) -> Result<BenchConfig, clap::Error> {
+        parse_args(std::iter::once("numatree-bench").chain(s.split_whitespace()))
+    }
+
+    fn err(s: &str) -> (ErrorKind, String) {
+        let e = parse(s).unwrap_err();
+        (e.kind(), e.to_string())
     }
 
     #[test]
@@ -359,6 +457,11 @@ mod tests {
         assert_eq!(c.workload.zipf, Some(1.0));
         assert_eq!(c.workload.dup_pct, 5.0);
         assert_eq!(c.workload.series, 256);
+        let d = parse("").unwrap();
+        assert_eq!(d.profile, "default");
+        assert_eq!(d.threads, vec![1, 2, 4, 8, 16, 32]);
+        assert_eq!(d.workload.zipf, None);
+        assert_eq!(parse("--profile quick").unwrap().profile, "ci");
     }
 
     #[test]
@@ -374,14 +477,162 @@ mod tests {
         );
         assert_eq!(parse("--points 50 --scale 3").unwrap().workload.points, 150);
         assert_eq!(parse("--zipf=0.5").unwrap().workload.zipf, Some(0.5));
+        assert_eq!(parse("--lookups 1_000").unwrap().lookups, 1_000);
     }
 
     #[test]
-    fn bad_input_is_an_error_naming_the_flag() {
-        assert!(parse("--threads 0").unwrap_err().contains("threads"));
-        assert!(parse("--bogus").unwrap_err().contains("--bogus"));
-        assert!(parse("--repeat x").unwrap_err().contains("--repeat"));
-        assert!(parse("--phases lookup,nope").unwrap_err().contains("nope"));
-        assert!(parse("--profile huge").unwrap_err().contains("huge"));
+    fn phases_accept_both_spellings_and_always_include_insert() {
+        let c = parse("--phases lookup-absent,scan,lookup_absent").unwrap();
+        assert_eq!(
+            c.phases,
+            vec![Phase::Insert, Phase::LookupAbsent, Phase::Scan]
+        );
+        for p in Phase::ALL {
+            let v = p.to_possible_value().unwrap();
+            assert_eq!(v.get_name(), p.name(), "CLI name = JSON name");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_validation_errors_naming_the_flag_and_what_it_allows() {
+        let cases = [
+            ("--threads 0", "--threads", "1..=4096"),
+            ("--threads 1,x,4", "--threads", "1..=4096"),
+            ("--threads 1,,4", "--threads", "1..=4096"),
+            ("--repeat -1", "--repeat", "1..=1000"),
+            ("--scale 0", "--scale", "1..=1000000"),
+            ("--late-pct 101", "--late-pct", "0..=100"),
+            ("--zipf=-1", "--zipf", "0..=100"),
+            ("--contenders numatree,nope", "--contenders", "btree-rwlock"),
+            ("--seed -5", "--seed", "0..=18446744073709551615"),
+        ];
+        for (args, flag, allowed) in cases {
+            let (kind, msg) = err(args);
+            assert_eq!(kind, ErrorKind::ValueValidation, "{args}: {msg}");
+            assert!(msg.contains(flag) && msg.contains(allowed), "{args}: {msg}");
+        }
+        let (kind, msg) = err("--phases lookup,nope");
+        assert_eq!(kind, ErrorKind::InvalidValue, "{msg}");
+        assert!(
+            msg.contains("--phases") && msg.contains("lookup_absent"),
+            "{msg}"
+        );
+        let (kind, msg) = err("--profile huge");
+        assert_eq!(kind, ErrorKind::InvalidValue, "{msg}");
+        assert!(msg.contains("scale10"), "{msg}");
+        assert_eq!(err("--bogus").0, ErrorKind::UnknownArgument);
+        assert_eq!(
+            err("--quick --profile default").0,
+            ErrorKind::ArgumentConflict
+        );
+        let (kind, msg) = err("--contenders skiplist,skiplist");
+        assert_eq!(kind, ErrorKind::ValueValidation);
+        assert!(msg.contains("twice"), "{msg}");
+        // A combination no single flag can reject is a usage error too.
+        let (kind, msg) = err("--series 16777216 --points 1000000000");
+        assert_eq!(kind, ErrorKind::ValueValidation, "{msg}");
+        assert!(msg.contains("--points"), "{msg}");
+        for args in ["--threads 0", "--phases nope", "--bogus"] {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 2, "{args}");
+        }
+        assert_eq!(parse("--help").unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn every_flag_documents_its_default_and_every_numeric_flag_its_range() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let shows_default = help.contains("[default:") || !arg.get_default_values().is_empty();
+            assert!(shows_default, "--{id} does not say its default: {help}");
+            if arg
+                .get_value_names()
+                .is_some_and(|n| n[0] == "N" || n[0] == "P")
+            {
+                assert!(
+                    help.contains("[range:"),
+                    "--{id} does not say its range: {help}"
+                );
+            }
+        }
+        cmd.debug_assert();
+    }
+
+    #[test]
+    fn documented_defaults_are_the_profiles_values() {
+        let cmd = Cli::command();
+        let help = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        let (d, ci) = (
+            BenchConfig::from_profile(Profile::Default),
+            BenchConfig::from_profile(Profile::Ci),
+        );
+        let list = |t: &[usize]| {
+            t.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let expect = [
+            ("seed", format!("[default: {}]", d.workload.seed)),
+            (
+                "threads",
+                format!("[default: {}, ci: {}]", list(&d.threads), list(&ci.threads)),
+            ),
+            (
+                "repeat",
+                format!("[default: {}, ci: {}]", d.repeat, ci.repeat),
+            ),
+            (
+                "series",
+                format!(
+                    "[default: {}, ci: {}]",
+                    d.workload.series, ci.workload.series
+                ),
+            ),
+            (
+                "points",
+                format!(
+                    "[default: {}, ci: {}]",
+                    d.workload.points, ci.workload.points
+                ),
+            ),
+            (
+                "lookups",
+                format!("[default: {}, ci: {}]", d.lookups, ci.lookups),
+            ),
+            ("scans", format!("[default: {}, ci: {}]", d.scans, ci.scans)),
+            ("scan_len", format!("[default: {}]", d.scan_len)),
+            ("batch", format!("[default: {}]", d.batch)),
+            ("absent_pct", format!("[default: {}]", d.absent_pct)),
+            (
+                "max_delay",
+                format!(
+                    "[default: {}, ci: {}]",
+                    d.workload.max_delay, ci.workload.max_delay
+                ),
+            ),
+        ];
+        for (id, want) in expect {
+            assert!(
+                help(id).contains(&want),
+                "--{id}: {} lacks {want}",
+                help(id)
+            );
+        }
+    }
+
+    #[test]
+    fn profile_names_round_trip() {
+        for p in [Profile::Ci, Profile::Default, Profile::Scale10] {
+            assert_eq!(BenchConfig::profile(p.name()).unwrap().profile, p.name());
+        }
+        assert!(BenchConfig::profile("huge").unwrap_err().contains("huge"));
     }
 }

@@ -1,27 +1,18 @@
 //! `numatree-bench`: runs the predecessor's benchmark on every registered
 //! contender, prints the tables, writes JSON and SVG, and exits non-zero if
-//! any verification failed. `--help` lists the options.
+//! any verification failed (status 1). `--help` lists the options; a bad
+//! flag is an error naming it and what it allows (status 2).
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use numatree_bench::config::{parse_args, Command, USAGE};
+use numatree_bench::config::parse_args;
 use numatree_bench::phases::{self, Progress};
 use numatree_bench::report::{self, ContenderInfo, Report, SystemInfo};
 use numatree_bench::{plot, registry};
 
 fn main() -> ExitCode {
-    let cfg = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Run(cfg)) => cfg,
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let cfg = parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let factories = match registry::select(&cfg.contenders) {
         Ok(f) => f,
         Err(e) => {

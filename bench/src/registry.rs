@@ -23,6 +23,11 @@ pub fn all() -> Vec<ContenderFactory> {
     ]
 }
 
+/// The names of every registered contender, in report order.
+pub fn names() -> Vec<String> {
+    all().iter().map(|f| f.name().to_owned()).collect()
+}
+
 /// The registered contenders named in `names` (all when empty), in the order
 /// given; an unknown name is an error listing the known ones.
 pub fn select(names: &[String]) -> Result<Vec<ContenderFactory>, String> {

@@ -116,7 +116,11 @@ impl WorkloadConfig {
         let last = i128::from(self.ts0)
             + i128::from(self.interval) * (i128::from(self.series) * i128::from(self.points) + 2);
         if last > i128::from(i64::MAX) {
-            return Err("timestamps overflow i64: lower ts0, interval or points".into());
+            return Err(format!(
+                "timestamps overflow i64: {} series x {} points (after --scale) is too many; \
+                 lower --series, --points or --scale",
+                self.series, self.points
+            ));
         }
         Ok(())
     }
