@@ -140,12 +140,8 @@ const TSAN_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// `cargo xtask tsan [--seconds N]` (optional, nightly): the runtime's tests
 /// and then the stress run for N seconds (default 30), built with
 /// ThreadSanitizer into `target/tsan`. Any report fails the run.
-pub(crate) fn tsan(sh: &Shell, args: &[String]) -> Result<()> {
-    let seconds = match args {
-        [] => "30".to_string(),
-        [flag, n] if flag == "--seconds" && n.parse::<u32>().is_ok() => n.clone(),
-        _ => anyhow::bail!("usage: cargo xtask tsan [--seconds N]"),
-    };
+pub(crate) fn tsan(sh: &Shell, seconds: u32) -> Result<()> {
+    let seconds = seconds.to_string();
     let rustflags = with_cfg_flag(
         std::env::var("RUSTFLAGS").ok().as_deref(),
         "-Zsanitizer=thread",
