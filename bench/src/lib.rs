@@ -26,7 +26,6 @@ pub mod phases;
 pub mod plot;
 pub mod registry;
 pub mod report;
-pub mod rng;
 pub mod vec_store;
 pub mod verify;
 pub mod workload;

@@ -11,7 +11,15 @@ use std::collections::HashMap;
 
 use numatree_core::Key;
 
-use crate::rng::mix64;
+/// The SplitMix64 finaliser: a cheap bijective 64-bit mix. A hash of a key,
+/// not a random number generator: the value of a key must not depend on how
+/// many random numbers were drawn before it.
+#[inline]
+const fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// The value written for `(series, ts)` at `version` (0 = first write).
 #[inline]

@@ -10,14 +10,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use numatree_core::Record;
+use rand::RngExt as _;
 use serde::Serialize;
 
 use crate::config::{BenchConfig, Phase};
 use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
 use crate::oracle::Oracle;
-use crate::rng::SplitMix64;
 use crate::verify::{self, Failure, Mismatches, Problem};
-use crate::workload::{Lookup, ScanQuery, Workload};
+use crate::workload::{stream_rng, Lookup, ScanQuery, Workload};
 
 /// Every figure of one measurement.
 #[derive(Clone, Debug, Serialize)]
@@ -552,15 +552,15 @@ fn run_mixed(rec: &mut Recorder<'_>, f: &ContenderFactory, ctx: &Ctx<'_>, round:
 /// Keys the mixed-phase readers look up: drawn from the first half of the
 /// writers' parts, so each is present before the readers start.
 fn mixed_keys(prefix: &[&[Record]], n: usize, seed: u64) -> Vec<(u32, i64)> {
-    let mut rng = SplitMix64::stream(seed, 0x4D49_5845);
+    let mut rng = stream_rng(seed, 0x4D49_5845);
     let nonempty: Vec<&[Record]> = prefix.iter().copied().filter(|p| !p.is_empty()).collect();
     if nonempty.is_empty() {
         return Vec::new();
     }
     (0..n)
         .map(|_| {
-            let p = nonempty[rng.below(nonempty.len() as u64) as usize];
-            let r = p[rng.below(p.len() as u64) as usize];
+            let p = nonempty[rng.random_range(0..nonempty.len())];
+            let r = p[rng.random_range(0..p.len())];
             (r.key.series, r.key.ts)
         })
         .collect()

@@ -5,11 +5,12 @@
 
 use std::thread;
 
+use rand::RngExt as _;
 use serde::Serialize;
 
 use crate::contender::{Contender, IngestTiming};
 use crate::oracle::Oracle;
-use crate::rng::SplitMix64;
+use crate::workload::stream_rng;
 
 /// Mismatch examples kept per check.
 pub const MAX_EXAMPLES: usize = 5;
@@ -157,10 +158,10 @@ pub fn verify_index(c: &dyn Contender, oracle: &Oracle) -> Vec<Problem> {
     problems.extend(all.into_problem("scan-all"));
 
     let mut gets = Mismatches::default();
-    let mut rng = SplitMix64::stream(oracle.seed(), 0x5645_5249);
+    let mut rng = stream_rng(oracle.seed(), 0x5645_5249);
     let keys = oracle.distinct_keys();
     let random = (0..GET_SAMPLE.min(keys as usize)).map(|_| {
-        let (s, i) = oracle.nth_key(rng.below(keys));
+        let (s, i) = oracle.nth_key(rng.random_range(0..keys));
         (s, oracle.ts_of(i))
     });
     let rewritten = oracle

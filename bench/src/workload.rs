@@ -31,16 +31,48 @@
 //! All random decisions of a series come from that series' own stream, so
 //! the set of records, their per-series order and the oracle are the same
 //! for every writer count; only the interleaving across series changes.
+//!
+//! # Random numbers
+//! Every stream is a [`WorkloadRng`] (`rand`'s xoshiro256++, a named
+//! generator whose output `rand` keeps reproducible across releases and
+//! platforms, unlike `SmallRng`) seeded by [`stream_rng`] from the seed and
+//! a stream id. Values are not drawn: they are a hash of the key
+//! ([`value_of`]), so the oracle needs no generator at all.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::thread;
 
 use numatree_core::{Key, Record};
+use rand::distr::{Bernoulli, Distribution as _};
+use rand::seq::SliceRandom as _;
+use rand::{RngExt as _, SeedableRng as _};
 use serde::Serialize;
 
 use crate::oracle::{value_of, Oracle};
-use crate::rng::{percent_threshold, SplitMix64};
+
+/// The workload's random number generator.
+pub type WorkloadRng = rand::rngs::Xoshiro256PlusPlus;
+
+/// The generator of stream `stream` of `seed`: one per series, one per query
+/// set. Distinct streams of one seed get distinct 256-bit states
+/// (`seed_from_u64` expands its argument with PCG32; the stream id is
+/// multiplied by an odd constant first, a bijection).
+pub fn stream_rng(seed: u64, stream: u64) -> WorkloadRng {
+    WorkloadRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// A coin that lands heads `pct` percent of the time; `None` for 0 %, so a
+/// workload without late points or duplicates draws no number for them.
+fn coin(pct: f64) -> Option<Bernoulli> {
+    (pct > 0.0).then(|| Bernoulli::new((pct / 100.0).clamp(0.0, 1.0)).expect("p in 0..=1"))
+}
+
+/// Whether `coin` lands heads (never for `None`).
+#[inline]
+fn flip(coin: Option<Bernoulli>, rng: &mut WorkloadRng) -> bool {
+    coin.is_some_and(|c| c.sample(rng))
+}
 
 /// How many recently emitted points of a series a duplicate may re-emit.
 const RECENT: usize = 16;
@@ -157,10 +189,10 @@ struct SeriesGen {
     seed: u64,
     ts0: i64,
     interval: i64,
-    late: u64,
+    late: Option<Bernoulli>,
     max_delay: u64,
-    dup: u64,
-    rng: SplitMix64,
+    dup: Option<Bernoulli>,
+    rng: WorkloadRng,
     next_point: u64,
     delayed: BinaryHeap<Reverse<(u64, u64)>>,
     recent: [u64; RECENT],
@@ -180,10 +212,10 @@ impl SeriesGen {
             seed: cfg.seed,
             ts0: cfg.ts0,
             interval: cfg.interval,
-            late: percent_threshold(cfg.late_pct),
+            late: coin(cfg.late_pct),
             max_delay: cfg.max_delay,
-            dup: percent_threshold(cfg.dup_pct),
-            rng: SplitMix64::stream(cfg.seed, u64::from(series)),
+            dup: coin(cfg.dup_pct),
+            rng: stream_rng(cfg.seed, u64::from(series)),
             next_point: 0,
             delayed: BinaryHeap::new(),
             recent: [0; RECENT],
@@ -212,8 +244,8 @@ impl SeriesGen {
         self.recent[self.recent_at] = i;
         self.recent_at = (self.recent_at + 1) % RECENT;
         self.recent_len = (self.recent_len + 1).min(RECENT);
-        if self.rng.chance(self.dup) {
-            let j = self.recent[self.rng.below(self.recent_len as u64) as usize];
+        if flip(self.dup, &mut self.rng) {
+            let j = self.recent[self.rng.random_range(0..self.recent_len)];
             let v = self.versions.entry(j).or_insert(0);
             *v += 1;
             let v = *v;
@@ -240,8 +272,8 @@ impl SeriesGen {
                 (Some(r), _) => {
                     let i = self.next_point;
                     self.next_point += 1;
-                    if self.rng.chance(self.late) {
-                        let delay = 1 + self.rng.below(self.max_delay);
+                    if flip(self.late, &mut self.rng) {
+                        let delay = self.rng.random_range(1..=self.max_delay);
                         self.delayed.push(Reverse((r + delay, i)));
                         continue;
                     }
@@ -425,12 +457,12 @@ impl Workload {
     /// keys drawn uniformly.
     pub fn lookups(&self, n: usize, absent_pct: f64, salt: u64) -> Vec<Lookup> {
         let o = &self.oracle;
-        let mut rng = SplitMix64::stream(self.config.seed, 0x4C4F_4F4B ^ salt);
+        let mut rng = stream_rng(self.config.seed, 0x4C4F_4F4B ^ salt);
         let absent = ((n as f64) * absent_pct.clamp(0.0, 100.0) / 100.0) as usize;
         let distinct = o.distinct_keys();
         let mut out = Vec::with_capacity(n);
         for _ in 0..n - absent {
-            let (s, i) = o.nth_key(rng.below(distinct));
+            let (s, i) = o.nth_key(rng.random_range(0..distinct));
             out.push(Lookup {
                 series: s,
                 ts: o.ts_of(i),
@@ -440,16 +472,16 @@ impl Workload {
         for k in 0..absent {
             let (series, ts) = match k % 3 {
                 0 => {
-                    let (s, i) = o.nth_key(rng.below(distinct));
+                    let (s, i) = o.nth_key(rng.random_range(0..distinct));
                     (s, o.ts_of(i) + o.interval() / 2)
                 }
                 1 => {
-                    let s = rng.below(u64::from(o.series())) as u32;
-                    (s, o.ts_of(o.points(s) + rng.below(1000)))
+                    let s = rng.random_range(0..o.series());
+                    (s, o.ts_of(o.points(s) + rng.random_range(0..1000)))
                 }
                 _ => {
-                    let s = o.series().saturating_add(rng.below(1000) as u32);
-                    (s, o.ts_of(rng.below(self.config.points)))
+                    let s = o.series().saturating_add(rng.random_range(0..1000));
+                    (s, o.ts_of(rng.random_range(0..self.config.points)))
                 }
             };
             debug_assert_eq!(o.expected(series, ts), None);
@@ -459,7 +491,7 @@ impl Workload {
                 expected: None,
             });
         }
-        rng.shuffle(&mut out);
+        out.shuffle(&mut rng);
         out
     }
 
@@ -469,11 +501,11 @@ impl Workload {
     /// lies within the series' data) and spanning `len` intervals.
     pub fn scans(&self, n: usize, len: u64) -> Vec<ScanQuery> {
         let o = &self.oracle;
-        let mut rng = SplitMix64::stream(self.config.seed, 0x5343_414E);
+        let mut rng = stream_rng(self.config.seed, 0x5343_414E);
         (0..n)
             .map(|_| {
-                let (series, i) = o.nth_key(rng.below(o.distinct_keys()));
-                let back = rng.below(o.interval() as u64) as i64;
+                let (series, i) = o.nth_key(rng.random_range(0..o.distinct_keys()));
+                let back = rng.random_range(0..o.interval());
                 let t0 = if i == 0 {
                     o.ts_of(0)
                 } else {
@@ -550,6 +582,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn duplicate_share_matches_the_percentage_and_the_seed_changes_the_draws() {
+        let w = Workload::new(cfg(0.0, 10.0, None)).unwrap();
+        let o = w.oracle();
+        let share = (o.records() - o.distinct_keys()) as f64 / o.distinct_keys() as f64;
+        assert!((0.09..0.11).contains(&share), "{share}");
+        let other = Workload::new(WorkloadConfig {
+            seed: 1,
+            ..cfg(0.0, 10.0, None)
+        })
+        .unwrap();
+        assert_ne!(w.partition(1), other.partition(1));
+        let first = |mut r: WorkloadRng| r.random::<u64>();
+        assert_ne!(first(stream_rng(7, 1)), first(stream_rng(7, 2)));
+        assert_eq!(first(stream_rng(7, 1)), first(stream_rng(7, 1)));
     }
 
     #[test]

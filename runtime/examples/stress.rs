@@ -39,34 +39,15 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use numatree::{Error, Index, Record, TopologySource, Writer};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt as _, SeedableRng as _};
 
 // ------------------------------------------------------------------ rng
 
-/// SplitMix64: small, seedable, good enough to draw workloads.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+/// The harness's seeded generator: `rand`'s xoshiro256++, the one the bench's
+/// workload and the runtime's tests use. Every draw of a run comes from the
+/// seed, so a failing seed replays the same phases.
+type Rng = Xoshiro256PlusPlus;
 
 // ------------------------------------------------------------------ args
 
@@ -168,30 +149,30 @@ struct Shape {
 
 fn draw_shape(rng: &mut Rng) -> Shape {
     Shape {
-        slot_capacity: [64, 64, 128, 256, 1024][rng.below(5) as usize],
-        slots_per_node: rng.range(1, 3) as usize,
-        shards_per_node: rng.range(1, 4) as usize,
+        slot_capacity: [64, 64, 128, 256, 1024][rng.random_range(0..5) as usize],
+        slots_per_node: rng.random_range(1..=3) as usize,
+        shards_per_node: rng.random_range(1..=4) as usize,
     }
 }
 
 const NODES: usize = 2;
 
 fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
-    let run_writers = fault != Fault::Delay && rng.chance(20);
+    let run_writers = fault != Fault::Delay && rng.random_ratio(20, 100);
     let writer_count = if run_writers {
-        NODES * rng.range(1, 2) as usize
+        NODES * rng.random_range(1..=2) as usize
     } else {
-        rng.range(1, 4) as usize
+        rng.random_range(1..=4) as usize
     };
     let error_possible = matches!(fault, Fault::Panic(_) | Fault::Budget(_));
     // Enough records that the pools run dry under a merge delay.
     let min_records = 4 * shape.slot_capacity * (shape.slots_per_node + writer_count + 1);
-    let series_count = rng.range(2, 24) as u32;
+    let series_count = rng.random_range(2..=24) as u32;
     let mut values: HashMap<Key, HashSet<u64>> = HashMap::new();
     let mut writers = Vec::new();
     for w in 0..writer_count {
         let least = (min_records / writer_count) as u64;
-        let records = rng.range(least, least + 4_000) as usize;
+        let records = rng.random_range(least..=least + 4_000) as usize;
         let mut next_ts: HashMap<u32, i64> = HashMap::new();
         let mut steps = Vec::new();
         let mut batch: Vec<Record> = Vec::new();
@@ -199,31 +180,32 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
         while written < records {
             // Mostly this writer's own series; some shared ones (a key
             // written by several writers keeps one of their values).
-            let series = if rng.chance(15) {
-                rng.below(2) as u32
+            let series = if rng.random_ratio(15, 100) {
+                rng.random_range(0..2) as u32
             } else {
-                2 + (w as u32) + writer_count as u32 * rng.below(u64::from(series_count)) as u32
+                2 + (w as u32)
+                    + writer_count as u32 * rng.random_range(0..u64::from(series_count)) as u32
             };
             let head = next_ts
                 .entry(series)
-                .or_insert(rng.below(1000) as i64 - 500);
-            let ts = match rng.below(100) {
+                .or_insert(rng.random_range(0..1000) as i64 - 500);
+            let ts = match rng.random_range(0..100) {
                 0..=79 => {
-                    *head += 1 + rng.below(3) as i64;
+                    *head += 1 + rng.random_range(0..3) as i64;
                     *head
                 }
-                80..=89 => *head - rng.range(1, 200) as i64, // late point
-                90..=97 => *head,                            // duplicate key, new value
-                98 => i64::MIN + rng.below(4) as i64,
-                _ => i64::MAX - rng.below(4) as i64,
+                80..=89 => *head - rng.random_range(1..=200) as i64, // late point
+                90..=97 => *head,                                    // duplicate key, new value
+                98 => i64::MIN + rng.random_range(0..4) as i64,
+                _ => i64::MAX - rng.random_range(0..4) as i64,
             };
-            let value = rng.next();
+            let value = rng.random::<u64>();
             values.entry((series, ts)).or_default().insert(value);
             let record = Record::new(series, ts, value);
             written += 1;
-            if !error_possible && rng.chance(30) {
+            if !error_possible && rng.random_ratio(30, 100) {
                 batch.push(record);
-                if batch.len() >= rng.range(1, 300) as usize {
+                if batch.len() >= rng.random_range(1..=300) as usize {
                     steps.push(Step::Batch(std::mem::take(&mut batch)));
                 }
             } else {
@@ -232,7 +214,7 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
                 }
                 steps.push(Step::Insert(record));
             }
-            match rng.below(2_000) {
+            match rng.random_range(0..2_000) {
                 0..=3 => steps.push(Step::Flush),
                 4 if fault != Fault::Delay => steps.push(Step::IndexFlush),
                 5..=6 if !run_writers => {
@@ -253,8 +235,8 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
         fault,
         writers,
         run_writers,
-        readers: rng.below(3) as usize,
-        flusher: fault != Fault::Delay && rng.chance(40),
+        readers: rng.random_range(0..3) as usize,
+        flusher: fault != Fault::Delay && rng.random_ratio(40, 100),
         values,
     }
 }
@@ -549,12 +531,12 @@ fn read_loop(
         return Ok(());
     }
     while !stop.load(Ordering::Relaxed) {
-        let s = series[rng.below(series.len() as u64) as usize];
-        let a = rng.below(2_000) as i64 - 1_000;
-        let (t0, t1) = if rng.chance(10) {
+        let s = series[rng.random_range(0..series.len() as u64) as usize];
+        let a = rng.random_range(0..2_000) as i64 - 1_000;
+        let (t0, t1) = if rng.random_ratio(10, 100) {
             (i64::MIN, i64::MAX)
         } else {
-            (a, a + rng.below(500) as i64)
+            (a, a + rng.random_range(0..500) as i64)
         };
         let got = index.scan(s, t0..=t1);
         check_scan(s, t0, t1, &got, before, values)?;
@@ -602,9 +584,9 @@ fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
         totals.scans_verified += 1;
     }
     for _ in 0..16 {
-        let s = rng.below(40) as u32;
-        let a = rng.below(2_000) as i64 - 1_000;
-        let b = a + rng.below(300) as i64 - 50; // sometimes inverted
+        let s = rng.random_range(0..40) as u32;
+        let a = rng.random_range(0..2_000) as i64 - 1_000;
+        let b = a + rng.random_range(0..300) as i64 - 50; // sometimes inverted
         let got = index.scan(s, a..b);
         let want: Vec<(i64, u64)> = if a < b {
             oracle
@@ -678,7 +660,7 @@ fn run_phase(
     std::thread::scope(|s| {
         let readers: Vec<_> = (0..phase.readers)
             .map(|r| {
-                let rng = Rng(rng.next() ^ r as u64);
+                let rng = Rng::seed_from_u64(rng.random::<u64>() ^ r as u64);
                 let (stop, series, oracle) = (&stop, &series, &life.oracle);
                 let scans = &totals.reader_scans;
                 s.spawn(move || read_loop(index, oracle, &phase.values, series, rng, stop, scans))
@@ -907,16 +889,16 @@ fn close_and_check(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> O
 }
 
 fn draw_fault(rng: &mut Rng) -> Fault {
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=54 => Fault::None,
         55..=74 => Fault::Delay,
-        75..=89 => Fault::Panic(rng.below(12) as usize),
-        _ => Fault::Budget(rng.range(32 << 10, 1 << 20) as usize),
+        75..=89 => Fault::Panic(rng.random_range(0..12) as usize),
+        _ => Fault::Budget(rng.random_range(32 << 10..=1 << 20) as usize),
     }
 }
 
 fn run(args: &Args) -> Outcome {
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::seed_from_u64(args.seed);
     let mut totals = Totals::default();
     let dog = Watchdog::start(
         args.seed,
@@ -978,7 +960,7 @@ fn run(args: &Args) -> Outcome {
                 false
             }
             After::Close => true,
-            After::Keep => rng.chance(15),
+            After::Keep => rng.random_ratio(15, 100),
         };
         if close {
             let mut old = life.take().expect("present");

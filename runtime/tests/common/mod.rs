@@ -5,23 +5,16 @@
 use std::collections::BTreeMap;
 
 use numatree::{Index, Record};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt as _, SeedableRng as _};
 
-/// A small deterministic RNG (xorshift64*).
-pub struct Rng(u64);
+/// The tests' seeded generator: the same as the bench's workload and the
+/// stress harness, so one seed means one stream everywhere.
+pub type Rng = Xoshiro256PlusPlus;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+/// The generator for `seed`.
+pub fn rng(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
 }
 
 /// A value that names its key and version, so a reader can check that a
@@ -48,7 +41,7 @@ pub fn scrape(
 ) -> Vec<Vec<Record>> {
     (0..writers)
         .map(|w| {
-            let mut rng = Rng::new(seed + w as u64);
+            let mut rng = rng(seed + w as u64);
             let owned: Vec<u32> = (0..series).filter(|s| *s as usize % writers == w).collect();
             let mut out = Vec::new();
             for round in 0..rounds {
@@ -58,15 +51,15 @@ pub fn scrape(
             }
             let span = owned.len().max(1) * 3;
             for i in 0..out.len() {
-                if rng.below(100) < late_pct {
-                    let j = (i + 1 + rng.below(span as u64) as usize).min(out.len() - 1);
+                if rng.random_range(0..100) < late_pct {
+                    let j = (i + 1 + rng.random_range(0..span)).min(out.len() - 1);
                     out.swap(i, j);
                 }
             }
             let mut with_dups = Vec::with_capacity(out.len() + out.len() / 50);
             for r in out {
                 with_dups.push(r);
-                if rng.below(100) < dup_pct {
+                if rng.random_range(0..100) < dup_pct {
                     with_dups.push(Record {
                         value: value_of(r.key.series, r.key.ts, 1),
                         ..r
