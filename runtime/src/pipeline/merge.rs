@@ -1,6 +1,6 @@
 //! The merge of one sealed slot: sort it on this thread (slots of a node
-//! sort in parallel), then hand every shard its part, which the shard's
-//! lane applies in seal order (see `shard.rs`).
+//! sort in parallel), deposit every shard's part in the shard's lane, then
+//! drain the lanes, which apply parts in seal order (see `shard.rs`).
 //!
 //! Sorting uses core's [`SlotBuffer::sort_with`](numatree_core::SlotBuffer::sort_with):
 //! one counting pass groups the slot by shard and orders each group by key,
@@ -53,12 +53,17 @@ impl NodePipeline {
         let (sorted, ranges) = self.sort(sealed);
         let seq = sorted.seq;
         let sorted = Arc::new(sorted);
-        for (index, range) in ranges.into_iter().enumerate() {
+        for (shard, range) in self.shards.iter().zip(ranges) {
             let part = Part {
                 slot: Arc::clone(&sorted),
                 range,
             };
-            self.shards[index].deliver(seq, part, |part| self.apply(index, part));
+            shard.deposit(seq, part);
+        }
+        let shards = self.shards.len();
+        let first = (seq % shards as u64) as usize;
+        for index in (first..shards).chain(0..first) {
+            self.shards[index].drain(|part| self.apply(index, part));
         }
         self.finish_if_last(sorted);
         self.counters

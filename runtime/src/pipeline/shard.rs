@@ -5,12 +5,16 @@
 //! threads and finish sorting in any order, but two inserts of one key must
 //! apply in the order their slots were sealed (that is what makes a later
 //! insert win). So every sealed slot gets a sequence number, and every
-//! slot delivers one part (possibly empty) to every shard's lane. A lane
-//! applies parts strictly in sequence order: the thread that delivers the
-//! part the lane waits for applies it, then every following part already
-//! delivered, while other threads only deposit theirs and move on. Nobody
-//! waits for anybody: a part that arrives early is applied by whichever
-//! thread delivers the missing one before it.
+//! slot deposits one part (possibly empty) in every shard's lane. A lane
+//! applies parts strictly in sequence order. A thread that sorted a slot
+//! first deposits its parts in every lane, then drains the lanes one by one
+//! (starting at a lane that depends on the slot, so threads spread out):
+//! draining applies every part that is next in order, unless another thread
+//! is draining that lane already (it will apply them too). Nobody waits for
+//! anybody: a part deposited early is applied by whichever thread drains
+//! the lane once the parts before it are there, and that thread is at
+//! worst the one that deposits the last missing part, since every deposit
+//! is followed by a drain of the same lane.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -64,8 +68,8 @@ pub(crate) struct Shard {
     pub(crate) tree: ShardedLock<Tree<ChunkStore>>,
     pub(crate) keys: AtomicUsize,
     lane: Mutex<Lane>,
-    /// Negative control for the model tests: parts are applied as they
-    /// arrive, ignoring seal order.
+    /// Negative control for the model tests: `drain` applies the second
+    /// part waiting before the first, ignoring seal order.
     #[cfg(test)]
     pub(crate) mutant_ignores_order: std::sync::atomic::AtomicBool,
 }
@@ -81,35 +85,42 @@ impl Shard {
         }
     }
 
-    /// Delivers the part of slot `seq`, then, unless another thread is
-    /// applying this lane already (it will apply this part too), applies
-    /// every part that is next in sequence order with `apply`, outside the
-    /// lane's lock.
+    /// Deposits the part of slot `seq` in the lane. Follow with
+    /// [`drain`](Self::drain) of this lane, on the same thread.
     ///
-    /// Every sequence number must be delivered exactly once to every lane.
-    pub(crate) fn deliver(&self, seq: u64, part: Part, mut apply: impl FnMut(Part)) {
-        #[cfg(test)]
-        if self
-            .mutant_ignores_order
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return apply(part);
-        }
+    /// Every sequence number must be deposited exactly once in every lane.
+    pub(crate) fn deposit(&self, seq: u64, part: Part) {
         let mut lane = lock(&self.lane);
         let offset = seq
             .checked_sub(lane.next)
             .and_then(|o| usize::try_from(o).ok())
-            .expect("each slot's part is delivered once, after every earlier part was applied");
+            .expect("each slot's part is deposited once, before its turn passes");
         if lane.waiting.len() <= offset {
             lane.waiting.resize_with(offset + 1, || None);
         }
-        debug_assert!(lane.waiting[offset].is_none(), "part {seq} delivered twice");
+        debug_assert!(lane.waiting[offset].is_none(), "part {seq} deposited twice");
         lane.waiting[offset] = Some(part);
+    }
+
+    /// Applies, with `apply` and outside the lane's lock, every part that is
+    /// next in sequence order, unless another thread is draining this lane
+    /// already (it applies them instead).
+    pub(crate) fn drain(&self, mut apply: impl FnMut(Part)) {
+        let mut lane = lock(&self.lane);
         if lane.busy {
             return;
         }
         lane.busy = true;
         loop {
+            #[cfg(test)]
+            if self
+                .mutant_ignores_order
+                .load(std::sync::atomic::Ordering::Relaxed)
+                && lane.waiting.len() >= 2
+                && lane.waiting.iter().take(2).all(Option::is_some)
+            {
+                lane.waiting.swap(0, 1);
+            }
             let Some(part) = lane.waiting.front_mut().and_then(Option::take) else {
                 lane.busy = false;
                 return;
