@@ -37,20 +37,28 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+mod block;
+mod block_store;
 mod error;
 mod node;
 mod query;
 mod record;
+pub mod series;
+mod series_index;
 mod slot;
 mod sort;
 mod store;
 mod tree;
 mod validate;
 
+pub use block::{find, lower_bound, ArrayBlock, BlockRead, BlockWrite, Point};
+pub use block_store::{ArrayBlockStore, BlockId, BlockStore};
 pub use error::Error;
 pub use node::{Inner, Leaf, Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};
 pub use query::Range;
 pub use record::{Key, Record, RECORD_BYTES};
+pub use series::{BlockEntry, BlockList, SeriesMergeStats};
+pub use series_index::SeriesIndex;
 pub use slot::{ArraySlot, SlotBuffer};
 pub use sort::{sort_dedup, SortScratch};
 pub use store::{ArrayStore, NodeStore};
