@@ -15,16 +15,22 @@ use crate::block::{ArrayBlock, BlockRead, BlockWrite};
 #[repr(transparent)]
 pub struct BlockId(pub u32);
 
+/// Where blocks are read from: all that lookups and scans need.
+pub trait BlockSource {
+    /// A block, to read.
+    type Block<'a>: BlockRead
+    where
+        Self: 'a;
+    /// Block `id`, to read.
+    fn block(&self, id: BlockId) -> Self::Block<'_>;
+}
+
 /// Storage for the column blocks of many series.
 ///
 /// Contract: an id returned by `alloc` refers to the same block until it is
 /// passed to `retire`; `available` is a promise that that many `alloc` calls
 /// in a row succeed.
-pub trait BlockStore {
-    /// A block, to read.
-    type Block<'a>: BlockRead
-    where
-        Self: 'a;
+pub trait BlockStore: BlockSource {
     /// A block, to fill.
     type BlockMut<'a>: BlockWrite
     where
@@ -40,8 +46,6 @@ pub trait BlockStore {
     fn alloc(&mut self, points: usize) -> Option<BlockId>;
     /// How many more `alloc` calls surely succeed.
     fn available(&self) -> usize;
-    /// Block `id`, to read.
-    fn block(&self, id: BlockId) -> Self::Block<'_>;
     /// Block `id`, to fill beyond its published points.
     fn block_mut(&mut self, id: BlockId) -> Self::BlockMut<'_>;
     /// Block `from` to read and block `to` to fill, at once (`from != to`).
@@ -82,8 +86,15 @@ impl<const BLOCKS: usize, const POINTS: usize> Default for ArrayBlockStore<BLOCK
     }
 }
 
-impl<const BLOCKS: usize, const POINTS: usize> BlockStore for ArrayBlockStore<BLOCKS, POINTS> {
+impl<const BLOCKS: usize, const POINTS: usize> BlockSource for ArrayBlockStore<BLOCKS, POINTS> {
     type Block<'a> = &'a ArrayBlock<POINTS>;
+
+    fn block(&self, id: BlockId) -> &ArrayBlock<POINTS> {
+        &self.blocks[id.0 as usize]
+    }
+}
+
+impl<const BLOCKS: usize, const POINTS: usize> BlockStore for ArrayBlockStore<BLOCKS, POINTS> {
     type BlockMut<'a> = &'a mut ArrayBlock<POINTS>;
 
     fn max_points(&self) -> usize {
@@ -106,10 +117,6 @@ impl<const BLOCKS: usize, const POINTS: usize> BlockStore for ArrayBlockStore<BL
 
     fn available(&self) -> usize {
         BLOCKS - self.blocks.len() + self.free.len()
-    }
-
-    fn block(&self, id: BlockId) -> &ArrayBlock<POINTS> {
-        &self.blocks[id.0 as usize]
     }
 
     fn block_mut(&mut self, id: BlockId) -> &mut ArrayBlock<POINTS> {

@@ -52,12 +52,12 @@ mod tree;
 mod validate;
 
 pub use block::{find, lower_bound, ArrayBlock, BlockRead, BlockWrite, Point};
-pub use block_store::{ArrayBlockStore, BlockId, BlockStore};
+pub use block_store::{ArrayBlockStore, BlockId, BlockSource, BlockStore};
 pub use error::Error;
 pub use node::{Inner, Leaf, Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};
 pub use query::Range;
 pub use record::{Key, Record, RECORD_BYTES};
-pub use series::{BlockEntry, BlockList, SeriesMergeStats};
+pub use series::{BlockEntry, BlockIndex, BlockList, SeriesMergeStats};
 pub use series_index::SeriesIndex;
 pub use slot::{ArraySlot, SlotBuffer};
 pub use sort::{sort_dedup, SortScratch};

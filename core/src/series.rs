@@ -23,7 +23,7 @@
 use core::ops::{Bound, RangeBounds};
 
 use crate::block::{lower_bound, search, BlockRead, BlockWrite, Point};
-use crate::block_store::{BlockId, BlockStore};
+use crate::block_store::{BlockId, BlockSource, BlockStore};
 use crate::error::Error;
 use crate::record::Record;
 
@@ -37,18 +37,12 @@ pub struct BlockEntry {
     pub id: BlockId,
 }
 
-/// A series' index over its blocks, ascending by `first_ts`.
-pub trait BlockList {
+/// A series' index over its blocks, ascending by `first_ts`, to read.
+pub trait BlockIndex {
     /// Blocks in the series.
     fn len(&self) -> usize;
     /// Entry `i < len()`.
     fn get(&self, i: usize) -> BlockEntry;
-    /// How many more entries fit.
-    fn room(&self) -> usize;
-    /// Replaces entry `i`.
-    fn set(&mut self, i: usize, entry: BlockEntry);
-    /// Inserts `entry` at `i <= len()`; `room()` must be at least 1.
-    fn insert(&mut self, i: usize, entry: BlockEntry);
 
     /// Whether the series has no block.
     fn is_empty(&self) -> bool {
@@ -56,13 +50,26 @@ pub trait BlockList {
     }
 }
 
-impl<const N: usize> BlockList for heapless::Vec<BlockEntry, N> {
+/// A series' index over its blocks, to change.
+pub trait BlockList: BlockIndex {
+    /// How many more entries fit.
+    fn room(&self) -> usize;
+    /// Replaces entry `i`.
+    fn set(&mut self, i: usize, entry: BlockEntry);
+    /// Inserts `entry` at `i <= len()`; `room()` must be at least 1.
+    fn insert(&mut self, i: usize, entry: BlockEntry);
+}
+
+impl<const N: usize> BlockIndex for heapless::Vec<BlockEntry, N> {
     fn len(&self) -> usize {
         self.as_slice().len()
     }
     fn get(&self, i: usize) -> BlockEntry {
         self[i]
     }
+}
+
+impl<const N: usize> BlockList for heapless::Vec<BlockEntry, N> {
     fn room(&self) -> usize {
         N - self.as_slice().len()
     }
@@ -88,7 +95,7 @@ pub struct SeriesMergeStats {
 }
 
 /// The index of the block that holds (or would hold) `ts`.
-fn block_for<L: BlockList + ?Sized>(list: &L, ts: i64) -> usize {
+fn block_for<L: BlockIndex + ?Sized>(list: &L, ts: i64) -> usize {
     match search(list.len(), |i| list.get(i).first_ts, ts) {
         Ok(i) => i,
         Err(i) => i.saturating_sub(1),
@@ -96,7 +103,7 @@ fn block_for<L: BlockList + ?Sized>(list: &L, ts: i64) -> usize {
 }
 
 /// The series' last timestamp, if it has points.
-fn last_ts<L: BlockList + ?Sized, S: BlockStore>(list: &L, store: &S) -> Option<i64> {
+fn last_ts<L: BlockIndex + ?Sized, S: BlockSource>(list: &L, store: &S) -> Option<i64> {
     let tail = store.block(list.get(list.len().checked_sub(1)?).id);
     let len = tail.len();
     (len > 0).then(|| tail.ts(len - 1))
@@ -327,7 +334,7 @@ fn write_points<W: BlockWrite>(block: &mut W, from: usize, records: &[Record]) {
 }
 
 /// The value at `ts` in the series, if any.
-pub fn get<L: BlockList + ?Sized, S: BlockStore>(list: &L, store: &S, ts: i64) -> Option<u64> {
+pub fn get<L: BlockIndex + ?Sized, S: BlockSource>(list: &L, store: &S, ts: i64) -> Option<u64> {
     if list.is_empty() {
         return None;
     }
@@ -337,7 +344,7 @@ pub fn get<L: BlockList + ?Sized, S: BlockStore>(list: &L, store: &S, ts: i64) -
 
 /// Calls `f(ts, value)` for the series' points with `ts` in `range`,
 /// ascending, at most `limit` of them; returns how many.
-pub fn scan<L: BlockList + ?Sized, S: BlockStore>(
+pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
     list: &L,
     store: &S,
     range: impl RangeBounds<i64>,
@@ -381,7 +388,7 @@ pub fn scan<L: BlockList + ?Sized, S: BlockStore>(
 }
 
 /// Points in the series (reads every block's length).
-pub fn len<L: BlockList + ?Sized, S: BlockStore>(list: &L, store: &S) -> usize {
+pub fn len<L: BlockIndex + ?Sized, S: BlockSource>(list: &L, store: &S) -> usize {
     (0..list.len())
         .map(|i| store.block(list.get(i).id).len())
         .sum()
@@ -393,7 +400,7 @@ pub fn len<L: BlockList + ?Sized, S: BlockStore>(list: &L, store: &S) -> usize {
 ///
 /// # Errors
 /// A description of the first violation.
-pub fn validate<L: BlockList + ?Sized, S: BlockStore>(
+pub fn validate<L: BlockIndex + ?Sized, S: BlockSource>(
     list: &L,
     store: &S,
 ) -> Result<usize, &'static str> {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use numatree_core::{
-    sort_dedup, ArrayBlockStore, BlockId, BlockRead, BlockStore, BlockWrite, Error, Point, Record,
-    SeriesIndex,
+    sort_dedup, ArrayBlockStore, BlockId, BlockRead, BlockSource, BlockStore, BlockWrite, Error,
+    Point, Record, SeriesIndex,
 };
 use proptest::prelude::*;
 
@@ -78,8 +78,14 @@ impl BlockWrite for &mut Block {
 
 const CLASSES: [usize; 6] = [1, 2, 3, 4, 6, 8];
 
-impl BlockStore for ClassStore {
+impl BlockSource for ClassStore {
     type Block<'a> = &'a Block;
+    fn block(&self, id: BlockId) -> &Block {
+        &self.blocks[id.0 as usize]
+    }
+}
+
+impl BlockStore for ClassStore {
     type BlockMut<'a> = &'a mut Block;
     fn max_points(&self) -> usize {
         8
@@ -103,9 +109,6 @@ impl BlockStore for ClassStore {
         self.limit.map_or(usize::MAX, |l| {
             l.saturating_sub(self.blocks.len() - self.retired)
         })
-    }
-    fn block(&self, id: BlockId) -> &Block {
-        &self.blocks[id.0 as usize]
     }
     fn block_mut(&mut self, id: BlockId) -> &mut Block {
         &mut self.blocks[id.0 as usize]

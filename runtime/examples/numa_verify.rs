@@ -495,7 +495,7 @@ fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
     for m in memory {
         let (what, count, pages) = match which {
             Pages::Slots => ("slot buffers", m.slots, &m.slot_pages),
-            Pages::Tree => ("tree chunks", m.tree_chunks, &m.tree_pages),
+            Pages::Tree => ("column blocks", m.blocks, &m.block_pages),
         };
         if pages.as_slice() != [m.node_id] {
             let on = if pages.is_empty() {

@@ -11,12 +11,10 @@
 use std::thread::JoinHandle;
 
 use crate::health::{Health, Waiters};
-use crate::pipeline::{
-    merge_pool, tree_nodes_for, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines,
-};
+use crate::pipeline::{merge_pool, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines};
 use crate::plan::{Plan, PlanConfig};
 use crate::slot::Binder;
-use crate::store::ChunkStore;
+use crate::storage::ShardStorage;
 use crate::sync::{Arc, Mutex};
 use crate::topology::{Topology, TopologySource};
 use crate::Error;
@@ -309,7 +307,7 @@ impl Builder {
                 .iter()
                 .try_fold(slot_memory, |acc, np| {
                     let per_shard = reserve_per_node.div_ceil(np.shards);
-                    ChunkStore::reserved_bytes(tree_nodes_for(per_shard))
+                    ShardStorage::reserved_bytes(per_shard)
                         .and_then(|b| b.checked_mul(np.shards))
                         .and_then(|b| acc.checked_add(b))
                 })

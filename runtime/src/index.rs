@@ -106,14 +106,18 @@ impl Index {
         Writer::new(Arc::clone(&self.pipelines), None)
     }
 
-    /// The value stored for `(series, ts)`, if merged.
+    /// The value stored for `(series, ts)`, if merged. Takes no lock and
+    /// never waits for a merge.
+    #[inline]
     pub fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        self.storage(series).get(series, ts)
+    }
+
+    /// The storage of the shard that owns `series`.
+    #[inline]
+    fn storage(&self, series: u32) -> &crate::storage::ShardStorage {
         let (node, shard) = self.plan().route(series);
-        let tree = self.pipelines.nodes[node].shards[shard]
-            .tree
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        tree.get(series, ts)
+        &self.pipelines.nodes[node].shards[shard].storage
     }
 
     /// The `(ts, value)` pairs of `series` with `ts` in `range`, ascending.
@@ -131,14 +135,34 @@ impl Index {
         range: impl RangeBounds<i64>,
         out: &mut Vec<(i64, u64)>,
     ) -> usize {
-        let (node, shard) = self.plan().route(series);
-        let tree = self.pipelines.nodes[node].shards[shard]
-            .tree
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let before = out.len();
-        out.extend(tree.range(series, range).map(|r| (r.key.ts, r.value)));
-        out.len() - before
+        self.scan_with(series, range, usize::MAX, |ts, value| out.push((ts, value)))
+    }
+
+    /// Calls `f(ts, value)` for the points of `series` with `ts` in `range`,
+    /// ascending, at most `limit` of them, streaming the series' column
+    /// blocks; returns how many. Allocates nothing, takes no lock, never
+    /// waits for a merge: the points are those merged when each block was
+    /// reached (every point merged before the call is among them).
+    ///
+    /// ```
+    /// # let index = numatree::Index::builder().build()?;
+    /// # let mut w = index.writer();
+    /// # for ts in 0..100 { w.insert(9, ts, ts as u64)?; }
+    /// # drop(w);
+    /// # index.flush()?;
+    /// let mut sum = 0;
+    /// let n = index.scan_with(9, 10.., 5, |_ts, value| sum += value);
+    /// assert_eq!((n, sum), (5, 10 + 11 + 12 + 13 + 14));
+    /// # Ok::<(), numatree::Error>(())
+    /// ```
+    pub fn scan_with(
+        &self,
+        series: u32,
+        range: impl RangeBounds<i64>,
+        limit: usize,
+        f: impl FnMut(i64, u64),
+    ) -> usize {
+        self.storage(series).scan(series, range, limit, f)
     }
 
     /// Distinct keys merged so far.
@@ -181,6 +205,32 @@ impl Index {
             }
         }
         out
+    }
+
+    /// Checks the invariants of every series' storage (points strictly
+    /// ascending, blocks non-empty and partitioning the time line) and that
+    /// each shard's key count matches its points; returns the point count.
+    /// Walks everything: for tests and the stress run.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    #[doc(hidden)]
+    pub fn validate(&self) -> Result<usize, String> {
+        let mut points = 0;
+        for node in &self.pipelines.nodes {
+            for (s, shard) in node.shards.iter().enumerate() {
+                let n = shard.storage.validate()?;
+                let keys = shard.keys.load(Ordering::Acquire);
+                if n != keys {
+                    return Err(format!(
+                        "node {} shard {s} holds {n} points but counted {keys} keys",
+                        node.index
+                    ));
+                }
+                points += n;
+            }
+        }
+        Ok(points)
     }
 
     /// Waits until every slot sealed before the call (by [`Writer::flush`],

@@ -49,7 +49,7 @@ mod placement;
 pub mod plan;
 mod slot;
 mod stats;
-mod store;
+mod storage;
 mod sync;
 pub mod topology;
 mod writer;

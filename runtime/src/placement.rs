@@ -19,6 +19,9 @@ use crate::{Error, Index};
 /// base page; larger pages are multiples of it).
 const PAGE_BYTES: usize = 4096;
 
+/// Blocks whose page is looked up, per node (one system call each).
+const MAX_BLOCKS_LOCATED: usize = 4096;
+
 /// Where one node's memory is, as reported by [`Index::memory_placement`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeMemory {
@@ -31,11 +34,12 @@ pub struct NodeMemory {
     /// Nodes holding resident pages of those slot buffers, ascending; empty
     /// when none is resident.
     pub slot_pages: Vec<NodeId>,
-    /// Tree chunks examined, over all of the node's shards.
-    pub tree_chunks: usize,
-    /// Nodes holding resident pages of those chunks, ascending; empty when
-    /// none is resident.
-    pub tree_pages: Vec<NodeId>,
+    /// Column blocks examined, over all of the node's shards (at most
+    /// 4,096 per node).
+    pub blocks: usize,
+    /// Nodes holding the pages where those blocks start, ascending; empty
+    /// when none is resident.
+    pub block_pages: Vec<NodeId>,
 }
 
 impl NodeMemory {
@@ -44,7 +48,7 @@ impl NodeMemory {
     pub fn is_local(&self) -> bool {
         self.slot_pages
             .iter()
-            .chain(&self.tree_pages)
+            .chain(&self.block_pages)
             .all(|&n| n == self.node_id)
     }
 }
@@ -72,22 +76,30 @@ impl Index {
                 }
             });
             result?;
-            let mut tree_pages = BTreeSet::new();
-            let mut tree_chunks = 0;
+            let mut block_pages = BTreeSet::new();
+            let mut blocks = 0;
+            let mut result = Ok(());
             for shard in &node.shards {
-                let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
-                for chunk in tree.store().chunk_buffers() {
-                    tree_chunks += 1;
-                    locate(topology, &mut tree_pages, chunk)?;
-                }
+                shard.storage.for_each_block(|block| {
+                    if blocks < MAX_BLOCKS_LOCATED && result.is_ok() {
+                        blocks += 1;
+                        // The page of the block's first word: a block is
+                        // smaller than a page or not page aligned, and is
+                        // first touched when allocated, by a pinned thread.
+                        result = topology
+                            .memory_location(&block[..1])
+                            .map(|nodes| block_pages.extend(nodes));
+                    }
+                });
             }
+            result?;
             out.push(NodeMemory {
                 node: node.index,
                 node_id: plan.node,
                 slots,
                 slot_pages: slot_pages.into_iter().collect(),
-                tree_chunks,
-                tree_pages: tree_pages.into_iter().collect(),
+                blocks,
+                block_pages: block_pages.into_iter().collect(),
             });
         }
         Ok(out)
@@ -161,8 +173,8 @@ mod tests {
             node_id: NodeId::new(1),
             slots: 0,
             slot_pages: Vec::new(),
-            tree_chunks: 0,
-            tree_pages: vec![NodeId::new(1)],
+            blocks: 0,
+            block_pages: vec![NodeId::new(1)],
         };
         assert!(memory.is_local());
         let remote = NodeMemory {

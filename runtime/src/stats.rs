@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 use crate::Error;
 
 /// Live counters of one node.
@@ -32,7 +32,6 @@ pub(crate) struct NodeCounters {
     pub(crate) local_records: AtomicU64,
     pub(crate) remote_records: AtomicU64,
     pub(crate) unpinned_records: AtomicU64,
-    pub(crate) tree_bytes: AtomicUsize,
 }
 
 /// A snapshot of one node's counters.
@@ -74,8 +73,10 @@ pub struct NodeStats {
     pub remote_records: u64,
     /// Records written by writers not pinned to any node.
     pub unpinned_records: u64,
-    /// Bytes of tree memory touched: nodes handed out plus memory reserved
-    /// (pre-faulted) by [`Builder::reserve_records`](crate::Builder::reserve_records).
+    /// Bytes of series storage: column blocks (including those reserved
+    /// and touched ahead by
+    /// [`Builder::reserve_records`](crate::Builder::reserve_records)),
+    /// block-index versions and series directories.
     pub tree_bytes: usize,
     /// Bytes of this node's slot buffers (every slot allocated, free or in
     /// use; slots are touched when allocated).
@@ -92,7 +93,7 @@ impl NodeStats {
 }
 
 impl NodeCounters {
-    pub(crate) fn snapshot(&self, keys: usize, slot_bytes: usize) -> NodeStats {
+    pub(crate) fn snapshot(&self, keys: usize, slot_bytes: usize, tree_bytes: usize) -> NodeStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NodeStats {
             records_accepted: get(&self.records_accepted),
@@ -109,7 +110,7 @@ impl NodeCounters {
             local_records: get(&self.local_records),
             remote_records: get(&self.remote_records),
             unpinned_records: get(&self.unpinned_records),
-            tree_bytes: self.tree_bytes.load(Ordering::Relaxed),
+            tree_bytes,
             slot_bytes,
             keys,
         }

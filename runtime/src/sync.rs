@@ -82,6 +82,63 @@ pub(crate) use imp::{
     AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, RwLock, ShardedLock,
 };
 
+/// A value readers load without locking while one writer replaces it:
+/// `arc_swap::ArcSwapOption` normally (readers never wait, the writer never
+/// waits for readers), a mutex around the `Arc` under a model checker (the
+/// protocol around it, data written before it is published, is what the
+/// models check; `arc_swap` itself is not instrumented for them).
+#[cfg(not(any(loom, shuttle)))]
+#[derive(Debug, Default)]
+pub(crate) struct Published<T>(arc_swap::ArcSwapOption<T>);
+
+#[cfg(not(any(loom, shuttle)))]
+impl<T> Published<T> {
+    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+        Published(arc_swap::ArcSwapOption::new(value))
+    }
+
+    /// The current value (a cheap guard: hold it briefly).
+    #[inline]
+    pub(crate) fn load(&self) -> arc_swap::Guard<Option<Arc<T>>> {
+        self.0.load()
+    }
+
+    /// The current value, as an `Arc` to keep.
+    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+        self.0.load_full()
+    }
+
+    /// Publishes `value`: loads that start afterwards see it.
+    pub(crate) fn store(&self, value: Option<Arc<T>>) {
+        self.0.store(value);
+    }
+}
+
+/// A value readers load while one writer replaces it: under a model
+/// checker, a mutex around the `Arc`.
+#[cfg(any(loom, shuttle))]
+#[derive(Debug, Default)]
+pub(crate) struct Published<T>(Mutex<Option<Arc<T>>>);
+
+#[cfg(any(loom, shuttle))]
+impl<T> Published<T> {
+    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+        Published(Mutex::new(value))
+    }
+
+    pub(crate) fn load(&self) -> Option<Arc<T>> {
+        lock(&self.0).clone()
+    }
+
+    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+        lock(&self.0).clone()
+    }
+
+    pub(crate) fn store(&self, value: Option<Arc<T>>) {
+        *lock(&self.0) = value;
+    }
+}
+
 /// Locks `m`, ignoring lock poisoning: our own poison flag (set by the
 /// merge pool's panic handler) is what reports a failed merge, and the data
 /// behind these mutexes stays consistent across a panic elsewhere.

@@ -19,9 +19,9 @@ fn reserved_memory_is_resident_on_its_node_or_the_query_is_refused() {
     };
     assert_eq!(placement.len(), index.plan().node_count());
     for node in &placement {
-        assert!(node.slots > 0 && node.tree_chunks > 0, "{node:?}");
+        assert!(node.slots > 0 && node.blocks > 0, "{node:?}");
         assert_eq!(node.slot_pages, [node.node_id], "{node:?}");
-        assert_eq!(node.tree_pages, [node.node_id], "{node:?}");
+        assert_eq!(node.block_pages, [node.node_id], "{node:?}");
         assert!(node.is_local());
     }
 

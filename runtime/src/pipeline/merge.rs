@@ -5,14 +5,15 @@
 //! Sorting uses core's [`SlotBuffer::sort_with`](numatree_core::SlotBuffer::sort_with):
 //! one counting pass groups the slot by shard and orders each group by key,
 //! keeping only the last insert of a key within the slot. Applying a part
-//! merges it into the shard's tree under the shard's write lock.
+//! merges each series' records into the series' column blocks (see
+//! `storage`), which readers keep reading meanwhile.
 
 use std::cell::RefCell;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use numatree_core::{NodeStore, Record};
+use numatree_core::Record;
 
 use super::node::{nanos, MergeEvent, NodePipeline, Sealed};
 use super::shard::{Part, SortedSlot};
@@ -124,20 +125,13 @@ impl NodePipeline {
         if !part.range.is_empty() {
             let shard = &self.shards[index];
             let run = &part.slot.slot.as_slice()[part.range.clone()];
-            let mut tree = shard.tree.write().unwrap_or_else(|e| e.into_inner());
-            let bytes_before = tree.store().bytes();
-            let stats = tree
-                .merge_run(run)
-                .expect("a sorted run always merges into a growable store");
-            let grown = tree.store().bytes() - bytes_before;
-            drop(tree);
+            let stats = shard.storage.merge_run(run);
             shard.keys.fetch_add(stats.inserted, Ordering::Release);
             let c = &self.counters;
             c.records_inserted
                 .fetch_add(stats.inserted as u64, Ordering::Relaxed);
             c.records_updated
                 .fetch_add(stats.replaced as u64, Ordering::Relaxed);
-            c.tree_bytes.fetch_add(grown, Ordering::Relaxed);
         }
         self.finish_if_last(part.slot);
     }

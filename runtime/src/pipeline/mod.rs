@@ -20,8 +20,8 @@ mod shard;
 #[cfg(all(test, any(loom, shuttle)))]
 pub(crate) use executor::Job;
 pub(crate) use executor::{merge_pool, Executor};
-pub(crate) use node::{tree_nodes_for, NodePipeline, NodeSetup, Origin};
 pub use node::{MergeEvent, MergeHook};
+pub(crate) use node::{NodePipeline, NodeSetup, Origin};
 
 use crate::health::Health;
 use crate::plan::Plan;

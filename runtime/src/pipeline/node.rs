@@ -17,8 +17,6 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use numatree_core::{Tree, LEAF_CAPACITY};
-
 use super::executor::{Executor, Job};
 use super::shard::Shard;
 use crate::flush::FlushTracker;
@@ -26,7 +24,6 @@ use crate::health::{Health, Waiters};
 use crate::plan::ShardRule;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
-use crate::store::ChunkStore;
 use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
 use crate::Error;
 
@@ -100,7 +97,6 @@ pub(crate) struct NodePipeline {
     pub(crate) counters: NodeCounters,
     pub(super) health: Arc<Health>,
     pub(super) rule: ShardRule,
-    binder: Binder,
     pub(super) hook: Option<MergeHook>,
     pub(super) plant_loss: bool,
 }
@@ -126,20 +122,17 @@ impl NodePipeline {
             hook,
             plant_loss,
         } = setup;
-        let shards = (0..rule.shards())
-            .map(|_| Shard::new(Tree::new(ChunkStore::new(binder.clone()))))
-            .collect();
+        let shards = (0..rule.shards()).map(|_| Shard::new()).collect();
         NodePipeline {
             index,
             shards,
-            slots: SlotPool::new(slot_capacity, in_flight_slots, binder.clone()),
+            slots: SlotPool::new(slot_capacity, in_flight_slots, binder),
             sealed: Mutex::new(SealedQueue::default()),
             executor: RwLock::new(None),
             flush: FlushTracker::default(),
             counters: NodeCounters::default(),
             health,
             rule,
-            binder,
             hook,
             plant_loss,
         }
@@ -249,46 +242,31 @@ impl NodePipeline {
 
     /// The node's counters now.
     pub(crate) fn stats(&self) -> NodeStats {
-        self.counters
-            .snapshot(self.keys(), self.slots.existing() * self.slots.slot_bytes())
+        self.counters.snapshot(
+            self.keys(),
+            self.slots.existing() * self.slots.slot_bytes(),
+            self.storage_bytes(),
+        )
     }
 
-    /// Bytes of memory the node holds: touched tree memory and every slot.
+    /// Bytes of the node's series storage (blocks, versions, directories).
+    pub(crate) fn storage_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.storage.bytes()).sum()
+    }
+
+    /// Bytes of memory the node holds: its storage and every slot.
     pub(crate) fn memory_used(&self) -> usize {
-        self.counters.tree_bytes.load(Ordering::Relaxed)
-            + self.slots.existing() * self.slots.slot_bytes()
+        self.storage_bytes() + self.slots.existing() * self.slots.slot_bytes()
     }
 
-    /// Pre-allocates and touches tree chunks for `records` records and the
+    /// Pre-allocates and touches blocks for `records` records and the
     /// in-flight slots. Run on a thread pinned to the node.
     pub(crate) fn reserve(&self, records: usize) {
         self.slots.reserve();
-        let nodes = tree_nodes_for(records.div_ceil(self.shards.len()));
+        let per_shard = records.div_ceil(self.shards.len());
         for shard in &self.shards {
-            let mut tree = shard.tree.write().unwrap_or_else(|e| e.into_inner());
-            if tree.is_empty() {
-                let mut store = ChunkStore::new(self.binder.clone());
-                store.reserve(nodes);
-                *tree = Tree::new(store);
-            }
+            shard.storage.reserve(per_shard);
         }
-        self.refresh_tree_bytes();
-    }
-
-    fn refresh_tree_bytes(&self) {
-        use numatree_core::NodeStore;
-        let bytes = self
-            .shards
-            .iter()
-            .map(|s| {
-                s.tree
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .store()
-                    .bytes()
-            })
-            .sum();
-        self.counters.tree_bytes.store(bytes, Ordering::Relaxed);
     }
 }
 
@@ -298,13 +276,6 @@ impl Waiters for NodePipeline {
         self.slots.wake_all();
         self.flush.wake_all();
     }
-}
-
-/// Tree nodes to reserve for `records` records of one shard: full leaves
-/// hold [`LEAF_CAPACITY`] records; 10% more for partial leaves and inner
-/// nodes.
-pub(crate) fn tree_nodes_for(records: usize) -> usize {
-    records.saturating_add(records / 10).div_ceil(LEAF_CAPACITY)
 }
 
 /// A duration in whole nanoseconds, saturating (584 years).

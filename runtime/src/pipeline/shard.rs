@@ -19,11 +19,9 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use numatree_core::Tree;
-
 use crate::slot::Slot;
-use crate::store::ChunkStore;
-use crate::sync::{lock, Arc, AtomicUsize, Mutex, ShardedLock};
+use crate::storage::ShardStorage;
+use crate::sync::{lock, Arc, AtomicUsize, Mutex};
 
 /// A sealed slot, sorted into one run grouped by shard, while its parts
 /// are applied. Shared by its parts; the thread that drops the last part
@@ -59,13 +57,11 @@ struct Lane {
     busy: bool,
 }
 
-/// One shard: a tree, its key count (readable without the lock), and the
-/// lane that orders merges into it.
+/// One shard: its series storage (readers take no lock), its key count,
+/// and the lane that orders merges into it.
 #[derive(Debug)]
 pub(crate) struct Shard {
-    /// Readers take a per-thread slot of the lock, so concurrent lookups do
-    /// not bounce one cache line between cores; merges take all slots.
-    pub(crate) tree: ShardedLock<Tree<ChunkStore>>,
+    pub(crate) storage: ShardStorage,
     pub(crate) keys: AtomicUsize,
     lane: Mutex<Lane>,
     /// Negative control for the model tests: `drain` applies the second
@@ -75,9 +71,9 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(tree: Tree<ChunkStore>) -> Shard {
+    pub(crate) fn new() -> Shard {
         Shard {
-            tree: ShardedLock::new(tree),
+            storage: ShardStorage::default(),
             keys: AtomicUsize::new(0),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]

@@ -105,6 +105,7 @@ pub fn assert_matches_oracle(index: &Index, oracle: &BTreeMap<(u32, i64), u64>) 
             .collect();
         assert_eq!(index.scan(s, ..), want, "scan of series {s}");
     }
+    assert_eq!(index.validate(), Ok(oracle.len()), "storage invariants");
     let shard_sum: usize = index.shard_lengths().iter().map(|x| x.2).sum();
     assert_eq!(shard_sum, index.len(), "shard lengths must sum to len()");
 }

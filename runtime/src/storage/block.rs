@@ -1,0 +1,173 @@
+//! A column block in shared memory: word 0 is the number of published
+//! points, then the timestamp column, then the value column, every word an
+//! atomic so that a merge may append while readers read, with no lock and
+//! no `unsafe`.
+//!
+//! Publication: a merge writes points beyond the published length (relaxed
+//! stores), then stores the new length with `Release`; a reader loads the
+//! length with `Acquire` and reads only points below it, which are never
+//! written again. Relaxed atomic loads and stores of a `u64` compile to
+//! plain moves on x86-64 and arm64.
+
+use numatree_core::{BlockRead, BlockWrite, Point};
+
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// Block capacities, in points: a series grows through them one by one
+/// (so a short series holds a short block, at most a quarter empty), and
+/// full blocks hold [`MAX_POINTS`].
+pub(crate) const CAPACITIES: [usize; 22] = [
+    1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256,
+];
+
+/// Points in a full block: 4 KiB of columns.
+pub(crate) const MAX_POINTS: usize = 256;
+
+/// The smallest capacity that holds `points` (at most [`MAX_POINTS`]).
+pub(crate) fn capacity_for(points: usize) -> usize {
+    CAPACITIES
+        .iter()
+        .copied()
+        .find(|&c| c >= points)
+        .unwrap_or(MAX_POINTS)
+}
+
+/// A block: `[len, ts[cap], value[cap]]` as atomic words, shared by every
+/// series version that indexes it.
+pub(crate) type Block = Arc<[AtomicU64]>;
+
+/// A new, empty block of `capacity` points, zeroed (so touched: its pages
+/// are placed on the node of the merge thread that allocates it).
+pub(crate) fn new_block(capacity: usize) -> Block {
+    (0..1 + 2 * capacity).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// Bytes a block of `capacity` points holds, with the `Arc` counts.
+pub(crate) fn block_bytes(capacity: usize) -> usize {
+    (1 + 2 * capacity) * size_of::<u64>() + 2 * size_of::<usize>()
+}
+
+/// Points a block can hold.
+#[inline]
+pub(crate) fn capacity(words: &[AtomicU64]) -> usize {
+    (words.len() - 1) / 2
+}
+
+/// A block, read: its published points as of when the view was made.
+#[derive(Clone, Copy)]
+pub(crate) struct BlockView<'a> {
+    ts: &'a [AtomicU64],
+    values: &'a [AtomicU64],
+}
+
+impl<'a> BlockView<'a> {
+    /// The block's published points now (`Acquire`: every point below the
+    /// length is fully written).
+    #[inline]
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
+        let cap = capacity(words);
+        let len = (words[0].load(Ordering::Acquire) as usize).min(cap);
+        BlockView {
+            ts: &words[1..1 + len],
+            values: &words[1 + cap..1 + cap + len],
+        }
+    }
+}
+
+impl BlockRead for BlockView<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+    #[inline]
+    fn ts(&self, i: usize) -> i64 {
+        self.ts[i].load(Ordering::Relaxed) as i64
+    }
+    #[inline]
+    fn value(&self, i: usize) -> u64 {
+        self.values[i].load(Ordering::Relaxed)
+    }
+}
+
+/// A block, filled by the one merge that owns its series.
+pub(crate) struct BlockFill<'a> {
+    words: &'a [AtomicU64],
+    len: usize,
+    /// Negative control for the model tests: publish before writing.
+    #[cfg(test)]
+    pub(crate) mutant_publish_first: bool,
+}
+
+impl<'a> BlockFill<'a> {
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
+        BlockFill {
+            len: words[0].load(Ordering::Relaxed) as usize,
+            words,
+            #[cfg(test)]
+            mutant_publish_first: false,
+        }
+    }
+}
+
+impl BlockRead for BlockFill<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn ts(&self, i: usize) -> i64 {
+        self.words[1 + i].load(Ordering::Relaxed) as i64
+    }
+    fn value(&self, i: usize) -> u64 {
+        self.words[1 + capacity(self.words) + i].load(Ordering::Relaxed)
+    }
+}
+
+impl BlockWrite for BlockFill<'_> {
+    fn capacity(&self) -> usize {
+        capacity(self.words)
+    }
+
+    fn write(&mut self, i: usize, point: Point) {
+        debug_assert!(i >= self.len, "point {i} is published");
+        #[cfg(test)]
+        if self.mutant_publish_first {
+            self.words[0].store(i as u64 + 1, Ordering::Release);
+        }
+        let cap = capacity(self.words);
+        self.words[1 + i].store(point.ts as u64, Ordering::Relaxed);
+        self.words[1 + cap + i].store(point.value, Ordering::Relaxed);
+    }
+
+    fn publish(&mut self, len: usize) {
+        debug_assert!(self.len <= len && len <= capacity(self.words));
+        self.len = len;
+        self.words[0].store(len as u64, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities_grow_by_at_most_a_third_and_end_at_the_maximum() {
+        for w in CAPACITIES.windows(2) {
+            assert!(w[0] < w[1] && w[1] * 3 <= w[0] * 4 + 3, "{w:?}");
+        }
+        assert_eq!(*CAPACITIES.last().unwrap(), MAX_POINTS);
+        assert_eq!(capacity_for(9), 10);
+        assert_eq!(capacity_for(256), 256);
+    }
+
+    #[test]
+    fn a_view_sees_published_points_only() {
+        let block = new_block(4);
+        let mut fill = BlockFill::new(&block);
+        fill.write(0, Point::new(5, 50));
+        fill.write(1, Point::new(6, 60));
+        assert_eq!(BlockView::new(&block).len(), 0);
+        fill.publish(2);
+        let view = BlockView::new(&block);
+        assert_eq!((view.len(), view.ts(1), view.value(1)), (2, 6, 60));
+        assert_eq!(BlockFill::new(&block).len(), 2);
+    }
+}

@@ -1,0 +1,173 @@
+//! Where a shard's points live: per series, time-ordered column blocks
+//! (timestamps and values in separate columns, 16 bytes a point, no series
+//! id per point) and a small index over them (each block's first
+//! timestamp), found through the shard's series directory. The layouts and
+//! algorithms are `numatree-core`'s ([`numatree_core::series`]); this
+//! module puts them in memory that readers share with the merge.
+//!
+//! # The reader protocol: readers never block merges, merges never wait
+//!
+//! Only one thread merges into a shard at a time (the shard's lane), and
+//! readers take no lock at all:
+//!
+//! 1. **Directory.** A reader loads the current table and probes for the
+//!    series' slot, whose version it loads (`arc_swap`: no lock, no wait
+//!    for the merge). A new series' version is stored before its key is
+//!    (`Release`), so a reader that finds the key finds the version. The
+//!    merge grows the table by publishing a copy; a reader on the old table
+//!    sees the versions as they were.
+//! 2. **Versions.** A series version (its block index) is immutable. A
+//!    merge that adds, splits or replaces blocks builds a new version over
+//!    new blocks written in full beforehand, and publishes it: a reader
+//!    sees the old version or the new one, each whole.
+//! 3. **Blocks.** A block is atomic words `[len, ts.., values..]`. The
+//!    merge appends to a tail block beyond its published length and then
+//!    stores the new length (`Release`); a reader loads the length
+//!    (`Acquire`) and reads below it. Published points are never written
+//!    again: a late point or an update builds a new block (copy on write),
+//!    so a reader never sees a torn or half-moved value, nor a point of
+//!    another series.
+//! 4. **Reclamation.** Blocks and versions are reference counted: a
+//!    replaced block stays alive while any version that indexes it is
+//!    still held by a reader, and memory is freed by whoever drops the
+//!    last reference. Nobody waits for anybody.
+//!
+//! Every point visible to a read is visible to every later read (the merge
+//! only publishes supersets of what a version held, or the same points with
+//! newer values), so a scan never misses a point a previous read returned.
+//! The protocol is model-checked in `model_tests` (publication of appends
+//! and of new versions, with a negative control that publishes before
+//! writing).
+
+mod block;
+mod directory;
+mod series;
+
+use std::ops::RangeBounds;
+
+use numatree_core::{MergeStats, Record};
+
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+
+use self::block::{block_bytes, new_block, MAX_POINTS};
+use self::directory::Directory;
+use self::series::Reserve;
+
+pub(crate) use self::block::Block;
+
+/// One shard's series, shared by its merge and any number of readers.
+#[derive(Debug)]
+pub(crate) struct ShardStorage {
+    directory: Directory,
+    /// Bytes held: blocks (reserved ones included), versions, the table.
+    bytes: AtomicUsize,
+    /// State only the merge touches: full-size blocks reserved ahead.
+    reserve: Mutex<Reserve>,
+}
+
+impl Default for ShardStorage {
+    fn default() -> Self {
+        let directory = Directory::default();
+        ShardStorage {
+            bytes: AtomicUsize::new(directory.bytes()),
+            directory,
+            reserve: Mutex::new(Reserve::default()),
+        }
+    }
+}
+
+impl ShardStorage {
+    /// The value of `(series, ts)`, if merged.
+    #[inline]
+    pub(crate) fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        self.directory.with(series, |s| s.get(ts)).flatten()
+    }
+
+    /// Calls `f(ts, value)` for the points of `series` with `ts` in
+    /// `range`, ascending, at most `limit`; returns how many.
+    pub(crate) fn scan(
+        &self,
+        series: u32,
+        range: impl RangeBounds<i64>,
+        limit: usize,
+        f: impl FnMut(i64, u64),
+    ) -> usize {
+        self.directory
+            .with(series, |s| s.scan(range, limit, f))
+            .unwrap_or(0)
+    }
+
+    /// Merges a run strictly ascending by `(series, ts)` (the shard's part
+    /// of a sorted slot). One thread at a time: the shard's lane.
+    pub(crate) fn merge_run(&self, run: &[Record]) -> MergeStats {
+        let mut reserve = lock(&self.reserve);
+        let mut stats = MergeStats::default();
+        let (mut grown, mut freed) = (0, 0);
+        let mut start = 0;
+        while start < run.len() {
+            let id = run[start].key.series;
+            let end = start + run[start..].partition_point(|r| r.key.series == id);
+            let current = self.directory.get(id);
+            let merged = series::merge(current.as_deref(), &run[start..end], &mut reserve);
+            stats.inserted += merged.stats.inserted;
+            stats.replaced += merged.stats.replaced;
+            grown += merged.allocated;
+            freed += merged.released;
+            if let Some(version) = merged.version {
+                grown += self.directory.publish(id, version);
+            }
+            start = end;
+        }
+        self.bytes.fetch_add(grown, Ordering::Relaxed);
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        stats
+    }
+
+    /// Allocates and touches full-size blocks for about `points` more
+    /// points (call from a thread pinned to the node).
+    pub(crate) fn reserve(&self, points: usize) {
+        let mut reserve = lock(&self.reserve);
+        let blocks = points.div_ceil(MAX_POINTS);
+        reserve.blocks.reserve(blocks);
+        for _ in 0..blocks {
+            reserve.blocks.push(new_block(MAX_POINTS));
+        }
+        self.bytes
+            .fetch_add(blocks * block_bytes(MAX_POINTS), Ordering::Relaxed);
+    }
+
+    /// Bytes `reserve(points)` takes, or `None` past `usize`.
+    pub(crate) fn reserved_bytes(points: usize) -> Option<usize> {
+        points
+            .div_ceil(MAX_POINTS)
+            .checked_mul(block_bytes(MAX_POINTS))
+    }
+
+    /// Bytes of memory the shard holds (blocks, versions, directory).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Checks every series' invariants; returns the shard's point count.
+    ///
+    /// # Errors
+    /// The first violation found.
+    pub(crate) fn validate(&self) -> Result<usize, String> {
+        let mut points = 0;
+        let mut result = Ok(());
+        self.directory
+            .for_each(|id, series| match series.validate() {
+                Ok(n) => points += n,
+                Err(e) if result.is_ok() => result = Err(format!("series {id}: {e}")),
+                Err(_) => {}
+            });
+        result.map(|()| points)
+    }
+
+    /// Calls `f` with every block of every series, and every reserved block.
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(&Block)) {
+        self.directory
+            .for_each(|_, series| series.blocks().for_each(&mut f));
+        lock(&self.reserve).blocks.iter().for_each(f);
+    }
+}
