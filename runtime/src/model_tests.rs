@@ -19,7 +19,7 @@
 //! What each model proves, on every explored schedule:
 //! - no slot is lost or used twice: the pool's accounting ends with every
 //!   slot free (`free == existing <= limit`), every acquired slot is empty,
-//!   and every record written lands in the tree exactly once with its value;
+//!   and every record written lands in storage exactly once with its value;
 //! - no lost wake-up: every parked writer or flush returns (loom and shuttle
 //!   report a schedule where all threads block as a deadlock);
 //! - a later insert of a key wins even when its slot sorts first on another
@@ -29,9 +29,15 @@
 //! - `barrier` (the flush) returns only after every slot sealed before it
 //!   is merged, and a writer sees its own records after it.
 //!
-//! The negative controls run models with one wake-up removed, or with
-//! lanes that ignore seal order (`mutant_*` switches that exist only in
-//! test builds), and must fail.
+//! - a reader scanning a series while merges append to its tail block and
+//!   rewrite a block for a late point sees every point whole (never an
+//!   unwritten one, never another series'), ascending, and never loses a
+//!   point an earlier scan returned (the storage's publication protocol).
+//!
+//! The negative controls run models with one wake-up removed, with lanes
+//! that ignore seal order, or with blocks published before their points are
+//! written (`mutant_*` switches that exist only in test builds), and must
+//! fail.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering as StdOrdering;
@@ -272,8 +278,7 @@ impl Harness {
 
     fn get(&self, series: u32, ts: i64) -> Option<u64> {
         let shard = &self.node.shards[self.node_shard(series)];
-        let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
-        tree.get(series, ts)
+        shard.storage.get(series, ts)
     }
 
     fn node_shard(&self, series: u32) -> usize {
@@ -288,9 +293,7 @@ impl Harness {
         assert_eq!(self.node.keys(), keys, "keys in the trees");
         let mut len = 0;
         for shard in &self.node.shards {
-            let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
-            tree.validate().expect("valid tree");
-            len += tree.len();
+            len += shard.storage.validate().expect("valid storage");
         }
         assert_eq!(len, keys);
         let stats = crate::Stats::from_nodes(vec![self.node.stats()]);
@@ -532,13 +535,12 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
                 for _ in 0..3 {
                     for series in 1..=WRITERS {
                         let shard = &h.node.shards[h.node_shard(series)];
-                        let tree = shard.tree.read().unwrap_or_else(|e| e.into_inner());
                         let mut last = None;
-                        for r in tree.range(series, ..) {
-                            assert!(last < Some(r.key.ts), "scan not strictly ascending");
-                            assert_eq!(r.value, value(series, r.key.ts));
-                            last = Some(r.key.ts);
-                        }
+                        shard.storage.scan(series, .., usize::MAX, |ts, v| {
+                            assert!(last < Some(ts), "scan not strictly ascending");
+                            assert_eq!(v, value(series, ts));
+                            last = Some(ts);
+                        });
                     }
                 }
             })
@@ -554,5 +556,67 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
             t.join().unwrap();
         }
         h.assert_quiescent(total * PER_SLOT);
+    });
+}
+
+/// The storage's publication protocol: one merge appends to a series in
+/// place (its 7 points sit in an 8-point block), then rewrites the block for
+/// a late point and regrows it for a new one, while a reader scans it
+/// twice. Every point the reader sees must be whole (its value is the one
+/// written for its timestamp), the scans ascending, and the second scan must
+/// hold every point of the first.
+fn reader_during_appends_and_rewrites(publish_first: bool) {
+    use crate::storage::ShardStorage;
+    let storage = Arc::new(ShardStorage::default());
+    let v = |ts: i64| 1000 + ts as u64;
+    let first: Vec<Record> = (1..=7)
+        .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
+        .collect();
+    storage.merge_run(&first);
+    if publish_first {
+        storage.set_mutant_publish_first();
+    }
+    let reader = {
+        let storage = Arc::clone(&storage);
+        spawn(move || {
+            let mut seen: Vec<(i64, u64)> = Vec::new();
+            for _ in 0..2 {
+                let mut now = Vec::new();
+                storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
+                for &(ts, value) in &now {
+                    assert_eq!(value, v(ts), "a point seen before it was written: {now:?}");
+                }
+                for w in now.windows(2) {
+                    assert!(w[0].0 < w[1].0, "scan not ascending: {now:?}");
+                }
+                for p in &seen {
+                    assert!(now.contains(p), "{p:?} vanished: {seen:?} then {now:?}");
+                }
+                seen = now;
+            }
+        })
+    };
+    // In place: the eighth point fills the block.
+    storage.merge_run(&[Record::new(7, 80, v(80))]);
+    // A late point rewrites the block (split in two), a new one is appended.
+    storage.merge_run(&[Record::new(7, 15, v(15)), Record::new(7, 90, v(90))]);
+    reader.join().unwrap();
+    assert_eq!(storage.validate(), Ok(10));
+}
+
+#[test]
+fn model_readers_see_whole_points_while_merges_append_and_rewrite() {
+    check("reader_during_appends_and_rewrites", || {
+        reader_during_appends_and_rewrites(false)
+    });
+}
+
+/// Negative control: a block whose length is published before its points
+/// are written shows a reader a point that was never written.
+#[test]
+#[should_panic(expected = "a point seen before it was written")]
+fn model_negative_control_publishing_before_writing_shows_unwritten_points() {
+    check("negative_control_publish_first", || {
+        reader_during_appends_and_rewrites(true)
     });
 }

@@ -63,6 +63,9 @@ pub(crate) struct ShardStorage {
     bytes: AtomicUsize,
     /// State only the merge touches: full-size blocks reserved ahead.
     reserve: Mutex<Reserve>,
+    /// Negative control for the model tests: blocks publish before writing.
+    #[cfg(test)]
+    mutant_publish_first: std::sync::atomic::AtomicBool,
 }
 
 impl Default for ShardStorage {
@@ -72,6 +75,8 @@ impl Default for ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
             reserve: Mutex::new(Reserve::default()),
+            #[cfg(test)]
+            mutant_publish_first: Default::default(),
         }
     }
 }
@@ -108,6 +113,12 @@ impl ShardStorage {
             let id = run[start].key.series;
             let end = start + run[start..].partition_point(|r| r.key.series == id);
             let current = self.directory.get(id);
+            #[cfg(test)]
+            {
+                reserve.mutant_publish_first = self
+                    .mutant_publish_first
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            }
             let merged = series::merge(current.as_deref(), &run[start..end], &mut reserve);
             stats.inserted += merged.stats.inserted;
             stats.replaced += merged.stats.replaced;
@@ -121,6 +132,14 @@ impl ShardStorage {
         self.bytes.fetch_add(grown, Ordering::Relaxed);
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
         stats
+    }
+
+    /// Negative control for the model tests: from now on, blocks publish
+    /// their length before their points are written.
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn set_mutant_publish_first(&self) {
+        self.mutant_publish_first
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Allocates and touches full-size blocks for about `points` more

@@ -88,6 +88,9 @@ impl BlockSource for Series {
 #[derive(Debug, Default)]
 pub(crate) struct Reserve {
     pub(crate) blocks: Vec<Block>,
+    /// Negative control for the model tests (see `BlockFill`).
+    #[cfg(test)]
+    pub(crate) mutant_publish_first: bool,
 }
 
 /// What a series merge changed, for the shard's accounting.
@@ -213,6 +216,18 @@ impl MergeStore<'_> {
     }
 }
 
+impl MergeStore<'_> {
+    fn fill(&self, id: BlockId) -> BlockFill<'_> {
+        #[allow(unused_mut)]
+        let mut fill = BlockFill::new(self.words(id));
+        #[cfg(test)]
+        {
+            fill.mutant_publish_first = self.reserve.mutant_publish_first;
+        }
+        fill
+    }
+}
+
 impl BlockSource for MergeStore<'_> {
     type Block<'a>
         = BlockView<'a>
@@ -258,14 +273,11 @@ impl BlockStore for MergeStore<'_> {
     }
 
     fn block_mut(&mut self, id: BlockId) -> BlockFill<'_> {
-        BlockFill::new(self.words(id))
+        self.fill(id)
     }
 
     fn pair(&mut self, from: BlockId, to: BlockId) -> (BlockView<'_>, BlockFill<'_>) {
-        (
-            BlockView::new(self.words(from)),
-            BlockFill::new(self.words(to)),
-        )
+        (BlockView::new(self.words(from)), self.fill(to))
     }
 
     fn retire(&mut self, id: BlockId) {
