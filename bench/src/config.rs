@@ -296,7 +296,7 @@ pub struct Cli {
     /// Workload seed [default: 7959388181780129125] [range: any u64]
     #[arg(long, value_name = "N", value_parser = int_in::<u64>(0..=u64::MAX))]
     pub seed: Option<u64>,
-    /// Write the JSON here, the SVG next to it [default: target/numatree-bench/<time>.json and latest.json]
+    /// Write the JSON here, the SVG next to it [default: target/numatree-bench/TIMESTAMP.json, copied to latest.json]
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Skip the SVG plot [default: off]

@@ -6,7 +6,8 @@
 //! record streams and the [`oracle`] of their final state; [`registry`]
 //! lists the [`contender`]s ([`peers`] and, later, numatree); [`phases`]
 //! drives the measurements and [`verify`] checks each one; [`report`] prints
-//! the tables and writes the JSON, [`plot`] the SVG.
+//! the tables and writes the JSON, [`plot`] the SVG; [`progress`] tells
+//! how much of the run is done and estimates the time left.
 //!
 //! ```no_run
 //! use numatree_bench::{config::BenchConfig, phases, registry};
@@ -24,6 +25,7 @@ pub mod oracle;
 pub mod peers;
 pub mod phases;
 pub mod plot;
+pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod vec_store;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use numatree_bench::config::parse_args;
-use numatree_bench::phases::{self, Progress};
+use numatree_bench::phases;
+use numatree_bench::progress::{EtaAccuracy, Progress};
 use numatree_bench::report::{self, ContenderInfo, Report, SystemInfo};
 use numatree_bench::{plot, registry};
 
@@ -88,6 +89,23 @@ fn main() -> ExitCode {
         println!("plot: {}", svg.display());
     }
     println!("wall time: {:.1} s", outcome.wall_s);
+    if let Some(acc) = EtaAccuracy::last_quarter(&outcome.eta) {
+        let w = acc.worst;
+        println!(
+            "time-left estimate over the last quarter of the run: {} estimates with >= {:.0} s left, \
+             worst {:.0}% off (after {}/{}: estimated {:.1} s, really {:.1} s left), worst absolute \
+             error {:.1} s ({} estimates with less left not counted)",
+            acc.points,
+            acc.min_left_s,
+            acc.worst_relative * 100.0,
+            w.done,
+            w.planned,
+            w.eta_s.unwrap_or(f64::NAN),
+            w.actual_left_s.unwrap_or(f64::NAN),
+            acc.worst_abs_s,
+            acc.tail_points
+        );
+    }
 
     if !outcome.failures.is_empty() {
         eprintln!(

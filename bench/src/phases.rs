@@ -16,6 +16,8 @@ use serde::Serialize;
 use crate::config::{BenchConfig, Phase};
 use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
 use crate::oracle::Oracle;
+pub use crate::progress::Progress;
+use crate::progress::{eta_text, EtaPoint, Planned};
 use crate::verify::{self, Failure, Mismatches, Problem};
 use crate::workload::{stream_rng, Lookup, ScanQuery, Workload};
 
@@ -104,30 +106,9 @@ pub struct Outcome {
     pub records: u64,
     /// Whole run, seconds.
     pub wall_s: f64,
-}
-
-/// Progress lines on stderr, stamped with the time since the run began.
-#[derive(Debug)]
-pub struct Progress {
-    start: Instant,
-    quiet: bool,
-}
-
-impl Progress {
-    /// Progress printing to stderr (or nowhere when `quiet`).
-    pub fn new(quiet: bool) -> Self {
-        Progress {
-            start: Instant::now(),
-            quiet,
-        }
-    }
-
-    /// Prints one line.
-    pub fn line(&self, msg: &str) {
-        if !self.quiet {
-            eprintln!("[{:>7.1}s] {msg}", self.start.elapsed().as_secs_f64());
-        }
-    }
+    /// The estimate of the time left made after each measurement, with the
+    /// time that was really left.
+    pub eta: Vec<EtaPoint>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -167,6 +148,8 @@ struct Recorder<'a> {
     cfg: &'a BenchConfig,
     progress: &'a Progress,
     out: Outcome,
+    /// The line of the measurement being verified, printed once it is.
+    pending: Option<String>,
 }
 
 impl Recorder<'_> {
@@ -178,7 +161,7 @@ impl Recorder<'_> {
         c: &dyn Contender,
         note: String,
     ) {
-        self.progress.line(&format!(
+        self.pending = Some(format!(
             "{:<13} {:<14} T={:<3} rep {}/{}: {note}",
             phase.name(),
             ctx.contender,
@@ -196,7 +179,18 @@ impl Recorder<'_> {
         });
     }
 
+    /// Ends a measurement: records its verification problems and prints
+    /// its line with the progress so far.
     fn problems(&mut self, ctx: &Ctx<'_>, phase: Phase, problems: Vec<Problem>) -> bool {
+        let eta = self.progress.measured();
+        if let Some(line) = self.pending.take() {
+            self.progress.line(&format!(
+                "{line} [{}/{} done, {} left]",
+                eta.done,
+                eta.planned,
+                eta_text(eta.eta_s)
+            ));
+        }
         let clean = problems.is_empty();
         for problem in problems {
             let f = Failure {
@@ -566,6 +560,50 @@ fn mixed_keys(prefix: &[&[Record]], n: usize, seed: u64) -> Vec<(u32, i64)> {
         .collect()
 }
 
+/// Every measurement [`run`] makes, in order, with its expected cost
+/// (records touched, verification included).
+pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> Vec<Planned> {
+    let records = records as f64;
+    let lookups = cfg.lookups as f64;
+    let scanned = cfg.scans as f64 * cfg.scan_len.min(cfg.workload.points) as f64;
+    let mut plan = Vec::new();
+    for &threads in &cfg.threads {
+        for _ in 0..cfg.repeat {
+            for f in factories {
+                let queries = f.caps().queries;
+                let verified_ingest = if queries { 2.0 * records } else { records };
+                let mut push = |phase: Phase, cost: f64| {
+                    plan.push(Planned {
+                        threads,
+                        contender: f.name().to_owned(),
+                        phase,
+                        cost,
+                    })
+                };
+                push(Phase::Insert, verified_ingest);
+                if queries {
+                    for (phase, cost) in [
+                        (Phase::Lookup, lookups),
+                        (Phase::LookupAbsent, lookups),
+                        (Phase::Scan, scanned / 2.0),
+                    ] {
+                        if cfg.runs(phase) {
+                            push(phase, cost);
+                        }
+                    }
+                }
+                if cfg.runs(Phase::InsertWarm) && f.caps().reserved {
+                    push(Phase::InsertWarm, verified_ingest);
+                }
+                if cfg.runs(Phase::Mixed) && queries {
+                    push(Phase::Mixed, 2.0 * records + lookups);
+                }
+            }
+        }
+    }
+    plan
+}
+
 /// Runs every configured phase on every factory and verifies each result.
 pub fn run(
     cfg: &BenchConfig,
@@ -587,6 +625,15 @@ pub fn run(
     let lookups = workload.lookups(cfg.lookups, 0.0, 1);
     let absent = workload.lookups(cfg.lookups, cfg.absent_pct, 2);
     let scans = workload.scans(cfg.scans, cfg.scan_len);
+    let planned = plan(cfg, factories, oracle.records());
+    progress.line(&format!(
+        "{} measurements planned ({} thread counts x {} repeats x {} contenders, their phases)",
+        planned.len(),
+        cfg.threads.len(),
+        cfg.repeat,
+        factories.len()
+    ));
+    progress.start(planned, cfg.threads.len());
     let mut rec = Recorder {
         cfg,
         progress,
@@ -595,6 +642,7 @@ pub fn run(
             records: oracle.records(),
             ..Outcome::default()
         },
+        pending: None,
     };
     for &threads in &cfg.threads {
         let t0 = Instant::now();
@@ -611,6 +659,7 @@ pub fn run(
         } else {
             Vec::new()
         };
+        progress.setup_done();
         let round = Round {
             oracle,
             threads,
@@ -652,6 +701,7 @@ pub fn run(
         }
     }
     rec.out.wall_s = started.elapsed().as_secs_f64();
+    rec.out.eta = progress.finish();
     Ok(rec.out)
 }
 
@@ -682,6 +732,23 @@ mod tests {
         let factories = registry::select(&cfg.contenders).unwrap();
         let out = run(&cfg, &factories, &Progress::new(true)).unwrap();
         assert!(out.failures.is_empty(), "{:#?}", out.failures);
+        // The plan the progress counts against is what ran, in order.
+        let planned = plan(&cfg, &factories, out.records);
+        let ran: Vec<(usize, &str, Phase)> = out
+            .samples
+            .iter()
+            .map(|s| (s.threads, s.contender.as_str(), s.phase))
+            .collect();
+        let expected: Vec<(usize, &str, Phase)> = planned
+            .iter()
+            .map(|p| (p.threads, p.contender.as_str(), p.phase))
+            .collect();
+        assert_eq!(ran, expected);
+        assert_eq!(out.eta.len(), planned.len());
+        let last = out.eta.last().unwrap();
+        assert_eq!((last.done, last.planned), (planned.len(), planned.len()));
+        assert_eq!(last.eta_s, Some(0.0));
+        assert!(out.eta.iter().all(|p| p.actual_left_s.is_some()));
         for f in &factories {
             for &t in &cfg.threads {
                 let has = |p: Phase| {

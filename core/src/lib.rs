@@ -29,8 +29,27 @@
 //! tree.validate().unwrap();
 //! ```
 //!
-//! Every capacity limit is an [`Error`] value, never a panic: a full slot
-//! hands the record back, a full store stops a merge at a reported prefix.
+//! # Guarantees
+//! - **Nothing lost.** Every capacity limit is an [`Error`] value, never a
+//!   panic and never a silent drop: a full slot hands the record back
+//!   (`Err(record)`), and a full store stops a merge at a reported prefix
+//!   ([`Error::Full`] with `applied`): the first `applied` records of the run
+//!   are in the tree, the rest untouched, to be merged again.
+//! - **Order.** A key is `(series, ts)`, ordered by series then timestamp.
+//!   Sorting a slot keeps one record per key, the one pushed last (a later
+//!   write wins); merging a run replaces the value of a key already stored.
+//!   [`Tree::range`] yields a series' records in ascending timestamp order.
+//! - **Visibility.** There is no concurrency here: a record is in the tree
+//!   once `merge_run` returns (or is within the applied prefix of
+//!   [`Error::Full`]), and every later `get` or `range` sees it. Threads,
+//!   waiting and backpressure belong to the `numatree` runtime crate.
+//! - **Errors.** One small `#[non_exhaustive]` [`Error`] enum: a full store
+//!   ([`Error::Full`]), a run that is not strictly ascending
+//!   ([`Error::Unsorted`], the tree unchanged), or too little sort scratch
+//!   ([`Error::ScratchTooSmall`]).
+//! - **No allocation, no `std`.** Capacity is fixed by the caller (const
+//!   generics, or storage it provides); the same code runs on a
+//!   microcontroller and in the runtime.
 //!
 //! The crate has no features and no unsafe code.
 #![cfg_attr(not(test), no_std)]

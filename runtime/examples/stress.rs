@@ -384,6 +384,74 @@ impl Watchdog {
     }
 }
 
+// ------------------------------------------------------------------ progress
+
+/// Progress every few seconds on stderr, as the bench reports it: a line
+/// stamped with the time since the start, ending with what is done and the
+/// time left; rewritten in place when stderr is a terminal, plain lines
+/// otherwise (CI logs). The run is bounded by time, so the time left is the
+/// deadline's, plus the final close.
+struct Ticker {
+    start: Instant,
+    deadline: Duration,
+    next: Duration,
+    in_place: bool,
+}
+
+impl Ticker {
+    /// How often a progress line is printed.
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(deadline: Duration) -> Ticker {
+        use std::io::IsTerminal as _;
+        Ticker {
+            start: Instant::now(),
+            deadline,
+            next: Ticker::EVERY,
+            in_place: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Prints a line, keeping the status line under it when in place.
+    fn line(&self, msg: &str) {
+        let stamp = self.start.elapsed().as_secs_f64();
+        if self.in_place {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("[{stamp:>7.1}s] {msg}");
+    }
+
+    /// Reports progress if the last report is `EVERY` old.
+    fn tick(&mut self, totals: &Totals) {
+        let elapsed = self.start.elapsed();
+        if elapsed < self.next {
+            return;
+        }
+        self.next = elapsed + Ticker::EVERY;
+        let msg = format!(
+            "stress: {} phases on {} indexes, {} records accepted [{:.0}/{:.0} s done, about {:.0}s left]",
+            totals.phases,
+            totals.lifetimes,
+            totals.records_accepted,
+            elapsed.as_secs_f64().min(self.deadline.as_secs_f64()),
+            self.deadline.as_secs_f64(),
+            self.deadline.saturating_sub(elapsed).as_secs_f64()
+        );
+        if self.in_place {
+            eprint!("\r\x1b[2K[{:>7.1}s] {msg}", elapsed.as_secs_f64());
+        } else {
+            self.line(&msg);
+        }
+    }
+
+    /// Clears the status line.
+    fn finish(&self) {
+        if self.in_place {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 // ------------------------------------------------------------------ running
 
 type Outcome = Result<(), String>;
@@ -907,6 +975,7 @@ fn run(args: &Args) -> Outcome {
     );
     let started = Instant::now();
     let deadline = Duration::from_secs_f64(args.seconds);
+    let mut ticker = Ticker::new(deadline);
     let mut life: Option<Lifetime> = None;
     let mut phase_no = 0u64;
     while started.elapsed() < deadline {
@@ -952,8 +1021,9 @@ fn run(args: &Args) -> Outcome {
         totals.slowest_phase = totals.slowest_phase.max(took);
         totals.phases += 1;
         if args.verbose {
-            eprintln!("phase {phase_no}: {label}: ok in {took:.1?}");
+            ticker.line(&format!("phase {phase_no}: {label}: ok in {took:.1?}"));
         }
+        ticker.tick(&totals);
         let close = match end {
             After::Discard => {
                 life = None;
@@ -974,6 +1044,7 @@ fn run(args: &Args) -> Outcome {
         close_and_check(&mut old, &mut rng, &mut totals)
             .map_err(|e| format!("final close: {e}"))?;
     }
+    ticker.finish();
     let t = &totals;
     println!(
         "numatree-stress: seed {} passed: {} phases on {} indexes in {:.1} s (slowest phase {:.2?})",

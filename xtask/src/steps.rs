@@ -49,6 +49,12 @@ impl Step {
             action: Box::new(action),
         }
     }
+
+    /// The step's name, as the summary shows it.
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// How a step ended, as recorded for the summary.

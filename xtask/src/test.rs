@@ -1,8 +1,9 @@
 //! `cargo xtask test`: every check a change must pass, as a list of steps.
 //!
 //! Order: cheapest and most likely to fail first (deps, formatting, clippy),
-//! then the test suite, the no_std builds of `numatree-core`, and Miri on
-//! the host and on a 32-bit target.
+//! then the test suite, the runtime's examples (`--quick`), the docs with
+//! warnings denied, the no_std builds of `numatree-core`, and Miri on the
+//! host and on a 32-bit target.
 //! `run` appends the reliability suite with its short budget (loom and
 //! shuttle models, stress, fuzzing; `ci` uses the long one).
 
@@ -42,6 +43,23 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             passed(shell::run(cmd!(cx.sh, "cargo test --workspace")))
         }),
     ];
+    // Built by the test step already (`cargo test` builds examples); each
+    // run checks its own results and takes about a second.
+    for example in RUNTIME_EXAMPLES {
+        steps.push(Step::new(format!("example {example} --quick"), move |cx| {
+            passed(shell::run(cmd!(
+                cx.sh,
+                "cargo run -p numatree --example {example} -- --quick"
+            )))
+        }));
+    }
+    steps.push(Step::new("doc -D warnings", |cx| {
+        let flags = rustdoc_flags(std::env::var("RUSTDOCFLAGS").ok().as_deref());
+        passed(shell::run_with_env(
+            cmd!(cx.sh, "cargo doc --workspace --no-deps"),
+            &[("RUSTDOCFLAGS", flags.as_str())],
+        ))
+    }));
     for target in NO_STD_TARGETS {
         steps.push(Step::new(
             format!("build numatree-core --target {target}"),
@@ -90,9 +108,54 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
     steps
 }
 
+/// The runtime's examples for users, run with `--quick` after the tests.
+const RUNTIME_EXAMPLES: [&str; 2] = ["quickstart", "scrape"];
+
+/// The caller's RUSTDOCFLAGS with `-D warnings` added: a broken intra-doc
+/// link or bad doc markup fails the step.
+fn rustdoc_flags(existing: Option<&str>) -> String {
+    match existing.map(str::trim) {
+        Some(flags) if !flags.is_empty() => format!("{flags} -D warnings"),
+        _ => "-D warnings".to_string(),
+    }
+}
+
 /// The 32-bit target whose `usize` the core's tests run with under Miri.
 const MIRI_32_BIT_TARGET: &str = "armv7-unknown-linux-gnueabihf";
 
 fn passed(result: Result<()>) -> Result<Outcome> {
     result.map(|()| Outcome::Passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_step_denies_warnings_and_keeps_the_callers_flags() {
+        assert_eq!(rustdoc_flags(None), "-D warnings");
+        assert_eq!(rustdoc_flags(Some(" ")), "-D warnings");
+        assert_eq!(
+            rustdoc_flags(Some("--cfg docsrs")),
+            "--cfg docsrs -D warnings"
+        );
+    }
+
+    #[test]
+    fn examples_and_docs_run_after_the_tests_and_before_the_no_std_builds() {
+        let names: Vec<String> = steps(TestFlags::default())
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
+        let at = |n: &str| {
+            names
+                .iter()
+                .position(|x| x == n)
+                .unwrap_or_else(|| panic!("{n}: {names:?}"))
+        };
+        assert!(at("test") < at("example quickstart --quick"));
+        assert!(at("example quickstart --quick") < at("example scrape --quick"));
+        assert!(at("example scrape --quick") < at("doc -D warnings"));
+        assert!(at("doc -D warnings") < at("build numatree-core --target thumbv7em-none-eabihf"));
+    }
 }
