@@ -45,8 +45,8 @@ impl Budget {
 const LOOM_TARGET: &str = "target/loom";
 const SHUTTLE_TARGET: &str = "target/shuttle";
 
-/// The fuzz target in `core/fuzz`.
-const FUZZ_TARGET: &str = "merge_runs";
+/// The fuzz targets in `core/fuzz`: the B+-tree and the column-block index.
+const FUZZ_TARGETS: [&str; 2] = ["merge_runs", "series_runs"];
 
 /// The reliability steps, in order, with `budget`.
 pub(crate) fn steps(budget: Budget) -> Vec<Step> {
@@ -79,7 +79,11 @@ pub(crate) fn steps(budget: Budget) -> Vec<Step> {
             .map(|()| Outcome::Passed)
         }),
         Step::new(
-            format!("fuzz {FUZZ_TARGET} {} s", budget.fuzz_seconds),
+            format!(
+                "fuzz {} ({} s each)",
+                FUZZ_TARGETS.join(", "),
+                budget.fuzz_seconds
+            ),
             move |cx| {
                 if let Nightly::Unavailable(why) = &deps_report(cx)?.nightly {
                     return Ok(Outcome::Skipped(format!("needs nightly: {why}")));
@@ -93,7 +97,10 @@ pub(crate) fn steps(budget: Budget) -> Vec<Step> {
                     }
                     shell::run(cmd!(cx.sh, "cargo install cargo-fuzz --locked"))?;
                 }
-                fuzz(&cx.sh, budget.fuzz_seconds).map(|()| Outcome::Passed)
+                for target in FUZZ_TARGETS {
+                    fuzz(&cx.sh, target, budget.fuzz_seconds)?;
+                }
+                Ok(Outcome::Passed)
             },
         ),
     ]
@@ -181,13 +188,13 @@ fn has_cargo_fuzz(sh: &Shell) -> bool {
     shell::probe(cmd!(sh, "cargo +nightly fuzz --version"))
 }
 
-/// Fuzzes `merge_runs` for `seconds`, starting from the committed corpus.
-fn fuzz(sh: &Shell, seconds: u32) -> Result<()> {
+/// Fuzzes `target` for `seconds`, starting from its committed corpus.
+fn fuzz(sh: &Shell, target: &str, seconds: u32) -> Result<()> {
     let _dir = sh.push_dir("core");
     let max_time = format!("-max_total_time={seconds}");
     shell::run(cmd!(
         sh,
-        "cargo +nightly fuzz run {FUZZ_TARGET} -- {max_time} -max_len=512 -print_final_stats=1"
+        "cargo +nightly fuzz run {target} -- {max_time} -max_len=512 -print_final_stats=1"
     ))
 }
 
