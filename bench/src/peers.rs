@@ -7,6 +7,7 @@
 //! | `btree-sharded` | 64 `Mutex<BTreeMap>` shards, series hashed to a shard | lock per record |
 //! | `skiplist` | `crossbeam_skiplist::SkipMap` | lock-free, per record |
 //! | `scc-treeindex` | `scc::TreeIndex` (`upsert_sync`) | lock-free reads, per record |
+//! | `series-vec` | one `Mutex<Vec<(i64, u64)>>` per series, indexed by series id | lock per record: push in order, binary-search upsert when late |
 //! | `vec-ceiling` | one `Vec` per writer, `extend_from_slice` per batch | the writer-only ceiling; no queries |
 
 use std::collections::BTreeMap;
@@ -277,6 +278,107 @@ pub fn scc_tree() -> ContenderFactory {
     ContenderFactory::new("scc-treeindex", INDEX, |_| Box::new(SccTree::default()))
 }
 
+// ------------------------------------------------------------------ series-vec
+
+/// One series' points, ascending by timestamp.
+type Points = Vec<(i64, u64)>;
+
+/// What a time-series user writes by hand (Prometheus' head block has this
+/// shape): one `Mutex<Vec<(ts, value)>>` per series, in a boxed slice
+/// indexed by the dense series id. A point newer than the series' last one
+/// is pushed; an older one is upserted at its binary-search position
+/// (`Ok` replaces, `Err` inserts). `get` is a binary search, `scan` two
+/// `partition_point`s and one copy of the range. Each mutex sits in its own
+/// cache-line pair: series `s` belongs to writer `s % T`, so unpadded
+/// neighbours would be written by different threads (see `Padded`).
+#[derive(Debug)]
+pub struct SeriesVec {
+    series: Box<[Padded<Mutex<Points>>]>,
+}
+
+impl SeriesVec {
+    /// Empty vectors for the series ids `0..series`.
+    pub fn new(series: u32) -> Self {
+        SeriesVec {
+            series: (0..series).map(|_| Padded::default()).collect(),
+        }
+    }
+
+    /// The points of `series`, locked; `None` for an id beyond the series count.
+    #[inline]
+    fn points(&self, series: u32) -> Option<std::sync::MutexGuard<'_, Points>> {
+        self.series
+            .get(series as usize)
+            .map(|p| p.0.lock().expect("series-vec poisoned"))
+    }
+
+    /// Stores `value` at `ts` in `points`, replacing an equal timestamp.
+    #[inline]
+    fn upsert(points: &mut Points, ts: i64, value: u64) {
+        match points.last() {
+            Some(&(last, _)) if ts <= last => match points.binary_search_by_key(&ts, |p| p.0) {
+                Ok(i) => points[i].1 = value,
+                Err(i) => points.insert(i, (ts, value)),
+            },
+            _ => points.push((ts, value)),
+        }
+    }
+}
+
+impl Contender for SeriesVec {
+    fn name(&self) -> &str {
+        "series-vec"
+    }
+
+    fn ingest(&self, parts: &[&[Record]], _batch: usize) -> IngestTiming {
+        IngestTiming::synchronous(run_writers(parts, |_, part| {
+            for r in part {
+                let mut points = self.points(r.key.series).unwrap_or_else(|| {
+                    panic!(
+                        "series-vec: series {} beyond the {} it was built for",
+                        r.key.series,
+                        self.series.len()
+                    )
+                });
+                Self::upsert(&mut points, r.key.ts, r.value);
+            }
+        }))
+    }
+
+    fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        let points = self.points(series)?;
+        points
+            .binary_search_by_key(&ts, |p| p.0)
+            .ok()
+            .map(|i| points[i].1)
+    }
+
+    fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
+        if t0 >= t1 {
+            return 0;
+        }
+        let Some(points) = self.points(series) else {
+            return 0;
+        };
+        let lo = points.partition_point(|p| p.0 < t0);
+        let hi = lo + points[lo..].partition_point(|p| p.0 < t1);
+        out.extend_from_slice(&points[lo..hi]);
+        hi - lo
+    }
+
+    fn len(&self) -> usize {
+        self.series
+            .iter()
+            .map(|p| p.0.lock().expect("series-vec poisoned").len())
+            .sum()
+    }
+}
+
+/// Factory for [`SeriesVec`], sized by the workload's series count.
+pub fn series_vec() -> ContenderFactory {
+    ContenderFactory::new("series-vec", INDEX, |o| Box::new(SeriesVec::new(o.series)))
+}
+
 // ----------------------------------------------------------------- vec-ceiling
 
 /// The writer-only ceiling: writer `i` appends its part to its own `Vec` with
@@ -364,4 +466,48 @@ pub fn vec_ceiling() -> ContenderFactory {
         },
         |o| Box::new(VecCeiling::new(o)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(series: u32, ts: i64, value: u64) -> Record {
+        Record::new(series, ts, value)
+    }
+
+    #[test]
+    fn series_vec_pushes_in_order_upserts_late_points_and_scans_half_open_ranges() {
+        let v = SeriesVec::new(3);
+        let part = [
+            rec(1, 10, 1),
+            rec(1, 30, 3),
+            rec(1, 20, 2),  // late: inserted between
+            rec(1, 30, 33), // duplicate of the last: replaced
+            rec(1, 10, 11), // duplicate of the first: replaced
+            rec(1, 5, 0),   // late, before everything
+            rec(2, 7, 7),
+        ];
+        v.ingest(&[&part], 2);
+        assert_eq!(v.len(), 5);
+        assert_eq!(v.get(1, 10), Some(11));
+        assert_eq!(v.get(1, 30), Some(33));
+        assert_eq!(v.get(1, 15), None);
+        assert_eq!(v.get(0, 10), None);
+        assert_eq!(
+            v.get(3, 10),
+            None,
+            "an id beyond the series count is absent"
+        );
+        let mut out = Vec::new();
+        assert_eq!(v.scan(1, 10, 30, &mut out), 2);
+        assert_eq!(out, [(10, 11), (20, 2)]);
+        out.clear();
+        assert_eq!(v.scan(1, i64::MIN, i64::MAX, &mut out), 4);
+        assert_eq!(out, [(5, 0), (10, 11), (20, 2), (30, 33)]);
+        assert_eq!(v.scan(1, 30, 30, &mut out), 0, "empty range");
+        assert_eq!(v.scan(1, 31, 20, &mut out), 0, "reversed range");
+        assert_eq!(v.scan(u32::MAX, i64::MIN, i64::MAX, &mut out), 0);
+        assert_eq!(out.len(), 4);
+    }
 }

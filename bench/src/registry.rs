@@ -19,6 +19,7 @@ pub fn all() -> Vec<ContenderFactory> {
         peers::btree_sharded(),
         peers::skiplist(),
         peers::scc_tree(),
+        peers::series_vec(),
         peers::vec_ceiling(),
     ]
 }
