@@ -13,6 +13,12 @@
 //! | `default` | 1,024 x 10,000 (the predecessor's), in order | 1,2,4,8,16,32 | 3 | 1,024,000 | 5,120 |
 //! | `scale10` | `default` with `--scale 10` (1,024 x 100,000) | 1,2,4,8,16,32 | 3 | 1,024,000 | 5,120 |
 //!
+//! Every profile also runs the extra [`Shape`]s (`--shapes`), each a
+//! section of the same report with its own tables: `high-cardinality`
+//! (1,000,000 series x 10 points; `ci`: 25,600 x 10) and `late` (the
+//! default shape's workload with 5% of the points late), at threads 1,2,32
+//! (`ci`: 1,2), 1 repeat, phases insert, lookup, scan and memory.
+//!
 //! Every other flag overrides the profile, wherever it stands on the line.
 
 use std::ffi::OsString;
@@ -45,17 +51,21 @@ pub enum Phase {
     Scan,
     /// Writers ingest the second half while readers look up the first.
     Mixed,
+    /// Live heap bytes after ingesting into a fresh contender, counted by
+    /// the bench's allocator in an untimed measurement of its own.
+    Memory,
 }
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Insert,
         Phase::InsertWarm,
         Phase::Lookup,
         Phase::LookupAbsent,
         Phase::Scan,
         Phase::Mixed,
+        Phase::Memory,
     ];
 
     /// The name used on the command line, in JSON and in progress lines.
@@ -67,6 +77,42 @@ impl Phase {
             Phase::LookupAbsent => "lookup_absent",
             Phase::Scan => "scan",
             Phase::Mixed => "mixed",
+            Phase::Memory => "memory",
+        }
+    }
+}
+
+/// A workload shape: each one the run reports gets a section of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// The profile's workload (1,024 x 10,000 at `default`), every phase,
+    /// every thread count, every repeat.
+    Default,
+    /// Many short series: 1,000,000 series x 10 points (`ci`: 25,600 x 10),
+    /// points times `--scale`; the other workload options as the default shape's.
+    HighCardinality,
+    /// The default shape's workload with [`LATE_SHAPE_PCT`] % of the points late.
+    Late,
+}
+
+/// Percent of points emitted late in the [`Shape::Late`] shape.
+pub const LATE_SHAPE_PCT: f64 = 5.0;
+
+/// The phases the extra shapes (all but [`Shape::Default`]) run, when
+/// `--phases` selects them.
+pub const SHAPE_PHASES: [Phase; 4] = [Phase::Insert, Phase::Lookup, Phase::Scan, Phase::Memory];
+
+impl Shape {
+    /// Every shape, in report order.
+    pub const ALL: [Shape; 3] = [Shape::Default, Shape::HighCardinality, Shape::Late];
+
+    /// The name used on the command line, in JSON and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Default => "default",
+            Shape::HighCardinality => "high-cardinality",
+            Shape::Late => "late",
         }
     }
 }
@@ -124,6 +170,19 @@ pub struct BenchConfig {
     pub batch: usize,
     /// Phases to run (`Insert` is always included).
     pub phases: Vec<Phase>,
+    /// Shapes run, in report order; each becomes a section of the report.
+    pub shapes: Vec<Shape>,
+    /// The shape this configuration measures: [`Shape::Default`] for the
+    /// run's own configuration, another for a [`section`](Self::section).
+    pub shape: Shape,
+    /// Thread counts of the extra shapes.
+    pub shape_threads: Vec<usize>,
+    /// Repeats of the extra shapes' measurements.
+    pub shape_repeat: usize,
+    /// Series of the [`Shape::HighCardinality`] shape.
+    pub high_cardinality_series: u32,
+    /// Points per series of the [`Shape::HighCardinality`] shape, before `scale`.
+    pub high_cardinality_points: u64,
     /// Where to write the JSON (default `<target>/numatree-bench/<timestamp>.json`).
     pub json: Option<PathBuf>,
     /// Write the SVG plot.
@@ -146,6 +205,12 @@ impl BenchConfig {
             scan_len: 1_000,
             batch: 1_024,
             phases: Phase::ALL.to_vec(),
+            shapes: Shape::ALL.to_vec(),
+            shape: Shape::Default,
+            shape_threads: vec![1, 2, 32],
+            shape_repeat: 1,
+            high_cardinality_series: 1_000_000,
+            high_cardinality_points: 10,
             json: None,
             plot: true,
         };
@@ -165,6 +230,8 @@ impl BenchConfig {
                 repeat: 1,
                 lookups: 65_536,
                 scans: 512,
+                shape_threads: vec![1, 2],
+                high_cardinality_series: 25_600,
                 ..base
             },
             Profile::Scale10 => {
@@ -198,14 +265,52 @@ impl BenchConfig {
         phase == Phase::Insert || self.phases.contains(&phase)
     }
 
+    /// The configuration of one section of the run: `shape`'s workload,
+    /// and for the extra shapes their thread counts, repeats and the phases
+    /// of [`SHAPE_PHASES`] that this run selects.
+    pub fn section(&self, shape: Shape) -> BenchConfig {
+        let mut c = self.clone();
+        c.shape = shape;
+        c.shapes = vec![shape];
+        match shape {
+            Shape::Default => return c,
+            Shape::HighCardinality => {
+                c.workload.series = self.high_cardinality_series;
+                c.workload.points = self.high_cardinality_points.saturating_mul(self.scale);
+            }
+            Shape::Late => c.workload.late_pct = LATE_SHAPE_PCT,
+        }
+        c.threads.clone_from(&self.shape_threads);
+        c.repeat = self.shape_repeat;
+        c.phases.retain(|p| SHAPE_PHASES.contains(p));
+        c
+    }
+
+    /// Every section of the run, in report order.
+    pub fn sections(&self) -> Vec<BenchConfig> {
+        self.shapes.iter().map(|&s| self.section(s)).collect()
+    }
+
     /// Checks cross-field constraints (single values are checked by [`Cli`]).
     pub fn validate(&self) -> Result<(), String> {
         self.workload.validate()?;
         if self.threads.is_empty() || self.threads.contains(&0) {
             return Err("threads must be a non-empty list of counts >= 1".into());
         }
-        if self.repeat == 0 {
+        if self.repeat == 0 || self.shape_repeat == 0 {
             return Err("repeat must be >= 1".into());
+        }
+        if self.shapes.is_empty() {
+            return Err("shapes must name at least one shape".into());
+        }
+        if self.shape_threads.is_empty() || self.shape_threads.contains(&0) {
+            return Err("shape-threads must be a non-empty list of counts >= 1".into());
+        }
+        for section in self.sections().iter().filter(|c| c.shape != self.shape) {
+            section
+                .workload
+                .validate()
+                .map_err(|e| format!("the {} shape: {e}", section.shape.name()))?;
         }
         if self.batch == 0 {
             return Err("batch must be >= 1".into());
@@ -265,6 +370,22 @@ pub struct Cli {
         num_args = 1
     )]
     pub phases: Option<Vec<Phase>>,
+    /// Workload shapes to run, comma-separated, each a section of the report [default: default,high-cardinality,late]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        num_args = 1
+    )]
+    pub shapes: Option<Vec<Shape>>,
+    /// Thread counts of the shapes other than `default` [default: 1,2,32, ci: 1,2] [range: each 1..=4096]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1,
+          value_parser = int_in::<usize>(1..=MAX_THREADS))]
+    pub shape_threads: Option<Vec<usize>>,
+    /// Repeats per measurement of the shapes other than `default` [default: 1] [range: 1..=1000]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=1_000))]
+    pub shape_repeat: Option<usize>,
     /// Percent of points emitted late [default: 0, ci: 1] [range: 0..=100]
     #[arg(long, value_name = "P", value_parser = percent)]
     pub late_pct: Option<f64>,
@@ -381,6 +502,18 @@ impl Cli {
         set(&mut cfg.scans, self.scans);
         set(&mut cfg.scan_len, self.scan_len);
         set(&mut cfg.batch, self.batch);
+        set(&mut cfg.shape_threads, self.shape_threads);
+        set(&mut cfg.shape_repeat, self.shape_repeat);
+        if let Some(list) = self.shapes {
+            let mut shapes = Vec::new();
+            for s in list {
+                if shapes.contains(&s) {
+                    return Err(format!("--shapes names '{}' twice", s.name()));
+                }
+                shapes.push(s);
+            }
+            cfg.shapes = shapes;
+        }
         cfg.json = self.json;
         cfg.plot = !self.no_plot;
         if let Some(names) = self.contenders {
@@ -609,6 +742,15 @@ mod tests {
             ),
             ("scans", format!("[default: {}, ci: {}]", d.scans, ci.scans)),
             ("scan_len", format!("[default: {}]", d.scan_len)),
+            (
+                "shape_threads",
+                format!(
+                    "[default: {}, ci: {}]",
+                    list(&d.shape_threads),
+                    list(&ci.shape_threads)
+                ),
+            ),
+            ("shape_repeat", format!("[default: {}]", d.shape_repeat)),
             ("batch", format!("[default: {}]", d.batch)),
             ("absent_pct", format!("[default: {}]", d.absent_pct)),
             (
@@ -626,6 +768,66 @@ mod tests {
                 help(id)
             );
         }
+    }
+
+    #[test]
+    fn every_profile_runs_the_extra_shapes_with_their_own_threads_and_phases() {
+        for (args, series, threads) in [
+            ("", 1_000_000, vec![1, 2, 32]),
+            ("--quick", 25_600, vec![1, 2]),
+        ] {
+            let c = parse(args).unwrap();
+            assert_eq!(c.shapes, Shape::ALL, "{args}");
+            let sections = c.sections();
+            let names: Vec<Shape> = sections.iter().map(|s| s.shape).collect();
+            assert_eq!(names, Shape::ALL);
+            let (d, hc, late) = (&sections[0], &sections[1], &sections[2]);
+            assert_eq!(
+                (d.workload.series, &d.threads, d.repeat),
+                (c.workload.series, &c.threads, c.repeat)
+            );
+            assert_eq!(d.phases, c.phases);
+            assert_eq!((hc.workload.series, hc.workload.points), (series, 10));
+            assert_eq!(late.workload.series, c.workload.series);
+            assert_eq!(late.workload.late_pct, LATE_SHAPE_PCT);
+            for extra in [hc, late] {
+                assert_eq!((&extra.threads, extra.repeat), (&threads, 1), "{args}");
+                assert_eq!(extra.phases, SHAPE_PHASES);
+            }
+        }
+        let c = parse(
+            "--shapes late,default --shape-threads 4 --shape-repeat 2 --phases scan --scale 3",
+        )
+        .unwrap();
+        assert_eq!(c.shapes, vec![Shape::Late, Shape::Default]);
+        let late = c.section(Shape::Late);
+        assert_eq!((late.threads, late.repeat), (vec![4], 2));
+        assert_eq!(late.phases, vec![Phase::Insert, Phase::Scan]);
+        assert_eq!(late.workload.points, 30_000);
+        assert_eq!(
+            c.section(Shape::HighCardinality).workload.points,
+            30,
+            "scaled too"
+        );
+        assert_eq!(
+            c.section(Shape::Default).phases,
+            vec![Phase::Insert, Phase::Scan]
+        );
+        let (kind, msg) = err("--shapes late,late");
+        assert_eq!(kind, ErrorKind::ValueValidation);
+        assert!(msg.contains("twice"), "{msg}");
+        let (kind, msg) = err("--shapes wide");
+        assert_eq!(kind, ErrorKind::InvalidValue, "{msg}");
+        assert!(msg.contains("high-cardinality"), "{msg}");
+        assert_eq!(err("--shape-threads 0").0, ErrorKind::ValueValidation);
+        // An extra shape's workload is validated like the default one.
+        let mut c = BenchConfig::from_profile(Profile::Default);
+        c.high_cardinality_points = u64::MAX / 4;
+        let msg = c.validate().unwrap_err();
+        assert!(
+            msg.contains("high-cardinality") && msg.contains("overflow"),
+            "{msg}"
+        );
     }
 
     #[test]

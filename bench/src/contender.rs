@@ -72,6 +72,13 @@ pub trait Contender: Send + Sync {
         self.len() == 0
     }
 
+    /// The bytes its own statistics say its data takes, where it keeps
+    /// such a figure (numatree: `stats().total.tree_bytes`), to set beside
+    /// the bytes the harness counts.
+    fn reported_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Contender-specific statistics (merge busy time, waits, record accounting, memory ...).
     fn extra(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -2,15 +2,22 @@
 //! contender, prints the tables, writes JSON and SVG, and exits non-zero if
 //! any verification failed (status 1). `--help` lists the options; a bad
 //! flag is an error naming it and what it allows (status 2).
+//!
+//! The binary's global allocator counts live heap bytes, but only inside
+//! the memory phase's untimed window (see `numatree_bench::memory`).
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use numatree_bench::config::parse_args;
+use numatree_bench::memory::CountingAlloc;
 use numatree_bench::phases;
 use numatree_bench::progress::{EtaAccuracy, Progress};
 use numatree_bench::report::{self, ContenderInfo, Report, SystemInfo};
 use numatree_bench::{plot, registry};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 fn main() -> ExitCode {
     let cfg = parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
@@ -34,7 +41,10 @@ fn main() -> ExitCode {
     let contenders: Vec<ContenderInfo> = factories.iter().map(ContenderInfo::from).collect();
     let summary = report::summarize(&outcome.samples);
     println!("{}", report::header(&system, &cfg, &outcome, &created));
-    println!("{}", report::tables(&cfg, &contenders, &summary));
+    println!(
+        "{}",
+        report::sections(&cfg, &outcome, &contenders, &summary)
+    );
 
     let default_dir = cfg.json.is_none();
     let json = cfg
@@ -42,7 +52,7 @@ fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(|| report::output_dir().join(format!("{stamp}.json")));
     let doc = Report {
-        schema: 1,
+        schema: 2,
         created: &created,
         system: &system,
         config: &cfg,
@@ -65,13 +75,21 @@ fn main() -> ExitCode {
         }
     }
     let svg = json.with_extension("svg");
-    if cfg.plot {
+    // The plot shows the first section (the default shape, unless --shapes left it out).
+    if let Some(first) = outcome.shapes.first().filter(|_| cfg.plot) {
         let names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
         let title = format!(
-            "numatree-bench {} ({}), {created}",
-            cfg.profile, system.cpu_model
+            "numatree-bench {} ({}), {} shape, {created}",
+            cfg.profile,
+            system.cpu_model,
+            first.shape.name()
         );
-        match plot::write_svg(&svg, &title, &cfg.threads, &names, &summary) {
+        let shown: Vec<_> = summary
+            .iter()
+            .filter(|s| s.shape == first.shape)
+            .cloned()
+            .collect();
+        match plot::write_svg(&svg, &title, &first.threads, &names, &shown) {
             Ok(()) if default_dir => {
                 if let Err(e) = std::fs::copy(&svg, svg.with_file_name("latest.svg")) {
                     eprintln!("warning: could not write latest.svg: {e}");

@@ -109,6 +109,10 @@ impl Contender for NumatreeContender {
         self.index.len()
     }
 
+    fn reported_bytes(&self) -> Option<usize> {
+        Some(self.index.stats().total.tree_bytes)
+    }
+
     fn extra(&self) -> serde_json::Value {
         let s = self.index.stats().total;
         let raw = (s.keys * std::mem::size_of::<Record>()).max(1);

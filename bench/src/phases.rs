@@ -1,7 +1,9 @@
-//! The measurement driver: for each thread count, each repeat and each
-//! contender (interleaved, so drift hits every contender alike) it builds
-//! fresh contenders, runs the phases, verifies after each one and records a
-//! [`Sample`] per measurement.
+//! The measurement driver: for each shape (a section of the report), each
+//! thread count, each repeat and each contender (interleaved, so drift hits
+//! every contender alike) it builds fresh contenders, runs the phases,
+//! verifies after each one and records a [`Sample`] per measurement. The
+//! memory of each contender is measured once per shape, at its first thread
+//! count, in an ingest of its own that is not timed (see [`crate::memory`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,17 +15,21 @@ use numatree_core::Record;
 use rand::RngExt as _;
 use serde::Serialize;
 
-use crate::config::{BenchConfig, Phase};
+use crate::config::{BenchConfig, Phase, Shape};
 use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
+use crate::memory::Window;
 use crate::oracle::Oracle;
 pub use crate::progress::Progress;
 use crate::progress::{eta_text, EtaPoint, Planned};
 use crate::verify::{self, Failure, Mismatches, Problem};
+use crate::workload::WorkloadConfig;
 use crate::workload::{stream_rng, Lookup, ScanQuery, Workload};
 
 /// Every figure of one measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Sample {
+    /// The workload shape (report section).
+    pub shape: Shape,
     /// The phase measured.
     pub phase: Phase,
     /// Contender name.
@@ -88,6 +94,45 @@ pub mod metric {
     pub const READER_OPS: &str = "reader_ops";
     /// Mixed: reader lookups of already-ingested keys that missed.
     pub const READER_MISSES: &str = "reader_misses";
+    /// Memory: distinct keys held (the workload's).
+    pub const KEYS: &str = "keys";
+    /// Memory: heap bytes live after the ingest, counted by the allocator.
+    pub const LIVE_BYTES: &str = "live_bytes";
+    /// Memory: live bytes in MiB.
+    pub const LIVE_MIB: &str = "live_mib";
+    /// Memory: heap allocations live after the ingest.
+    pub const LIVE_ALLOCATIONS: &str = "live_allocations";
+    /// Memory: live bytes per distinct key.
+    pub const BYTES_PER_POINT: &str = "bytes_per_point";
+    /// Memory: bytes per point over [`RAW_POINT_BYTES`](super::RAW_POINT_BYTES).
+    pub const RAW_RATIO: &str = "x_raw_point";
+    /// Memory: bytes the contender's own statistics report, per distinct key.
+    pub const REPORTED_BYTES_PER_POINT: &str = "reported_bytes_per_point";
+    /// Memory: bytes freed when the contender was dropped (close to
+    /// `live_bytes` when the count is the contender's own).
+    pub const FREED_ON_DROP: &str = "freed_on_drop_bytes";
+}
+
+/// The raw size of a point, `(ts: i64, value: u64)`, that memory is compared with.
+pub const RAW_POINT_BYTES: f64 = 16.0;
+
+/// One section of a run: a shape's workload and how it was measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShapeOutcome {
+    /// The shape.
+    pub shape: Shape,
+    /// Its workload.
+    pub workload: WorkloadConfig,
+    /// Thread counts measured.
+    pub threads: Vec<usize>,
+    /// Repeats of each measurement.
+    pub repeat: usize,
+    /// Phases run.
+    pub phases: Vec<Phase>,
+    /// Distinct keys of the workload.
+    pub distinct_keys: u64,
+    /// Records of the workload, duplicates included.
+    pub records: u64,
 }
 
 /// Result of a run: every sample, every verification failure and each
@@ -100,10 +145,8 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Placement plan per contender (those that print one).
     pub plans: BTreeMap<String, String>,
-    /// Distinct keys of the workload.
-    pub distinct_keys: u64,
-    /// Records of the workload, duplicates included.
-    pub records: u64,
+    /// The sections, in run order.
+    pub shapes: Vec<ShapeOutcome>,
     /// Whole run, seconds.
     pub wall_s: f64,
     /// The estimate of the time left made after each measurement, with the
@@ -139,6 +182,7 @@ struct Round<'a> {
 
 /// Where a measurement belongs, for samples and failures.
 struct Ctx<'a> {
+    shape: Shape,
     contender: &'a str,
     threads: usize,
     repeat: usize,
@@ -158,11 +202,15 @@ impl Recorder<'_> {
         ctx: &Ctx<'_>,
         phase: Phase,
         metrics: &[(&str, f64)],
-        c: &dyn Contender,
+        extra: serde_json::Value,
         note: String,
     ) {
+        let shape = match ctx.shape {
+            Shape::Default => String::new(),
+            s => format!("[{}] ", s.name()),
+        };
         self.pending = Some(format!(
-            "{:<13} {:<14} T={:<3} rep {}/{}: {note}",
+            "{shape}{:<13} {:<14} T={:<3} rep {}/{}: {note}",
             phase.name(),
             ctx.contender,
             ctx.threads,
@@ -170,12 +218,13 @@ impl Recorder<'_> {
             self.cfg.repeat
         ));
         self.out.samples.push(Sample {
+            shape: ctx.shape,
             phase,
             contender: ctx.contender.to_owned(),
             threads: ctx.threads,
             repeat: ctx.repeat,
             metrics: metrics.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
-            extra: c.extra(),
+            extra,
         });
     }
 
@@ -194,6 +243,7 @@ impl Recorder<'_> {
         let clean = problems.is_empty();
         for problem in problems {
             let f = Failure {
+                shape: ctx.shape.name().to_owned(),
                 contender: ctx.contender.to_owned(),
                 phase: phase.name().to_owned(),
                 threads: ctx.threads,
@@ -269,11 +319,69 @@ fn insert_phase(
         per_us(records as f64, t.end_to_end),
         per_us(records as f64, t.writer)
     );
-    rec.sample(ctx, phase, &m, &*c, note);
+    rec.sample(ctx, phase, &m, c.extra(), note);
     let mut problems = verify::verify_timing(&t);
     problems.extend(verify_state(&*c, f, round.oracle, records));
     rec.problems(ctx, phase, problems);
     c
+}
+
+/// Measures the memory a fresh contender holds after ingesting the
+/// workload: an ingest of its own, untimed, with the allocation counter on
+/// from building the contender until the ingest returned; then the
+/// contender is verified like any ingest and dropped with the counter on
+/// again, to see that it gives back what was counted.
+fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory, ctx: &Ctx<'_>) {
+    let records = round.oracle.records();
+    let keys = round.oracle.distinct_keys();
+    let window = Window::open();
+    let c = f.build(&BuildOptions {
+        writers: round.threads,
+        series: round.oracle.series(),
+        expected_records: records as usize,
+        reserved: false,
+    });
+    let t = c.ingest(&round.parts, rec.cfg.batch);
+    let usage = window.as_ref().map(Window::usage);
+    drop(window);
+    let reported = c.reported_bytes();
+    let extra = c.extra();
+    let mut problems = verify::verify_timing(&t);
+    problems.extend(verify_state(&*c, f, round.oracle, records));
+    let window = Window::open();
+    drop(c);
+    let freed = window.as_ref().map(|w| -w.usage().bytes);
+    drop(window);
+
+    let per_point = |bytes: f64| bytes / keys.max(1) as f64;
+    let mut m = vec![
+        (metric::RECORDS, records as f64),
+        (metric::KEYS, keys as f64),
+    ];
+    if let Some(u) = usage {
+        let b = u.bytes as f64;
+        m.extend([
+            (metric::LIVE_BYTES, b),
+            (metric::LIVE_MIB, b / f64::from(1 << 20)),
+            (metric::LIVE_ALLOCATIONS, u.allocations as f64),
+            (metric::BYTES_PER_POINT, per_point(b)),
+            (metric::RAW_RATIO, per_point(b) / RAW_POINT_BYTES),
+        ]);
+    }
+    m.extend(freed.map(|b| (metric::FREED_ON_DROP, b as f64)));
+    m.extend(reported.map(|b| (metric::REPORTED_BYTES_PER_POINT, per_point(b as f64))));
+    let note = match usage {
+        Some(u) => format!(
+            "{:.1} MiB live in {} allocations, {:.1} bytes/point ({:.2}x of 16)",
+            u.bytes as f64 / f64::from(1 << 20),
+            u.allocations,
+            per_point(u.bytes as f64),
+            per_point(u.bytes as f64) / RAW_POINT_BYTES
+        ),
+        None => "not measured: the counting allocator is not installed".to_owned(),
+    };
+    rec.sample(ctx, Phase::Memory, &m, extra, note);
+    rec.problems(ctx, Phase::Memory, problems);
 }
 
 /// Tally of one lookup thread.
@@ -359,7 +467,7 @@ fn run_lookups(
         t.present,
         t.absent_found
     );
-    rec.sample(ctx, phase, &m, c, note);
+    rec.sample(ctx, phase, &m, c.extra(), note);
     let check = if phase == Phase::Lookup {
         "lookup"
     } else {
@@ -442,7 +550,7 @@ fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &R
         per_us(n, span) * 1e3,
         per_us(records as f64, span)
     );
-    rec.sample(ctx, Phase::Scan, &m, c, note);
+    rec.sample(ctx, Phase::Scan, &m, c.extra(), note);
     let mut problems: Vec<Problem> = wrong.into_problem("scan-count").into_iter().collect();
     problems.extend(content.into_problem("scan-content"));
     rec.problems(ctx, Phase::Scan, problems);
@@ -536,7 +644,7 @@ fn run_mixed(rec: &mut Recorder<'_>, f: &ContenderFactory, ctx: &Ctx<'_>, round:
         per_us(ops as f64, span),
         misses.count
     );
-    rec.sample(ctx, Phase::Mixed, &m, cr, note);
+    rec.sample(ctx, Phase::Mixed, &m, cr.extra(), note);
     let mut problems: Vec<Problem> = misses.into_problem("mixed-reads").into_iter().collect();
     problems.extend(verify::verify_timing(&timing));
     problems.extend(verify::verify_index(cr, round.oracle));
@@ -560,27 +668,29 @@ fn mixed_keys(prefix: &[&[Record]], n: usize, seed: u64) -> Vec<(u32, i64)> {
         .collect()
 }
 
-/// Every measurement [`run`] makes, in order, with its expected cost
-/// (records touched, verification included).
+/// Every measurement of one section (`cfg` is a [`BenchConfig::section`])
+/// in run order, with its expected cost (records touched, verification
+/// included).
 pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> Vec<Planned> {
     let records = records as f64;
     let lookups = cfg.lookups as f64;
     let scanned = cfg.scans as f64 * cfg.scan_len.min(cfg.workload.points) as f64;
     let mut plan = Vec::new();
-    for &threads in &cfg.threads {
+    for (i, &threads) in cfg.threads.iter().enumerate() {
+        let mut push = |f: &ContenderFactory, phase: Phase, cost: f64| {
+            plan.push(Planned {
+                shape: cfg.shape,
+                threads,
+                contender: f.name().to_owned(),
+                phase,
+                cost,
+            })
+        };
         for _ in 0..cfg.repeat {
             for f in factories {
                 let queries = f.caps().queries;
                 let verified_ingest = if queries { 2.0 * records } else { records };
-                let mut push = |phase: Phase, cost: f64| {
-                    plan.push(Planned {
-                        threads,
-                        contender: f.name().to_owned(),
-                        phase,
-                        cost,
-                    })
-                };
-                push(Phase::Insert, verified_ingest);
+                push(f, Phase::Insert, verified_ingest);
                 if queries {
                     for (phase, cost) in [
                         (Phase::Lookup, lookups),
@@ -588,67 +698,107 @@ pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> 
                         (Phase::Scan, scanned / 2.0),
                     ] {
                         if cfg.runs(phase) {
-                            push(phase, cost);
+                            push(f, phase, cost);
                         }
                     }
                 }
                 if cfg.runs(Phase::InsertWarm) && f.caps().reserved {
-                    push(Phase::InsertWarm, verified_ingest);
+                    push(f, Phase::InsertWarm, verified_ingest);
                 }
                 if cfg.runs(Phase::Mixed) && queries {
-                    push(Phase::Mixed, 2.0 * records + lookups);
+                    push(f, Phase::Mixed, 2.0 * records + lookups);
                 }
+            }
+        }
+        if i == 0 && cfg.runs(Phase::Memory) {
+            for f in factories {
+                let verified_ingest = if f.caps().queries { 2.0 } else { 1.0 } * records;
+                push(f, Phase::Memory, verified_ingest);
             }
         }
     }
     plan
 }
 
-/// Runs every configured phase on every factory and verifies each result.
+/// Runs every configured shape and phase on every factory and verifies each result.
 pub fn run(
     cfg: &BenchConfig,
     factories: &[ContenderFactory],
     progress: &Progress,
 ) -> Result<Outcome, String> {
     let started = Instant::now();
-    let t0 = Instant::now();
-    let workload = Workload::new(cfg.workload.clone())?;
-    let oracle = workload.oracle();
+    let sections = cfg.sections();
+    let mut workloads = Vec::with_capacity(sections.len());
+    for section in &sections {
+        let t0 = Instant::now();
+        let w = Workload::new(section.workload.clone())?;
+        progress.line(&format!(
+            "{} shape: {} series x {} points, {} records ({} distinct keys), oracle in {:.0} ms",
+            section.shape.name(),
+            section.workload.series,
+            section.workload.points,
+            w.oracle().records(),
+            w.oracle().distinct_keys(),
+            ms(t0.elapsed())
+        ));
+        workloads.push(w);
+    }
+    let planned: Vec<Planned> = sections
+        .iter()
+        .zip(&workloads)
+        .flat_map(|(section, w)| plan(section, factories, w.oracle().records()))
+        .collect();
+    let setups = sections.iter().map(|s| s.threads.len()).sum();
     progress.line(&format!(
-        "workload: {} series x {} points, {} records ({} distinct keys), oracle in {:.0} ms",
-        cfg.workload.series,
-        cfg.workload.points,
-        oracle.records(),
-        oracle.distinct_keys(),
-        ms(t0.elapsed())
-    ));
-    let lookups = workload.lookups(cfg.lookups, 0.0, 1);
-    let absent = workload.lookups(cfg.lookups, cfg.absent_pct, 2);
-    let scans = workload.scans(cfg.scans, cfg.scan_len);
-    let planned = plan(cfg, factories, oracle.records());
-    progress.line(&format!(
-        "{} measurements planned ({} thread counts x {} repeats x {} contenders, their phases)",
+        "{} measurements planned ({} shape(s) x their thread counts x repeats x {} contenders, their phases)",
         planned.len(),
-        cfg.threads.len(),
-        cfg.repeat,
+        sections.len(),
         factories.len()
     ));
-    progress.start(planned, cfg.threads.len());
+    progress.start(planned, setups);
     let mut rec = Recorder {
         cfg,
         progress,
-        out: Outcome {
-            distinct_keys: oracle.distinct_keys(),
-            records: oracle.records(),
-            ..Outcome::default()
-        },
+        out: Outcome::default(),
         pending: None,
     };
-    for &threads in &cfg.threads {
+    for (section, workload) in sections.iter().zip(&workloads) {
+        rec.cfg = section;
+        run_section(&mut rec, section, workload, factories);
+    }
+    rec.out.wall_s = started.elapsed().as_secs_f64();
+    rec.out.eta = progress.finish();
+    Ok(rec.out)
+}
+
+/// Runs one section: every thread count, repeat, contender and phase of
+/// `cfg`, and the memory measurement at the first thread count.
+fn run_section(
+    rec: &mut Recorder<'_>,
+    cfg: &BenchConfig,
+    workload: &Workload,
+    factories: &[ContenderFactory],
+) {
+    let progress = rec.progress;
+    let oracle = workload.oracle();
+    rec.out.shapes.push(ShapeOutcome {
+        shape: cfg.shape,
+        workload: cfg.workload.clone(),
+        threads: cfg.threads.clone(),
+        repeat: cfg.repeat,
+        phases: Phase::ALL.into_iter().filter(|&p| cfg.runs(p)).collect(),
+        distinct_keys: oracle.distinct_keys(),
+        records: oracle.records(),
+    });
+    let lookups = workload.lookups(cfg.lookups, 0.0, 1);
+    let absent = workload.lookups(cfg.lookups, cfg.absent_pct, 2);
+    let scans = workload.scans(cfg.scans, cfg.scan_len);
+    for (i, &threads) in cfg.threads.iter().enumerate() {
         let t0 = Instant::now();
         let parts = workload.partition(threads);
         progress.line(&format!(
-            "generated {threads} writer part(s) in {:.0} ms",
+            "{} shape: generated {threads} writer part(s) in {:.0} ms",
+            cfg.shape.name(),
             ms(t0.elapsed())
         ));
         let slices: Vec<&[Record]> = parts.iter().map(Vec::as_slice).collect();
@@ -674,35 +824,44 @@ pub fn run(
         for repeat in 0..cfg.repeat {
             for f in factories {
                 let ctx = Ctx {
+                    shape: cfg.shape,
                     contender: f.name(),
                     threads,
                     repeat,
                 };
-                let c = insert_phase(&mut rec, &round, f, &ctx, false);
+                let c = insert_phase(rec, &round, f, &ctx, false);
                 if f.caps().queries {
                     if cfg.runs(Phase::Lookup) {
-                        run_lookups(&mut rec, &*c, &ctx, round.lookups, Phase::Lookup);
+                        run_lookups(rec, &*c, &ctx, round.lookups, Phase::Lookup);
                     }
                     if cfg.runs(Phase::LookupAbsent) {
-                        run_lookups(&mut rec, &*c, &ctx, round.absent, Phase::LookupAbsent);
+                        run_lookups(rec, &*c, &ctx, round.absent, Phase::LookupAbsent);
                     }
                     if cfg.runs(Phase::Scan) {
-                        run_scans(&mut rec, &*c, &ctx, &round);
+                        run_scans(rec, &*c, &ctx, &round);
                     }
                 }
                 drop(c);
                 if cfg.runs(Phase::InsertWarm) && f.caps().reserved {
-                    drop(insert_phase(&mut rec, &round, f, &ctx, true));
+                    drop(insert_phase(rec, &round, f, &ctx, true));
                 }
                 if cfg.runs(Phase::Mixed) && f.caps().queries {
-                    run_mixed(&mut rec, f, &ctx, &round);
+                    run_mixed(rec, f, &ctx, &round);
                 }
             }
         }
+        if i == 0 && cfg.runs(Phase::Memory) {
+            for f in factories {
+                let ctx = Ctx {
+                    shape: cfg.shape,
+                    contender: f.name(),
+                    threads,
+                    repeat: 0,
+                };
+                memory_phase(rec, &round, f, &ctx);
+            }
+        }
     }
-    rec.out.wall_s = started.elapsed().as_secs_f64();
-    rec.out.eta = progress.finish();
-    Ok(rec.out)
 }
 
 #[cfg(test)]
@@ -722,26 +881,37 @@ mod tests {
         cfg.lookups = 2_000;
         cfg.scans = 100;
         cfg.scan_len = 50;
+        cfg.shape_threads = vec![2];
+        cfg.high_cardinality_series = 500;
+        cfg.high_cardinality_points = 10;
         cfg.contenders = contenders.iter().map(|s| (*s).to_owned()).collect();
         cfg
     }
 
     #[test]
-    fn every_peer_passes_a_small_verified_run() {
+    fn every_peer_passes_a_small_verified_run_of_every_shape() {
         let cfg = tiny(&[]);
         let factories = registry::select(&cfg.contenders).unwrap();
+        assert!(factories.iter().any(|f| f.name() == "series-vec"));
         let out = run(&cfg, &factories, &Progress::new(true)).unwrap();
         assert!(out.failures.is_empty(), "{:#?}", out.failures);
         // The plan the progress counts against is what ran, in order.
-        let planned = plan(&cfg, &factories, out.records);
-        let ran: Vec<(usize, &str, Phase)> = out
+        let shapes: Vec<Shape> = out.shapes.iter().map(|s| s.shape).collect();
+        assert_eq!(shapes, Shape::ALL);
+        let planned: Vec<Planned> = cfg
+            .sections()
+            .iter()
+            .zip(&out.shapes)
+            .flat_map(|(section, o)| plan(section, &factories, o.records))
+            .collect();
+        let ran: Vec<(Shape, usize, &str, Phase)> = out
             .samples
             .iter()
-            .map(|s| (s.threads, s.contender.as_str(), s.phase))
+            .map(|s| (s.shape, s.threads, s.contender.as_str(), s.phase))
             .collect();
-        let expected: Vec<(usize, &str, Phase)> = planned
+        let expected: Vec<(Shape, usize, &str, Phase)> = planned
             .iter()
-            .map(|p| (p.threads, p.contender.as_str(), p.phase))
+            .map(|p| (p.shape, p.threads, p.contender.as_str(), p.phase))
             .collect();
         assert_eq!(ran, expected);
         assert_eq!(out.eta.len(), planned.len());
@@ -749,20 +919,39 @@ mod tests {
         assert_eq!((last.done, last.planned), (planned.len(), planned.len()));
         assert_eq!(last.eta_s, Some(0.0));
         assert!(out.eta.iter().all(|p| p.actual_left_s.is_some()));
-        for f in &factories {
-            for &t in &cfg.threads {
-                let has = |p: Phase| {
-                    out.samples
-                        .iter()
-                        .any(|s| s.contender == f.name() && s.threads == t && s.phase == p)
-                };
-                assert!(has(Phase::Insert));
-                assert_eq!(has(Phase::Lookup), f.caps().queries, "{}", f.name());
-                assert_eq!(has(Phase::Scan), f.caps().queries);
-                assert_eq!(has(Phase::Mixed), f.caps().queries);
-                assert_eq!(has(Phase::InsertWarm), f.caps().reserved);
+        for section in cfg.sections() {
+            let extra = section.shape != Shape::Default;
+            for f in &factories {
+                for (i, &t) in section.threads.iter().enumerate() {
+                    let has = |p: Phase| {
+                        out.samples.iter().any(|s| {
+                            s.shape == section.shape
+                                && s.contender == f.name()
+                                && s.threads == t
+                                && s.phase == p
+                        })
+                    };
+                    let queries = f.caps().queries;
+                    assert!(has(Phase::Insert));
+                    assert_eq!(has(Phase::Lookup), queries, "{}", f.name());
+                    assert_eq!(has(Phase::Scan), queries);
+                    assert_eq!(has(Phase::Mixed), queries && !extra);
+                    assert_eq!(has(Phase::LookupAbsent), queries && !extra);
+                    assert_eq!(has(Phase::InsertWarm), f.caps().reserved && !extra);
+                    assert_eq!(
+                        has(Phase::Memory),
+                        i == 0,
+                        "memory once, at the first count"
+                    );
+                }
             }
         }
+        let hc = &out.shapes[1];
+        assert_eq!((hc.workload.series, hc.distinct_keys), (500, 5_000));
+        assert_eq!(
+            out.shapes[2].workload.late_pct,
+            crate::config::LATE_SHAPE_PCT
+        );
         let hits: Vec<f64> = out
             .samples
             .iter()
@@ -770,6 +959,14 @@ mod tests {
             .map(|s| s.metrics[metric::HIT_RATE])
             .collect();
         assert!(!hits.is_empty() && hits.iter().all(|&h| h == 1.0));
+        // The library's tests do not install the counting allocator: the
+        // memory phase runs and verifies, but reports no bytes.
+        let memory = out
+            .samples
+            .iter()
+            .find(|s| s.phase == Phase::Memory)
+            .unwrap();
+        assert!(!memory.metrics.contains_key(metric::LIVE_BYTES));
     }
 
     /// A btree-rwlock that loses the first record of writer 0.
@@ -798,12 +995,12 @@ mod tests {
     }
 
     #[test]
-    fn verification_reports_a_contender_that_drops_one_record() {
+    fn verification_reports_a_contender_that_drops_one_record_in_every_shape_and_phase() {
         let mut cfg = tiny(&[]);
         cfg.workload.dup_pct = 0.0;
         cfg.workload.late_pct = 0.0;
         cfg.threads = vec![2];
-        cfg.phases = vec![Phase::Insert];
+        cfg.phases = vec![Phase::Insert, Phase::Memory];
         let broken = ContenderFactory::new(
             "drops-one",
             Caps {
@@ -846,6 +1043,22 @@ mod tests {
             "{:?}",
             scan.problem.examples
         );
+        for shape in Shape::ALL {
+            for phase in ["insert", "memory"] {
+                let f = out
+                    .failures
+                    .iter()
+                    .find(|f| {
+                        f.shape == shape.name() && f.phase == phase && f.problem.check == "len"
+                    })
+                    .unwrap_or_else(|| panic!("no len failure in {} / {phase}", shape.name()));
+                assert!(
+                    f.to_string()
+                        .contains(&format!("{} shape / {phase}", shape.name())),
+                    "{f}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -853,6 +1066,7 @@ mod tests {
         let mut cfg = tiny(&[]);
         cfg.threads = vec![2];
         cfg.phases = vec![Phase::Insert];
+        cfg.shapes = vec![Shape::Default];
         let lossy = ContenderFactory::new(
             "numatree-lossy",
             Caps {

@@ -6,7 +6,7 @@
 //! Measurements differ by orders of magnitude (an ingest of 10M records into
 //! a `RwLock<BTreeMap>` against 5,120 scans), so the time left is not
 //! "elapsed / done x left". Each remaining measurement is estimated from
-//! the measurements already done of the same contender and phase, at the
+//! the measurements already done of the same shape, contender and phase, at the
 //! most recent thread count seen (the run goes through thread counts in
 //! ascending order, so that is the nearest one). For a higher thread count
 //! it is extrapolated with the growth per doubling of threads seen between
@@ -35,11 +35,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::Phase;
+use crate::config::{Phase, Shape};
 
 /// One measurement the run will make.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Planned {
+    /// Shape (report section) it belongs to.
+    pub shape: Shape,
     /// Thread count.
     pub threads: usize,
     /// Contender name.
@@ -47,7 +49,7 @@ pub struct Planned {
     /// Phase measured.
     pub phase: Phase,
     /// Expected cost in arbitrary units (roughly records touched), used only
-    /// until a measurement of the same contender and phase has been seen.
+    /// until a measurement of the same shape, contender and phase has been seen.
     pub cost: f64,
 }
 
@@ -171,7 +173,7 @@ struct State {
     setups_planned: usize,
     setups_done: usize,
     last_setup_s: f64,
-    seen: HashMap<(String, Phase), Seen>,
+    seen: HashMap<(Shape, String, Phase), Seen>,
     cost_done: f64,
     seconds_done: f64,
     points: Vec<EtaPoint>,
@@ -304,11 +306,14 @@ impl State {
         if let Some(p) = self.plan.get(self.done).cloned() {
             self.cost_done += p.cost;
             self.seconds_done += took;
-            let seen = self.seen.entry((p.contender, p.phase)).or_insert(Seen {
-                threads: p.threads,
-                seconds: Vec::new(),
-                previous: None,
-            });
+            let seen = self
+                .seen
+                .entry((p.shape, p.contender, p.phase))
+                .or_insert(Seen {
+                    threads: p.threads,
+                    seconds: Vec::new(),
+                    previous: None,
+                });
             if seen.threads != p.threads {
                 seen.previous = Some((seen.threads, seen.mean()));
                 seen.threads = p.threads;
@@ -325,7 +330,7 @@ impl State {
         let rate = (self.cost_done > 0.0).then(|| self.seconds_done / self.cost_done);
         let mut left = 0.0;
         for p in self.plan.iter().skip(self.done) {
-            left += match self.seen.get(&(p.contender.clone(), p.phase)) {
+            left += match self.seen.get(&(p.shape, p.contender.clone(), p.phase)) {
                 Some(seen) => seen.estimate(p.threads),
                 None => p.cost * rate?,
             };
@@ -354,6 +359,7 @@ mod tests {
 
     fn planned(threads: usize, contender: &str, phase: Phase, cost: f64) -> Planned {
         Planned {
+            shape: Shape::Default,
             threads,
             contender: contender.into(),
             phase,

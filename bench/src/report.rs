@@ -1,6 +1,7 @@
-//! What a run prints and keeps: the header (machine, workload, plans), the
-//! predecessor-style tables (rows = contender x threads, cells = median
-//! [min..max]) and the JSON document with every raw figure.
+//! What a run prints and keeps: the header (machine, run, plans), a section
+//! per shape with its workload and the predecessor-style tables (rows =
+//! contender x threads, cells = median [min..max]) plus the memory table,
+//! and the JSON document with every raw figure.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,9 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::{BenchConfig, Phase};
+use crate::config::{BenchConfig, Phase, Shape};
 use crate::contender::{Caps, ContenderFactory};
-use crate::phases::{metric, Outcome, Sample};
+use crate::phases::{metric, Outcome, Sample, ShapeOutcome};
 use crate::registry::{CEILINGS, TARGET};
 
 /// The machine the run measured.
@@ -93,9 +94,11 @@ impl Stat {
     }
 }
 
-/// The repeats of one (phase, contender, threads) aggregated.
+/// The repeats of one (shape, phase, contender, threads) aggregated.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// Shape (report section).
+    pub shape: Shape,
     /// Phase.
     pub phase: Phase,
     /// Contender name.
@@ -106,12 +109,12 @@ pub struct Summary {
     pub metrics: BTreeMap<String, Stat>,
 }
 
-/// Groups samples by (phase, contender, threads), keeping first-seen order.
+/// Groups samples by (shape, phase, contender, threads), keeping first-seen order.
 pub fn summarize(samples: &[Sample]) -> Vec<Summary> {
-    type Group<'a> = ((Phase, &'a str, usize), Vec<&'a Sample>);
+    type Group<'a> = ((Shape, Phase, &'a str, usize), Vec<&'a Sample>);
     let mut groups: Vec<Group<'_>> = Vec::new();
     for s in samples {
-        let key = (s.phase, s.contender.as_str(), s.threads);
+        let key = (s.shape, s.phase, s.contender.as_str(), s.threads);
         match groups.iter_mut().find(|g| g.0 == key) {
             Some(g) => g.1.push(s),
             None => groups.push((key, vec![s])),
@@ -119,7 +122,7 @@ pub fn summarize(samples: &[Sample]) -> Vec<Summary> {
     }
     groups
         .into_iter()
-        .map(|((phase, contender, threads), ss)| {
+        .map(|((shape, phase, contender, threads), ss)| {
             let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
             for s in &ss {
                 for (k, v) in &s.metrics {
@@ -127,6 +130,7 @@ pub fn summarize(samples: &[Sample]) -> Vec<Summary> {
                 }
             }
             Summary {
+                shape,
                 phase,
                 contender: contender.to_owned(),
                 threads,
@@ -192,6 +196,8 @@ enum Fmt {
     Count,
     /// Percentage of a 0..=1 ratio, median [min..max].
     Pct,
+    /// A factor (`1.64x`), median [min..max].
+    Times,
 }
 
 fn cell(stat: Option<&Stat>, fmt: Fmt) -> String {
@@ -200,6 +206,7 @@ fn cell(stat: Option<&Stat>, fmt: Fmt) -> String {
         Fmt::Rate => num(x),
         Fmt::Count => count(x),
         Fmt::Pct => format!("{:.1}%", x * 100.0),
+        Fmt::Times => format!("{x:.2}x"),
     };
     if matches!(fmt, Fmt::Count) || s.n == 1 || s.min == s.max {
         f(s.median)
@@ -208,12 +215,23 @@ fn cell(stat: Option<&Stat>, fmt: Fmt) -> String {
     }
 }
 
+/// Which way a figure is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Throughput: the best peer has the largest.
+    Higher,
+    /// Memory: the best peer has the smallest.
+    Lower,
+}
+
 struct Table {
     phase: Phase,
     title: &'static str,
     columns: &'static [(&'static str, &'static str, Fmt)],
     /// Metric compared in the "x best peer" column.
     primary: &'static str,
+    /// Which way `primary` is better.
+    better: Better,
 }
 
 const TABLES: &[Table] = &[
@@ -230,6 +248,7 @@ const TABLES: &[Table] = &[
             ("unaccounted", metric::UNACCOUNTED, Fmt::Count),
         ],
         primary: metric::MOPS_E2E,
+        better: Better::Higher,
     },
     Table {
         phase: Phase::InsertWarm,
@@ -244,6 +263,7 @@ const TABLES: &[Table] = &[
             ("unaccounted", metric::UNACCOUNTED, Fmt::Count),
         ],
         primary: metric::MOPS_E2E,
+        better: Better::Higher,
     },
     Table {
         phase: Phase::Lookup,
@@ -255,6 +275,7 @@ const TABLES: &[Table] = &[
             ("Mops/s", metric::MOPS, Fmt::Rate),
         ],
         primary: metric::MOPS,
+        better: Better::Higher,
     },
     Table {
         phase: Phase::LookupAbsent,
@@ -267,6 +288,7 @@ const TABLES: &[Table] = &[
             ("Mops/s", metric::MOPS, Fmt::Rate),
         ],
         primary: metric::MOPS,
+        better: Better::Higher,
     },
     Table {
         phase: Phase::Scan,
@@ -279,6 +301,7 @@ const TABLES: &[Table] = &[
             ("Mrecords/s", metric::MRECS, Fmt::Rate),
         ],
         primary: metric::MRECS,
+        better: Better::Higher,
     },
     Table {
         phase: Phase::Mixed,
@@ -290,41 +313,70 @@ const TABLES: &[Table] = &[
             ("reader misses", metric::READER_MISSES, Fmt::Count),
         ],
         primary: metric::WRITER_MOPS,
+        better: Better::Higher,
+    },
+    Table {
+        phase: Phase::Memory,
+        title: "Memory after ingest (live heap bytes counted by the allocator, untimed; \
+                lower is better; x 16 B = bytes per point over a raw (ts, value) pair; \
+                vec-ceiling keeps every record as 24 bytes, duplicates included)",
+        columns: &[
+            ("keys", metric::KEYS, Fmt::Count),
+            ("live MiB", metric::LIVE_MIB, Fmt::Rate),
+            ("allocations", metric::LIVE_ALLOCATIONS, Fmt::Count),
+            ("bytes/point", metric::BYTES_PER_POINT, Fmt::Rate),
+            ("x 16 B", metric::RAW_RATIO, Fmt::Times),
+            (
+                "self-reported bytes/point",
+                metric::REPORTED_BYTES_PER_POINT,
+                Fmt::Rate,
+            ),
+        ],
+        primary: metric::BYTES_PER_POINT,
+        better: Better::Lower,
     },
 ];
 
 fn find<'a>(
     summary: &'a [Summary],
+    shape: Shape,
     phase: Phase,
     contender: &str,
     threads: usize,
 ) -> Option<&'a Summary> {
-    summary
-        .iter()
-        .find(|s| s.phase == phase && s.contender == contender && s.threads == threads)
+    summary.iter().find(|s| {
+        s.shape == shape && s.phase == phase && s.contender == contender && s.threads == threads
+    })
 }
 
-/// The best peer's (name, median) of `metric` at `threads`: every contender
-/// except the target and the ceilings.
+/// The best peer's (name, median) of `metric` in `shape` at `threads`, the
+/// largest or the smallest as `better` says: every contender except the
+/// target and the ceilings.
 pub fn best_peer<'a>(
     summary: &'a [Summary],
+    shape: Shape,
     phase: Phase,
     threads: usize,
     metric: &str,
+    better: Better,
 ) -> Option<(&'a str, f64)> {
-    summary
+    let peers = summary
         .iter()
-        .filter(|s| s.phase == phase && s.threads == threads)
+        .filter(|s| s.shape == shape && s.phase == phase && s.threads == threads)
         .filter(|s| s.contender != TARGET && !CEILINGS.contains(&s.contender.as_str()))
         .filter_map(|s| {
             s.metrics
                 .get(metric)
                 .map(|m| (s.contender.as_str(), m.median))
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        });
+    match better {
+        Better::Higher => peers.max_by(|a, b| a.1.total_cmp(&b.1)),
+        Better::Lower => peers.min_by(|a, b| a.1.total_cmp(&b.1)),
+    }
 }
 
-/// Renders every table for the phases that ran, rows ordered contender then threads.
+/// Renders every table of the section `cfg` (a [`BenchConfig::section`])
+/// for the phases that ran, rows ordered contender then threads.
 pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summary]) -> String {
     let with_ratio = contenders.iter().any(|c| c.name == TARGET);
     let mut out = String::new();
@@ -351,8 +403,13 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
                 _ => None,
             };
             for &threads in &cfg.threads {
+                let found = find(summary, cfg.shape, t.phase, &c.name, threads);
+                if t.phase == Phase::Memory && found.is_none() {
+                    // Measured at one thread count only.
+                    continue;
+                }
                 let mut row = vec![c.name.clone(), threads.to_string()];
-                match (na, find(summary, t.phase, &c.name, threads)) {
+                match (na, found) {
                     (Some(why), _) => {
                         row.push(why.to_owned());
                         row.extend(std::iter::repeat_n(String::new(), t.columns.len() - 1));
@@ -365,10 +422,12 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
                 }
                 if with_ratio {
                     let ratio = (c.name == TARGET && na.is_none())
-                        .then(|| find(summary, t.phase, &c.name, threads))
+                        .then_some(found)
                         .flatten()
                         .and_then(|s| s.metrics.get(t.primary))
-                        .zip(best_peer(summary, t.phase, threads, t.primary))
+                        .zip(best_peer(
+                            summary, cfg.shape, t.phase, threads, t.primary, t.better,
+                        ))
                         .filter(|(_, (_, best))| *best > 0.0)
                         .map(|(m, (name, best))| format!("{:.2}x {name}", m.median / best));
                     row.push(ratio.unwrap_or_default());
@@ -380,9 +439,9 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
     out
 }
 
-/// The report header: machine, workload, run shape and each contender's plan.
+/// The report header: machine, the run's shapes and settings, and each
+/// contender's plan.
 pub fn header(info: &SystemInfo, cfg: &BenchConfig, outcome: &Outcome, created: &str) -> String {
-    let w = &cfg.workload;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -397,34 +456,68 @@ pub fn header(info: &SystemInfo, cfg: &BenchConfig, outcome: &Outcome, created: 
         "- CPU: {} ({} logical CPUs, {nodes} NUMA node(s), kernel {})",
         info.cpu_model, info.cpus, info.kernel
     );
+    let shapes: Vec<&str> = outcome.shapes.iter().map(|s| s.shape.name()).collect();
     let _ = writeln!(
         out,
-        "- workload: {} series x {} points (scale {}) = {} records, {} distinct keys; late {}% (max {} rounds), duplicates {}%, {}; series -> writer modulo; seed {:#x}",
-        count(f64::from(w.series)),
-        count(w.points as f64),
-        cfg.scale,
-        count(outcome.records as f64),
-        count(outcome.distinct_keys as f64),
-        w.late_pct,
-        w.max_delay,
-        w.dup_pct,
-        w.zipf.map_or_else(|| "uniform series".to_owned(), |t| format!("Zipf theta {t}")),
-        w.seed
+        "- shapes: {} (a section each below); batch {}, {} lookups ({}% absent in the variant), {} scans of <= {} records",
+        shapes.join(", "),
+        cfg.batch,
+        count(cfg.lookups as f64),
+        cfg.absent_pct,
+        count(cfg.scans as f64),
+        cfg.scan_len
     );
     let _ = writeln!(
         out,
-        "- threads {:?}, {} repeat(s) (median [min..max]), batch {}, {} lookups ({}% absent in the variant), {} scans of <= {} records",
-        cfg.threads, cfg.repeat, cfg.batch, count(cfg.lookups as f64), cfg.absent_pct, count(cfg.scans as f64), cfg.scan_len
-    );
-    let _ = writeln!(
-        out,
-        "- verification: every record, lookup and scan checked against the oracle"
+        "- verification: every record, lookup and scan of every shape checked against the oracle"
     );
     if outcome.plans.is_empty() {
         let _ = writeln!(out, "- plan: (no contender reported a placement plan)");
     }
     for (name, plan) in &outcome.plans {
         let _ = writeln!(out, "- plan of {name}:\n\n```\n{}\n```", plan.trim_end());
+    }
+    out
+}
+
+/// A section's heading: its shape, workload and how it was measured.
+pub fn section_heading(cfg: &BenchConfig, shape: &ShapeOutcome) -> String {
+    let w = &shape.workload;
+    let phases: Vec<&str> = shape.phases.iter().map(|p| p.name()).collect();
+    format!(
+        "\n## Shape `{}`\n\n- workload: {} series x {} points (scale {}) = {} records, {} distinct keys; \
+         late {}% (max {} rounds), duplicates {}%, {}; series -> writer modulo; seed {:#x}\n\
+         - threads {:?}, {} repeat(s) (median [min..max]); phases {}\n",
+        shape.shape.name(),
+        count(f64::from(w.series)),
+        count(w.points as f64),
+        cfg.scale,
+        count(shape.records as f64),
+        count(shape.distinct_keys as f64),
+        w.late_pct,
+        w.max_delay,
+        w.dup_pct,
+        w.zipf
+            .map_or_else(|| "uniform series".to_owned(), |t| format!("Zipf theta {t}")),
+        w.seed,
+        shape.threads,
+        shape.repeat,
+        phases.join(", ")
+    )
+}
+
+/// Every section of the run: its heading and its tables.
+pub fn sections(
+    cfg: &BenchConfig,
+    outcome: &Outcome,
+    contenders: &[ContenderInfo],
+    summary: &[Summary],
+) -> String {
+    let mut out = String::new();
+    for shape in &outcome.shapes {
+        let section = cfg.section(shape.shape);
+        out.push_str(&section_heading(&section, shape));
+        out.push_str(&tables(&section, contenders, summary));
     }
     out
 }
@@ -479,7 +572,7 @@ pub struct Report<'a> {
     pub contenders: &'a [ContenderInfo],
     /// Raw samples, failures and plans.
     pub outcome: &'a Outcome,
-    /// Aggregates per (phase, contender, threads).
+    /// Aggregates per (shape, phase, contender, threads).
     pub summary: &'a [Summary],
 }
 
@@ -539,6 +632,7 @@ mod tests {
             n: 1,
         };
         Summary {
+            shape: Shape::Default,
             phase,
             contender: contender.into(),
             threads,
@@ -571,7 +665,14 @@ mod tests {
             summary(Phase::Lookup, "btree-sharded", 2, metric::MOPS, 2.0),
         ];
         assert_eq!(
-            best_peer(&sums, Phase::Insert, 2, metric::MOPS_E2E),
+            best_peer(
+                &sums,
+                Shape::Default,
+                Phase::Insert,
+                2,
+                metric::MOPS_E2E,
+                Better::Higher
+            ),
             Some(("btree-sharded", 12.0))
         );
         let t = tables(&cfg, &contenders, &sums);
@@ -581,6 +682,150 @@ mod tests {
         assert!(t.contains("3.00x btree-sharded"), "{t}");
         assert!(t.contains("| vec-ceiling | 2 | n/a (no queries) |"), "{t}");
         assert!(!t.contains("### Scan"), "{t}");
+    }
+
+    fn with_shape(mut s: Summary, shape: Shape) -> Summary {
+        s.shape = shape;
+        s
+    }
+
+    #[test]
+    fn series_vec_is_a_peer_and_memory_compares_with_the_smallest_peer() {
+        let mut cfg = BenchConfig::profile("ci").unwrap();
+        cfg.threads = vec![1, 2];
+        cfg.phases = vec![Phase::Insert, Phase::Memory];
+        let info = |name: &str, queries| ContenderInfo {
+            name: name.into(),
+            caps: Caps {
+                queries,
+                reserved: false,
+            },
+        };
+        let contenders = [
+            info("numatree", true),
+            info("btree-sharded", true),
+            info("series-vec", true),
+            info("vec-ceiling", false),
+        ];
+        let sums = [
+            summary(Phase::Insert, "numatree", 2, metric::MOPS_E2E, 60.0),
+            summary(Phase::Insert, "btree-sharded", 2, metric::MOPS_E2E, 12.0),
+            summary(Phase::Insert, "series-vec", 2, metric::MOPS_E2E, 50.0),
+            summary(Phase::Insert, "vec-ceiling", 2, metric::MOPS_E2E, 140.0),
+            summary(Phase::Memory, "numatree", 1, metric::BYTES_PER_POINT, 18.0),
+            summary(
+                Phase::Memory,
+                "btree-sharded",
+                1,
+                metric::BYTES_PER_POINT,
+                40.0,
+            ),
+            summary(
+                Phase::Memory,
+                "series-vec",
+                1,
+                metric::BYTES_PER_POINT,
+                24.0,
+            ),
+            summary(
+                Phase::Memory,
+                "vec-ceiling",
+                1,
+                metric::BYTES_PER_POINT,
+                12.0,
+            ),
+        ];
+        let best =
+            |phase, threads, m, better| best_peer(&sums, Shape::Default, phase, threads, m, better);
+        assert_eq!(
+            best(Phase::Insert, 2, metric::MOPS_E2E, Better::Higher),
+            Some(("series-vec", 50.0)),
+            "series-vec counts, vec-ceiling does not"
+        );
+        assert_eq!(
+            best(Phase::Memory, 1, metric::BYTES_PER_POINT, Better::Lower),
+            Some(("series-vec", 24.0)),
+            "the smallest peer, vec-ceiling left out"
+        );
+        assert_eq!(
+            best_peer(
+                &sums,
+                Shape::Late,
+                Phase::Insert,
+                2,
+                metric::MOPS_E2E,
+                Better::Higher
+            ),
+            None,
+            "another shape's figures never count"
+        );
+        let t = tables(&cfg, &contenders, &sums);
+        assert!(t.contains("1.20x series-vec"), "{t}");
+        assert!(t.contains("### Memory after ingest"), "{t}");
+        assert!(t.contains("| bytes/point | x 16 B |"), "{t}");
+        assert!(t.contains("0.75x series-vec"), "{t}");
+        // Memory is measured at one thread count: no empty row for the other.
+        let memory = &t[t.find("### Memory").unwrap()..];
+        assert!(memory.contains("| numatree | 1 |"), "{t}");
+        assert!(!memory.contains("| numatree | 2 |"), "{t}");
+    }
+
+    #[test]
+    fn every_shape_gets_a_section_with_its_workload_and_its_own_figures() {
+        let mut cfg = BenchConfig::profile("ci").unwrap();
+        cfg.phases = vec![Phase::Insert];
+        let contenders = [ContenderInfo {
+            name: "series-vec".into(),
+            caps: Caps {
+                queries: true,
+                reserved: false,
+            },
+        }];
+        let outcome = Outcome {
+            shapes: cfg
+                .sections()
+                .into_iter()
+                .map(|c| ShapeOutcome {
+                    shape: c.shape,
+                    distinct_keys: u64::from(c.workload.series) * c.workload.points,
+                    records: u64::from(c.workload.series) * c.workload.points,
+                    workload: c.workload,
+                    threads: c.threads,
+                    repeat: c.repeat,
+                    phases: c.phases,
+                })
+                .collect(),
+            ..Outcome::default()
+        };
+        let sums: Vec<Summary> = Shape::ALL
+            .iter()
+            .zip([11.0, 22.0, 33.0])
+            .map(|(&shape, v)| {
+                with_shape(
+                    summary(Phase::Insert, "series-vec", 1, metric::MOPS_E2E, v),
+                    shape,
+                )
+            })
+            .collect();
+        let r = sections(&cfg, &outcome, &contenders, &sums);
+        let at = |needle: &str| r.find(needle).unwrap_or_else(|| panic!("{needle}: {r}"));
+        let (d, hc, late) = (
+            at("## Shape `default`"),
+            at("## Shape `high-cardinality`"),
+            at("## Shape `late`"),
+        );
+        assert!(d < hc && hc < late, "{r}");
+        assert!(r[hc..late].contains("25,600 series x 10 points"), "{r}");
+        assert!(r[late..].contains("late 5%"), "{r}");
+        assert!(r[d..hc].contains("| series-vec | 1 | — | 11.00 |"), "{r}");
+        assert!(
+            r[hc..late].contains("| series-vec | 1 | — | 22.00 |"),
+            "{r}"
+        );
+        assert!(r[late..].contains("| series-vec | 1 | — | 33.00 |"), "{r}");
+        // The extra shapes run at their own thread counts (ci: 1, 2).
+        assert!(r[hc..late].contains("threads [1, 2]"), "{r}");
+        assert!(!r[hc..late].contains("| series-vec | 4 |"), "{r}");
     }
 
     #[test]

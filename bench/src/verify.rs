@@ -69,6 +69,8 @@ pub struct Problem {
 /// A problem found for one contender in one measurement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// Shape name (see `Shape::name`): the section of the report.
+    pub shape: String,
     /// Contender name.
     pub contender: String,
     /// Phase name (see `Phase::name`).
@@ -86,8 +88,9 @@ impl std::fmt::Display for Failure {
         let p = &self.problem;
         writeln!(
             f,
-            "{} / {} / {} threads / repeat {}: check '{}' failed, {} mismatch(es)",
+            "{} / {} shape / {} / {} threads / repeat {}: check '{}' failed, {} mismatch(es)",
             self.contender,
+            self.shape,
             self.phase,
             self.threads,
             self.repeat + 1,

@@ -1,7 +1,7 @@
 //! Merges the JSON reports of several `numatree-bench` processes (one per
 //! NUMA node, see `scripts/bench-per-node.sh`) into one report: every
-//! node's summary side by side, and per (phase, contender, threads) the
-//! summed throughput of all nodes running at once.
+//! node's summary side by side, and per (shape, phase, contender, threads)
+//! the summed throughput of all nodes running at once.
 //!
 //! Usage: `numatree-bench-merge OUT.json NODE0.json NODE1.json ...`
 
@@ -47,7 +47,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
             serde_json::from_str(&text).map_err(|e| format!("parsing {p}: {e}"))
         })
         .collect::<Result<_, String>>()?;
-    let mut combined: BTreeMap<(String, String, u64), BTreeMap<String, f64>> = BTreeMap::new();
+    type Row = (String, String, String, u64);
+    let mut combined: BTreeMap<Row, BTreeMap<String, f64>> = BTreeMap::new();
     for report in &reports {
         let failures = report["outcome"]["failures"].as_array().map_or(0, Vec::len);
         if failures > 0 {
@@ -59,7 +60,9 @@ fn run(args: Vec<String>) -> Result<(), String> {
             .as_array()
             .ok_or("report without a summary")?
         {
+            // Reports before schema 2 have one shape, the default.
             let key = (
+                s["shape"].as_str().unwrap_or("default").to_owned(),
                 s["phase"].as_str().unwrap_or("?").to_owned(),
                 s["contender"].as_str().unwrap_or("?").to_owned(),
                 s["threads"].as_u64().unwrap_or(0),
@@ -72,14 +75,14 @@ fn run(args: Vec<String>) -> Result<(), String> {
             }
         }
     }
-    println!("| phase | contender | threads per node | nodes | summed median metrics |");
-    println!("|---|---|---|---|---|");
+    println!("| shape | phase | contender | threads per node | nodes | summed median metrics |");
+    println!("|---|---|---|---|---|---|");
     let rows: Vec<Value> = combined
         .iter()
-        .map(|((phase, contender, threads), metrics)| {
+        .map(|((shape, phase, contender, threads), metrics)| {
             let text: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
-            println!("| {phase} | {contender} | {threads} | {} | {} |", reports.len(), text.join(", "));
-            json!({ "phase": phase, "contender": contender, "threads_per_node": threads, "sum_of_medians": metrics })
+            println!("| {shape} | {phase} | {contender} | {threads} | {} | {} |", reports.len(), text.join(", "));
+            json!({ "shape": shape, "phase": phase, "contender": contender, "threads_per_node": threads, "sum_of_medians": metrics })
         })
         .collect();
     let doc = json!({ "nodes": reports.len(), "combined": rows, "per_node": reports });
