@@ -22,8 +22,7 @@ use crate::oracle::Oracle;
 pub use crate::progress::Progress;
 use crate::progress::{eta_text, EtaPoint, Planned};
 use crate::verify::{self, Failure, Mismatches, Problem};
-use crate::workload::WorkloadConfig;
-use crate::workload::{stream_rng, Lookup, ScanQuery, Workload};
+use crate::workload::{stream_rng, Lookup, ScanQuery, Workload, WorkloadConfig};
 
 /// Every figure of one measurement.
 #[derive(Clone, Debug, Serialize)]

@@ -427,6 +427,23 @@ mod tests {
     }
 
     #[test]
+    fn a_shape_is_estimated_from_its_own_measurements_only() {
+        let shaped = |shape, cost| Planned {
+            shape,
+            ..planned(1, "a", Phase::Insert, cost)
+        };
+        let mut st = state(vec![
+            shaped(Shape::Default, 100.0),
+            shaped(Shape::Default, 100.0),
+            shaped(Shape::HighCardinality, 10.0),
+        ]);
+        st.record(10.0); // 0.1 s per cost unit
+        let eta = st.estimate_left().unwrap();
+        // The default one again takes 10 s; the high-cardinality one is unseen: 10 x 0.1.
+        assert!((eta - (10.0 + 1.0)).abs() < 1e-9, "{eta}");
+    }
+
+    #[test]
     fn remaining_setups_count_at_the_last_ones_duration() {
         let mut st = state(vec![planned(1, "a", Phase::Insert, 1.0)]);
         st.setups_planned = 3;
