@@ -585,7 +585,9 @@ fn check_scan(
     Ok(())
 }
 
-/// A reader: random range scans until `stop`.
+/// A reader: random range scans, each followed by point lookups of the
+/// flushed keys in its range, until `stop`; every answer is checked against
+/// the oracle while the writers ingest.
 fn read_loop(
     index: &Index,
     before: &Oracle,
@@ -609,6 +611,20 @@ fn read_loop(
         let got = index.scan(s, t0..=t1);
         check_scan(s, t0, t1, &got, before, values)?;
         scans.fetch_add(1, Ordering::Relaxed);
+        // Point lookups of keys flushed before the phase: each must be
+        // found, with a value some writer wrote for it.
+        let flushed = before.keys.range((s, t0)..=(s, t1));
+        for (&(s, ts), vs) in flushed.take(8) {
+            let Some(v) = index.get(s, ts) else {
+                return Err(format!(
+                    "get({s}, {ts}) = None during ingest: a flushed key vanished"
+                ));
+            };
+            ensure!(
+                vs.contains(&v) || values.get(&(s, ts)).is_some_and(|w| w.contains(&v)),
+                "get({s}, {ts}) = {v} during ingest, a value never written for that key"
+            );
+        }
     }
     Ok(())
 }
@@ -618,6 +634,14 @@ fn read_loop(
 fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
     let index = &life.index;
     let oracle = &mut life.oracle;
+    let points = index
+        .validate()
+        .map_err(|e| format!("storage invariants: {e}"))?;
+    ensure!(
+        points == oracle.keys.len(),
+        "storage holds {points} points, {} distinct keys were accepted",
+        oracle.keys.len()
+    );
     ensure!(
         index.len() == oracle.keys.len(),
         "len() = {} but {} distinct keys were accepted",
