@@ -7,9 +7,11 @@
 //! earlier points, the last everything later). Merging a run:
 //!
 //! - **Append fast path** (points after the series' last one, the common
-//!   case): copy onto the tail block's room, no search; a full tail of the
-//!   largest size gets a new block after it, a smaller one is regrown into
-//!   the next size class (a short series never holds a whole large block).
+//!   case): copy onto the tail block's room, no search. A series' first
+//!   block starts as small as its first run and is regrown through the
+//!   store's size classes as points arrive (a short series never holds a
+//!   whole large block); once it is full at the largest size, the series is
+//!   a long one and each new block gets the largest size at once.
 //! - **Late points** (at or before the last point): each block they fall
 //!   into is rewritten into a new block (or several, split evenly when the
 //!   points no longer fit one), which then replaces it in the index: points
@@ -308,11 +310,14 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
         stats.index_changed = true;
         n
     } else {
-        // No tail, or a full one of the largest size: a new block.
+        // No tail, or a full one of the largest size: a new block. A
+        // series that filled a largest block is a long one: its new blocks
+        // get the largest size at once, so appends never regrow them.
         if store.available() == 0 || list.room() == 0 {
             return Err(());
         }
-        let id = store.alloc(rest.len().min(max)).ok_or(())?;
+        let points = if tail.is_some() { max } else { rest.len().min(max) };
+        let id = store.alloc(points).ok_or(())?;
         let mut block = store.block_mut(id);
         let n = rest.len().min(block.capacity());
         write_points(&mut block, 0, &rest[..n]);

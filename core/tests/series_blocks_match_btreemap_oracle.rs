@@ -288,8 +288,11 @@ fn in_order_appends_fill_blocks_without_rewriting() {
         index.merge_run(&[Record::new(3, ts, ts as u64)]).unwrap();
     }
     assert_eq!(index.validate(), Ok(100));
-    // 100 points in blocks of at most 8: 12 full blocks plus a tail; the
-    // regrowth of each tail (1 -> 2 -> 3 -> 4 -> 6 -> 8) retired 5 blocks.
+    // 100 points in blocks of at most 8: 12 full blocks plus a tail. Only
+    // the first block regrew (1 -> 2 -> 3 -> 4 -> 6 -> 8, retiring 5); once
+    // the series filled a largest block, each new block got 8 at once.
     let store = index.store();
     assert_eq!(store.blocks.len() - store.retired, 13);
+    assert_eq!(store.retired, 5);
+    assert!(store.blocks[6..].iter().all(|b| b.capacity == 8));
 }
