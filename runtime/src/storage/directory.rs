@@ -97,60 +97,33 @@ impl Default for Directory {
 }
 
 impl Directory {
-    /// The current version of `series`, if it has points.
+    /// Calls `f` with the current version of `series` (`None` when it has
+    /// no point yet), without taking a reference count (`arc_swap` guards).
     #[inline]
-    pub(crate) fn get(&self, series: u32) -> Option<Arc<Series>> {
+    pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
         let table = self.table.load();
-        let table = table.as_ref()?;
-        let slot = table.probe(series);
-        if slot.key.load(Ordering::Acquire) == FREE {
-            return None;
+        match table.as_ref() {
+            Some(table) => table.current(series, f),
+            None => f(None),
         }
-        slot.series.load_full()
     }
 
-    /// Calls `f` with the current version of `series`, if any, without
-    /// taking a reference count (the cheap read path).
+    /// Calls `f` with the current version of `series`, if any (the read path).
     #[inline]
     pub(crate) fn with<R>(&self, series: u32, f: impl FnOnce(&Series) -> R) -> Option<R> {
-        let table = self.table.load();
-        let table = table.as_ref()?;
-        let slot = table.probe(series);
-        if slot.key.load(Ordering::Acquire) == FREE {
-            return None;
-        }
-        let version = slot.series.load();
-        version.as_ref().map(|s| f(s))
+        self.current(series, |version| version.map(f))
     }
 
-    /// Publishes `version` as the current one of `series`, adding the
-    /// series (and growing the table) if it is new. Merge only: one thread
-    /// at a time per directory. Returns the bytes the table grew by.
-    pub(crate) fn publish(&self, series: u32, version: Arc<Series>) -> usize {
-        let mut table = self
-            .table
-            .load_full()
-            .expect("a directory always has a table");
-        let key = u64::from(series) + 1;
-        let slot = table.probe(series);
-        if slot.key.load(Ordering::Relaxed) == key {
-            slot.series.store(Some(version));
-            return 0;
+    /// The merge's view of the directory for one run: the current table,
+    /// loaded once. Merge only: one thread at a time per directory.
+    pub(crate) fn writer(&self) -> DirectoryWriter<'_> {
+        DirectoryWriter {
+            table: self
+                .table
+                .load_full()
+                .expect("a directory always has a table"),
+            directory: self,
         }
-        let mut grown = 0;
-        let used = table.used.load(Ordering::Relaxed) + 1;
-        if used * 4 > table.slots.len() as u64 * 3 {
-            let bigger = Arc::new(doubled(&table));
-            grown = bigger.bytes() - table.bytes();
-            self.table.store(Some(Arc::clone(&bigger)));
-            table = bigger;
-        }
-        let slot = table.probe(series);
-        // The version first: a reader that finds the key finds it.
-        slot.series.store(Some(version));
-        slot.key.store(key, Ordering::Release);
-        table.used.fetch_add(1, Ordering::Relaxed);
-        grown
     }
 
     /// Every series' current version, for walking the shard.
@@ -171,5 +144,58 @@ impl Directory {
     /// Bytes of the current table.
     pub(crate) fn bytes(&self) -> usize {
         self.table.load_full().map_or(0, |t| t.bytes())
+    }
+}
+
+impl Table {
+    /// Calls `f` with the version of `series` in this table, if any.
+    #[inline]
+    fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
+        let slot = self.probe(series);
+        if slot.key.load(Ordering::Acquire) == FREE {
+            return f(None);
+        }
+        let version = slot.series.load();
+        f(version.as_deref())
+    }
+}
+
+/// The merge's handle on a directory during one run.
+pub(crate) struct DirectoryWriter<'a> {
+    table: Arc<Table>,
+    directory: &'a Directory,
+}
+
+impl DirectoryWriter<'_> {
+    /// Calls `f` with the current version of `series`, if any.
+    #[inline]
+    pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
+        self.table.current(series, f)
+    }
+
+    /// Publishes `version` as the current one of `series`, adding the
+    /// series (and growing the table) if it is new. Returns the bytes the
+    /// table grew by.
+    pub(crate) fn publish(&mut self, series: u32, version: Arc<Series>) -> usize {
+        let key = u64::from(series) + 1;
+        let slot = self.table.probe(series);
+        if slot.key.load(Ordering::Relaxed) == key {
+            slot.series.store(Some(version));
+            return 0;
+        }
+        let mut grown = 0;
+        let used = self.table.used.load(Ordering::Relaxed) + 1;
+        if used * 4 > self.table.slots.len() as u64 * 3 {
+            let bigger = Arc::new(doubled(&self.table));
+            grown = bigger.bytes() - self.table.bytes();
+            self.directory.table.store(Some(Arc::clone(&bigger)));
+            self.table = bigger;
+        }
+        let slot = self.table.probe(series);
+        // The version first: a reader that finds the key finds it.
+        slot.series.store(Some(version));
+        slot.key.store(key, Ordering::Release);
+        self.table.used.fetch_add(1, Ordering::Relaxed);
+        grown
     }
 }

@@ -106,26 +106,28 @@ impl ShardStorage {
     /// of a sorted slot). One thread at a time: the shard's lane.
     pub(crate) fn merge_run(&self, run: &[Record]) -> MergeStats {
         let mut reserve = lock(&self.reserve);
+        let mut directory = self.directory.writer();
         let mut stats = MergeStats::default();
         let (mut grown, mut freed) = (0, 0);
         let mut start = 0;
         while start < run.len() {
             let id = run[start].key.series;
             let end = start + run[start..].partition_point(|r| r.key.series == id);
-            let current = self.directory.get(id);
             #[cfg(test)]
             {
                 reserve.mutant_publish_first = self
                     .mutant_publish_first
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
-            let merged = series::merge(current.as_deref(), &run[start..end], &mut reserve);
+            let merged = directory.current(id, |current| {
+                series::merge(current, &run[start..end], &mut reserve)
+            });
             stats.inserted += merged.stats.inserted;
             stats.replaced += merged.stats.replaced;
             grown += merged.allocated;
             freed += merged.released;
             if let Some(version) = merged.version {
-                grown += self.directory.publish(id, version);
+                grown += directory.publish(id, version);
             }
             start = end;
         }
