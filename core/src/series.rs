@@ -316,7 +316,11 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
         if store.available() == 0 || list.room() == 0 {
             return Err(());
         }
-        let points = if tail.is_some() { max } else { rest.len().min(max) };
+        let points = if tail.is_some() {
+            max
+        } else {
+            rest.len().min(max)
+        };
         let id = store.alloc(points).ok_or(())?;
         let mut block = store.block_mut(id);
         let n = rest.len().min(block.capacity());
