@@ -82,62 +82,132 @@ pub(crate) use imp::{
     AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, RwLock, ShardedLock,
 };
 
-/// A value readers load without locking while one writer replaces it:
-/// `arc_swap::ArcSwapOption` normally (readers never wait, the writer never
-/// waits for readers), a mutex around the `Arc` under a model checker (the
-/// protocol around it, data written before it is published, is what the
-/// models check; `arc_swap` itself is not instrumented for them).
+/// Values readers load without locking while one writer replaces them,
+/// reclaimed once no reader can still hold them: epoch-based reclamation
+/// (`crossbeam_epoch`) normally; under a model checker a mutex around an
+/// `Arc` (the protocol around it, data written before it is published, is
+/// what the models check; `crossbeam_epoch` is not instrumented for them).
 #[cfg(not(any(loom, shuttle)))]
-#[derive(Debug, Default)]
-pub(crate) struct Published<T>(arc_swap::ArcSwapOption<T>);
+pub(crate) mod publish {
+    use crossbeam_epoch::{Atomic, Owned, Shared};
+    use std::sync::atomic::Ordering;
 
-#[cfg(not(any(loom, shuttle)))]
-impl<T> Published<T> {
-    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
-        Published(arc_swap::ArcSwapOption::new(value))
+    pub(crate) use crossbeam_epoch::{pin, Guard};
+
+    /// Hands what `guard`'s thread retired to the global collector and
+    /// collects what no reader can reach any more.
+    pub(crate) fn flush(guard: Guard) {
+        guard.flush();
     }
 
-    /// The current value (a cheap guard: hold it briefly).
-    #[inline]
-    pub(crate) fn load(&self) -> arc_swap::Guard<Option<Arc<T>>> {
-        self.0.load()
+    /// One published value of type `T`, or none.
+    #[derive(Debug)]
+    pub(crate) struct Published<T> {
+        ptr: Atomic<T>,
     }
 
-    /// The current value, as an `Arc` to keep.
-    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
-        self.0.load_full()
+    impl<T> Default for Published<T> {
+        fn default() -> Self {
+            Published {
+                ptr: Atomic::null(),
+            }
+        }
     }
 
-    /// Publishes `value`: loads that start afterwards see it.
-    pub(crate) fn store(&self, value: Option<Arc<T>>) {
-        self.0.store(value);
+    impl<T> Published<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Published {
+                ptr: Atomic::new(value),
+            }
+        }
+
+        /// The current value (`Acquire`: everything written before it was
+        /// stored is visible), valid while `guard` is held.
+        #[inline]
+        pub(crate) fn load<'g>(&self, guard: &'g Guard) -> Option<&'g T> {
+            let current = self.ptr.load(Ordering::Acquire, guard);
+            // SAFETY: `current` was loaded under `guard`. A value is
+            // destroyed only by `defer_destroy` after `store` replaced it
+            // (the epoch then waits for every guard pinned before the
+            // replacement, `guard` included) or by `Drop`, which holds
+            // `&mut self`, so no load is in progress. Null maps to `None`.
+            unsafe { current.as_ref() }
+        }
+
+        /// Publishes `value` (`Release`) and retires the value it replaces,
+        /// destroyed once every reader that could hold it has unpinned.
+        pub(crate) fn store(&self, value: T, guard: &Guard)
+        where
+            T: Send + 'static,
+        {
+            let old = self.ptr.swap(Owned::new(value), Ordering::AcqRel, guard);
+            if !old.is_null() {
+                // SAFETY: `old` is no longer reachable through `self` (the
+                // swap replaced it, and only this writer stores), so only
+                // readers pinned before the swap can hold it; the deferred
+                // destruction runs after all of them have unpinned.
+                unsafe { guard.defer_destroy(old) };
+            }
+        }
+    }
+
+    impl<T> Drop for Published<T> {
+        fn drop(&mut self) {
+            // SAFETY: `&mut self`: nobody else can load from or store to
+            // this value any more, so no guard is needed to take it.
+            let guard = unsafe { crossbeam_epoch::unprotected() };
+            let current = self.ptr.swap(Shared::null(), Ordering::Relaxed, guard);
+            if !current.is_null() {
+                // SAFETY: `current` came from `Owned::new` in `new` or
+                // `store`, is unlinked now, and no reader can hold it (see
+                // above): it is dropped exactly once, here.
+                drop(unsafe { current.into_owned() });
+            }
+        }
     }
 }
 
-/// A value readers load while one writer replaces it: under a model
-/// checker, a mutex around the `Arc`.
+/// Under a model checker: a mutex around an `Arc`, and a guard that does
+/// nothing.
 #[cfg(any(loom, shuttle))]
-#[derive(Debug, Default)]
-pub(crate) struct Published<T>(Mutex<Option<Arc<T>>>);
+pub(crate) mod publish {
+    use super::{lock, Arc, Mutex};
 
-#[cfg(any(loom, shuttle))]
-impl<T> Published<T> {
-    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
-        Published(Mutex::new(value))
+    /// Stands in for an epoch guard.
+    #[derive(Debug)]
+    pub(crate) struct Guard;
+
+    pub(crate) fn pin() -> Guard {
+        Guard
     }
 
-    pub(crate) fn load(&self) -> Option<Arc<T>> {
-        lock(&self.0).clone()
+    pub(crate) fn flush(_guard: Guard) {}
+
+    #[derive(Debug)]
+    pub(crate) struct Published<T>(Mutex<Option<Arc<T>>>);
+
+    impl<T> Default for Published<T> {
+        fn default() -> Self {
+            Published(Mutex::new(None))
+        }
     }
 
-    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
-        lock(&self.0).clone()
-    }
+    impl<T> Published<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Published(Mutex::new(Some(Arc::new(value))))
+        }
 
-    pub(crate) fn store(&self, value: Option<Arc<T>>) {
-        *lock(&self.0) = value;
+        pub(crate) fn load(&self, _guard: &Guard) -> Option<Arc<T>> {
+            lock(&self.0).clone()
+        }
+
+        pub(crate) fn store(&self, value: T, _guard: &Guard) {
+            *lock(&self.0) = Some(Arc::new(value));
+        }
     }
 }
+
+pub(crate) use publish::{flush, pin, Guard, Published};
 
 /// Locks `m`, ignoring lock poisoning: our own poison flag (set by the
 /// merge pool's panic handler) is what reports a failed merge, and the data

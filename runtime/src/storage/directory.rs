@@ -1,79 +1,88 @@
 //! A shard's series directory: series id -> the series' published version.
 //!
-//! An open-addressing hash table (linear probing) of slots, each an atomic
-//! key and a published version: 16 bytes a slot, at most 3/4 full, so
-//! about 21-32 bytes a series, whatever the ids (dense or spread over all
-//! of `u32`). Readers probe without a lock. Only the shard's merge (one
-//! thread at a time, see the shard's lane) inserts; it grows the table by
-//! building a twice larger copy and publishing it, and readers still on
-//! the old table see the versions as they were when it was copied.
+//! Two parts, both readable without a lock:
+//! - a hash table (open addressing, linear probing) of atomic words, each
+//!   `series << 32 | cell + 1` (0 marks a free slot): 8 bytes a slot, at
+//!   most 3/4 full, whatever the ids (dense or spread over all of `u32`);
+//! - cells, one per series, in chunks that never move: each cell publishes
+//!   the series' current version (8 bytes a series).
+//!
+//! Only the shard's merge (one thread at a time, see the shard's lane)
+//! writes. It grows the table by publishing a twice larger copy of the
+//! words (cells do not move, so the copy shares them), and adds cell chunks
+//! by publishing a longer list of chunks. Every published thing is
+//! reclaimed once no reader pinned before its replacement is left
+//! (`crate::sync::publish`).
 
-use crate::sync::{Arc, AtomicU64, Ordering, Published};
+use crate::sync::{pin, Arc, AtomicU64, AtomicUsize, Guard, Ordering, Published};
 
 use super::series::Series;
 
-/// Keys are stored as `series + 1`, so 0 marks a free slot.
+/// A free table slot.
 const FREE: u64 = 0;
 
-#[derive(Debug, Default)]
-struct Slot {
-    key: AtomicU64,
-    series: Published<Series>,
-}
+/// Cells per chunk.
+const CHUNK_CELLS: usize = 4096;
 
 /// One generation of the table.
 #[derive(Debug)]
-pub(crate) struct Table {
-    slots: Box<[Slot]>,
-    /// Slots in use; written by the merge only.
-    used: AtomicU64,
+struct Table {
+    words: Box<[AtomicU64]>,
+    /// Slots in use (and cells: one per series); written by the merge only.
+    used: AtomicUsize,
 }
 
 impl Table {
     fn with_slots(n: usize) -> Table {
         Table {
-            slots: (0..n).map(|_| Slot::default()).collect(),
-            used: AtomicU64::new(0),
+            words: (0..n).map(|_| AtomicU64::new(FREE)).collect(),
+            used: AtomicUsize::new(0),
         }
     }
 
-    /// The slot of `series`, or the free slot where it would go.
+    /// The word of `series`' slot, or the index of the free slot where it
+    /// would go, as `(index, word)`.
     #[inline]
-    fn probe(&self, series: u32) -> &Slot {
-        let mask = self.slots.len() - 1;
-        let key = u64::from(series) + 1;
+    fn probe(&self, series: u32) -> (usize, u64) {
+        let mask = self.words.len() - 1;
         let mut i = hash(series) & mask;
         loop {
-            let slot = &self.slots[i];
-            let k = slot.key.load(Ordering::Acquire);
-            if k == key || k == FREE {
-                return slot;
+            let word = self.words[i].load(Ordering::Acquire);
+            if word == FREE || (word >> 32) as u32 == series {
+                return (i, word);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Bytes of the table.
-    pub(crate) fn bytes(&self) -> usize {
-        self.slots.len() * size_of::<Slot>()
-    }
-}
-
-/// A copy of `table` with twice the slots.
-fn doubled(table: &Table) -> Table {
-    let bigger = Table::with_slots(table.slots.len() * 2);
-    for slot in table.slots.iter() {
-        let key = slot.key.load(Ordering::Relaxed);
-        if key != FREE {
-            let target = bigger.probe((key - 1) as u32);
-            target.series.store(slot.series.load_full());
-            target.key.store(key, Ordering::Relaxed);
+    /// The cell of `series`, if it has one.
+    #[inline]
+    fn cell(&self, series: u32) -> Option<usize> {
+        match self.probe(series) {
+            (_, FREE) => None,
+            (_, word) => Some((word & u64::from(u32::MAX)) as usize - 1),
         }
     }
-    bigger
-        .used
-        .store(table.used.load(Ordering::Relaxed), Ordering::Relaxed);
-    bigger
+
+    fn bytes(&self) -> usize {
+        self.words.len() * size_of::<u64>()
+    }
+
+    /// A copy with twice the slots.
+    fn doubled(&self) -> Table {
+        let bigger = Table::with_slots(self.words.len() * 2);
+        for word in self.words.iter() {
+            let word = word.load(Ordering::Relaxed);
+            if word != FREE {
+                let (i, _) = bigger.probe((word >> 32) as u32);
+                bigger.words[i].store(word, Ordering::Relaxed);
+            }
+        }
+        bigger
+            .used
+            .store(self.used.load(Ordering::Relaxed), Ordering::Relaxed);
+        bigger
+    }
 }
 
 /// Spreads consecutive ids over the table (Fibonacci hashing).
@@ -82,120 +91,145 @@ fn hash(series: u32) -> usize {
     (u64::from(series).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
 }
 
-/// The directory: the current table, published.
+/// One chunk of cells; shared by every list of chunks that includes it.
+type Chunk = Arc<[Published<Series>]>;
+
+/// The directory of one shard.
 #[derive(Debug)]
 pub(crate) struct Directory {
     table: Published<Table>,
+    chunks: Published<Vec<Chunk>>,
 }
 
 impl Default for Directory {
     fn default() -> Self {
         Directory {
-            table: Published::new(Some(Arc::new(Table::with_slots(64)))),
+            table: Published::new(Table::with_slots(64)),
+            chunks: Published::new(Vec::new()),
         }
     }
 }
 
 impl Directory {
-    /// Calls `f` with the current version of `series` (`None` when it has
-    /// no point yet), without taking a reference count (`arc_swap` guards).
+    /// Calls `f` with the current version of `series`, if any: the read
+    /// path (no lock, no reference count, nothing written).
     #[inline]
-    pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
-        let table = self.table.load();
-        match table.as_ref() {
-            Some(table) => table.current(series, f),
-            None => f(None),
-        }
-    }
-
-    /// Calls `f` with the current version of `series`, if any (the read path).
-    #[inline]
+    // Under a model checker `load` returns an `Arc`, which needs the borrow.
+    #[allow(clippy::needless_borrow)]
     pub(crate) fn with<R>(&self, series: u32, f: impl FnOnce(&Series) -> R) -> Option<R> {
-        self.current(series, |version| version.map(f))
+        let guard = pin();
+        let table = self.table.load(&guard)?;
+        let cell = table.cell(series)?;
+        let chunks = self.chunks.load(&guard)?;
+        let version = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(&guard)?;
+        Some(f(&version))
     }
 
-    /// The merge's view of the directory for one run: the current table,
-    /// loaded once. Merge only: one thread at a time per directory.
-    pub(crate) fn writer(&self) -> DirectoryWriter<'_> {
+    /// The merge's view of the directory for one run, pinned for its
+    /// length. Merge only: one thread at a time per directory.
+    pub(crate) fn writer<'g>(&'g self, guard: &'g Guard) -> DirectoryWriter<'g> {
         DirectoryWriter {
-            table: self
-                .table
-                .load_full()
-                .expect("a directory always has a table"),
             directory: self,
+            guard,
         }
     }
 
     /// Every series' current version, for walking the shard.
+    #[allow(clippy::needless_borrow)] // an `Arc` under a model checker
     pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Series)) {
-        let Some(table) = self.table.load_full() else {
+        let guard = pin();
+        let (Some(table), Some(chunks)) = (self.table.load(&guard), self.chunks.load(&guard))
+        else {
             return;
         };
-        for slot in table.slots.iter() {
-            let key = slot.key.load(Ordering::Acquire);
-            if key != FREE {
-                if let Some(series) = slot.series.load_full() {
-                    f((key - 1) as u32, &series);
+        for word in table.words.iter() {
+            let word = word.load(Ordering::Acquire);
+            if word != FREE {
+                let cell = (word & u64::from(u32::MAX)) as usize - 1;
+                if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(&guard) {
+                    f((word >> 32) as u32, &version);
                 }
             }
         }
     }
 
-    /// Bytes of the current table.
+    /// Bytes of the table and the cells.
     pub(crate) fn bytes(&self) -> usize {
-        self.table.load_full().map_or(0, |t| t.bytes())
-    }
-}
-
-impl Table {
-    /// Calls `f` with the version of `series` in this table, if any.
-    #[inline]
-    fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
-        let slot = self.probe(series);
-        if slot.key.load(Ordering::Acquire) == FREE {
-            return f(None);
-        }
-        let version = slot.series.load();
-        f(version.as_deref())
+        let guard = pin();
+        let table = self.table.load(&guard).map_or(0, |t| t.bytes());
+        let cells = self.chunks.load(&guard).map_or(0, |c| c.len())
+            * CHUNK_CELLS
+            * size_of::<Published<Series>>();
+        table + cells
     }
 }
 
 /// The merge's handle on a directory during one run.
-pub(crate) struct DirectoryWriter<'a> {
-    table: Arc<Table>,
-    directory: &'a Directory,
+pub(crate) struct DirectoryWriter<'g> {
+    directory: &'g Directory,
+    guard: &'g Guard,
 }
 
 impl DirectoryWriter<'_> {
-    /// Calls `f` with the current version of `series`, if any.
+    /// Calls `f` with the current version of `series` (`None` when it has
+    /// no point yet).
     #[inline]
+    #[allow(clippy::needless_option_as_deref)] // an `Arc` under a model checker
     pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
-        self.table.current(series, f)
+        let d = self.directory;
+        let cell = d.table.load(self.guard).and_then(|t| t.cell(series));
+        match (cell, d.chunks.load(self.guard)) {
+            (Some(cell), Some(chunks)) => {
+                let version = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard);
+                f(version.as_deref())
+            }
+            _ => f(None),
+        }
     }
 
     /// Publishes `version` as the current one of `series`, adding the
-    /// series (and growing the table) if it is new. Returns the bytes the
-    /// table grew by.
-    pub(crate) fn publish(&mut self, series: u32, version: Arc<Series>) -> usize {
-        let key = u64::from(series) + 1;
-        let slot = self.table.probe(series);
-        if slot.key.load(Ordering::Relaxed) == key {
-            slot.series.store(Some(version));
+    /// series (a cell, a table slot, growing either) if it is new. Returns
+    /// the bytes the directory grew by.
+    pub(crate) fn publish(&mut self, series: u32, version: Series) -> usize {
+        let d = self.directory;
+        let table = d
+            .table
+            .load(self.guard)
+            .expect("a directory always has a table");
+        let chunks = d
+            .chunks
+            .load(self.guard)
+            .expect("a directory always has cells");
+        if let Some(cell) = table.cell(series) {
+            chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].store(version, self.guard);
             return 0;
         }
         let mut grown = 0;
-        let used = self.table.used.load(Ordering::Relaxed) + 1;
-        if used * 4 > self.table.slots.len() as u64 * 3 {
-            let bigger = Arc::new(doubled(&self.table));
-            grown = bigger.bytes() - self.table.bytes();
-            self.directory.table.store(Some(Arc::clone(&bigger)));
-            self.table = bigger;
+        // A new series: its cell first (published before the slot that
+        // leads to it), then the slot.
+        let cell = table.used.load(Ordering::Relaxed);
+        if cell / CHUNK_CELLS == chunks.len() {
+            let chunk: Chunk = (0..CHUNK_CELLS).map(|_| Published::default()).collect();
+            let mut longer: Vec<Chunk> = chunks.to_vec();
+            longer.push(chunk);
+            grown += CHUNK_CELLS * size_of::<Published<Series>>();
+            d.chunks.store(longer, self.guard);
         }
-        let slot = self.table.probe(series);
-        // The version first: a reader that finds the key finds it.
-        slot.series.store(Some(version));
-        slot.key.store(key, Ordering::Release);
-        self.table.used.fetch_add(1, Ordering::Relaxed);
+        let chunks = d.chunks.load(self.guard).expect("just stored");
+        chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].store(version, self.guard);
+        let word = (u64::from(series) << 32) | (cell as u64 + 1);
+        if (cell + 1) * 4 > table.words.len() * 3 {
+            let bigger = table.doubled();
+            grown += bigger.bytes() - table.bytes();
+            let (i, _) = bigger.probe(series);
+            bigger.words[i].store(word, Ordering::Relaxed);
+            bigger.used.fetch_add(1, Ordering::Relaxed);
+            d.table.store(bigger, self.guard);
+        } else {
+            let (i, _) = table.probe(series);
+            table.words[i].store(word, Ordering::Release);
+            table.used.fetch_add(1, Ordering::Relaxed);
+        }
         grown
     }
 }

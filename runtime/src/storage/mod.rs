@@ -10,12 +10,13 @@
 //! Only one thread merges into a shard at a time (the shard's lane), and
 //! readers take no lock at all:
 //!
-//! 1. **Directory.** A reader loads the current table and probes for the
-//!    series' slot, whose version it loads (`arc_swap`: no lock, no wait
-//!    for the merge). A new series' version is stored before its key is
-//!    (`Release`), so a reader that finds the key finds the version. The
-//!    merge grows the table by publishing a copy; a reader on the old table
-//!    sees the versions as they were.
+//! 1. **Directory.** A reader pins an epoch, loads the current table and
+//!    probes for the series' slot, which names the series' cell, whose
+//!    version it loads (plain `Acquire` loads: no lock, no reference count,
+//!    no wait for the merge). A new series' cell is published before the
+//!    slot that leads to it (`Release`). The merge grows the table by
+//!    publishing a copy (cells never move, so both tables lead to the same
+//!    versions).
 //! 2. **Versions.** A series version (its block index) is immutable. A
 //!    merge that adds, splits or replaces blocks builds a new version over
 //!    new blocks written in full beforehand, and publishes it: a reader
@@ -27,10 +28,12 @@
 //!    again: a late point or an update builds a new block (copy on write),
 //!    so a reader never sees a torn or half-moved value, nor a point of
 //!    another series.
-//! 4. **Reclamation.** Blocks and versions are reference counted: a
-//!    replaced block stays alive while any version that indexes it is
-//!    still held by a reader, and memory is freed by whoever drops the
-//!    last reference. Nobody waits for anybody.
+//! 4. **Reclamation.** A replaced version (or table, or list of cell
+//!    chunks) is destroyed only after every reader pinned before the
+//!    replacement has unpinned (`crossbeam_epoch`); blocks are reference
+//!    counted by the versions that index them, so a replaced block lives
+//!    until the last version that indexes it is destroyed. Nobody waits for
+//!    anybody.
 //!
 //! Every point visible to a read is visible to every later read (the merge
 //! only publishes supersets of what a version held, or the same points with
@@ -47,7 +50,7 @@ use std::ops::RangeBounds;
 
 use numatree_core::{MergeStats, Record};
 
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
 
 use self::block::{block_bytes, new_block, MAX_POINTS};
 use self::directory::Directory;
@@ -106,7 +109,8 @@ impl ShardStorage {
     /// of a sorted slot). One thread at a time: the shard's lane.
     pub(crate) fn merge_run(&self, run: &[Record]) -> MergeStats {
         let mut reserve = lock(&self.reserve);
-        let mut directory = self.directory.writer();
+        let guard = pin();
+        let mut directory = self.directory.writer(&guard);
         let mut stats = MergeStats::default();
         let (mut grown, mut freed) = (0, 0);
         let mut start = 0;
@@ -133,6 +137,10 @@ impl ShardStorage {
         }
         self.bytes.fetch_add(grown, Ordering::Relaxed);
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        // Hand what this run retired to the collector now, so replaced
+        // versions and blocks are freed as soon as readers allow, not when
+        // this thread happens to fill a bag.
+        flush(guard);
         stats
     }
 

@@ -98,7 +98,7 @@ pub(crate) struct Reserve {
 pub(crate) struct Merged {
     pub(crate) stats: SeriesMergeStats,
     /// The new version to publish, when the index changed.
-    pub(crate) version: Option<Arc<Series>>,
+    pub(crate) version: Option<Series>,
     /// Bytes of blocks allocated, and of blocks and the version replaced.
     pub(crate) allocated: usize,
     pub(crate) released: usize,
@@ -133,7 +133,7 @@ pub(crate) fn merge(current: Option<&Series>, run: &[Record], reserve: &mut Rese
                 block: Arc::clone(store.words(e.id)),
             })
             .collect();
-        Arc::new(Series { blocks })
+        Series { blocks }
     });
     let mut merged = Merged {
         stats,
