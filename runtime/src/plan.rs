@@ -120,7 +120,6 @@ pub struct ShardRule {
 impl ShardRule {
     /// The rule for a node of a plan with `node_count` nodes and `shards`
     /// shards on this node (both at least 1).
-    #[cfg(all(test, any(loom, shuttle)))]
     pub(crate) fn new(node_count: u32, shards: u32) -> ShardRule {
         ShardRule { node_count, shards }
     }
@@ -134,6 +133,14 @@ impl ShardRule {
     /// Shards of the node.
     pub fn shards(self) -> usize {
         self.shards as usize
+    }
+
+    /// The series' rank among the series of its shard when ids are dense:
+    /// `series / node_count / shards` (what the shard's directory orders
+    /// its table by, so a sorted run walks it in order).
+    #[inline]
+    pub fn local_index(self, series: u32) -> u32 {
+        series / self.node_count / self.shards
     }
 }
 

@@ -122,7 +122,7 @@ impl NodePipeline {
             hook,
             plant_loss,
         } = setup;
-        let shards = (0..rule.shards()).map(|_| Shard::new()).collect();
+        let shards = (0..rule.shards()).map(|_| Shard::new(rule)).collect();
         NodePipeline {
             index,
             shards,

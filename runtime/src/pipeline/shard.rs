@@ -71,9 +71,9 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new() -> Shard {
+    pub(crate) fn new(rule: crate::plan::ShardRule) -> Shard {
         Shard {
-            storage: ShardStorage::default(),
+            storage: ShardStorage::new(rule),
             keys: AtomicUsize::new(0),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]

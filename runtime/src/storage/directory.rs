@@ -14,7 +14,10 @@
 //! reclaimed once no reader pinned before its replacement is left
 //! (`crate::sync::publish`).
 
+use crate::plan::ShardRule;
 use crate::sync::{pin, Arc, AtomicU64, AtomicUsize, Guard, Ordering, Published};
+
+use numatree_core::Record;
 
 use super::series::Series;
 
@@ -30,13 +33,17 @@ struct Table {
     words: Box<[AtomicU64]>,
     /// Slots in use (and cells: one per series); written by the merge only.
     used: AtomicUsize,
+    /// Which shard the table belongs to: slots are ordered by the series'
+    /// rank in its shard.
+    rule: ShardRule,
 }
 
 impl Table {
-    fn with_slots(n: usize) -> Table {
+    fn with_slots(n: usize, rule: ShardRule) -> Table {
         Table {
             words: (0..n).map(|_| AtomicU64::new(FREE)).collect(),
             used: AtomicUsize::new(0),
+            rule,
         }
     }
 
@@ -45,7 +52,7 @@ impl Table {
     #[inline]
     fn probe(&self, series: u32) -> (usize, u64) {
         let mask = self.words.len() - 1;
-        let mut i = hash(series) & mask;
+        let mut i = slot_of(self.rule.local_index(series)) & mask;
         loop {
             let word = self.words[i].load(Ordering::Acquire);
             if word == FREE || (word >> 32) as u32 == series {
@@ -70,7 +77,7 @@ impl Table {
 
     /// A copy with twice the slots.
     fn doubled(&self) -> Table {
-        let bigger = Table::with_slots(self.words.len() * 2);
+        let bigger = Table::with_slots(self.words.len() * 2, self.rule);
         for word in self.words.iter() {
             let word = word.load(Ordering::Relaxed);
             if word != FREE {
@@ -85,10 +92,14 @@ impl Table {
     }
 }
 
-/// Spreads consecutive ids over the table (Fibonacci hashing).
+/// Where a series of rank `local` in its shard goes in the table: next to
+/// the series ranked before and after it (dense ids fill the table in
+/// order, so a sorted run walks it like an array and shares its cache
+/// lines), with the high bits folded in so that ids far apart but equal in
+/// their low bits spread out instead of piling onto one slot.
 #[inline]
-fn hash(series: u32) -> usize {
-    (u64::from(series).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+fn slot_of(local: u32) -> usize {
+    (local ^ (local >> 16)) as usize
 }
 
 /// One chunk of cells; shared by every list of chunks that includes it.
@@ -101,16 +112,15 @@ pub(crate) struct Directory {
     chunks: Published<Vec<Chunk>>,
 }
 
-impl Default for Directory {
-    fn default() -> Self {
+impl Directory {
+    /// An empty directory of a shard whose series follow `rule`.
+    pub(crate) fn new(rule: ShardRule) -> Self {
         Directory {
-            table: Published::new(Table::with_slots(64)),
+            table: Published::new(Table::with_slots(64, rule)),
             chunks: Published::new(Vec::new()),
         }
     }
-}
 
-impl Directory {
     /// Calls `f` with the current version of `series`, if any: the read
     /// path (no lock, no reference count, nothing written).
     #[inline]
@@ -171,6 +181,37 @@ pub(crate) struct DirectoryWriter<'g> {
 }
 
 impl DirectoryWriter<'_> {
+    /// Brings what merging `run` will touch into the cache, one kind of
+    /// thing at a time: every series' table slot, then every version, then
+    /// every tail block. The loads of one stage do not depend on each
+    /// other, so their cache misses overlap, where the merge itself would
+    /// take them one series after another (with many short series, most of
+    /// a merge's time is these misses).
+    pub(crate) fn warm(&self, run: &[Record], cells: &mut Vec<usize>) {
+        let d = self.directory;
+        let (Some(table), Some(chunks)) = (d.table.load(self.guard), d.chunks.load(self.guard))
+        else {
+            return;
+        };
+        cells.clear();
+        let mut last = None;
+        for r in run {
+            if last != Some(r.key.series) {
+                last = Some(r.key.series);
+                if let Some(cell) = table.cell(r.key.series) {
+                    cells.push(cell);
+                }
+            }
+        }
+        let mut touched = 0u64;
+        for &cell in cells.iter() {
+            if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard) {
+                touched ^= version.tail_len();
+            }
+        }
+        std::hint::black_box(touched);
+    }
+
     /// Calls `f` with the current version of `series` (`None` when it has
     /// no point yet).
     #[inline]

@@ -50,6 +50,7 @@ use std::ops::RangeBounds;
 
 use numatree_core::{MergeStats, Record};
 
+use crate::plan::ShardRule;
 use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
 
 use self::block::{block_bytes, new_block, MAX_POINTS};
@@ -72,8 +73,16 @@ pub(crate) struct ShardStorage {
 }
 
 impl Default for ShardStorage {
+    /// The storage of the only shard of a one-node plan.
     fn default() -> Self {
-        let directory = Directory::default();
+        Self::new(ShardRule::new(1, 1))
+    }
+}
+
+impl ShardStorage {
+    /// An empty shard whose series follow `rule`.
+    pub(crate) fn new(rule: ShardRule) -> Self {
+        let directory = Directory::new(rule);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
@@ -82,9 +91,7 @@ impl Default for ShardStorage {
             mutant_publish_first: Default::default(),
         }
     }
-}
 
-impl ShardStorage {
     /// The value of `(series, ts)`, if merged.
     #[inline]
     pub(crate) fn get(&self, series: u32, ts: i64) -> Option<u64> {
@@ -111,6 +118,7 @@ impl ShardStorage {
         let mut reserve = lock(&self.reserve);
         let guard = pin();
         let mut directory = self.directory.writer(&guard);
+        directory.warm(run, &mut reserve.cells);
         let mut stats = MergeStats::default();
         let (mut grown, mut freed) = (0, 0);
         let mut start = 0;

@@ -12,6 +12,8 @@
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
 use numatree_core::{BlockId, BlockSource, BlockStore, Record, SeriesMergeStats};
 
+use smallvec::SmallVec;
+
 use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
 use crate::sync::Arc;
 
@@ -25,13 +27,19 @@ pub(crate) struct BlockRef {
 /// A published version of one series' block index.
 #[derive(Debug, Default)]
 pub(crate) struct Series {
-    blocks: Box<[BlockRef]>,
+    /// One block inline (a short series' version is one allocation).
+    blocks: SmallVec<[BlockRef; 1]>,
 }
 
 impl Series {
     /// Bytes of the version itself (not its blocks).
     pub(crate) fn bytes(&self) -> usize {
-        size_of::<Series>() + 2 * size_of::<usize>() + self.blocks.len() * size_of::<BlockRef>()
+        let spilled = if self.blocks.spilled() {
+            self.blocks.capacity() * size_of::<BlockRef>()
+        } else {
+            0
+        };
+        size_of::<Series>() + spilled
     }
 
     /// The value at `ts`.
@@ -53,6 +61,15 @@ impl Series {
     /// Checks the series' invariants; returns its point count.
     pub(crate) fn validate(&self) -> Result<usize, &'static str> {
         core_series::validate(self, self)
+    }
+
+    /// The published length of the tail block (a load that brings the
+    /// block's first cache line in).
+    #[inline]
+    pub(crate) fn tail_len(&self) -> u64 {
+        self.blocks
+            .last()
+            .map_or(0, |b| b.block[0].load(crate::sync::Ordering::Relaxed))
     }
 
     /// Every block's words, for finding where their pages are.
@@ -88,6 +105,8 @@ impl BlockSource for Series {
 #[derive(Debug, Default)]
 pub(crate) struct Reserve {
     pub(crate) blocks: Vec<Block>,
+    /// Scratch of `DirectoryWriter::warm`: the cells of a run's series.
+    pub(crate) cells: Vec<usize>,
     /// Negative control for the model tests (see `BlockFill`).
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
