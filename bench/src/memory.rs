@@ -16,6 +16,15 @@
 //! structure maps itself (thread stacks, `mmap`) is not seen either; none of
 //! the contenders keeps its data there.
 //!
+//! Memory that a structure retires to an epoch collector (numatree's
+//! replaced block versions, the skip list's replaced nodes, both to
+//! `crossbeam-epoch`'s global collector) is freed later, by whichever thread
+//! pins next: inside another contender's window, where it would subtract
+//! from that contender's count. [`settle`] drives the collector until it
+//! frees nothing more; the memory phase calls it before each window opens
+//! and before it reads the count, and reports what settling freed (memory
+//! retired but not yet reclaimed when the ingest returned).
+//!
 //! The binary installs the allocator (`#[global_allocator]` in `main.rs`);
 //! where it is not installed (the library's own tests, another binary),
 //! [`Window::open`] says so by returning `None`.
@@ -26,16 +35,32 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-/// Whether allocations are counted now.
-static COUNTING: AtomicBool = AtomicBool::new(false);
-/// Bytes allocated minus bytes freed while counting. Signed: a window may
-/// free memory allocated before it opened.
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-/// Allocations made minus allocations freed while counting.
-static LIVE_ALLOCATIONS: AtomicIsize = AtomicIsize::new(0);
-/// Set by every counted call: tells [`Window::open`] that [`CountingAlloc`]
-/// is installed.
-static SEEN: AtomicBool = AtomicBool::new(false);
+/// Whether allocations are counted now: the one word every allocation and
+/// free reads. It has a cache-line pair of its own, so no write to a
+/// neighbouring static (the counters below, or another crate's) can evict
+/// it from the cores that read it.
+static COUNTING: CacheLines<AtomicBool> = CacheLines(AtomicBool::new(false));
+/// What the counted calls add up: bytes allocated minus bytes freed (signed:
+/// a window may free memory allocated before it opened), allocations made
+/// minus allocations freed, and whether any call was counted (which tells
+/// [`Window::open`] that [`CountingAlloc`] is installed).
+static COUNTS: CacheLines<Counts> = CacheLines(Counts {
+    bytes: AtomicIsize::new(0),
+    allocations: AtomicIsize::new(0),
+    seen: AtomicBool::new(false),
+});
+
+/// The live counters.
+struct Counts {
+    bytes: AtomicIsize,
+    allocations: AtomicIsize,
+    seen: AtomicBool,
+}
+
+/// A value alone in its cache-line pair.
+#[repr(align(128))]
+struct CacheLines<T>(T);
+
 /// One window at a time.
 static WINDOW: Mutex<()> = Mutex::new(());
 
@@ -46,10 +71,11 @@ pub struct CountingAlloc;
 
 #[inline]
 fn count(bytes: isize, allocations: isize) {
-    if COUNTING.load(Ordering::Relaxed) {
-        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
-        LIVE_ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
-        SEEN.store(true, Ordering::Relaxed);
+    if COUNTING.0.load(Ordering::Relaxed) {
+        let c = &COUNTS.0;
+        c.bytes.fetch_add(bytes, Ordering::Relaxed);
+        c.allocations.fetch_add(allocations, Ordering::Relaxed);
+        c.seen.store(true, Ordering::Relaxed);
     }
 }
 
@@ -121,11 +147,11 @@ impl Window {
     /// window is open.
     pub fn open() -> Option<Window> {
         let guard = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
-        SEEN.store(false, Ordering::SeqCst);
-        COUNTING.store(true, Ordering::SeqCst);
+        COUNTS.0.seen.store(false, Ordering::SeqCst);
+        COUNTING.0.store(true, Ordering::SeqCst);
         drop(std::hint::black_box(Box::new([0u8; 64])));
-        if !SEEN.load(Ordering::SeqCst) {
-            COUNTING.store(false, Ordering::SeqCst);
+        if !COUNTS.0.seen.load(Ordering::SeqCst) {
+            COUNTING.0.store(false, Ordering::SeqCst);
             return None;
         }
         Some(Window {
@@ -136,8 +162,8 @@ impl Window {
 
     fn now() -> Usage {
         Usage {
-            bytes: LIVE_BYTES.load(Ordering::SeqCst),
-            allocations: LIVE_ALLOCATIONS.load(Ordering::SeqCst),
+            bytes: COUNTS.0.bytes.load(Ordering::SeqCst),
+            allocations: COUNTS.0.allocations.load(Ordering::SeqCst),
         }
     }
 
@@ -153,11 +179,38 @@ impl Window {
 
 impl Drop for Window {
     fn drop(&mut self) {
-        COUNTING.store(false, Ordering::SeqCst);
+        COUNTING.0.store(false, Ordering::SeqCst);
     }
 }
 
 /// Whether [`CountingAlloc`] is the global allocator of this process.
 pub fn installed() -> bool {
     Window::open().is_some()
+}
+
+/// Drives `crossbeam-epoch`'s global collector until 64 pins in a row
+/// free nothing more (the count sets no new low; a pin may allocate and
+/// free a little of its own) or 1,000,000 pins were made; returns the
+/// bytes it saw freed while `window` counts (0 without a window). Each pin
+/// may advance the epoch (nothing else is pinned between measurements) and
+/// frees a few bags of garbage retired two epochs before.
+pub fn settle(window: Option<&Window>) -> isize {
+    const QUIET_PINS: usize = 64;
+    let before = window.map_or(0, |w| w.usage().bytes);
+    let mut low = before;
+    let mut quiet = 0;
+    for _ in 0..1_000_000 {
+        crossbeam_epoch::pin().flush();
+        let now = window.map_or(0, |w| w.usage().bytes);
+        if now < low {
+            low = now;
+            quiet = 0;
+        } else {
+            quiet += 1;
+            if quiet == QUIET_PINS {
+                break;
+            }
+        }
+    }
+    before - low
 }

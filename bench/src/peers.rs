@@ -288,19 +288,24 @@ type Points = Vec<(i64, u64)>;
 /// indexed by the dense series id. A point newer than the series' last one
 /// is pushed; an older one is upserted at its binary-search position
 /// (`Ok` replaces, `Err` inserts). `get` is a binary search, `scan` two
-/// `partition_point`s and one copy of the range. Each mutex sits in its own
-/// cache-line pair: series `s` belongs to writer `s % T`, so unpadded
-/// neighbours would be written by different threads (see `Padded`).
+/// `partition_point`s and one copy of the range.
+///
+/// The mutexes are not padded (32 bytes each, two to a cache line): neighbours
+/// belong to different writers (series `s` to writer `s % T`), but a writer
+/// visits its series round-robin, so two writers rarely touch one line at
+/// once. Measured (2 cores, 5 repeats, 1/2/32 threads): padding to 64 or 128
+/// bytes changed nothing at 1,024 x 10,000, and at 1,000,000 x 10 it cost
+/// 10-20% of insert throughput and 3.2-9.6 bytes per point.
 #[derive(Debug)]
 pub struct SeriesVec {
-    series: Box<[Padded<Mutex<Points>>]>,
+    series: Box<[Mutex<Points>]>,
 }
 
 impl SeriesVec {
     /// Empty vectors for the series ids `0..series`.
     pub fn new(series: u32) -> Self {
         SeriesVec {
-            series: (0..series).map(|_| Padded::default()).collect(),
+            series: (0..series).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -309,7 +314,7 @@ impl SeriesVec {
     fn points(&self, series: u32) -> Option<std::sync::MutexGuard<'_, Points>> {
         self.series
             .get(series as usize)
-            .map(|p| p.0.lock().expect("series-vec poisoned"))
+            .map(|p| p.lock().expect("series-vec poisoned"))
     }
 
     /// Stores `value` at `ts` in `points`, replacing an equal timestamp.
@@ -369,7 +374,7 @@ impl Contender for SeriesVec {
     fn len(&self) -> usize {
         self.series
             .iter()
-            .map(|p| p.0.lock().expect("series-vec poisoned").len())
+            .map(|p| p.lock().expect("series-vec poisoned").len())
             .sum()
     }
 }

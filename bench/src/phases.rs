@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::config::{BenchConfig, Phase, Shape};
 use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
-use crate::memory::Window;
+use crate::memory::{self, Window};
 use crate::oracle::Oracle;
 pub use crate::progress::Progress;
 use crate::progress::{eta_text, EtaPoint, Planned};
@@ -95,8 +95,14 @@ pub mod metric {
     pub const READER_MISSES: &str = "reader_misses";
     /// Memory: distinct keys held (the workload's).
     pub const KEYS: &str = "keys";
-    /// Memory: heap bytes live after the ingest, counted by the allocator.
+    /// Memory: heap bytes live after the ingest, counted by the allocator,
+    /// once the epoch collector freed what the contender retired.
     pub const LIVE_BYTES: &str = "live_bytes";
+    /// Memory: bytes retired to the epoch collector and still allocated when
+    /// the ingest returned, freed by [`settle`](crate::memory::settle).
+    pub const RETIRED_BYTES: &str = "retired_bytes";
+    /// Memory: retired bytes in MiB.
+    pub const RETIRED_MIB: &str = "retired_mib";
     /// Memory: live bytes in MiB.
     pub const LIVE_MIB: &str = "live_mib";
     /// Memory: heap allocations live after the ingest.
@@ -327,12 +333,17 @@ fn insert_phase(
 
 /// Measures the memory a fresh contender holds after ingesting the
 /// workload: an ingest of its own, untimed, with the allocation counter on
-/// from building the contender until the ingest returned; then the
+/// from building the contender until the ingest returned and the epoch
+/// collector freed what it retired (see [`memory::settle`]); then the
 /// contender is verified like any ingest and dropped with the counter on
 /// again, to see that it gives back what was counted.
 fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory, ctx: &Ctx<'_>) {
     let records = round.oracle.records();
     let keys = round.oracle.distinct_keys();
+    // What earlier contenders retired must not be freed inside this window.
+    if let Some(w) = Window::open() {
+        memory::settle(Some(&w));
+    }
     let window = Window::open();
     let c = f.build(&BuildOptions {
         writers: round.threads,
@@ -341,6 +352,7 @@ fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory,
         reserved: false,
     });
     let t = c.ingest(&round.parts, rec.cfg.batch);
+    let retired = memory::settle(window.as_ref());
     let usage = window.as_ref().map(Window::usage);
     drop(window);
     let reported = c.reported_bytes();
@@ -349,6 +361,7 @@ fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory,
     problems.extend(verify_state(&*c, f, round.oracle, records));
     let window = Window::open();
     drop(c);
+    memory::settle(window.as_ref());
     let freed = window.as_ref().map(|w| -w.usage().bytes);
     drop(window);
 
@@ -365,15 +378,19 @@ fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory,
             (metric::LIVE_ALLOCATIONS, u.allocations as f64),
             (metric::BYTES_PER_POINT, per_point(b)),
             (metric::RAW_RATIO, per_point(b) / RAW_POINT_BYTES),
+            (metric::RETIRED_BYTES, retired as f64),
+            (metric::RETIRED_MIB, retired as f64 / f64::from(1 << 20)),
         ]);
     }
     m.extend(freed.map(|b| (metric::FREED_ON_DROP, b as f64)));
     m.extend(reported.map(|b| (metric::REPORTED_BYTES_PER_POINT, per_point(b as f64))));
     let note = match usage {
         Some(u) => format!(
-            "{:.1} MiB live in {} allocations, {:.1} bytes/point ({:.2}x of 16)",
+            "{:.1} MiB live in {} allocations ({:.1} MiB more retired until reclaimed), \
+             {:.1} bytes/point ({:.2}x of 16)",
             u.bytes as f64 / f64::from(1 << 20),
             u.allocations,
+            retired as f64 / f64::from(1 << 20),
             per_point(u.bytes as f64),
             per_point(u.bytes as f64) / RAW_POINT_BYTES
         ),

@@ -318,11 +318,13 @@ const TABLES: &[Table] = &[
     Table {
         phase: Phase::Memory,
         title: "Memory after ingest (live heap bytes counted by the allocator, untimed; \
-                lower is better; x 16 B = bytes per point over a raw (ts, value) pair; \
-                vec-ceiling keeps every record as 24 bytes, duplicates included)",
+                lower is better; + retired = freed by the epoch collector only after the \
+                ingest returned, not in live; x 16 B = bytes per point over a raw (ts, value) \
+                pair; vec-ceiling keeps every record as 24 bytes, duplicates included)",
         columns: &[
             ("keys", metric::KEYS, Fmt::Count),
             ("live MiB", metric::LIVE_MIB, Fmt::Rate),
+            ("+ retired MiB", metric::RETIRED_MIB, Fmt::Rate),
             ("allocations", metric::LIVE_ALLOCATIONS, Fmt::Count),
             ("bytes/point", metric::BYTES_PER_POINT, Fmt::Rate),
             ("x 16 B", metric::RAW_RATIO, Fmt::Times),
