@@ -858,11 +858,14 @@ fn run_section(
                     }
                 }
                 drop(c);
+                memory::reclaim();
                 if cfg.runs(Phase::InsertWarm) && f.caps().reserved {
                     drop(insert_phase(rec, &round, f, &ctx, true));
+                    memory::reclaim();
                 }
                 if cfg.runs(Phase::Mixed) && f.caps().queries {
                     run_mixed(rec, f, &ctx, &round);
+                    memory::reclaim();
                 }
             }
         }
