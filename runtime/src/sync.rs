@@ -95,9 +95,12 @@ pub(crate) mod publish {
     pub(crate) use crossbeam_epoch::{pin, Guard};
 
     /// Hands what `guard`'s thread retired to the global collector and
-    /// collects what no reader can reach any more.
-    pub(crate) fn flush(guard: Guard) {
-        guard.flush();
+    /// collects what no reader can reach any more: enough rounds for about
+    /// `retired` objects (each round collects up to 8 bags of 64).
+    pub(crate) fn flush(guard: Guard, retired: usize) {
+        for _ in 0..=retired / 256 {
+            guard.flush();
+        }
     }
 
     /// One published value of type `T`, or none.
@@ -181,7 +184,7 @@ pub(crate) mod publish {
         Guard
     }
 
-    pub(crate) fn flush(_guard: Guard) {}
+    pub(crate) fn flush(_guard: Guard, _retired: usize) {}
 
     #[derive(Debug)]
     pub(crate) struct Published<T>(Mutex<Option<Arc<T>>>);

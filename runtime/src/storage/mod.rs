@@ -121,6 +121,7 @@ impl ShardStorage {
         directory.warm(run, &mut reserve.cells);
         let mut stats = MergeStats::default();
         let (mut grown, mut freed) = (0, 0);
+        let mut retired = 0;
         let mut start = 0;
         while start < run.len() {
             let id = run[start].key.series;
@@ -140,15 +141,17 @@ impl ShardStorage {
             freed += merged.released;
             if let Some(version) = merged.version {
                 grown += directory.publish(id, version);
+                retired += 1;
             }
             start = end;
         }
         self.bytes.fetch_add(grown, Ordering::Relaxed);
         self.bytes.fetch_sub(freed, Ordering::Relaxed);
-        // Hand what this run retired to the collector now, so replaced
-        // versions and blocks are freed as soon as readers allow, not when
-        // this thread happens to fill a bag.
-        flush(guard);
+        // Hand what this run retired to the collector now and collect as
+        // much as it retired, so replaced versions and blocks are freed as
+        // soon as readers allow instead of piling up (the collector frees a
+        // few bags of 64 per call).
+        flush(guard, retired);
         stats
     }
 
