@@ -107,6 +107,10 @@ pub(crate) struct Reserve {
     pub(crate) blocks: Vec<Block>,
     /// Scratch of `DirectoryWriter::warm`: the cells of a run's series.
     pub(crate) cells: Vec<usize>,
+    /// Scratch of a series merge: its draft index and its new blocks,
+    /// reused from one series to the next.
+    entries: Vec<BlockEntry>,
+    new_blocks: Vec<Block>,
     /// Negative control for the model tests (see `BlockFill`).
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
@@ -131,21 +135,27 @@ pub(crate) struct Merged {
 pub(crate) fn merge(current: Option<&Series>, run: &[Record], reserve: &mut Reserve) -> Merged {
     let empty = Series::default();
     let published = current.unwrap_or(&empty);
+    let mut entries = std::mem::take(&mut reserve.entries);
+    let mut new_blocks = std::mem::take(&mut reserve.new_blocks);
+    entries.clear();
+    new_blocks.clear();
     let mut list = Draft {
         published,
-        draft: None,
+        draft: entries,
+        changed: false,
     };
     let mut store = MergeStore {
         published,
-        new_blocks: Vec::new(),
+        new_blocks,
         reserve,
         allocated: 0,
         released: 0,
     };
     let stats = core_series::merge(&mut list, &mut store, run)
         .expect("a sorted run always merges into a growable store");
-    let version = list.draft.map(|entries| {
-        let blocks = entries
+    let version = list.changed.then(|| {
+        let blocks = list
+            .draft
             .iter()
             .map(|e| BlockRef {
                 first_ts: e.first_ts,
@@ -154,6 +164,9 @@ pub(crate) fn merge(current: Option<&Series>, run: &[Record], reserve: &mut Rese
             .collect();
         Series { blocks }
     });
+    store.new_blocks.clear();
+    store.reserve.new_blocks = std::mem::take(&mut store.new_blocks);
+    store.reserve.entries = list.draft;
     let mut merged = Merged {
         stats,
         allocated: store.allocated,
@@ -172,31 +185,37 @@ pub(crate) fn merge(current: Option<&Series>, run: &[Record], reserve: &mut Rese
 /// first change, then a private copy (published by the caller).
 struct Draft<'a> {
     published: &'a Series,
-    draft: Option<Vec<BlockEntry>>,
+    /// The private copy, once `changed`.
+    draft: Vec<BlockEntry>,
+    changed: bool,
 }
 
 impl Draft<'_> {
     fn entries(&mut self) -> &mut Vec<BlockEntry> {
-        let published = self.published;
-        self.draft.get_or_insert_with(|| {
-            (0..BlockIndex::len(published))
-                .map(|i| BlockIndex::get(published, i))
-                .collect()
-        })
+        if !self.changed {
+            let published = self.published;
+            self.draft.clear();
+            self.draft
+                .extend((0..BlockIndex::len(published)).map(|i| BlockIndex::get(published, i)));
+            self.changed = true;
+        }
+        &mut self.draft
     }
 }
 
 impl BlockIndex for Draft<'_> {
     fn len(&self) -> usize {
-        match &self.draft {
-            Some(d) => d.len(),
-            None => BlockIndex::len(self.published),
+        if self.changed {
+            self.draft.len()
+        } else {
+            BlockIndex::len(self.published)
         }
     }
     fn get(&self, i: usize) -> BlockEntry {
-        match &self.draft {
-            Some(d) => d[i],
-            None => BlockIndex::get(self.published, i),
+        if self.changed {
+            self.draft[i]
+        } else {
+            BlockIndex::get(self.published, i)
         }
     }
 }
