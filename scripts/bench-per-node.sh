@@ -7,7 +7,9 @@
 # Usage: scripts/bench-per-node.sh [--quick] [--out DIR] [numatree-bench flags...]
 #   --quick     the tiny CI profile (default: the default profile)
 #   --out DIR   where the reports go (default: target/numatree-bench/per-node-<time>)
-# Any other flag is passed to every numatree-bench process. Exit status is
+# Only the default shape is split by node (--shapes default; a later
+# --shapes flag overrides it). Any other flag is passed to every
+# numatree-bench process. Exit status is
 # non-zero if any process fails its verification.
 set -euo pipefail
 
@@ -54,9 +56,9 @@ fi
 echo "per-node benchmark: $nodes NUMA node(s), $per_node series each, reports in $out"
 pids=()
 for node in $(seq 0 $(( nodes - 1 ))); do
-  echo "+ NUMATREE_NODES=$node hwloc-bind --cpubind node:$node --membind node:$node -- numatree-bench ${profile[*]} --series $per_node ${extra[*]:-} --json $out/node$node.json --no-plot"
+  echo "+ NUMATREE_NODES=$node hwloc-bind --cpubind node:$node --membind node:$node -- numatree-bench ${profile[*]} --series $per_node --shapes default ${extra[*]:-} --json $out/node$node.json --no-plot"
   NUMATREE_NODES=$node hwloc-bind --cpubind "node:$node" --membind "node:$node" -- \
-    "$bin/numatree-bench" "${profile[@]}" --series "$per_node" "${extra[@]}" \
+    "$bin/numatree-bench" "${profile[@]}" --series "$per_node" --shapes default "${extra[@]}" \
     --json "$out/node$node.json" --no-plot > "$out/node$node.txt" 2> "$out/node$node.err" &
   pids+=($!)
 done
