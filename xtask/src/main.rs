@@ -11,6 +11,7 @@
 
 mod bench;
 mod ci;
+mod debs;
 mod deps;
 mod embedded;
 mod flags;
