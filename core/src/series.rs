@@ -375,11 +375,19 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
     if list.is_empty() || limit == 0 {
         return 0;
     }
-    let mut b = block_for(list, start);
-    let mut pos = lower_bound(&store.block(list.get(b).id), start, after);
-    while b < list.len() {
+    let first = block_for(list, start);
+    for b in first..list.len() {
+        // One view of the block for both the bound and the walk: a block
+        // may grow between two views (the runtime appends while readers
+        // read), and a point appended after a first view's end can still lie
+        // before `start`.
         let block = store.block(list.get(b).id);
-        for i in pos..block.len() {
+        let from = if b == first {
+            lower_bound(&block, start, after)
+        } else {
+            0
+        };
+        for i in from..block.len() {
             let ts = block.ts(i);
             if !before_end(ts) {
                 return count;
@@ -390,8 +398,6 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
                 return count;
             }
         }
-        b += 1;
-        pos = 0;
     }
     count
 }

@@ -471,6 +471,12 @@ struct Lifetime {
     oracle: Oracle,
 }
 
+/// The budget an index of `shape` gets for a drawn `budget`: at least a
+/// slot per node (2 nodes here), or `build` refuses it.
+fn effective_budget(shape: Shape, budget: usize) -> usize {
+    budget.max(2 * shape.slot_capacity * size_of::<numatree::Record>())
+}
+
 fn build(shape: Shape, budget: Option<usize>) -> Result<Lifetime, String> {
     let injector = Injector::new();
     let hook = Arc::clone(&injector);
@@ -484,7 +490,7 @@ fn build(shape: Shape, budget: Option<usize>) -> Result<Lifetime, String> {
         .slots_per_node(shape.slots_per_node)
         .merge_hook(move |_| hook.on_merge());
     if let Some(bytes) = budget {
-        builder = builder.memory_budget(bytes);
+        builder = builder.memory_budget(effective_budget(shape, bytes));
     }
     let index = builder.build().map_err(|e| format!("build: {e}"))?;
     Ok(Lifetime {
@@ -871,6 +877,7 @@ fn run_phase(
                 match &r.error {
                     None => {}
                     Some(Error::MemoryBudget { budget: b, used }) => {
+                        let budget = effective_budget(life.shape, budget);
                         ensure!(
                             *b == budget && used >= b,
                             "MemoryBudget {{ budget: {b}, used: {used} }} for budget {budget}"

@@ -593,6 +593,14 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
                     assert!(now.contains(p), "{p:?} vanished: {seen:?} then {now:?}");
                 }
                 seen = now;
+                // A bounded scan, past the series' end when it starts:
+                // points appended meanwhile below the bound stay out.
+                let mut late = Vec::new();
+                storage.scan(7, 85.., usize::MAX, |ts, value| late.push((ts, value)));
+                assert!(
+                    late.iter().all(|&(ts, _)| ts >= 85),
+                    "a scan of 85.. returned {late:?}"
+                );
             }
         })
     };
