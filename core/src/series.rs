@@ -387,16 +387,23 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
         } else {
             0
         };
-        for i in from..block.len() {
-            let ts = block.ts(i);
-            if !before_end(ts) {
-                return count;
-            }
-            f(ts, block.value(i));
-            count += 1;
-            if count == limit {
-                return count;
-            }
+        // Where the range ends in this block, found once (on the same
+        // view), so the walk below is a plain copy of the two columns.
+        let len = block.len();
+        let to = match end {
+            Bound::Unbounded => len,
+            _ if len == 0 || before_end(block.ts(len - 1)) => len,
+            Bound::Included(e) => lower_bound(&block, e, true),
+            Bound::Excluded(e) => lower_bound(&block, e, false),
+        };
+        let to = to.max(from);
+        let to = from + (to - from).min(limit - count);
+        for i in from..to {
+            f(block.ts(i), block.value(i));
+        }
+        count += to - from;
+        if count == limit || to < len {
+            return count;
         }
     }
     count

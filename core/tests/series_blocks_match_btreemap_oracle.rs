@@ -166,7 +166,21 @@ fn check<S: BlockStore, const N: usize, const B: usize>(
         prop_assert_eq!(index.get(s, t), Some(v), "get({}, {})", s, t);
         prop_assert_eq!(index.get(s, t + 1), oracle.get(&(s, t + 1)).copied());
     }
-    for &(s, a, b, limit) in probes {
+    // Whole series with no limit (`usize::MAX`, as `scan_into` asks).
+    for s in (0..6).map(series_of) {
+        let mut got = Vec::new();
+        index.scan(s, .., usize::MAX, |t, v| got.push((t, v)));
+        let want: Vec<(i64, u64)> = oracle
+            .range((s, i64::MIN)..=(s, i64::MAX))
+            .map(|(k, v)| (k.1, *v))
+            .collect();
+        prop_assert_eq!(got, want, "full scan of {}", s);
+    }
+    // Each probe with its limit and with none.
+    let probes = probes
+        .iter()
+        .flat_map(|&(s, a, b, limit)| [(s, a, b, limit), (s, a, b, usize::MAX)]);
+    for (s, a, b, limit) in probes {
         let s = series_of(s);
         let ranges = [
             (Bound::Included(a), Bound::Excluded(b)),
