@@ -117,6 +117,26 @@ pub(crate) fn download(
         .collect()
 }
 
+/// Unpacks `debs` into `cache/name` (replacing what was there) and returns
+/// that folder. They go into `cache/name.partial` first and are renamed,
+/// so an interrupted run leaves nothing half-unpacked behind.
+pub(crate) fn unpack(sh: &Shell, debs: &[PathBuf], cache: &Path, name: &str) -> Result<PathBuf> {
+    let root = cache.join(name);
+    let partial = cache.join(format!("{name}.partial"));
+    if partial.exists() {
+        sh.remove_path(&partial)?;
+    }
+    sh.create_dir(&partial)?;
+    for deb in debs {
+        shell::run(cmd!(sh, "dpkg-deb -x {deb} {partial}"))?;
+    }
+    if root.exists() {
+        sh.remove_path(&root)?;
+    }
+    std::fs::rename(&partial, &root)?;
+    Ok(root)
+}
+
 fn find_deb(dir: &Path, package: &str) -> Option<PathBuf> {
     let prefix = format!("{package}_");
     std::fs::read_dir(dir)

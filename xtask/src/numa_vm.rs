@@ -172,20 +172,7 @@ fn ensure_qemu(sh: &Shell, apt: &mut Apt, cache: &Path) -> Result<Qemu> {
     if !binary.is_file() {
         let packages = debs::packages_to_fetch(sh, apt, "qemu-system-x86", "qemu-system-x86_64")?;
         let debs = download(sh, apt, cache, &packages)?;
-        // Unpack beside the final place and rename, so an interrupted run
-        // leaves no half-unpacked QEMU behind.
-        let partial = cache.join("qemu.partial");
-        if partial.exists() {
-            sh.remove_path(&partial)?;
-        }
-        sh.create_dir(&partial)?;
-        for deb in debs {
-            shell::run(cmd!(sh, "dpkg-deb -x {deb} {partial}"))?;
-        }
-        if root.exists() {
-            sh.remove_path(&root)?;
-        }
-        std::fs::rename(&partial, &root)?;
+        debs::unpack(sh, &debs, cache, "qemu")?;
         if !binary.is_file() {
             bail!("{} is not in qemu-system-x86", binary.display());
         }

@@ -15,10 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::debs::{self, download, find_command, Apt};
-use crate::shell;
 
 /// The Debian package with the binary.
 const PACKAGE: &str = "qemu-system-arm";
@@ -48,20 +47,7 @@ pub(crate) fn ensure(sh: &Shell, cache: &Path) -> Result<Qemu> {
         let mut apt = Apt::default();
         let packages = debs::packages_to_fetch(sh, &mut apt, PACKAGE, BINARY)?;
         let debs = download(sh, &mut apt, cache, &packages)?;
-        // Unpack beside the final place and rename, so an interrupted run
-        // leaves no half-unpacked QEMU behind.
-        let partial = cache.join("qemu.partial");
-        if partial.exists() {
-            sh.remove_path(&partial)?;
-        }
-        sh.create_dir(&partial)?;
-        for deb in debs {
-            shell::run(cmd!(sh, "dpkg-deb -x {deb} {partial}"))?;
-        }
-        if root.exists() {
-            sh.remove_path(&root)?;
-        }
-        std::fs::rename(&partial, &root)?;
+        debs::unpack(sh, &debs, cache, "qemu")?;
         if !binary.is_file() {
             bail!("{} is not in {PACKAGE}", binary.display());
         }
