@@ -6,6 +6,7 @@
 //! [`SlotBuffer`], sorted into a strictly ascending run ([`sort_dedup`]),
 //! merged into a [`Tree`] ([`Tree::merge_run`]) whose nodes live in a
 //! [`NodeStore`], and read back with [`Tree::get`] and [`Tree::range`].
+//! Frozen column blocks compress to bytes and back with [`codec`].
 //!
 //! ```
 //! use numatree_core::{ArraySlot, ArrayStore, Error, Record, SortScratch, Tree};
@@ -58,6 +59,7 @@
 
 mod block;
 mod block_store;
+pub mod codec;
 mod error;
 mod node;
 mod query;

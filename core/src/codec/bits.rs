@@ -1,0 +1,327 @@
+//! The building blocks every codec shares: fixed-width bit packing (values
+//! LSB first in a little-endian byte stream), zigzag and LEB128 varints, and
+//! byte cursors that write a section of known size and read one that may be
+//! damaged.
+//!
+//! Unpacking is the decode hot loop: for widths up to 56 bits each value is
+//! one unaligned 8-byte load, a shift and a mask, with no branch on the data,
+//! so a block unpacks at a few cycles a value whatever its width.
+
+use super::DecodeError;
+
+/// Bits needed to hold every value in `0..=range` (0 when `range` is 0).
+#[inline]
+pub(super) fn width(range: u64) -> u32 {
+    64 - range.leading_zeros()
+}
+
+/// Bytes that `count` values of `width` bits pack into.
+#[inline]
+pub(super) fn packed_len(count: usize, width: u32) -> usize {
+    count.saturating_mul(width as usize).div_ceil(8)
+}
+
+/// The mask of the low `width` bits (`width` in `1..=64`).
+#[inline]
+fn mask(width: u32) -> u64 {
+    u64::MAX >> (64 - width)
+}
+
+/// Packs `values` at `width` bits each into `dst`, which must be exactly
+/// [`packed_len`] long. Bits above `width` are dropped.
+pub(super) fn pack(values: impl Iterator<Item = u64>, width: u32, dst: &mut [u8]) {
+    if width == 0 {
+        return;
+    }
+    let mask = mask(width);
+    let (mut acc, mut bits, mut pos) = (0u128, 0u32, 0usize);
+    for v in values {
+        acc |= u128::from(v & mask) << bits;
+        bits += width;
+        if bits >= 64 {
+            dst[pos..pos + 8].copy_from_slice(&(acc as u64).to_le_bytes());
+            pos += 8;
+            acc >>= 64;
+            bits -= 64;
+        }
+    }
+    let tail = bits.div_ceil(8) as usize;
+    dst[pos..pos + tail].copy_from_slice(&(acc as u64).to_le_bytes()[..tail]);
+}
+
+/// What unpacking writes: `u64` value columns and `i64` timestamp columns.
+pub(super) trait Lane: Copy {
+    /// The lane holding bit pattern `v`.
+    fn from_bits(v: u64) -> Self;
+}
+
+impl Lane for u64 {
+    #[inline(always)]
+    fn from_bits(v: u64) -> Self {
+        v
+    }
+}
+
+impl Lane for i64 {
+    #[inline(always)]
+    fn from_bits(v: u64) -> Self {
+        v as i64
+    }
+}
+
+/// The 8 bytes of `src` from `at`, little-endian; bytes past the end read 0.
+#[inline(always)]
+fn load(src: &[u8], at: usize) -> u64 {
+    match src.get(at..).and_then(|s| s.first_chunk::<8>()) {
+        Some(b) => u64::from_le_bytes(*b),
+        None => load_tail(src, at),
+    }
+}
+
+#[cold]
+fn load_tail(src: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(rest) = src.get(at..) {
+        let n = rest.len().min(8);
+        b[..n].copy_from_slice(&rest[..n]);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Unpacks values `start..start + out.len()` of a stream of `width`-bit
+/// values (`width <= 64`). Callers check that `src` holds them; bits past its
+/// end read as 0, so a short `src` gives wrong values, never a panic.
+pub(super) fn unpack<T: Lane>(src: &[u8], width: u32, start: usize, out: &mut [T]) {
+    let w = width as usize;
+    let mut bit = start.wrapping_mul(w);
+    match width {
+        0 => out.fill(T::from_bits(0)),
+        1..=56 => {
+            // shift <= 7 and width <= 56: the value lies within one load.
+            let mask = mask(width);
+            for o in out {
+                *o = T::from_bits((load(src, bit >> 3) >> (bit & 7)) & mask);
+                bit = bit.wrapping_add(w);
+            }
+        }
+        _ => {
+            let mask = mask(width.min(64));
+            for o in out {
+                let at = bit >> 3;
+                let window = u128::from(load(src, at)) | u128::from(load(src, at + 8)) << 64;
+                *o = T::from_bits((window >> (bit & 7)) as u64 & mask);
+                bit = bit.wrapping_add(w);
+            }
+        }
+    }
+}
+
+/// Maps signed to unsigned so that small magnitudes stay small.
+#[inline]
+pub(super) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// The inverse of [`zigzag`].
+#[inline]
+pub(super) fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Bytes of `v` as a LEB128 varint (1..=10).
+#[inline]
+pub(super) fn varint_len(v: u64) -> usize {
+    (width(v | 1) as usize).div_ceil(7)
+}
+
+/// Writes a section whose size was computed beforehand: running past the end
+/// is a bug in that computation (a panic), not a condition to report.
+pub(super) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub(super) fn new(buf: &'a mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    /// Bytes written so far.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(super) fn bytes(&mut self, b: &[u8]) {
+        self.take(b.len()).copy_from_slice(b);
+    }
+
+    pub(super) fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+
+    pub(super) fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.u8(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.u8(v as u8);
+    }
+
+    /// The next `n` bytes, to fill.
+    pub(super) fn take(&mut self, n: usize) -> &mut [u8] {
+        let start = self.pos;
+        self.pos += n;
+        &mut self.buf[start..self.pos]
+    }
+}
+
+/// Reads a section that may be damaged: every read is checked and a short
+/// or malformed input is a [`DecodeError`].
+#[derive(Clone, Copy)]
+pub(super) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.saturating_add(n);
+        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated {
+            needed: end,
+            available: self.buf.len(),
+        })?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// Everything not read yet.
+    pub(super) fn rest(&mut self) -> &'a [u8] {
+        let s = self.buf.get(self.pos..).unwrap_or(&[]);
+        self.pos = self.buf.len();
+        s
+    }
+
+    /// Whether every byte was read.
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(super) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A packed width byte: at most 64.
+    pub(super) fn width(&mut self) -> Result<u32, DecodeError> {
+        match self.u8()? {
+            w @ 0..=64 => Ok(u32::from(w)),
+            _ => Err(DecodeError::Corrupt {
+                what: "bit width above 64",
+            }),
+        }
+    }
+
+    pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            if i == 9 && b > 1 {
+                break;
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Corrupt {
+            what: "varint longer than 64 bits",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn width_counts_significant_bits() {
+        assert_eq!(width(0), 0);
+        assert_eq!(width(1), 1);
+        assert_eq!(width(255), 8);
+        assert_eq!(width(256), 9);
+        assert_eq!(width(u64::MAX), 64);
+    }
+
+    #[test]
+    fn varints_use_seven_bits_a_byte_and_reject_overlong_input() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, u64::MAX >> 1, u64::MAX] {
+            let mut buf = [0u8; 10];
+            let mut w = Writer::new(&mut buf);
+            w.varint(v);
+            let len = w.pos();
+            assert_eq!(len, varint_len(v), "{v}");
+            let mut r = Reader::new(&buf[..len]);
+            assert_eq!(r.varint(), Ok(v));
+            assert!(r.is_empty());
+            assert!(Reader::new(&buf[..len - 1]).varint().is_err());
+        }
+        let overlong = [0xff; 10];
+        assert!(matches!(
+            Reader::new(&overlong).varint(),
+            Err(DecodeError::Corrupt { .. })
+        ));
+        let mut eleven = [0x80u8; 11];
+        eleven[10] = 0;
+        assert!(Reader::new(&eleven).varint().is_err());
+    }
+
+    #[test]
+    fn zigzag_round_trips_the_extremes() {
+        for v in [0, -1, 1, i64::MIN, i64::MAX, -64, 63] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+
+    #[test]
+    fn unpacking_past_the_end_reads_zero_bits_without_panicking() {
+        let src = [0xffu8; 3];
+        let mut out = [7u64; 8];
+        unpack(&src, 7, 0, &mut out);
+        assert_eq!(out[..3], [127, 127, 127]);
+        assert_eq!(out[4..], [0, 0, 0, 0]);
+        unpack(&src, 64, 1000, &mut out);
+        assert_eq!(out, [0; 8]);
+        // A start so large that bit positions wrap reads garbage, no panic.
+        unpack(&src, 64, usize::MAX / 2, &mut out);
+    }
+
+    proptest! {
+        #[test]
+        fn pack_then_unpack_returns_the_low_bits_from_any_start(
+            width in 0u32..=64,
+            values in proptest::collection::vec(any::<u64>(), 0..if cfg!(miri) { 20 } else { 200 }),
+            start in 0usize..20,
+        ) {
+            let mut dst = vec![0u8; packed_len(values.len(), width)];
+            pack(values.iter().copied(), width, &mut dst);
+            let m = if width == 0 { 0 } else { mask(width) };
+            let want: Vec<u64> = values.iter().map(|v| v & m).collect();
+            let start = start.min(values.len());
+            let mut got = vec![0u64; values.len() - start];
+            unpack(&dst, width, start, &mut got);
+            prop_assert_eq!(&got[..], &want[start..]);
+            let mut signed = vec![0i64; values.len()];
+            unpack(&dst, width, 0, &mut signed);
+            prop_assert!(signed.iter().zip(&want).all(|(s, w)| *s as u64 == *w));
+        }
+    }
+}

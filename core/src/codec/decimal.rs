@@ -1,0 +1,230 @@
+//! Decimal floats, after ALP (Afroozeh and Boncz, "ALP: Adaptive Lossless
+//! floating-Point Compression", SIGMOD 2024): a gauge written with two
+//! decimals is, as `f64`, the double nearest `n / 100` for an integer `n`.
+//! Such a block is stored as one exponent `e` and the integers `n`, packed
+//! as integers are.
+//!
+//! The decode formula is `n as f64 / 10^e`, a correctly rounded division
+//! (ALP multiplies by an inexact `10^-e` and patches the misses as
+//! exceptions; the division never misses a value that came from a decimal
+//! with at most 15 significant digits, so this codec needs no exceptions).
+//! The division also makes exponents monotone: a value exact at `e` is exact
+//! at `e + 1` (`10n / 10^(e+1)` is the same quotient), so the encoder takes
+//! the largest exponent any single value needs. Every value is verified with
+//! the decode formula itself, compared as bits: `-0.0`, NaN, infinities,
+//! subnormals and anything else that does not come back bit-exact make the
+//! block use another codec.
+//!
+//! Integers are limited to `|n| <= 2^51` so the conversion to `f64` is one
+//! integer add and one subtraction (the 1.5 * 2^52 trick), which vectorizes.
+
+use super::bits::{self, Reader, Writer};
+use super::DecodeError;
+
+/// The largest exponent tried (`10^18` is exact in `f64`).
+pub(super) const MAX_EXPONENT: u8 = 18;
+
+const POW10: [f64; MAX_EXPONENT as usize + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+
+/// `1.5 * 2^52`: adding it to an `f64` of magnitude below `2^51` rounds it to
+/// an integer held in the low mantissa bits.
+const MAGIC: f64 = 6_755_399_441_055_744.0;
+const MAGIC_BITS: u64 = 0x4338_0000_0000_0000;
+/// The largest integer magnitude stored.
+const LIMIT: f64 = 2_251_799_813_685_248.0; // 2^51
+
+/// The decode formula: the bits of `n / 10^e` (for `|n| <= 2^51`).
+#[inline(always)]
+pub(super) fn value(n: i64, pow: f64) -> u64 {
+    ((f64::from_bits(MAGIC_BITS.wrapping_add(n as u64)) - MAGIC) / pow).to_bits()
+}
+
+/// `10^e`, or an error for an exponent no encoder writes.
+pub(super) fn pow10(e: u8) -> Result<f64, DecodeError> {
+    POW10
+        .get(usize::from(e))
+        .copied()
+        .ok_or(DecodeError::Corrupt {
+            what: "decimal exponent above 18",
+        })
+}
+
+/// The integer `n` with `value(n, 10^e) == bits`, if there is one.
+#[inline]
+pub(super) fn integer(bits: u64, e: u8) -> Option<i64> {
+    let pow = POW10[usize::from(e)];
+    let scaled = f64::from_bits(bits) * pow;
+    if !(-LIMIT..=LIMIT).contains(&scaled) {
+        return None; // also NaN and infinities
+    }
+    let n = ((scaled + MAGIC) - MAGIC) as i64;
+    (value(n, pow) == bits).then_some(n)
+}
+
+/// The exponent for a block of `values`, if every value is a decimal.
+pub(super) fn exponent(values: &[u64]) -> Option<u8> {
+    let mut e = 0;
+    for &v in values {
+        while integer(v, e).is_none() {
+            e += 1;
+            if e > MAX_EXPONENT {
+                return None;
+            }
+        }
+    }
+    Some(e)
+}
+
+/// The integers of a block at exponent `e`: `None` when one is not exact
+/// there (the monotonicity argument failed to a rounding corner).
+pub(super) fn integers(values: &[u64], e: u8) -> impl Iterator<Item = Option<i64>> + '_ {
+    values.iter().map(move |&v| integer(v, e))
+}
+
+/// How a decimal block stores its integers.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum IntPlan {
+    /// Frame of reference: `n - min` at `width` bits.
+    For { min: i64, width: u32 },
+    /// The first integer, then deltas minus the smallest delta at `width` bits.
+    DeltaFor { first: i64, min: i64, width: u32 },
+}
+
+/// Writes `e`, the plan's parameters and the packed integers of `values`.
+pub(super) fn write(values: &[u64], e: u8, plan: IntPlan, w: &mut Writer<'_>) {
+    let ints = values
+        .iter()
+        .map(move |&v| integer(v, e).unwrap_or_default());
+    w.u8(e);
+    match plan {
+        IntPlan::For { min, width } => {
+            w.u8(width as u8);
+            w.varint(bits::zigzag(min));
+            let packed = ints.map(|n| n.wrapping_sub(min) as u64);
+            bits::pack(packed, width, w.take(bits::packed_len(values.len(), width)));
+        }
+        IntPlan::DeltaFor { first, min, width } => {
+            w.u8(width as u8);
+            w.varint(bits::zigzag(first));
+            w.varint(bits::zigzag(min));
+            let mut prev = first;
+            let deltas = ints.skip(1).map(|n| {
+                let d = n.wrapping_sub(prev).wrapping_sub(min) as u64;
+                prev = n;
+                d
+            });
+            let len = bits::packed_len(values.len().saturating_sub(1), width);
+            bits::pack(deltas, width, w.take(len));
+        }
+    }
+}
+
+/// A parsed decimal section.
+pub(super) struct Section<'a> {
+    pub(super) pow: f64,
+    pub(super) width: u32,
+    /// The first integer, for the delta layout.
+    pub(super) first: Option<i64>,
+    /// The reference: the smallest integer (FOR) or delta (delta FOR).
+    pub(super) min: i64,
+    pub(super) packed: &'a [u8],
+}
+
+impl<'a> Section<'a> {
+    /// Reads the section of `n` values (`delta` for [`IntPlan::DeltaFor`]).
+    pub(super) fn read(r: &mut Reader<'a>, delta: bool, n: usize) -> Result<Self, DecodeError> {
+        let pow = pow10(r.u8()?)?;
+        let width = r.width()?;
+        let first = if delta {
+            Some(bits::unzigzag(r.varint()?))
+        } else {
+            None
+        };
+        let min = bits::unzigzag(r.varint()?);
+        let count = if delta { n.saturating_sub(1) } else { n };
+        let packed = r.take(bits::packed_len(count, width))?;
+        Ok(Section {
+            pow,
+            width,
+            first,
+            min,
+            packed,
+        })
+    }
+
+    /// Decodes all values into `out` (as many as the section was read for).
+    pub(super) fn decode(&self, out: &mut [u64]) {
+        let (pow, min) = (self.pow, self.min);
+        match self.first {
+            Some(first) => {
+                let Some((head, rest)) = out.split_first_mut() else {
+                    return;
+                };
+                *head = value(first, pow);
+                bits::unpack(self.packed, self.width, 0, rest);
+                let mut acc = first;
+                for v in rest.iter_mut() {
+                    acc = acc.wrapping_add(min.wrapping_add(*v as i64));
+                    *v = value(acc, pow);
+                }
+            }
+            None => {
+                bits::unpack(self.packed, self.width, 0, out);
+                for v in out.iter_mut() {
+                    *v = value(min.wrapping_add(*v as i64), pow);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_decimal_gauges_need_exponent_two() {
+        let v: [u64; 4] = [20.0f64, 20.01, 19.99, 0.29].map(f64::to_bits);
+        assert_eq!(exponent(&v), Some(2));
+        assert_eq!(integer(0.29f64.to_bits(), 2), Some(29));
+        assert_eq!(integer((-19.99f64).to_bits(), 2), Some(-1999));
+        assert_eq!(exponent(&[3.0f64.to_bits(), (-7.0f64).to_bits()]), Some(0));
+    }
+
+    #[test]
+    fn values_that_do_not_round_trip_exactly_are_not_decimal() {
+        for x in [
+            -0.0f64,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE / 4.0, // subnormal
+            core::f64::consts::PI,
+            1e300,
+            (1u64 << 53) as f64,
+        ] {
+            assert_eq!(exponent(&[1.5f64.to_bits(), x.to_bits()]), None, "{x}");
+        }
+        // A NaN with a payload is not any decimal either.
+        assert_eq!(exponent(&[0x7ff8_0000_0000_0001]), None);
+    }
+
+    #[test]
+    fn an_exponent_found_for_each_value_holds_for_all() {
+        let v: [u64; 3] = [0.5f64, 0.25, 0.125].map(f64::to_bits);
+        let e = exponent(&v).unwrap();
+        assert_eq!(e, 3);
+        assert!(integers(&v, e).all(|n| n.is_some()));
+    }
+
+    #[test]
+    fn the_decode_formula_is_exact_for_small_integers_of_either_sign() {
+        for n in [-(1i64 << 51), -1, 0, 1, 12_345, 1 << 51] {
+            assert_eq!(f64::from_bits(value(n, 1.0)), n as f64);
+        }
+        assert_eq!(f64::from_bits(value(2001, 100.0)), 20.01);
+    }
+}

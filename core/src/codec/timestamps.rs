@@ -1,0 +1,176 @@
+//! The timestamp column: the first timestamp lives in the header; the rest
+//! are deltas (wrapping `i64` subtraction, so any column round-trips, not
+//! only ascending ones) stored frame-of-reference: the smallest delta once,
+//! then every delta minus it at one fixed width. Regular scrapes have equal
+//! deltas and pack at width 0 (no bytes at all); jittered ones pack at the
+//! width of the jitter.
+//!
+//! Delta-of-delta would need twice the jitter's range for jittered
+//! intervals and gains nothing on regular ones (width 0 either way), so it
+//! is not used.
+
+use super::bits::{self, Reader, Writer};
+use super::{DecodeError, TsCodec};
+
+/// How to write one timestamp column.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum TsPlan {
+    /// `n - 1` timestamps after the first, 8 bytes each.
+    Raw,
+    /// Width byte, zigzag varint of the smallest delta, packed deltas.
+    DeltaFor { min: i64, width: u32 },
+}
+
+impl TsPlan {
+    /// The smallest encoding of `ts` and its size in bytes.
+    pub(super) fn choose(ts: &[i64]) -> (TsPlan, usize) {
+        let n = ts.len();
+        let raw = 8 * n.saturating_sub(1);
+        if n < 2 {
+            return (TsPlan::Raw, raw);
+        }
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        for pair in ts.windows(2) {
+            let d = pair[1].wrapping_sub(pair[0]);
+            min = min.min(d);
+            max = max.max(d);
+        }
+        let width = bits::width(max.wrapping_sub(min) as u64);
+        let packed = 1 + bits::varint_len(bits::zigzag(min)) + bits::packed_len(n - 1, width);
+        if packed < raw {
+            (TsPlan::DeltaFor { min, width }, packed)
+        } else {
+            (TsPlan::Raw, raw)
+        }
+    }
+
+    pub(super) fn codec(self) -> TsCodec {
+        match self {
+            TsPlan::Raw => TsCodec::Raw,
+            TsPlan::DeltaFor { .. } => TsCodec::DeltaFor,
+        }
+    }
+
+    /// Writes the section for `ts` (the first timestamp is in the header).
+    pub(super) fn write(self, ts: &[i64], w: &mut Writer<'_>) {
+        match self {
+            TsPlan::Raw => {
+                for t in ts.iter().skip(1) {
+                    w.bytes(&t.to_le_bytes());
+                }
+            }
+            TsPlan::DeltaFor { min, width } => {
+                w.u8(width as u8);
+                w.varint(bits::zigzag(min));
+                let deltas = ts
+                    .windows(2)
+                    .map(|p| p[1].wrapping_sub(p[0]).wrapping_sub(min) as u64);
+                bits::pack(
+                    deltas,
+                    width,
+                    w.take(bits::packed_len(ts.len().saturating_sub(1), width)),
+                );
+            }
+        }
+    }
+}
+
+/// A parsed timestamp section.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum TsSection<'a> {
+    Raw(&'a [u8]),
+    DeltaFor {
+        min: i64,
+        width: u32,
+        packed: &'a [u8],
+    },
+}
+
+impl<'a> TsSection<'a> {
+    /// Reads the section of a column of `n` timestamps, checking its size.
+    pub(super) fn read(r: &mut Reader<'a>, codec: TsCodec, n: usize) -> Result<Self, DecodeError> {
+        let deltas = n.saturating_sub(1);
+        Ok(match codec {
+            TsCodec::Raw => TsSection::Raw(r.take(8 * deltas)?),
+            TsCodec::DeltaFor => {
+                let width = r.width()?;
+                let min = bits::unzigzag(r.varint()?);
+                let packed = r.take(bits::packed_len(deltas, width))?;
+                TsSection::DeltaFor { min, width, packed }
+            }
+        })
+    }
+
+    /// Decodes the column into `out` (exactly the block's points), the first
+    /// being `first`.
+    pub(super) fn decode(self, first: i64, out: &mut [i64]) {
+        let Some((head, rest)) = out.split_first_mut() else {
+            return;
+        };
+        *head = first;
+        match self {
+            TsSection::Raw(bytes) => {
+                let (words, _) = bytes.as_chunks::<8>();
+                for (t, b) in rest.iter_mut().zip(words) {
+                    *t = i64::from_le_bytes(*b);
+                }
+            }
+            TsSection::DeltaFor { min, width: 0, .. } => {
+                // Regular: first + i * min, no dependency between points.
+                let mut i = 1i64;
+                for t in rest.iter_mut() {
+                    *t = first.wrapping_add(min.wrapping_mul(i));
+                    i = i.wrapping_add(1);
+                }
+            }
+            TsSection::DeltaFor { min, width, packed } => {
+                bits::unpack(packed, width, 0, rest);
+                let mut acc = first;
+                for t in rest.iter_mut() {
+                    acc = acc.wrapping_add(min.wrapping_add(*t));
+                    *t = acc;
+                }
+            }
+        }
+    }
+
+    /// The position of the first point at `target` in a column of `n`
+    /// timestamps starting at `first`, decoding at most a stack chunk at a time.
+    pub(super) fn position(self, first: i64, n: usize, target: i64) -> Option<usize> {
+        if n == 0 {
+            return None;
+        }
+        if first == target {
+            return Some(0);
+        }
+        const CHUNK: usize = 128;
+        let mut buf = [0i64; CHUNK];
+        let mut prev = first;
+        let mut start = 1;
+        while start < n {
+            let len = (n - start).min(CHUNK);
+            let chunk = &mut buf[..len];
+            match self {
+                TsSection::Raw(bytes) => {
+                    let (words, _) = bytes.as_chunks::<8>();
+                    let words = words.get(start - 1..).unwrap_or(&[]);
+                    for (t, b) in chunk.iter_mut().zip(words) {
+                        *t = i64::from_le_bytes(*b);
+                    }
+                }
+                TsSection::DeltaFor { min, width, packed } => {
+                    bits::unpack(packed, width, start - 1, chunk);
+                    for t in chunk.iter_mut() {
+                        prev = prev.wrapping_add(min.wrapping_add(*t));
+                        *t = prev;
+                    }
+                }
+            }
+            if let Some(i) = chunk.iter().position(|&t| t == target) {
+                return Some(start + i);
+            }
+            start += len;
+        }
+        None
+    }
+}
