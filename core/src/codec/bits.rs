@@ -92,27 +92,116 @@ fn load_tail(src: &[u8], at: usize) -> u64 {
 /// values (`width <= 64`). Callers check that `src` holds them; bits past its
 /// end read as 0, so a short `src` gives wrong values, never a panic.
 pub(super) fn unpack<T: Lane>(src: &[u8], width: u32, start: usize, out: &mut [T]) {
+    if width == 0 {
+        out.fill(T::from_bits(0));
+        return;
+    }
+    // Whole groups of 8 values from a group boundary: a width known at
+    // compile time, so every shift is a constant.
+    let done = if start.is_multiple_of(8) {
+        let from = (start / 8).saturating_mul(width as usize);
+        let src = src.get(from..).unwrap_or(&[]);
+        macro_rules! dispatch {
+            ($($w:literal)*) => {
+                match width {
+                    $($w => groups::<T, $w>(src, out),)*
+                    _ => 0,
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+            30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57
+            58 59 60 61 62 63 64)
+    } else {
+        0
+    };
+    let rest = out.get_mut(done..).unwrap_or(&mut []);
+    unpack_any(src, width, start.wrapping_add(done), rest);
+}
+
+/// Unpacks whole groups of 8 `W`-bit values (8 values are exactly `W`
+/// bytes) from the start of `src` into `out` while each group's loads stay
+/// inside `src`; returns the values written.
+#[inline(always)]
+fn groups<T: Lane, const W: usize>(src: &[u8], out: &mut [T]) -> usize {
+    let mask = u64::MAX >> (64 - W);
+    // The last value of a group starts in the group's last byte at most.
+    let need = if W <= 56 { W + 7 } else { W + 15 };
+    let (chunks, _) = out.as_chunks_mut::<8>();
+    let mut done = 0;
+    for (g, o) in chunks.iter_mut().enumerate() {
+        let base = g * W;
+        let Some(win) = src.get(base..base + need) else {
+            break;
+        };
+        for (j, o) in o.iter_mut().enumerate() {
+            let (at, shift) = (j * W / 8, j * W % 8);
+            let lo = u64::from_le_bytes(core::array::from_fn(|k| win[at + k]));
+            let v = if W <= 56 {
+                lo >> shift
+            } else {
+                let hi = u64::from_le_bytes(core::array::from_fn(|k| win[at + 8 + k]));
+                ((u128::from(hi) << 64 | u128::from(lo)) >> shift) as u64
+            };
+            *o = T::from_bits(v & mask);
+        }
+        done += 8;
+    }
+    done
+}
+
+/// [`unpack`] one value at a time, for any start and width in `1..=64`.
+fn unpack_any<T: Lane>(src: &[u8], width: u32, start: usize, out: &mut [T]) {
     let w = width as usize;
     let mut bit = start.wrapping_mul(w);
-    match width {
-        0 => out.fill(T::from_bits(0)),
-        1..=56 => {
-            // shift <= 7 and width <= 56: the value lies within one load.
-            let mask = mask(width);
-            for o in out {
-                *o = T::from_bits((load(src, bit >> 3) >> (bit & 7)) & mask);
-                bit = bit.wrapping_add(w);
-            }
+    let mask = mask(width.clamp(1, 64));
+    if width <= 56 {
+        // shift <= 7 and width <= 56: the value lies within one load.
+        for o in out {
+            *o = T::from_bits((load(src, bit >> 3) >> (bit & 7)) & mask);
+            bit = bit.wrapping_add(w);
         }
-        _ => {
-            let mask = mask(width.min(64));
-            for o in out {
-                let at = bit >> 3;
-                let window = u128::from(load(src, at)) | u128::from(load(src, at + 8)) << 64;
-                *o = T::from_bits((window >> (bit & 7)) as u64 & mask);
-                bit = bit.wrapping_add(w);
-            }
+    } else {
+        for o in out {
+            let at = bit >> 3;
+            let window = u128::from(load(src, at)) | u128::from(load(src, at + 8)) << 64;
+            *o = T::from_bits((window >> (bit & 7)) as u64 & mask);
+            bit = bit.wrapping_add(w);
         }
+    }
+}
+
+/// Turns packed deltas (each `min` below the real one) into values after
+/// `first`, in place. `min` is added in its own pass, which vectorizes, so
+/// the running sum is a chain of one add a value.
+#[inline]
+pub(super) fn prefix_sum<T: Lane + Sum>(first: T, min: T, deltas: &mut [T]) {
+    for d in deltas.iter_mut() {
+        *d = d.plus(min);
+    }
+    let mut acc = first;
+    for d in deltas.iter_mut() {
+        acc = acc.plus(*d);
+        *d = acc;
+    }
+}
+
+/// Wrapping addition, for [`prefix_sum`] over either lane type.
+pub(super) trait Sum: Copy {
+    fn plus(self, other: Self) -> Self;
+}
+
+impl Sum for u64 {
+    #[inline(always)]
+    fn plus(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+}
+
+impl Sum for i64 {
+    #[inline(always)]
+    fn plus(self, other: Self) -> Self {
+        self.wrapping_add(other)
     }
 }
 

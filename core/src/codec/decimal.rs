@@ -165,10 +165,9 @@ impl<'a> Section<'a> {
                 };
                 *head = value(first, pow);
                 bits::unpack(self.packed, self.width, 0, rest);
-                let mut acc = first;
+                bits::prefix_sum(first as u64, min as u64, rest);
                 for v in rest.iter_mut() {
-                    acc = acc.wrapping_add(min.wrapping_add(*v as i64));
-                    *v = value(acc, pow);
+                    *v = value(*v as i64, pow);
                 }
             }
             None => {

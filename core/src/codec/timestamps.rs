@@ -116,20 +116,16 @@ impl<'a> TsSection<'a> {
                 }
             }
             TsSection::DeltaFor { min, width: 0, .. } => {
-                // Regular: first + i * min, no dependency between points.
-                let mut i = 1i64;
+                // Regular: an induction the compiler vectorizes.
+                let mut acc = first;
                 for t in rest.iter_mut() {
-                    *t = first.wrapping_add(min.wrapping_mul(i));
-                    i = i.wrapping_add(1);
+                    acc = acc.wrapping_add(min);
+                    *t = acc;
                 }
             }
             TsSection::DeltaFor { min, width, packed } => {
                 bits::unpack(packed, width, 0, rest);
-                let mut acc = first;
-                for t in rest.iter_mut() {
-                    acc = acc.wrapping_add(min.wrapping_add(*t));
-                    *t = acc;
-                }
+                bits::prefix_sum(first, min, rest);
             }
         }
     }

@@ -227,11 +227,7 @@ pub(super) fn decode(
             if let Some((head, rest)) = out.split_first_mut() {
                 *head = first;
                 bits::unpack(packed, width, 0, rest);
-                let mut acc = first;
-                for v in rest.iter_mut() {
-                    acc = acc.wrapping_add(min.wrapping_add(*v));
-                    *v = acc;
-                }
+                bits::prefix_sum(first, min, rest);
             }
         }
         ValueCodec::Decimal | ValueCodec::DecimalDelta => {
