@@ -44,7 +44,7 @@
 //!
 //! let (mut ts2, mut values2) = (vec![0; 256], vec![0; 256]);
 //! assert_eq!(codec::decode(&buf[..len], &mut ts2, &mut values2), Ok(256));
-//! assert_eq!((ts2, values2), (ts, values));
+//! assert_eq!((&ts2, &values2), (&ts, &values));
 //! assert_eq!(codec::find(&buf[..len], ts[3]), Ok(Some(20.75f64.to_bits())));
 //! ```
 
