@@ -42,6 +42,19 @@ pub trait BlockRead {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Calls `f(ts, value)` for points `from..to` (`to <= len()`), in
+    /// order: what scans stream. A block whose reads dispatch on its kind
+    /// overrides it to dispatch once, not per point.
+    #[inline]
+    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64))
+    where
+        Self: Sized,
+    {
+        for i in from..to {
+            f(self.ts(i), self.value(i));
+        }
+    }
 }
 
 /// Filling a block: points are written beyond the published ones, then

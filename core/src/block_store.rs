@@ -41,6 +41,14 @@ pub trait BlockStore: BlockSource {
     /// The capacity `alloc` gives a block asked to hold `points` points
     /// (`1..=max_points()`): at least `points`.
     fn capacity_for(&self, points: usize) -> usize;
+    /// The points a long series' next block starts with, once its tail is
+    /// full at [`max_points`](Self::max_points); a block started smaller
+    /// doubles as it fills, up to the maximum. Default: the maximum at
+    /// once (no copying). A store whose full blocks are compressed soon
+    /// after starts smaller, so that the one hot block per series is small.
+    fn next_block_points(&self) -> usize {
+        self.max_points()
+    }
     /// A new, empty block of `capacity_for(points)` points, or `None` when
     /// the store is full.
     fn alloc(&mut self, points: usize) -> Option<BlockId>;

@@ -11,7 +11,9 @@
 //!   block starts as small as its first run and is regrown through the
 //!   store's size classes as points arrive (a short series never holds a
 //!   whole large block); once it is full at the largest size, the series is
-//!   a long one and each new block gets the largest size at once.
+//!   a long one and each new block gets the store's
+//!   [`next_block_points`](crate::BlockStore::next_block_points) (the
+//!   largest size, unless the store says otherwise) and doubles from there.
 //! - **Late points** (at or before the last point): each block they fall
 //!   into is rewritten into a new block (or several, split evenly when the
 //!   points no longer fit one), which then replaces it in the index: points
@@ -94,6 +96,12 @@ pub struct SeriesMergeStats {
     /// Whether the series' index changed (entries added or replaced); when
     /// false, the merge only appended to the tail block in place.
     pub index_changed: bool,
+}
+
+/// The index of the block that holds (or would hold) `ts`, or `None` when
+/// the series has no block.
+pub fn locate<L: BlockIndex + ?Sized>(list: &L, ts: i64) -> Option<usize> {
+    (!list.is_empty()).then(|| block_for(list, ts))
 }
 
 /// The index of the block that holds (or would hold) `ts`.
@@ -284,11 +292,17 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
         n
     } else if let (Some((t, entry)), true) = (tail, capacity < max) {
         // A full tail below the largest size: regrow it one size class up
-        // (or more, for a long run).
+        // (or more, for a long run); a later block of a long series
+        // doubles.
         if store.available() == 0 {
             return Err(());
         }
-        let want = (len + rest.len()).min(max);
+        let want = if t == 0 {
+            len + rest.len()
+        } else {
+            (len + rest.len()).max(2 * len)
+        }
+        .min(max);
         let id = store.alloc(want).ok_or(())?;
         let n = {
             let (old, mut block) = store.pair(entry.id, id);
@@ -317,10 +331,11 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
             return Err(());
         }
         let points = if tail.is_some() {
-            max
+            rest.len().max(store.next_block_points())
         } else {
-            rest.len().min(max)
-        };
+            rest.len()
+        }
+        .min(max);
         let id = store.alloc(points).ok_or(())?;
         let mut block = store.block_mut(id);
         let n = rest.len().min(block.capacity());
@@ -398,9 +413,7 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
         };
         let to = to.max(from);
         let to = from + (to - from).min(limit - count);
-        for i in from..to {
-            f(block.ts(i), block.value(i));
-        }
+        block.visit(from, to, &mut f);
         count += to - from;
         if count == limit || to < len {
             return count;
