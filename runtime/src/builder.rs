@@ -14,7 +14,7 @@ use crate::health::{Health, Waiters};
 use crate::pipeline::{merge_pool, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines};
 use crate::plan::{Plan, PlanConfig};
 use crate::slot::Binder;
-use crate::storage::ShardStorage;
+use crate::storage::{ShardStorage, StorageConfig};
 use crate::sync::{Arc, Mutex};
 use crate::topology::{Topology, TopologySource};
 use crate::Error;
@@ -46,6 +46,9 @@ pub struct Builder {
     no_pinning: bool,
     merge_hook: Option<MergeHook>,
     plant_merge_loss: bool,
+    keep_blocks_hot: bool,
+    retain: Option<i64>,
+    wait_for_memory: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -58,6 +61,9 @@ impl std::fmt::Debug for Builder {
             .field("memory_budget", &self.memory_budget)
             .field("reserve_records", &self.reserve_records)
             .field("pin_threads", &!self.no_pinning)
+            .field("freeze_blocks", &!self.keep_blocks_hot)
+            .field("retain", &self.retain)
+            .field("wait_for_memory", &self.wait_for_memory)
             .finish()
     }
 }
@@ -137,6 +143,44 @@ impl Builder {
         self
     }
 
+    /// Whether merges freeze (compress) every block that is no longer its
+    /// series' newest, with `numatree_core::codec` (default true). Frozen
+    /// blocks take a fraction of the 16 bytes a point of a hot block
+    /// (regular timestamps and decimal or counter values compress best,
+    /// random values are stored raw); reads decode them, and a late point
+    /// into one thaws, merges and freezes it again. See
+    /// [`NodeStats::frozen_bytes`](crate::NodeStats::frozen_bytes).
+    pub fn freeze_blocks(mut self, freeze: bool) -> Self {
+        self.keep_blocks_hot = !freeze;
+        self
+    }
+
+    /// Keeps only the last `window` of time: merges drop every point older
+    /// than the newest timestamp merged into its shard minus `window`
+    /// (swept once the horizon moves by `window / 16`, so at most
+    /// `window + window / 16` is kept), and records older than that are
+    /// not merged (counted in
+    /// [`records_expired`](crate::NodeStats::records_expired)). `window`
+    /// is in timestamp units, `>= 1`. Default: keep everything. See also
+    /// [`Index::drop_before`](crate::Index::drop_before).
+    pub fn retain(mut self, window: i64) -> Self {
+        self.retain = Some(window);
+        self
+    }
+
+    /// With a [memory budget](Self::memory_budget): a writer that needs a
+    /// slot while the budget is spent waits until retention
+    /// ([`Index::drop_before`](crate::Index::drop_before),
+    /// [`Index::drop_series`](crate::Index::drop_series) or
+    /// [`retain`](Self::retain)) frees room, instead of getting
+    /// [`Error::MemoryBudget`](crate::Error::MemoryBudget). Something must
+    /// free memory then, or the writer waits until the index is closed.
+    /// Default false.
+    pub fn wait_for_memory(mut self, wait: bool) -> Self {
+        self.wait_for_memory = wait;
+        self
+    }
+
     /// Whether to bind threads and memory to nodes (default true; binding is
     /// skipped anyway on synthetic or XML topologies).
     pub fn pin_threads(mut self, pin: bool) -> Self {
@@ -182,6 +226,17 @@ impl Builder {
                 "memory_budget = 0 is invalid: must be > 0 bytes".into(),
             ));
         }
+        if let Some(window) = self.retain.filter(|&w| w < 1) {
+            return Err(Error::InvalidConfig(format!(
+                "retain = {window} is invalid: the window must be >= 1 timestamp unit"
+            )));
+        }
+        if self.wait_for_memory && self.memory_budget.is_none() {
+            return Err(Error::InvalidConfig(
+                "wait_for_memory needs a memory_budget: without one no writer ever waits for memory"
+                    .into(),
+            ));
+        }
         let source = self
             .topology
             .clone()
@@ -214,6 +269,10 @@ impl Builder {
                     health: Arc::clone(&health),
                     hook: self.merge_hook.clone(),
                     plant_loss: self.plant_merge_loss,
+                    storage: StorageConfig {
+                        freeze: !self.keep_blocks_hot,
+                        retain: self.retain,
+                    },
                 }))
             })
             .collect();
@@ -244,6 +303,7 @@ impl Builder {
                 nodes,
                 health,
                 memory_budget: self.memory_budget,
+                wait_for_memory: self.wait_for_memory,
             }),
             topology,
             merge_threads,

@@ -57,8 +57,8 @@ pub enum Error {
     /// an expected outcome. See [`Stats::verify_accounting`](crate::Stats::verify_accounting).
     #[error(
         "records unaccounted for on node {node}: {accepted} accepted but {inserted} inserted \
-         + {updated} updated + {superseded} superseded in their slot + {in_flight} in flight \
-         = {accounted}"
+         + {updated} updated + {superseded} superseded in their slot + {expired} expired \
+         + {in_flight} in flight = {accounted}"
     )]
     Unaccounted {
         /// Plan index of the node.
@@ -72,9 +72,11 @@ pub enum Error {
         /// Records dropped by their slot's sort because a later insert of
         /// the same key in the same slot won.
         superseded: u64,
+        /// Records older than the retention floor when merged.
+        expired: u64,
         /// Records of slots sealed but not yet fully merged.
         in_flight: u64,
-        /// `inserted + updated + superseded + in_flight`.
+        /// `inserted + updated + superseded + expired + in_flight`.
         accounted: u64,
     },
 

@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::sync::{OnceLock, Weak};
 
-use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
 use crate::Error;
 
 /// Something with threads parked on it that must re-check the index's
@@ -26,6 +26,10 @@ pub(crate) struct Health {
     message: Mutex<Option<String>>,
     /// Whose waiters a poison must wake (weak: they own `Health`).
     waiters: OnceLock<Vec<Weak<dyn Waiters>>>,
+    /// Times retention freed memory; writers waiting for memory park on
+    /// `memory_cv` until it moves (or the index is poisoned or closed).
+    memory_freed: Mutex<u64>,
+    memory_cv: Condvar,
 }
 
 impl std::fmt::Debug for Health {
@@ -85,10 +89,40 @@ impl Health {
         {
             waiters.wake_all();
         }
+        self.memory_freed();
     }
 
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.memory_freed();
+    }
+
+    /// Retention freed memory (or the health changed): wakes the writers
+    /// waiting for memory.
+    pub(crate) fn memory_freed(&self) {
+        *lock(&self.memory_freed) += 1;
+        self.memory_cv.notify_all();
+    }
+
+    /// Parks until `enough()` holds, re-checking after every
+    /// [`memory_freed`](Self::memory_freed).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] or [`Error::Closed`], which also wake it.
+    pub(crate) fn wait_for_memory(&self, enough: impl Fn() -> bool) -> Result<(), Error> {
+        let mut freed = lock(&self.memory_freed);
+        loop {
+            self.check()?;
+            // Checked under the lock that `memory_freed` takes after the
+            // memory is freed: no wake-up is lost.
+            if enough() {
+                return Ok(());
+            }
+            freed = self
+                .memory_cv
+                .wait(freed)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 

@@ -165,6 +165,55 @@ impl Index {
         self.storage(series).scan(series, range, limit, f)
     }
 
+    /// Removes every point older than `cutoff` in every series, freeing
+    /// whole blocks back to node memory (the block that holds `cutoff` is
+    /// rewritten with its points at or after it: exact at block edges).
+    /// Records older than `cutoff` that are still in flight, or inserted
+    /// later, are not merged (they count as
+    /// [`records_expired`](crate::NodeStats::records_expired)): after the
+    /// call no point before `cutoff` is ever visible again. Stats and the
+    /// memory budget go down by what was freed, and writers waiting for
+    /// memory wake.
+    ///
+    /// Runs alongside ingest and queries: it takes each shard's merge lock
+    /// in turn (a merge into that shard waits for the shard's sweep, which
+    /// walks its series once); readers never wait, and blocks they still
+    /// read are freed once they are done. A cutoff at or below an earlier
+    /// one does nothing.
+    ///
+    /// ```
+    /// # let index = numatree::Index::builder().build()?;
+    /// # let mut w = index.writer();
+    /// for ts in 0..1_000 {
+    ///     w.insert(1, ts, ts as u64)?;
+    /// }
+    /// # drop(w);
+    /// index.flush()?;
+    /// index.drop_before(600);
+    /// assert_eq!(index.len(), 400);
+    /// assert_eq!(index.scan(1, ..).first(), Some(&(600, 600)));
+    /// # Ok::<(), numatree::Error>(())
+    /// ```
+    pub fn drop_before(&self, cutoff: i64) {
+        for node in &self.pipelines.nodes {
+            node.drop_before(cutoff);
+        }
+    }
+
+    /// Removes every point of `series` merged so far, freeing its blocks:
+    /// the records of it sealed before the call are merged first (a
+    /// flush), so none of them reappears; records inserted during or after
+    /// the call start the series again.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] when a merge thread panicked (from the flush).
+    pub fn drop_series(&self, series: u32) -> Result<(), Error> {
+        self.flush()?;
+        let (node, shard) = self.plan().route(series);
+        self.pipelines.nodes[node].drop_series(shard, series);
+        Ok(())
+    }
+
     /// Distinct keys merged so far.
     pub fn len(&self) -> usize {
         self.pipelines.nodes.iter().map(|n| n.keys()).sum()

@@ -182,6 +182,7 @@ impl Harness {
             health: Arc::clone(&health),
             hook: None,
             plant_loss: false,
+            storage: Default::default(),
         }));
         let executor = Arc::new(ModelExecutor::default());
         node.start(Box::new(SharedExecutor(Arc::clone(&executor))));

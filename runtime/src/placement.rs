@@ -10,6 +10,7 @@
 //! asked about: the first and last page of a heap allocation can hold other
 //! data, touched first by any thread.
 
+use crate::storage::BlockMemory;
 use std::collections::BTreeSet;
 
 use crate::topology::{NodeId, Topology};
@@ -86,9 +87,11 @@ impl Index {
                         // The page of the block's first word: a block is
                         // smaller than a page or not page aligned, and is
                         // first touched when allocated, by a pinned thread.
-                        result = topology
-                            .memory_location(&block[..1])
-                            .map(|nodes| block_pages.extend(nodes));
+                        let located = match block {
+                            BlockMemory::Hot(words) => topology.memory_location(&words[..1]),
+                            BlockMemory::Frozen(bytes) => topology.memory_location(&bytes[..1]),
+                        };
+                        result = located.map(|nodes| block_pages.extend(nodes));
                     }
                 });
             }

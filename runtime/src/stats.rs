@@ -23,6 +23,8 @@ pub(crate) struct NodeCounters {
     pub(crate) records_updated: AtomicU64,
     pub(crate) records_superseded: AtomicU64,
     pub(crate) records_in_flight: AtomicU64,
+    pub(crate) records_expired: AtomicU64,
+    pub(crate) points_dropped: AtomicU64,
     pub(crate) slots_sealed: AtomicU64,
     pub(crate) slots_merged: AtomicU64,
     pub(crate) backpressure_waits: AtomicU64,
@@ -50,6 +52,17 @@ pub struct NodeStats {
     pub records_superseded: u64,
     /// Records of slots sealed but not yet fully merged.
     pub records_in_flight: u64,
+    /// Records not merged because they were older than the retention
+    /// floor when their slot was merged
+    /// ([`Index::drop_before`](crate::Index::drop_before),
+    /// [`Builder::retain`](crate::Builder::retain)).
+    pub records_expired: u64,
+    /// Points removed by retention after they were merged
+    /// ([`Index::drop_before`](crate::Index::drop_before),
+    /// [`Index::drop_series`](crate::Index::drop_series),
+    /// [`Builder::retain`](crate::Builder::retain)); `keys` went down by
+    /// as much.
+    pub points_dropped: u64,
     /// Slots sealed and handed to the merge pool.
     pub slots_sealed: u64,
     /// Slots merged into the trees.
@@ -81,8 +94,12 @@ pub struct NodeStats {
     /// Bytes of this node's slot buffers (every slot allocated, free or in
     /// use; slots are touched when allocated).
     pub slot_bytes: usize,
-    /// Distinct keys stored on this node.
+    /// Distinct keys stored on this node: its points.
     pub keys: usize,
+    /// Bytes of frozen (compressed) blocks, part of `tree_bytes`.
+    pub frozen_bytes: usize,
+    /// Points in frozen blocks, part of `keys`.
+    pub frozen_points: usize,
 }
 
 impl NodeStats {
@@ -90,10 +107,44 @@ impl NodeStats {
     pub fn records_merged(&self) -> u64 {
         self.records_inserted + self.records_updated
     }
+
+    /// Bytes of series storage per point stored (0 when empty).
+    pub fn bytes_per_point(&self) -> f64 {
+        ratio(self.tree_bytes, self.keys)
+    }
+
+    /// Bytes per point of frozen blocks.
+    pub fn frozen_bytes_per_point(&self) -> f64 {
+        ratio(self.frozen_bytes, self.frozen_points)
+    }
+
+    /// Bytes per point of everything else: hot blocks (the newest of each
+    /// series, with their room to grow), block indexes, directories and
+    /// reserved blocks.
+    pub fn hot_bytes_per_point(&self) -> f64 {
+        ratio(
+            self.tree_bytes.saturating_sub(self.frozen_bytes),
+            self.keys.saturating_sub(self.frozen_points),
+        )
+    }
+}
+
+fn ratio(bytes: usize, points: usize) -> f64 {
+    if points == 0 {
+        0.0
+    } else {
+        bytes as f64 / points as f64
+    }
 }
 
 impl NodeCounters {
-    pub(crate) fn snapshot(&self, keys: usize, slot_bytes: usize, tree_bytes: usize) -> NodeStats {
+    pub(crate) fn snapshot(
+        &self,
+        keys: usize,
+        slot_bytes: usize,
+        tree_bytes: usize,
+        (frozen_bytes, frozen_points): (usize, usize),
+    ) -> NodeStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NodeStats {
             records_accepted: get(&self.records_accepted),
@@ -101,6 +152,8 @@ impl NodeCounters {
             records_updated: get(&self.records_updated),
             records_superseded: get(&self.records_superseded),
             records_in_flight: get(&self.records_in_flight),
+            records_expired: get(&self.records_expired),
+            points_dropped: get(&self.points_dropped),
             slots_sealed: get(&self.slots_sealed),
             slots_merged: get(&self.slots_merged),
             backpressure_waits: get(&self.backpressure_waits),
@@ -113,6 +166,8 @@ impl NodeCounters {
             tree_bytes,
             slot_bytes,
             keys,
+            frozen_bytes,
+            frozen_points,
         }
     }
 }
@@ -135,6 +190,10 @@ impl Stats {
             t.records_updated += n.records_updated;
             t.records_superseded += n.records_superseded;
             t.records_in_flight += n.records_in_flight;
+            t.records_expired += n.records_expired;
+            t.points_dropped += n.points_dropped;
+            t.frozen_bytes += n.frozen_bytes;
+            t.frozen_points += n.frozen_points;
             t.slots_sealed += n.slots_sealed;
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;
@@ -152,7 +211,7 @@ impl Stats {
     }
 
     /// Checks, node by node, that every record accepted is accounted for:
-    /// `accepted == inserted + updated + superseded + in flight`. The terms
+    /// `accepted == inserted + updated + superseded + expired + in flight`. The terms
     /// come from independent counters (seal, tree merge, sort, completion),
     /// so a record lost (or applied twice) inside the index shows here.
     /// Exact when no writer is sealing or merging concurrently, e.g. right
@@ -163,8 +222,11 @@ impl Stats {
     /// [`Error::Unaccounted`] for the first node whose counters disagree.
     pub fn verify_accounting(&self) -> Result<(), Error> {
         for (node, n) in self.nodes.iter().enumerate() {
-            let accounted =
-                n.records_inserted + n.records_updated + n.records_superseded + n.records_in_flight;
+            let accounted = n.records_inserted
+                + n.records_updated
+                + n.records_superseded
+                + n.records_expired
+                + n.records_in_flight;
             if accounted != n.records_accepted {
                 return Err(Error::Unaccounted {
                     node,
@@ -172,6 +234,7 @@ impl Stats {
                     inserted: n.records_inserted,
                     updated: n.records_updated,
                     superseded: n.records_superseded,
+                    expired: n.records_expired,
                     in_flight: n.records_in_flight,
                     accounted,
                 });
@@ -186,13 +249,15 @@ impl fmt::Display for Stats {
         let t = &self.total;
         writeln!(
             f,
-            "keys {} | records accepted {} = inserted {} + updated {} + superseded {} + in flight {}",
+            "keys {} | records accepted {} = inserted {} + updated {} + superseded {} + expired {} + in flight {} | points dropped {}",
             t.keys,
             t.records_accepted,
             t.records_inserted,
             t.records_updated,
             t.records_superseded,
-            t.records_in_flight
+            t.records_expired,
+            t.records_in_flight,
+            t.points_dropped
         )?;
         writeln!(
             f,
@@ -201,11 +266,15 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "records local {} remote {} unpinned {} | tree {:.1} MiB slots {:.1} MiB",
+            "records local {} remote {} unpinned {} | tree {:.1} MiB ({:.2} B/point; frozen {:.1} MiB, {} points, {:.2} B/point) slots {:.1} MiB",
             t.local_records,
             t.remote_records,
             t.unpinned_records,
             t.tree_bytes as f64 / (1 << 20) as f64,
+            t.bytes_per_point(),
+            t.frozen_bytes as f64 / (1 << 20) as f64,
+            t.frozen_points,
+            t.frozen_bytes_per_point(),
             t.slot_bytes as f64 / (1 << 20) as f64
         )
     }

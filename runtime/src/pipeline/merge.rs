@@ -132,6 +132,11 @@ impl NodePipeline {
                 .fetch_add(stats.inserted as u64, Ordering::Relaxed);
             c.records_updated
                 .fetch_add(stats.replaced as u64, Ordering::Relaxed);
+            c.records_expired
+                .fetch_add(stats.expired as u64, Ordering::Relaxed);
+            if stats.dropped > 0 {
+                self.dropped(shard, stats.dropped);
+            }
         }
         self.finish_if_last(part.slot);
     }

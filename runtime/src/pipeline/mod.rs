@@ -37,6 +37,9 @@ pub(crate) struct Pipelines {
     pub(crate) health: Arc<Health>,
     /// Bytes of trees and slots above which no new slot is handed out.
     pub(crate) memory_budget: Option<usize>,
+    /// Whether a writer over the budget waits for retention to free room
+    /// (else it gets `Error::MemoryBudget`).
+    pub(crate) wait_for_memory: bool,
 }
 
 impl Pipelines {
@@ -44,14 +47,18 @@ impl Pipelines {
     /// `home` (a plan index), if any. Blocks under backpressure.
     ///
     /// # Errors
-    /// [`Error::MemoryBudget`] when the budget is spent, [`Error::Poisoned`],
-    /// [`Error::Closed`].
+    /// [`Error::MemoryBudget`] when the budget is spent (unless writers wait
+    /// for memory), [`Error::Poisoned`], [`Error::Closed`].
     pub(crate) fn acquire(&self, node: usize, home: Option<usize>) -> Result<Slot, Error> {
         self.health.check()?;
         if let Some(budget) = self.memory_budget {
             let used = self.memory_used();
             if used >= budget {
-                return Err(Error::MemoryBudget { budget, used });
+                if !self.wait_for_memory {
+                    return Err(Error::MemoryBudget { budget, used });
+                }
+                self.health
+                    .wait_for_memory(|| self.memory_used() < budget)?;
             }
         }
         self.nodes[node].acquire(origin(node, home))

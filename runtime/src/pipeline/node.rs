@@ -24,6 +24,7 @@ use crate::health::{Health, Waiters};
 use crate::plan::ShardRule;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
+use crate::storage::StorageConfig;
 use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
 use crate::Error;
 
@@ -69,6 +70,8 @@ pub(crate) struct NodeSetup {
     /// Fault injection for the accounting check: every merge drops the
     /// last record of its run.
     pub(crate) plant_loss: bool,
+    /// How shards keep their blocks.
+    pub(crate) storage: StorageConfig,
 }
 
 /// Where a writer's thread runs, relative to the node it writes to.
@@ -121,8 +124,11 @@ impl NodePipeline {
             health,
             hook,
             plant_loss,
+            storage,
         } = setup;
-        let shards = (0..rule.shards()).map(|_| Shard::new(rule)).collect();
+        let shards = (0..rule.shards())
+            .map(|_| Shard::new(rule, storage))
+            .collect();
         NodePipeline {
             index,
             shards,
@@ -242,11 +248,44 @@ impl NodePipeline {
 
     /// The node's counters now.
     pub(crate) fn stats(&self) -> NodeStats {
+        let frozen = self
+            .shards
+            .iter()
+            .map(|s| s.storage.frozen())
+            .fold((0, 0), |(b, p), (sb, sp)| (b + sb, p + sp));
         self.counters.snapshot(
             self.keys(),
             self.slots.existing() * self.slots.slot_bytes(),
             self.storage_bytes(),
+            frozen,
         )
+    }
+
+    /// Counts `points` removed from `shard` by retention, and wakes writers
+    /// waiting for memory.
+    pub(crate) fn dropped(&self, shard: &Shard, points: usize) {
+        shard.keys.fetch_sub(points, Ordering::Release);
+        self.counters
+            .points_dropped
+            .fetch_add(points as u64, Ordering::Relaxed);
+        if points > 0 {
+            self.health.memory_freed();
+        }
+    }
+
+    /// Removes every point older than `cutoff` from the node's shards.
+    pub(crate) fn drop_before(&self, cutoff: i64) {
+        for shard in &self.shards {
+            let points = shard.storage.drop_before(cutoff);
+            self.dropped(shard, points);
+        }
+    }
+
+    /// Removes every point of `series` (in shard `shard`).
+    pub(crate) fn drop_series(&self, shard: usize, series: u32) {
+        let shard = &self.shards[shard];
+        let points = shard.storage.drop_series(series);
+        self.dropped(shard, points);
     }
 
     /// Bytes of the node's series storage (blocks, versions, directories).

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::slot::Slot;
-use crate::storage::ShardStorage;
+use crate::storage::{ShardStorage, StorageConfig};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex};
 
 /// A sealed slot, sorted into one run grouped by shard, while its parts
@@ -71,9 +71,9 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(rule: crate::plan::ShardRule) -> Shard {
+    pub(crate) fn new(rule: crate::plan::ShardRule, config: StorageConfig) -> Shard {
         Shard {
-            storage: ShardStorage::new(rule),
+            storage: ShardStorage::new(rule, config),
             keys: AtomicUsize::new(0),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]

@@ -228,6 +228,27 @@ impl DirectoryWriter<'_> {
         }
     }
 
+    /// Calls `f` with every series and its current version.
+    #[allow(clippy::needless_borrow)] // an `Arc` under a model checker
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Series)) {
+        let d = self.directory;
+        let (Some(table), Some(chunks)) = (d.table.load(self.guard), d.chunks.load(self.guard))
+        else {
+            return;
+        };
+        for word in table.words.iter() {
+            let word = word.load(Ordering::Relaxed);
+            if word != FREE {
+                let cell = (word & u64::from(u32::MAX)) as usize - 1;
+                if let Some(version) =
+                    chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
+                {
+                    f((word >> 32) as u32, &version);
+                }
+            }
+        }
+    }
+
     /// Publishes `version` as the current one of `series`, adding the
     /// series (a cell, a table slot, growing either) if it is new. Returns
     /// the bytes the directory grew by.

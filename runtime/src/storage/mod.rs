@@ -44,27 +44,66 @@
 
 mod block;
 mod directory;
+mod frozen;
+mod retention;
 mod series;
 
 use std::ops::RangeBounds;
 
-use numatree_core::{MergeStats, Record};
+use numatree_core::Record;
 
 use crate::plan::ShardRule;
 use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
+// Written under the shard's merge lock only, so not model-checked.
+use std::sync::atomic::AtomicI64;
 
 use self::block::{block_bytes, new_block, MAX_POINTS};
 use self::directory::Directory;
-use self::series::Reserve;
+use self::series::{Footprint, Reserve, Stored};
 
-pub(crate) use self::block::Block;
+/// How a shard keeps its blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StorageConfig {
+    /// Freeze (encode) every block that is no longer its series' newest.
+    pub(crate) freeze: bool,
+    /// Keep only points within this much time of the newest merged into
+    /// the shard (the merge drops older ones).
+    pub(crate) retain: Option<i64>,
+}
+
+/// What merging one run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunStats {
+    /// Records that added a point.
+    pub(crate) inserted: usize,
+    /// Records that replaced a point's value.
+    pub(crate) replaced: usize,
+    /// Records older than the retention floor, not merged.
+    pub(crate) expired: usize,
+    /// Points removed by the retention the merge applied.
+    pub(crate) dropped: usize,
+}
+
+/// A block of the shard, for finding where its memory is.
+pub(crate) enum BlockMemory<'a> {
+    Hot(&'a [crate::sync::AtomicU64]),
+    Frozen(&'a [u8]),
+}
 
 /// One shard's series, shared by its merge and any number of readers.
 #[derive(Debug)]
 pub(crate) struct ShardStorage {
     directory: Directory,
+    config: StorageConfig,
     /// Bytes held: blocks (reserved ones included), versions, the table.
     bytes: AtomicUsize,
+    /// Bytes and points of frozen blocks (part of the above).
+    frozen_bytes: AtomicUsize,
+    frozen_points: AtomicUsize,
+    /// Points older than this are dropped (`i64::MIN`: none); only grows.
+    floor: AtomicI64,
+    /// The newest timestamp merged (for `retain`).
+    newest: AtomicI64,
     /// State only the merge touches: full-size blocks reserved ahead.
     reserve: Mutex<Reserve>,
     /// Negative control for the model tests: blocks publish before writing.
@@ -75,17 +114,22 @@ pub(crate) struct ShardStorage {
 impl Default for ShardStorage {
     /// The storage of the only shard of a one-node plan.
     fn default() -> Self {
-        Self::new(ShardRule::new(1, 1))
+        Self::new(ShardRule::new(1, 1), StorageConfig::default())
     }
 }
 
 impl ShardStorage {
     /// An empty shard whose series follow `rule`.
-    pub(crate) fn new(rule: ShardRule) -> Self {
+    pub(crate) fn new(rule: ShardRule, config: StorageConfig) -> Self {
         let directory = Directory::new(rule);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
+            config,
+            frozen_bytes: AtomicUsize::new(0),
+            frozen_points: AtomicUsize::new(0),
+            floor: AtomicI64::new(i64::MIN),
+            newest: AtomicI64::new(i64::MIN),
             reserve: Mutex::new(Reserve::default()),
             #[cfg(test)]
             mutant_publish_first: Default::default(),
@@ -113,19 +157,30 @@ impl ShardStorage {
     }
 
     /// Merges a run strictly ascending by `(series, ts)` (the shard's part
-    /// of a sorted slot). One thread at a time: the shard's lane.
-    pub(crate) fn merge_run(&self, run: &[Record]) -> MergeStats {
+    /// of a sorted slot), leaving out records older than the retention
+    /// floor, then applies the shard's `retain` setting. One thread at a
+    /// time: the shard's lane.
+    pub(crate) fn merge_run(&self, run: &[Record]) -> RunStats {
         let mut reserve = lock(&self.reserve);
         let guard = pin();
         let mut directory = self.directory.writer(&guard);
         directory.warm(run, &mut reserve.cells);
-        let mut stats = MergeStats::default();
-        let (mut grown, mut freed) = (0, 0);
+        let floor = self.floor.load(Ordering::Relaxed);
+        let mut stats = RunStats::default();
+        let mut change = Change::default();
         let mut retired = 0;
+        let mut newest = i64::MIN;
         let mut start = 0;
         while start < run.len() {
             let id = run[start].key.series;
             let end = start + run[start..].partition_point(|r| r.key.series == id);
+            let kept = start + run[start..end].partition_point(|r| r.key.ts < floor);
+            stats.expired += kept - start;
+            if kept == end {
+                start = end;
+                continue;
+            }
+            newest = newest.max(run[end - 1].key.ts);
             #[cfg(test)]
             {
                 reserve.mutant_publish_first = self
@@ -133,26 +188,106 @@ impl ShardStorage {
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
             let merged = directory.current(id, |current| {
-                series::merge(current, &run[start..end], &mut reserve)
+                let merged =
+                    series::merge(current, &run[kept..end], &mut reserve, self.config.freeze);
+                if let Some(version) = &merged.version {
+                    change.replace(current.map(series::Series::footprint), version.footprint());
+                }
+                merged
             });
             stats.inserted += merged.stats.inserted;
             stats.replaced += merged.stats.replaced;
-            grown += merged.allocated;
-            freed += merged.released;
+            change.from_reserve += merged.from_reserve;
             if let Some(version) = merged.version {
-                grown += directory.publish(id, version);
+                change.grown += directory.publish(id, version);
                 retired += 1;
             }
             start = end;
         }
-        self.bytes.fetch_add(grown, Ordering::Relaxed);
-        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        if let Some(keep) = self.config.retain {
+            let newest = self.newest.fetch_max(newest, Ordering::Relaxed).max(newest);
+            let cutoff = newest.saturating_sub(keep);
+            // Sweep once the horizon moved by a sixteenth of the window,
+            // not after every run.
+            if cutoff > floor.saturating_add(keep / 16) {
+                self.floor.fetch_max(cutoff, Ordering::Relaxed);
+                let swept =
+                    retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
+                stats.dropped += swept.points;
+                retired += swept.published;
+                change.add(&swept.change);
+            }
+        }
+        drop(reserve);
+        self.account(&change);
         // Hand what this run retired to the collector now and collect as
         // much as it retired, so replaced versions and blocks are freed as
         // soon as readers allow instead of piling up (the collector frees a
         // few bags of 64 per call).
         flush(guard, retired);
         stats
+    }
+
+    /// Removes every point older than `cutoff` (and every record older
+    /// than it merged later); returns how many points it removed. Waits
+    /// for the run being merged into the shard, if any.
+    pub(crate) fn drop_before(&self, cutoff: i64) -> usize {
+        let mut reserve = lock(&self.reserve);
+        let guard = pin();
+        if cutoff <= self.floor.fetch_max(cutoff, Ordering::Relaxed) {
+            return 0;
+        }
+        let mut directory = self.directory.writer(&guard);
+        let swept = retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
+        drop(reserve);
+        self.account(&swept.change);
+        flush(guard, swept.published);
+        swept.points
+    }
+
+    /// Removes every point of `series`; returns how many.
+    pub(crate) fn drop_series(&self, series: u32) -> usize {
+        let _reserve = lock(&self.reserve);
+        let guard = pin();
+        let mut directory = self.directory.writer(&guard);
+        let Some(footprint) = directory.current(series, |s| s.map(series::Series::footprint))
+        else {
+            return 0;
+        };
+        let points = directory.current(series, |s| s.map_or(0, |s| s.points()));
+        let empty = series::Series::default();
+        let mut change = Change::default();
+        change.replace(Some(footprint), empty.footprint());
+        directory.publish(series, empty);
+        drop(_reserve);
+        self.account(&change);
+        flush(guard, 1);
+        points
+    }
+
+    fn account(&self, change: &Change) {
+        let add = |counter: &AtomicUsize, up: usize, down: usize| {
+            if up >= down {
+                counter.fetch_add(up - down, Ordering::Relaxed);
+            } else {
+                counter.fetch_sub(down - up, Ordering::Relaxed);
+            }
+        };
+        add(
+            &self.bytes,
+            change.after.bytes + change.grown,
+            change.before.bytes + change.from_reserve,
+        );
+        add(
+            &self.frozen_bytes,
+            change.after.frozen_bytes,
+            change.before.frozen_bytes,
+        );
+        add(
+            &self.frozen_points,
+            change.after.frozen_points,
+            change.before.frozen_points,
+        );
     }
 
     /// Negative control for the model tests: from now on, blocks publish
@@ -188,26 +323,92 @@ impl ShardStorage {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Checks every series' invariants; returns the shard's point count.
+    /// Checks every series' invariants and the shard's byte counts (which
+    /// must equal what its versions, blocks, directory and reserve hold);
+    /// returns the shard's point count. Waits for the run being merged.
     ///
     /// # Errors
     /// The first violation found.
     pub(crate) fn validate(&self) -> Result<usize, String> {
+        let reserve = lock(&self.reserve);
         let mut points = 0;
         let mut result = Ok(());
-        self.directory
-            .for_each(|id, series| match series.validate() {
+        let mut held = Footprint::default();
+        self.directory.for_each(|id, series| {
+            let f = series.footprint();
+            held.bytes += f.bytes;
+            held.frozen_bytes += f.frozen_bytes;
+            held.frozen_points += f.frozen_points;
+            match series.validate() {
                 Ok(n) => points += n,
                 Err(e) if result.is_ok() => result = Err(format!("series {id}: {e}")),
                 Err(_) => {}
-            });
-        result.map(|()| points)
+            }
+        });
+        result?;
+        held.bytes += self.directory.bytes() + reserve.blocks.len() * block_bytes(MAX_POINTS);
+        let counted = Footprint {
+            bytes: self.bytes(),
+            frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),
+            frozen_points: self.frozen_points.load(Ordering::Relaxed),
+        };
+        if counted != held {
+            return Err(format!("the shard counts {counted:?} but holds {held:?}"));
+        }
+        Ok(points)
+    }
+
+    /// Bytes and points of frozen blocks.
+    pub(crate) fn frozen(&self) -> (usize, usize) {
+        (
+            self.frozen_bytes.load(Ordering::Relaxed),
+            self.frozen_points.load(Ordering::Relaxed),
+        )
     }
 
     /// Calls `f` with every block of every series, and every reserved block.
-    pub(crate) fn for_each_block(&self, mut f: impl FnMut(&Block)) {
-        self.directory
-            .for_each(|_, series| series.blocks().for_each(&mut f));
-        lock(&self.reserve).blocks.iter().for_each(f);
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(BlockMemory<'_>)) {
+        self.directory.for_each(|_, series| {
+            for b in series.blocks() {
+                match &b.block {
+                    Stored::Hot(words) => f(BlockMemory::Hot(words)),
+                    Stored::Frozen(bytes) => f(BlockMemory::Frozen(bytes)),
+                }
+            }
+        });
+        for words in lock(&self.reserve).blocks.iter() {
+            f(BlockMemory::Hot(words));
+        }
+    }
+}
+
+/// What a merge or a sweep changed in a shard's footprint.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Change {
+    /// Footprints of the versions replaced, and of those that replaced them.
+    before: Footprint,
+    after: Footprint,
+    /// Bytes the directory grew by.
+    grown: usize,
+    /// Bytes of reserved blocks taken (counted when reserved).
+    from_reserve: usize,
+}
+
+impl Change {
+    pub(crate) fn replace(&mut self, before: Option<Footprint>, after: Footprint) {
+        if let Some(b) = before {
+            self.before.bytes += b.bytes;
+            self.before.frozen_bytes += b.frozen_bytes;
+            self.before.frozen_points += b.frozen_points;
+        }
+        self.after.bytes += after.bytes;
+        self.after.frozen_bytes += after.frozen_bytes;
+        self.after.frozen_points += after.frozen_points;
+    }
+
+    fn add(&mut self, other: &Change) {
+        self.replace(Some(other.before), other.after);
+        self.grown += other.grown;
+        self.from_reserve += other.from_reserve;
     }
 }

@@ -1,0 +1,171 @@
+//! Frozen blocks: a block that is no longer its series' newest is encoded
+//! by core's codec ([`numatree_core::codec`]) into an immutable byte string
+//! (delta + frame-of-reference timestamps; decimal, integer or XOR values,
+//! whichever is smallest; raw when nothing helps), by the merge thread that
+//! replaced it as the tail, off the writers' path.
+//!
+//! A frozen block is never written again: a late point that falls into it
+//! thaws it (decodes it into a new hot block, which the merge then changes
+//! as any other), and the block that results is frozen again when the
+//! merge publishes the series' new version. Readers decode at most one
+//! frozen block per lookup, and scans decode block by block into a
+//! [`Decoded`] buffer on their stack.
+
+use numatree_core::codec;
+use numatree_core::{BlockRead, Point};
+
+use super::block::{BlockView, MAX_POINTS};
+use crate::sync::Arc;
+
+/// A frozen block's bytes, shared by every version that indexes it.
+pub(crate) type FrozenBlock = Arc<[u8]>;
+
+/// Bytes a frozen block holds, with the `Arc` counts.
+pub(crate) fn frozen_bytes(block: &[u8]) -> usize {
+    block.len() + 2 * size_of::<usize>()
+}
+
+/// Points in a frozen block (from its header; 0 for bytes that are not a
+/// block, which the merge never produces).
+pub(crate) fn frozen_points(block: &[u8]) -> usize {
+    codec::header(block).map_or(0, |h| h.points)
+}
+
+/// Scratch for encoding: the columns of one block and the output.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    ts: Vec<i64>,
+    values: Vec<u64>,
+    out: Vec<u8>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            ts: Vec::with_capacity(MAX_POINTS),
+            values: Vec::with_capacity(MAX_POINTS),
+            out: vec![0; codec::max_encoded_len(MAX_POINTS)],
+        }
+    }
+}
+
+impl Encoder {
+    /// The published points of `block`, encoded.
+    pub(crate) fn freeze(&mut self, block: &BlockView<'_>) -> FrozenBlock {
+        self.ts.clear();
+        self.values.clear();
+        let mut gather = |ts, value| {
+            self.ts.push(ts);
+            self.values.push(value);
+        };
+        block.visit(0, block.len(), &mut gather);
+        self.encode()
+    }
+
+    /// `points` (ascending), encoded.
+    pub(crate) fn freeze_points(&mut self, points: impl Iterator<Item = Point>) -> FrozenBlock {
+        self.ts.clear();
+        self.values.clear();
+        for p in points {
+            self.ts.push(p.ts);
+            self.values.push(p.value);
+        }
+        self.encode()
+    }
+
+    fn encode(&mut self) -> FrozenBlock {
+        let need = codec::max_encoded_len(self.ts.len());
+        if self.out.len() < need {
+            self.out.resize(need, 0);
+        }
+        let len = codec::encode(&self.ts, &self.values, &mut self.out)
+            .expect("the output is sized by max_encoded_len");
+        Arc::from(&self.out[..len])
+    }
+}
+
+/// A frozen block decoded: up to [`MAX_POINTS`] points, read as any block.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    ts: [i64; MAX_POINTS],
+    values: [u64; MAX_POINTS],
+    len: usize,
+}
+
+impl Decoded {
+    /// An empty buffer (4 KiB: lives on a reader's stack).
+    pub(crate) fn new() -> Self {
+        Decoded {
+            ts: [0; MAX_POINTS],
+            values: [0; MAX_POINTS],
+            len: 0,
+        }
+    }
+
+    /// Decodes `block` into the buffer.
+    ///
+    /// # Panics
+    /// If the bytes do not decode: frozen blocks are written by the merge
+    /// (or checked when a snapshot is restored), so this is a bug.
+    pub(crate) fn fill(&mut self, block: &[u8]) {
+        self.len = codec::decode(block, &mut self.ts, &mut self.values)
+            .unwrap_or_else(|e| panic!("a frozen block does not decode: {e:?}"));
+    }
+
+    /// The points, as columns.
+    pub(crate) fn columns(&self) -> (&[i64], &[u64]) {
+        (&self.ts[..self.len], &self.values[..self.len])
+    }
+}
+
+impl BlockRead for Decoded {
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    fn ts(&self, i: usize) -> i64 {
+        self.ts[..self.len][i]
+    }
+    #[inline]
+    fn value(&self, i: usize) -> u64 {
+        self.values[..self.len][i]
+    }
+    #[inline]
+    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
+        let (ts, values) = self.columns();
+        for (&t, &v) in ts[from..to].iter().zip(&values[from..to]) {
+            f(t, v);
+        }
+    }
+}
+
+/// The value at `ts` in a frozen block, if any: decodes the timestamps,
+/// then only the value it needs where the codec allows.
+///
+/// # Panics
+/// If the bytes do not decode (see [`Decoded::fill`]).
+pub(crate) fn get(block: &[u8], ts: i64) -> Option<u64> {
+    codec::find(block, ts).unwrap_or_else(|e| panic!("a frozen block does not decode: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frozen_block_decodes_to_its_points() {
+        let mut encoder = Encoder::default();
+        let points = (0..200).map(|i| Point::new(1_000 + 10 * i, (i * i) as u64));
+        let frozen = encoder.freeze_points(points.clone());
+        assert_eq!(frozen_points(&frozen), 200);
+        let mut decoded = Decoded::new();
+        decoded.fill(&frozen);
+        let got: Vec<Point> = (0..decoded.len())
+            .map(|i| Point::new(decoded.ts(i), decoded.value(i)))
+            .collect();
+        assert_eq!(got, points.collect::<Vec<_>>());
+        assert_eq!(get(&frozen, 1_010), Some(1));
+        assert_eq!(get(&frozen, 1_011), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Retention: removing every point older than a cutoff from a shard, by
+//! whole blocks where a block lies entirely before it, and exactly at the
+//! edge (the block that holds the cutoff is rewritten with the points at or
+//! after it). Runs under the shard's merge lock, so it never races a merge
+//! of the same shard; readers go on reading the versions they hold, and
+//! the freed blocks go back to node memory once they are done.
+
+use numatree_core::{BlockRead, Point};
+use smallvec::SmallVec;
+
+use super::block::{self, BlockFill, BlockView};
+use super::directory::DirectoryWriter;
+use super::frozen::Decoded;
+use super::series::{BlockRef, Reserve, Series, Stored};
+use super::Change;
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub(crate) struct Swept {
+    /// Points removed.
+    pub(crate) points: usize,
+    /// Versions published (each retires one).
+    pub(crate) published: usize,
+    pub(crate) change: Change,
+}
+
+/// Removes every point older than `cutoff` from every series of the
+/// directory.
+pub(crate) fn sweep(
+    directory: &mut DirectoryWriter<'_>,
+    cutoff: i64,
+    reserve: &mut Reserve,
+    freeze: bool,
+) -> Swept {
+    let mut swept = Swept::default();
+    let mut versions = Vec::new();
+    directory.for_each(|id, series| {
+        if let Some((version, points)) = trim(series, cutoff, reserve, freeze) {
+            swept
+                .change
+                .replace(Some(series.footprint()), version.footprint());
+            swept.points += points;
+            versions.push((id, version));
+        }
+    });
+    swept.published = versions.len();
+    for (id, version) in versions {
+        swept.change.grown += directory.publish(id, version);
+    }
+    swept
+}
+
+/// `series` without its points older than `cutoff`, and how many it lost;
+/// `None` when it has none.
+fn trim(
+    series: &Series,
+    cutoff: i64,
+    reserve: &mut Reserve,
+    freeze: bool,
+) -> Option<(Series, usize)> {
+    let blocks = series.blocks();
+    // Block `i` holds points before `blocks[i + 1].first_ts`: the blocks
+    // before `edge` lie wholly before the cutoff.
+    let edge = blocks
+        .partition_point(|b| b.first_ts <= cutoff)
+        .saturating_sub(1);
+    let first = blocks.first()?;
+    if first.first_ts >= cutoff {
+        return None;
+    }
+    let mut lost: usize = blocks[..edge].iter().map(|b| b.block.points()).sum();
+    let mut kept: SmallVec<[BlockRef; 1]> = SmallVec::new();
+    let is_tail = edge + 1 == blocks.len();
+    let (points, dropped) = points_from(&blocks[edge].block, cutoff);
+    lost += dropped;
+    if lost == 0 {
+        return None;
+    }
+    if !points.is_empty() {
+        let block = match &blocks[edge].block {
+            Stored::Frozen(_) if freeze || !is_tail => {
+                Stored::Frozen(reserve.encoder.freeze_points(points.iter().copied()))
+            }
+            _ => {
+                let words = block::new_block(block::capacity_for(points.len()));
+                let mut fill = BlockFill::new(&words);
+                for (i, &p) in points.iter().enumerate() {
+                    numatree_core::BlockWrite::write(&mut fill, i, p);
+                }
+                numatree_core::BlockWrite::publish(&mut fill, points.len());
+                Stored::Hot(words)
+            }
+        };
+        kept.push(BlockRef {
+            first_ts: cutoff.max(blocks[edge].first_ts),
+            block,
+        });
+    }
+    kept.extend(blocks[edge + 1..].iter().cloned());
+    Some((Series::new(kept), lost))
+}
+
+/// The points of `block` at or after `cutoff`, and how many are before it.
+fn points_from(block: &Stored, cutoff: i64) -> (Vec<Point>, usize) {
+    let mut points = Vec::new();
+    let mut before = 0;
+    let mut take = |ts: i64, value: u64| {
+        if ts < cutoff {
+            before += 1;
+        } else {
+            points.push(Point::new(ts, value));
+        }
+    };
+    match block {
+        Stored::Hot(words) => {
+            let view = BlockView::new(words);
+            view.visit(0, view.len(), &mut take);
+        }
+        Stored::Frozen(bytes) => {
+            let mut decoded = Decoded::new();
+            decoded.fill(bytes);
+            decoded.visit(0, decoded.len(), &mut take);
+        }
+    }
+    (points, before)
+}
