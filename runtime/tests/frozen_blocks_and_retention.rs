@@ -1,0 +1,283 @@
+//! Frozen blocks and retention against the `BTreeMap` oracle: every point
+//! reads back the same whether its block is hot or frozen, late points and
+//! updates into frozen blocks land, and `drop_before`, `drop_series` and
+//! `retain` remove exactly the points they name and free memory.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use numatree::{Error, Index, Record};
+
+type Oracle = BTreeMap<(u32, i64), u64>;
+
+fn insert_all(index: &Index, records: &[Record], oracle: &mut Oracle) {
+    let mut w = index.writer();
+    for r in records {
+        w.insert(r.key.series, r.key.ts, r.value).unwrap();
+        oracle.insert((r.key.series, r.key.ts), r.value);
+    }
+    w.flush().unwrap();
+    drop(w);
+    index.flush().unwrap();
+}
+
+/// `series` series of `points` points each, 10 apart, gauge-like values.
+fn regular(series: u32, points: i64, version: u64) -> Vec<Record> {
+    let mut out = Vec::new();
+    for ts in 0..points {
+        for s in 0..series {
+            out.push(Record::new(
+                s,
+                ts * 10,
+                common::value_of(s, ts * 10, version),
+            ));
+        }
+    }
+    out
+}
+
+/// Like `regular`, with values that do not compress (a hash of the key),
+/// so that frozen blocks hold most of the index's bytes.
+fn noisy(series: u32, points: i64) -> Vec<Record> {
+    let mut records = regular(series, points, 0);
+    for r in &mut records {
+        let mut x = r.value.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 29;
+        r.value = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    }
+    records
+}
+
+/// Scans over sub-ranges of every series agree with the oracle.
+fn assert_ranges(index: &Index, oracle: &Oracle, series: u32, end: i64) {
+    for s in 0..series {
+        for (lo, hi) in [
+            (0, end),
+            (5, 2_571),
+            (2_560, 2_570),
+            (1_234, 7_777),
+            (end - 3, end + 50),
+        ] {
+            let want: Vec<(i64, u64)> = oracle
+                .range((s, lo)..(s, hi))
+                .map(|(k, v)| (k.1, *v))
+                .collect();
+            assert_eq!(index.scan(s, lo..hi), want, "scan({s}, {lo}..{hi})");
+        }
+    }
+}
+
+#[test]
+fn frozen_blocks_read_back_exactly_and_take_late_points() {
+    let index = Index::builder().slot_capacity(4096).build().unwrap();
+    let mut oracle = Oracle::new();
+    insert_all(&index, &regular(16, 3_000, 0), &mut oracle);
+    let stats = index.stats().total;
+    assert!(
+        stats.frozen_points >= 16 * 2_816,
+        "every full block but the newest is frozen: {stats:?}"
+    );
+    common::assert_matches_oracle(&index, &oracle);
+    assert_ranges(&index, &oracle, 16, 30_000);
+
+    // Late points: updates of frozen points, new points between them, and
+    // points before the first block, all into frozen blocks.
+    let mut late = Vec::new();
+    for s in 0..16 {
+        for ts in (0..29_000).step_by(997) {
+            late.push(Record::new(s, ts, common::value_of(s, ts, 1)));
+        }
+        late.push(Record::new(s, -5, common::value_of(s, -5, 1)));
+    }
+    insert_all(&index, &late, &mut oracle);
+    common::assert_matches_oracle(&index, &oracle);
+    assert_ranges(&index, &oracle, 16, 30_000);
+    let after = index.stats().total;
+    assert!(
+        after.frozen_points >= 16 * 2_816,
+        "late points re-froze: {after:?}"
+    );
+}
+
+#[test]
+fn without_freezing_nothing_is_frozen() {
+    let index = Index::builder().freeze_blocks(false).build().unwrap();
+    let mut oracle = Oracle::new();
+    insert_all(&index, &regular(4, 2_000, 0), &mut oracle);
+    assert_eq!(index.stats().total.frozen_points, 0);
+    assert_eq!(index.stats().total.frozen_bytes, 0);
+    common::assert_matches_oracle(&index, &oracle);
+}
+
+#[test]
+fn drop_before_removes_exactly_the_older_points_and_frees_memory() {
+    for freeze in [true, false] {
+        let index = Index::builder().freeze_blocks(freeze).build().unwrap();
+        let mut oracle = Oracle::new();
+        insert_all(&index, &noisy(32, 4_000), &mut oracle);
+        let before = index.stats().total;
+        // 20_005 lies inside a block: the edge block is cut exactly.
+        let cutoff = 20_005;
+        index.drop_before(cutoff);
+        oracle.retain(|k, _| k.1 >= cutoff);
+        common::assert_matches_oracle(&index, &oracle);
+        assert_ranges(&index, &oracle, 32, 40_000);
+        let after = index.stats().total;
+        assert_eq!(after.points_dropped, 32 * 2_001);
+        assert_eq!(after.keys, before.keys - 32 * 2_001);
+        // Older records inserted afterwards never show; newer ones do.
+        let mut w = index.writer();
+        w.insert(3, 5, 1).unwrap();
+        w.insert(3, 40_000, 7).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        index.flush().unwrap();
+        oracle.insert((3, 40_000), 7);
+        assert_eq!(index.get(3, 5), None);
+        assert_eq!(index.stats().total.records_expired, 1);
+        common::assert_matches_oracle(&index, &oracle);
+
+        // A lower cutoff later does nothing.
+        index.drop_before(0);
+        common::assert_matches_oracle(&index, &oracle);
+
+        // Dropping half the time range freed about half of what dropping
+        // everything frees (the rest is directories).
+        index.drop_before(i64::MAX);
+        common::assert_matches_oracle(&index, &Oracle::new());
+        let all = before.tree_bytes - index.stats().total.tree_bytes;
+        let half = before.tree_bytes - after.tree_bytes;
+        assert!(
+            half * 100 >= all * 45,
+            "freeze {freeze}: dropping half freed {half} bytes of {all}"
+        );
+    }
+}
+
+#[test]
+fn drop_series_removes_one_series() {
+    let index = Index::builder().build().unwrap();
+    let mut oracle = Oracle::new();
+    insert_all(&index, &regular(8, 1_000, 0), &mut oracle);
+    let bytes = index.stats().total.tree_bytes;
+    // Records of the series still in a writer's flushed slot are merged
+    // first, then dropped with the rest.
+    let mut w = index.writer();
+    w.insert(5, 99_999, 1).unwrap();
+    w.flush().unwrap();
+    index.drop_series(5).unwrap();
+    oracle.retain(|k, _| k.0 != 5);
+    assert_eq!(index.scan(5, ..), []);
+    assert_eq!(index.get(5, 99_999), None);
+    common::assert_matches_oracle(&index, &oracle);
+    let after = index.stats().total.tree_bytes;
+    // The series can start again.
+    w.insert(5, 1, 2).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    index.flush().unwrap();
+    oracle.insert((5, 1), 2);
+    common::assert_matches_oracle(&index, &oracle);
+
+    // The 8 series held about the same: dropping one freed an eighth of
+    // what dropping them all frees (the rest is directories).
+    for s in 0..8 {
+        index.drop_series(s).unwrap();
+    }
+    common::assert_matches_oracle(&index, &Oracle::new());
+    let share = (bytes - index.stats().total.tree_bytes) / 8;
+    assert!(
+        bytes - after >= share * 9 / 10,
+        "{bytes} -> {after} bytes (a series held ~{share})"
+    );
+}
+
+#[test]
+fn retain_keeps_the_last_window_of_time() {
+    let window = 5_000;
+    let index = Index::builder().retain(window).build().unwrap();
+    let mut oracle = Oracle::new();
+    insert_all(&index, &regular(8, 3_000, 0), &mut oracle);
+    let stats = index.stats().total;
+    let newest = 29_990;
+    // Everything older than the newest minus the window (and the sweep's
+    // slack of a sixteenth of it) is gone; nothing newer is.
+    // (Each shard sweeps on its own, so each series has its own floor.)
+    let floors: Vec<i64> = (0..8)
+        .map(|s| index.scan(s, ..).first().unwrap().0)
+        .collect();
+    for &floor in &floors {
+        assert!(floor >= newest - window - window / 16, "floor {floor}");
+    }
+    oracle.retain(|k, _| k.1 >= floors[k.0 as usize]);
+    assert!(oracle.len() < 8 * 600);
+    assert_eq!(
+        stats.points_dropped + stats.records_expired + oracle.len() as u64,
+        8 * 3_000,
+        "every record is kept, dropped or expired: {stats:?}"
+    );
+    common::assert_matches_oracle(&index, &oracle);
+}
+
+#[test]
+fn a_writer_waiting_for_memory_wakes_when_retention_frees_it() {
+    let index = Index::builder()
+        .slot_capacity(1024)
+        .slots_per_node(2)
+        .memory_budget(2 << 20)
+        .wait_for_memory(true)
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut w = index.writer();
+            // ~4 MiB of points at 16 B (random values do not compress):
+            // twice the budget.
+            let mut rng = common::rng(3);
+            for ts in 0..250_000 {
+                w.insert((ts % 4) as u32, ts, rand::RngExt::random::<u64>(&mut rng))?;
+            }
+            w.flush()
+        });
+        // The writer parks once the budget is spent (storage and slots):
+        // wait until it is, then free old points until the writer is done.
+        loop {
+            let t = index.stats().total;
+            let used = t.tree_bytes + t.slot_bytes;
+            if used >= 2 << 20 || writer.is_finished() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(
+            !writer.is_finished(),
+            "the writer should be waiting for memory"
+        );
+        let mut cutoff = 0;
+        while !writer.is_finished() {
+            cutoff += 10_000;
+            index.drop_before(cutoff);
+            std::thread::yield_now();
+        }
+        writer.join().unwrap().unwrap();
+    });
+    index.flush().unwrap();
+    let stats = index.stats();
+    stats.verify_accounting().unwrap();
+    assert!(stats.total.points_dropped > 0);
+}
+
+#[test]
+fn bad_retention_settings_are_clear_errors() {
+    let err = Index::builder().retain(0).build().unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("retain")),
+        "{err}"
+    );
+    let err = Index::builder().wait_for_memory(true).build().unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("memory_budget")),
+        "{err}"
+    );
+}
