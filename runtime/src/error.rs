@@ -47,6 +47,13 @@ pub enum Error {
         used: usize,
     },
 
+    /// A snapshot could not be written, or a file could not be restored
+    /// (unreadable, truncated, corrupted, foreign, or holding impossible
+    /// data): the message names the file and what is wrong. See
+    /// [`SnapshotError`](crate::SnapshotError) for the kinds.
+    #[error(transparent)]
+    Snapshot(SharedSnapshotError),
+
     /// The index was closed; no more writes or flushes are accepted.
     #[error("index is closed")]
     Closed,
@@ -88,4 +95,42 @@ pub enum Error {
         /// The OS or rayon error.
         reason: String,
     },
+}
+
+/// A [`SnapshotError`](crate::SnapshotError) shared, so that [`Error`]
+/// stays `Clone` and comparable (two compare equal when their messages do).
+#[derive(Debug, Clone)]
+pub struct SharedSnapshotError(pub std::sync::Arc<crate::SnapshotError>);
+
+impl SharedSnapshotError {
+    /// The error.
+    pub fn get(&self) -> &crate::SnapshotError {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SharedSnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedSnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+impl PartialEq for SharedSnapshotError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for SharedSnapshotError {}
+
+impl From<crate::SnapshotError> for Error {
+    fn from(e: crate::SnapshotError) -> Self {
+        Error::Snapshot(SharedSnapshotError(std::sync::Arc::new(e)))
+    }
 }

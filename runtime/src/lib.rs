@@ -128,6 +128,7 @@ mod health;
 mod index;
 #[cfg(all(test, any(loom, shuttle)))]
 mod model_tests;
+mod persistence;
 mod pipeline;
 mod placement;
 pub mod plan;
@@ -144,8 +145,10 @@ pub use builder::{
     MIN_SLOT_CAPACITY, NODES_ENV,
 };
 pub use error::Error;
+pub use error::SharedSnapshotError;
 pub use index::{Index, WriterContext};
 pub use numatree_core::{Key, Record};
+pub use persistence::SnapshotInfo;
 pub use pipeline::{MergeEvent, MergeHook};
 pub use placement::NodeMemory;
 pub use plan::{NodePlan, Plan, PlanConfig, ShardRule};

@@ -72,6 +72,17 @@ pub enum SnapshotError {
         source: ParseError,
     },
 
+    /// The file is a whole, well-formed snapshot, but what it holds cannot
+    /// be an index: a block that does not decode, points out of order, a
+    /// series twice. Nothing of it was used.
+    #[error("snapshot {}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: String,
+    },
+
     /// A series' blocks cannot be written in the format (empty block,
     /// columns of different lengths, a count past a field's limit). The
     /// snapshot being written is unchanged by the refused call.

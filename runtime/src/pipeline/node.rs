@@ -298,6 +298,17 @@ impl NodePipeline {
         self.storage_bytes() + self.slots.existing() * self.slots.slot_bytes()
     }
 
+    /// Runs `f` on one of the node's merge threads (pinned to the node, so
+    /// memory it touches first is placed there) and waits for it; on this
+    /// thread once the node is closed.
+    pub(crate) fn on_merge_thread(&self, f: &(dyn Fn() + Sync)) {
+        let executor = self.executor.read().unwrap_or_else(|e| e.into_inner());
+        match executor.as_ref() {
+            Some(executor) => executor.install(f),
+            None => f(),
+        }
+    }
+
     /// Pre-allocates and touches blocks for `records` records and the
     /// in-flight slots. Run on a thread pinned to the node.
     pub(crate) fn reserve(&self, records: usize) {

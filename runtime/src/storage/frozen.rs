@@ -108,8 +108,15 @@ impl Decoded {
     /// If the bytes do not decode: frozen blocks are written by the merge
     /// (or checked when a snapshot is restored), so this is a bug.
     pub(crate) fn fill(&mut self, block: &[u8]) {
-        self.len = codec::decode(block, &mut self.ts, &mut self.values)
-            .unwrap_or_else(|e| panic!("a frozen block does not decode: {e:?}"));
+        self.try_fill(block)
+            .unwrap_or_else(|e| panic!("a frozen block does not decode: {e}"));
+    }
+
+    /// Decodes `block` into the buffer, if it is a block of at most
+    /// [`MAX_POINTS`] points (bytes from a snapshot file).
+    pub(crate) fn try_fill(&mut self, block: &[u8]) -> Result<(), codec::DecodeError> {
+        self.len = codec::decode(block, &mut self.ts, &mut self.values)?;
+        Ok(())
     }
 
     /// The points, as columns.

@@ -72,6 +72,7 @@
 mod block;
 mod directory;
 mod frozen;
+mod image;
 mod retention;
 mod series;
 
@@ -290,6 +291,17 @@ impl ShardStorage {
         self.account(&change);
         flush(guard, 1);
         points
+    }
+
+    /// The retention floor: points older than it are gone.
+    pub(crate) fn floor(&self) -> i64 {
+        self.floor.load(Ordering::Relaxed)
+    }
+
+    /// Raises the retention floor to `floor` without sweeping (for an
+    /// index restored from a snapshot, whose points all lie above it).
+    pub(crate) fn raise_floor(&self, floor: i64) {
+        self.floor.fetch_max(floor, Ordering::Relaxed);
     }
 
     fn account(&self, change: &Change) {

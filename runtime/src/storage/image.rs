@@ -1,0 +1,170 @@
+//! A shard's series as a snapshot writes them and a restore reads them
+//! back: frozen blocks as their codec bytes (never re-encoded), hot blocks'
+//! published points as raw columns.
+//!
+//! Writing walks the shard's directory once, pinned, with no lock: each
+//! series is written as the version a reader would see when it is reached
+//! (with each hot block's length as loaded then), so every point merged
+//! before the walk began is in it, none torn. Restoring checks everything
+//! a file could get wrong that its checksums cannot catch: every frozen
+//! block decodes, holds at most a block's points, and points ascend
+//! strictly across a series; a series appears once.
+
+use numatree_core::BlockRead;
+use smallvec::SmallVec;
+
+use super::block::{self, BlockFill, BlockView, MAX_POINTS};
+use super::frozen::{self, Decoded};
+use super::series::{BlockRef, Series, Stored};
+use super::{Change, ShardStorage};
+use crate::snapshot::{SnapBlock, SnapshotError, SnapshotWriter, StoredBlock};
+use crate::sync::{lock, pin, Arc};
+
+/// What a shard wrote to a snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Written {
+    pub(crate) series: usize,
+    pub(crate) points: usize,
+}
+
+impl ShardStorage {
+    /// Writes every non-empty series of the shard to `out`.
+    ///
+    /// # Errors
+    /// The writer's (an I/O error).
+    pub(crate) fn write_snapshot(
+        &self,
+        out: &mut SnapshotWriter,
+    ) -> Result<Written, SnapshotError> {
+        let mut written = Written::default();
+        let mut result = Ok(());
+        let (mut ts, mut values) = (Vec::new(), Vec::new());
+        self.directory.for_each(|id, series| {
+            if result.is_err() || series.blocks().is_empty() {
+                return;
+            }
+            // The hot blocks' points, gathered from their atomic words.
+            ts.clear();
+            values.clear();
+            let mut spans: SmallVec<[(usize, usize); 4]> = SmallVec::new();
+            for b in series.blocks() {
+                if let Stored::Hot(words) = &b.block {
+                    let view = BlockView::new(words);
+                    let start = ts.len();
+                    view.visit(0, view.len(), &mut |t, v| {
+                        ts.push(t);
+                        values.push(v);
+                    });
+                    spans.push((start, ts.len()));
+                }
+            }
+            let mut spans = spans.into_iter();
+            let mut blocks = Vec::with_capacity(series.blocks().len());
+            for b in series.blocks() {
+                match &b.block {
+                    Stored::Hot(_) => {
+                        let (start, end) = spans.next().expect("one span per hot block");
+                        if end > start {
+                            blocks.push(SnapBlock::Raw {
+                                ts: &ts[start..end],
+                                values: &values[start..end],
+                            });
+                        }
+                    }
+                    Stored::Frozen(bytes) => blocks.push(SnapBlock::Encoded {
+                        points: frozen::frozen_points(bytes) as u32,
+                        bytes: &bytes[..],
+                    }),
+                }
+            }
+            if blocks.is_empty() {
+                return;
+            }
+            written.series += 1;
+            written.points += blocks
+                .iter()
+                .map(|b| b.points().map_or(0, |p| p as usize))
+                .sum::<usize>();
+            result = out.series(id, &blocks);
+        });
+        result.map(|()| written)
+    }
+
+    /// Adds series `id` with `blocks` (in time order, from a verified
+    /// snapshot file); returns its point count. With freezing on, every
+    /// raw block but the newest is frozen.
+    ///
+    /// # Errors
+    /// What is wrong with the blocks: the series is left out.
+    pub(crate) fn install(
+        &self,
+        id: u32,
+        blocks: &mut dyn Iterator<Item = StoredBlock<'_>>,
+    ) -> Result<usize, String> {
+        let mut reserve = lock(&self.reserve);
+        let guard = pin();
+        let mut directory = self.directory.writer(&guard);
+        if directory.current(id, |s| s.is_some()) {
+            return Err(format!("series {id} appears twice"));
+        }
+        let mut refs: SmallVec<[BlockRef; 1]> = SmallVec::new();
+        let mut decoded = Decoded::new();
+        for (i, b) in blocks.enumerate() {
+            let (block, first_ts) = match b {
+                StoredBlock::Raw(raw) => {
+                    if raw.len() > MAX_POINTS {
+                        return Err(format!(
+                            "series {id} block {i}: {} points, more than a block's {MAX_POINTS}",
+                            raw.len()
+                        ));
+                    }
+                    let words = block::new_block(block::capacity_for(raw.len()));
+                    let mut fill = BlockFill::new(&words);
+                    for (k, (t, v)) in raw.ts().zip(raw.values()).enumerate() {
+                        numatree_core::BlockWrite::write(
+                            &mut fill,
+                            k,
+                            numatree_core::Point::new(t, v),
+                        );
+                    }
+                    numatree_core::BlockWrite::publish(&mut fill, raw.len());
+                    let first = raw.ts().next().unwrap_or(i64::MIN);
+                    (Stored::Hot(words), first)
+                }
+                StoredBlock::Encoded { points, bytes } => {
+                    decoded
+                        .try_fill(bytes)
+                        .map_err(|e| format!("series {id} block {i}: {e}"))?;
+                    if decoded.len() != points as usize {
+                        return Err(format!(
+                            "series {id} block {i}: says {points} points but decodes to {}",
+                            decoded.len()
+                        ));
+                    }
+                    let first = decoded.columns().0.first().copied().unwrap_or(i64::MIN);
+                    (Stored::Frozen(Arc::from(bytes)), first)
+                }
+            };
+            refs.push(BlockRef { first_ts, block });
+        }
+        if self.config.freeze {
+            let last = refs.len().saturating_sub(1);
+            for r in &mut refs[..last] {
+                if let Stored::Hot(words) = &r.block {
+                    let frozen = reserve.encoder.freeze(&BlockView::new(words));
+                    r.block = Stored::Frozen(frozen);
+                }
+            }
+        }
+        let version = Series::new(refs);
+        let points = version
+            .validate()
+            .map_err(|e| format!("series {id}: {e}"))?;
+        let mut change = Change::default();
+        change.replace(None, version.footprint());
+        change.grown += directory.publish(id, version);
+        drop(reserve);
+        self.account(&change);
+        Ok(points)
+    }
+}
