@@ -57,19 +57,23 @@ fn values(n: usize) -> impl Strategy<Value = Vec<u64>> {
             .into_iter()
             .map(|i| (i as f64 / 10f64.powi(i32::from(e))).to_bits())
             .collect()),
-        (proptest::collection::vec(-1e6f64..1e6, n), 0..n.max(1), prop_oneof![
-            Just(f64::NAN.to_bits()),
-            Just((-0.0f64).to_bits()),
-            Just(f64::INFINITY.to_bits()),
-            Just(1u64),
-        ])
-        .prop_map(|(f, at, odd)| {
-            let mut v: Vec<u64> = f.into_iter().map(f64::to_bits).collect();
-            if let Some(x) = v.get_mut(at) {
-                *x = odd;
-            }
-            v
-        }),
+        (
+            proptest::collection::vec(-1e6f64..1e6, n),
+            0..n.max(1),
+            prop_oneof![
+                Just(f64::NAN.to_bits()),
+                Just((-0.0f64).to_bits()),
+                Just(f64::INFINITY.to_bits()),
+                Just(1u64),
+            ]
+        )
+            .prop_map(|(f, at, odd)| {
+                let mut v: Vec<u64> = f.into_iter().map(f64::to_bits).collect();
+                if let Some(x) = v.get_mut(at) {
+                    *x = odd;
+                }
+                v
+            }),
     ]
 }
 
@@ -79,15 +83,17 @@ fn timestamps(n: usize) -> impl Strategy<Value = Vec<i64>> {
         (any::<i64>(), any::<i64>()).prop_map(move |(start, step)| (0..n as i64)
             .map(|i| start.wrapping_add(step.wrapping_mul(i)))
             .collect()),
-        (-1i64 << 50..1 << 50, proptest::collection::vec(9_990i64..10_010, n)).prop_map(
-            |(start, steps)| steps
+        (
+            -1i64 << 50..1 << 50,
+            proptest::collection::vec(9_990i64..10_010, n)
+        )
+            .prop_map(|(start, steps)| steps
                 .into_iter()
                 .scan(start, |t, s| {
                     *t += s;
                     Some(*t)
                 })
-                .collect()
-        ),
+                .collect()),
         proptest::collection::vec(any::<i64>(), n),
     ]
 }
@@ -111,7 +117,9 @@ fn gauge(steps: &[(bool, u8)]) -> Vec<u64> {
 }
 
 fn regular(n: usize) -> Vec<i64> {
-    (0..n as i64).map(|i| 1_700_000_000_000 + 15_000 * i).collect()
+    (0..n as i64)
+        .map(|i| 1_700_000_000_000 + 15_000 * i)
+        .collect()
 }
 
 proptest! {

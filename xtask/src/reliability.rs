@@ -45,8 +45,14 @@ impl Budget {
 const LOOM_TARGET: &str = "target/loom";
 const SHUTTLE_TARGET: &str = "target/shuttle";
 
-/// The fuzz targets in `core/fuzz`: the B+-tree and the column-block index.
-const FUZZ_TARGETS: [&str; 2] = ["merge_runs", "series_runs"];
+/// The fuzz targets in `core/fuzz`: the B+-tree, the column-block index
+/// and the block codecs.
+const FUZZ_TARGETS: [&str; 4] = [
+    "merge_runs",
+    "series_runs",
+    "codec_round_trip",
+    "codec_decode",
+];
 
 /// The reliability steps, in order, with `budget`.
 pub(crate) fn steps(budget: Budget) -> Vec<Step> {

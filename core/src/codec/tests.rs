@@ -47,10 +47,7 @@ fn regular(n: usize) -> Vec<i64> {
 fn each_value_codec_is_chosen_where_it_is_smallest() {
     let ts = regular(100);
     let cases: [(Vec<u64>, ValueCodec); 6] = [
-        (
-            random(100),
-            ValueCodec::Raw,
-        ),
+        (random(100), ValueCodec::Raw),
         (
             (0..100u64).map(|i| 1_000 + (i * 7) % 13).collect(),
             ValueCodec::For,
@@ -108,7 +105,9 @@ fn any_timestamps_round_trip_even_descending_and_extreme() {
         3,
     ];
     round_trip(&ts, &values);
-    let wide: Vec<i64> = (0..50).map(|i| (i64::MIN / 3).wrapping_mul(i % 5)).collect();
+    let wide: Vec<i64> = (0..50)
+        .map(|i| (i64::MIN / 3).wrapping_mul(i % 5))
+        .collect();
     round_trip(&wide, &[1; 50]);
 }
 
