@@ -20,11 +20,39 @@
 //!   insert until `Error::MemoryBudget`, and everything accepted before it
 //!   must be there.
 //!
-//! After every phase: `flush`, then `len()` equals the distinct keys
-//! accepted, every `get` returns the value of the last accepted insert of
-//! one of the writers that wrote the key (the winner between writers is
-//! unspecified), and every series' full scan is strictly ascending,
-//! duplicate-free and exactly the oracle's keys. Readers running during the
+//! Storage and retention, also from the seed:
+//! - **frozen blocks**: freezing is on in most indexes and off in about one
+//!   in five (then nothing may be frozen); a third of the phases write a few
+//!   series of thousands of points, so blocks fill (256 points) and freeze,
+//!   and deep late points (up to 4,000 back) land in frozen blocks and thaw
+//!   them. Each index's clock moves on between phases, so later phases also
+//!   write into the frozen past of earlier ones.
+//! - **retention** (module `retention`, which states the model): a fifth of
+//!   the indexes have `retain(window)`; in ordinary and delay phases a
+//!   thread calls `drop_before` and `drop_series` while writers ingest and
+//!   readers verify, and some phases make one more call once the writers
+//!   are done. Readers tolerate flushed keys below the phase's cutoffs (or
+//!   the retain horizon) and of dropped series vanishing, but only as a
+//!   prefix of a series, never a key at or above them, and never a point
+//!   below a cutoff whose `drop_before` had returned. After the phase the
+//!   model removes what must be gone, keeps what must be there, and
+//!   observes once the keys a race left open (concurrent `drop_series`,
+//!   the `retain` band between `newest - w - w/16` and `newest - w` of each
+//!   shard).
+//!
+//! `NUMATREE_STRESS_MUTANT` selects a negative control; the run must fail:
+//! `forget-drops` (the model keeps what retention removed) or
+//! `strict-readers` (readers do not tolerate keys vanishing under a
+//! concurrent drop: proves the drops race the readers).
+//!
+//! After every phase: `flush`, then `validate()` (storage invariants and
+//! byte counters), `len()` and the storage's point count equal the model's
+//! keys, every `get` returns the value of the last accepted insert of one
+//! of the writers that wrote the key (the winner between writers is
+//! unspecified), every series ever written (dropped ones too) scans
+//! strictly ascending, duplicate-free and exactly as the model, with no
+//! point below its retention floor; `verify_accounting()` holds (expired
+//! records included), `keys == inserted - dropped`, nothing is in flight. Readers running during the
 //! phase check that scans are ascending, in range, hold only values some
 //! writer wrote, and contain every key flushed before the phase began.
 //! A watchdog fails the run when a phase takes longer than
