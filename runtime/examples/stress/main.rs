@@ -20,11 +20,39 @@
 //!   insert until `Error::MemoryBudget`, and everything accepted before it
 //!   must be there.
 //!
-//! After every phase: `flush`, then `len()` equals the distinct keys
-//! accepted, every `get` returns the value of the last accepted insert of
-//! one of the writers that wrote the key (the winner between writers is
-//! unspecified), and every series' full scan is strictly ascending,
-//! duplicate-free and exactly the oracle's keys. Readers running during the
+//! Storage and retention, also from the seed:
+//! - **frozen blocks**: freezing is on in most indexes and off in about one
+//!   in five (then nothing may be frozen); a third of the phases write a few
+//!   series of thousands of points, so blocks fill (256 points) and freeze,
+//!   and deep late points (up to 4,000 back) land in frozen blocks and thaw
+//!   them. Each index's clock moves on between phases, so later phases also
+//!   write into the frozen past of earlier ones.
+//! - **retention** (module `retention`, which states the model): a fifth of
+//!   the indexes have `retain(window)`; in ordinary and delay phases a
+//!   thread calls `drop_before` and `drop_series` while writers ingest and
+//!   readers verify, and some phases make one more call once the writers
+//!   are done. Readers tolerate flushed keys below the phase's cutoffs (or
+//!   the retain horizon) and of dropped series vanishing, but only as a
+//!   prefix of a series, never a key at or above them, and never a point
+//!   below a cutoff whose `drop_before` had returned. After the phase the
+//!   model removes what must be gone, keeps what must be there, and
+//!   observes once the keys a race left open (concurrent `drop_series`,
+//!   the `retain` band between `newest - w - w/16` and `newest - w` of each
+//!   shard).
+//!
+//! `NUMATREE_STRESS_MUTANT` selects a negative control; the run must fail:
+//! `forget-drops` (the model keeps what retention removed) or
+//! `strict-readers` (readers do not tolerate keys vanishing under a
+//! concurrent drop: proves the drops race the readers).
+//!
+//! After every phase: `flush`, then `validate()` (storage invariants and
+//! byte counters), `len()` and the storage's point count equal the model's
+//! keys, every `get` returns the value of the last accepted insert of one
+//! of the writers that wrote the key (the winner between writers is
+//! unspecified), every series ever written (dropped ones too) scans
+//! strictly ascending, duplicate-free and exactly as the model, with no
+//! point below its retention floor; `verify_accounting()` holds (expired
+//! records included), `keys == inserted - dropped`, nothing is in flight. Readers running during the
 //! phase check that scans are ascending, in range, hold only values some
 //! writer wrote, and contain every key flushed before the phase began.
 //! A watchdog fails the run when a phase takes longer than
@@ -34,13 +62,17 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use numatree::{Error, Index, Record, TopologySource, Writer};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt as _, SeedableRng as _};
+
+mod retention;
+
+use retention::{Mutant, Op, Ops, Retention};
 
 // ------------------------------------------------------------------ rng
 
@@ -137,6 +169,11 @@ struct Phase {
     flusher: bool,
     /// Every value each key may take during the phase.
     values: HashMap<Key, HashSet<u64>>,
+    /// Retention calls made during and after the phase.
+    ops: Ops,
+    /// Whether the writers write few series of many points (blocks fill
+    /// and freeze; late points thaw them).
+    long: bool,
 }
 
 /// The shape of the index a lifetime uses.
@@ -145,19 +182,28 @@ struct Shape {
     slot_capacity: usize,
     slots_per_node: usize,
     shards_per_node: usize,
+    /// `Builder::freeze_blocks`.
+    freeze: bool,
+    /// `Builder::retain`, in timestamp units.
+    retain: Option<i64>,
 }
 
-fn draw_shape(rng: &mut Rng) -> Shape {
+fn draw_shape(rng: &mut Rng, budget: bool) -> Shape {
     Shape {
         slot_capacity: [64, 64, 128, 256, 1024][rng.random_range(0..5) as usize],
         slots_per_node: rng.random_range(1..=3) as usize,
         shards_per_node: rng.random_range(1..=4) as usize,
+        freeze: rng.random_ratio(80, 100),
+        retain: (!budget && rng.random_ratio(20, 100))
+            .then(|| [64, 300, 1_000, 4_000][rng.random_range(0..4) as usize]),
     }
 }
 
 const NODES: usize = 2;
 
-fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
+/// Draws a phase; its writers start near `base` (each index's clock moves
+/// on from phase to phase, so retention cutoffs follow the data).
+fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -> Phase {
     let run_writers = fault != Fault::Delay && rng.random_ratio(20, 100);
     let writer_count = if run_writers {
         NODES * rng.random_range(1..=2) as usize
@@ -167,12 +213,22 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
     let error_possible = matches!(fault, Fault::Panic(_) | Fault::Budget(_));
     // Enough records that the pools run dry under a merge delay.
     let min_records = 4 * shape.slot_capacity * (shape.slots_per_node + writer_count + 1);
-    let series_count = rng.random_range(2..=24) as u32;
+    // Long phases: a few series of thousands of points, so blocks fill
+    // (256 points) and freeze, and deep late points land in frozen blocks.
+    let long = rng.random_ratio(35, 100);
+    let series_count = if long {
+        rng.random_range(1..=3) as u32
+    } else {
+        rng.random_range(2..=24) as u32
+    };
+    let extra = if long { 8_000 } else { 4_000 };
+    // With `retain`, one `i64::MAX` makes every other point expire: rare.
+    let extremes = shape.retain.is_none() || rng.random_ratio(5, 100);
     let mut values: HashMap<Key, HashSet<u64>> = HashMap::new();
     let mut writers = Vec::new();
     for w in 0..writer_count {
         let least = (min_records / writer_count) as u64;
-        let records = rng.random_range(least..=least + 4_000) as usize;
+        let records = rng.random_range(least..=least + extra) as usize;
         let mut next_ts: HashMap<u32, i64> = HashMap::new();
         let mut steps = Vec::new();
         let mut batch: Vec<Record> = Vec::new();
@@ -188,16 +244,18 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
             };
             let head = next_ts
                 .entry(series)
-                .or_insert(rng.random_range(0..1000) as i64 - 500);
+                .or_insert(base + rng.random_range(0..1000) as i64 - 500);
             let ts = match rng.random_range(0..100) {
                 0..=79 => {
                     *head += 1 + rng.random_range(0..3) as i64;
                     *head
                 }
-                80..=89 => *head - rng.random_range(1..=200) as i64, // late point
-                90..=97 => *head,                                    // duplicate key, new value
-                98 => i64::MIN + rng.random_range(0..4) as i64,
-                _ => i64::MAX - rng.random_range(0..4) as i64,
+                80..=85 => *head - rng.random_range(1..=200) as i64, // late point
+                // Deep late point: into a frozen block of a long series.
+                86..=89 => *head - rng.random_range(1..=4_000) as i64,
+                98 if extremes => i64::MIN + rng.random_range(0..4) as i64,
+                99 if extremes => i64::MAX - rng.random_range(0..4) as i64,
+                _ => *head, // duplicate key, new value
             };
             let value = rng.random::<u64>();
             values.entry((series, ts)).or_default().insert(value);
@@ -231,6 +289,15 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
         }
         writers.push(steps);
     }
+    let steps = writers.iter().map(|w| w.len() as u64).sum();
+    let ops = if matches!(fault, Fault::None | Fault::Delay) {
+        let mut series: Vec<u32> = values.keys().map(|k| k.0).collect();
+        series.sort_unstable();
+        series.dedup();
+        retention::draw_ops(rng, base, &series, steps)
+    } else {
+        Ops::default()
+    };
     Phase {
         fault,
         writers,
@@ -238,6 +305,8 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
         readers: rng.random_range(0..3) as usize,
         flusher: fault != Fault::Delay && rng.random_ratio(40, 100),
         values,
+        ops,
+        long,
     }
 }
 
@@ -245,15 +314,28 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape) -> Phase {
 
 /// Keys flushed so far, each with the values it may hold: the last
 /// accepted value of each writer that wrote it in the latest phase that did.
-#[derive(Default)]
 struct Oracle {
     keys: BTreeMap<Key, Vec<u64>>,
+    /// What retention removed and will remove.
+    retention: Retention,
+    /// Every series written to the index (dropped ones too: each must scan
+    /// as the model says, empty included).
+    written: std::collections::BTreeSet<u32>,
 }
 
 impl Oracle {
+    fn new(retain: Option<i64>, mutant: Mutant) -> Oracle {
+        Oracle {
+            keys: BTreeMap::new(),
+            retention: Retention::new(retain, mutant),
+            written: Default::default(),
+        }
+    }
+
     /// Applies a phase: `accepted` holds, per writer instance, its accepted
-    /// records in order.
-    fn apply(&mut self, accepted: &[Vec<Record>]) {
+    /// records in order; `ops` the phase's retention calls. Returns the keys
+    /// that may or may not be there (retention raced their writers).
+    fn apply(&mut self, index: &Index, accepted: &[Vec<Record>], ops: &Ops) -> HashSet<Key> {
         let mut last: HashMap<Key, Vec<u64>> = HashMap::new();
         for instance in accepted {
             let mut mine: HashMap<Key, u64> = HashMap::new();
@@ -264,14 +346,8 @@ impl Oracle {
                 last.entry(k).or_default().push(v);
             }
         }
-        for (k, vs) in last {
-            self.keys.insert(k, vs);
-        }
-    }
-
-    fn series(&self) -> Vec<u32> {
-        let set: std::collections::BTreeSet<u32> = self.keys.keys().map(|k| k.0).collect();
-        set.into_iter().collect()
+        self.written.extend(last.keys().map(|k| k.0));
+        self.retention.apply(index, &mut self.keys, last, ops)
     }
 }
 
@@ -347,6 +423,19 @@ struct Totals {
     writers_reopened: u64,
     closes: u64,
     slowest_phase: Duration,
+    long_phases: u64,
+    /// Indexes with freezing off, and with `retain`.
+    unfrozen_indexes: u64,
+    retain_indexes: u64,
+    /// The most frozen points one index held after a phase.
+    most_frozen_points: usize,
+    drop_befores: u64,
+    drop_series: u64,
+    /// Keys whose survival a race left open, and how many survived.
+    maybe_keys: u64,
+    maybe_survived: u64,
+    points_dropped: u64,
+    records_expired: u64,
 }
 
 // ------------------------------------------------------------------ watchdog
@@ -469,6 +558,8 @@ struct Lifetime {
     injector: Arc<Injector>,
     shape: Shape,
     oracle: Oracle,
+    /// Where the next phase's writers start.
+    clock: i64,
 }
 
 /// The budget an index of `shape` gets for a drawn `budget`: at least a
@@ -477,7 +568,7 @@ fn effective_budget(shape: Shape, budget: usize) -> usize {
     budget.max(2 * shape.slot_capacity * size_of::<numatree::Record>())
 }
 
-fn build(shape: Shape, budget: Option<usize>) -> Result<Lifetime, String> {
+fn build(shape: Shape, budget: Option<usize>, mutant: Mutant) -> Result<Lifetime, String> {
     let injector = Injector::new();
     let hook = Arc::clone(&injector);
     let mut builder = Index::builder()
@@ -488,16 +579,21 @@ fn build(shape: Shape, budget: Option<usize>) -> Result<Lifetime, String> {
         .shards_per_node(shape.shards_per_node)
         .slot_capacity(shape.slot_capacity)
         .slots_per_node(shape.slots_per_node)
+        .freeze_blocks(shape.freeze)
         .merge_hook(move |_| hook.on_merge());
     if let Some(bytes) = budget {
         builder = builder.memory_budget(effective_budget(shape, bytes));
+    }
+    if let Some(window) = shape.retain {
+        builder = builder.retain(window);
     }
     let index = builder.build().map_err(|e| format!("build: {e}"))?;
     Ok(Lifetime {
         index,
         injector,
         shape,
-        oracle: Oracle::default(),
+        oracle: Oracle::new(shape.retain, mutant),
+        clock: 0,
     })
 }
 
@@ -513,10 +609,17 @@ struct WriterRun {
 /// Runs `steps` on `writer` (replacing it on `Reopen`); stops at the first
 /// error, then flushes. Batches are only planned where no error is
 /// expected, so an accepted batch is accepted whole.
-fn run_steps(index: &Index, writer: &mut Writer, steps: &[Step], out: &mut WriterRun) {
+fn run_steps(
+    index: &Index,
+    writer: &mut Writer,
+    steps: &[Step],
+    out: &mut WriterRun,
+    progress: &AtomicU64,
+) {
     out.accepted.push(Vec::new());
     let mut result = Ok(());
     for step in steps {
+        progress.fetch_add(1, Ordering::Relaxed);
         result = match step {
             Step::Insert(r) => writer
                 .insert(r.key.series, r.key.ts, r.value)
@@ -542,16 +645,44 @@ fn run_steps(index: &Index, writer: &mut Writer, steps: &[Step], out: &mut Write
     out.error = result.and(flushed).err();
 }
 
+/// What readers may see during a phase.
+struct Expect<'a> {
+    /// The keys flushed before the phase.
+    before: &'a Oracle,
+    /// Every value each key may take during the phase.
+    values: &'a HashMap<Key, HashSet<u64>>,
+    /// Per series: flushed keys below this may vanish (retention).
+    vanish: HashMap<u32, i64>,
+    /// Series dropped whole during the phase: any of their keys may vanish,
+    /// and keys rewritten after the drop come back.
+    dropped: HashSet<u32>,
+    /// No point below this is visible: a `drop_before` to it returned.
+    floor: AtomicI64,
+    /// Where the phase's writers start: readers scan around it.
+    base: i64,
+    /// The `strict-readers` negative control: no key may vanish.
+    strict: bool,
+}
+
+impl Expect<'_> {
+    /// Whether the flushed key `(s, ts)` may be missing during the phase.
+    fn may_vanish(&self, s: u32, ts: i64) -> bool {
+        !self.strict && (self.dropped.contains(&s) || self.vanish.get(&s).is_some_and(|&b| ts < b))
+    }
+}
+
 /// Checks a scan's shape and, against the oracle of flushed keys and the
-/// phase's possible values, its contents.
+/// phase's possible values, its contents; `floor` is the highest
+/// `drop_before` cutoff that had returned before the scan began.
 fn check_scan(
     series: u32,
     t0: i64,
     t1: i64,
     got: &[(i64, u64)],
-    before: &Oracle,
-    values: &HashMap<Key, HashSet<u64>>,
+    expect: &Expect<'_>,
+    floor: i64,
 ) -> Outcome {
+    let (before, values) = (expect.before, expect.values);
     for w in got.windows(2) {
         ensure!(
             w[0].0 < w[1].0,
@@ -564,6 +695,10 @@ fn check_scan(
             (t0..=t1).contains(&ts),
             "scan {series} {t0}..={t1} returned ts {ts}"
         );
+        ensure!(
+            ts >= floor,
+            "scan {series} {t0}..={t1} returned ts {ts} after drop_before({floor}) returned"
+        );
         let old = before.keys.get(&(series, ts));
         let ok = old.is_some_and(|vs| vs.contains(&v))
             || values.get(&(series, ts)).is_some_and(|vs| vs.contains(&v));
@@ -572,20 +707,32 @@ fn check_scan(
             "scan {series} returned ({ts}, {v}), a value never written for that key"
         );
     }
+    // Retention removes a prefix of a series in one version: once a
+    // flushed key is there, every later flushed key is (unless the series
+    // was dropped whole and started again).
+    let mut kept = None;
     for (&(s, ts), vs) in before.keys.range((series, t0)..=(series, t1)) {
         debug_assert_eq!(s, series);
         match seen.get(&ts) {
-            None => {
+            None if !expect.may_vanish(s, ts) => {
                 return Err(format!(
                     "scan {series} {t0}..={t1} misses flushed key ts {ts}"
                 ))
+            }
+            None => {
+                if let Some(k) = kept.filter(|_| !expect.dropped.contains(&s)) {
+                    return Err(format!(
+                        "scan {series} {t0}..={t1} misses flushed key ts {ts} but holds \
+                         flushed ts {k}: retention removed more than a prefix"
+                    ));
+                }
             }
             Some(v) if !values.contains_key(&(s, ts)) && !vs.contains(v) => {
                 return Err(format!(
                     "scan {series} ts {ts}: value {v}, expected one of {vs:?}"
                 ))
             }
-            Some(_) => {}
+            Some(_) => kept = Some(ts),
         }
     }
     Ok(())
@@ -596,8 +743,7 @@ fn check_scan(
 /// the oracle while the writers ingest.
 fn read_loop(
     index: &Index,
-    before: &Oracle,
-    values: &HashMap<Key, HashSet<u64>>,
+    expect: &Expect<'_>,
     series: &[u32],
     mut rng: Rng,
     stop: &AtomicBool,
@@ -606,22 +752,28 @@ fn read_loop(
     if series.is_empty() {
         return Ok(());
     }
+    let (before, values) = (expect.before, expect.values);
     while !stop.load(Ordering::Relaxed) {
         let s = series[rng.random_range(0..series.len() as u64) as usize];
-        let a = rng.random_range(0..2_000) as i64 - 1_000;
+        let a = expect.base + rng.random_range(0..5_000) as i64 - 4_000;
         let (t0, t1) = if rng.random_ratio(10, 100) {
             (i64::MIN, i64::MAX)
         } else {
             (a, a + rng.random_range(0..500) as i64)
         };
+        let floor = expect.floor.load(Ordering::SeqCst);
         let got = index.scan(s, t0..=t1);
-        check_scan(s, t0, t1, &got, before, values)?;
+        check_scan(s, t0, t1, &got, expect, floor)?;
         scans.fetch_add(1, Ordering::Relaxed);
         // Point lookups of keys flushed before the phase: each must be
-        // found, with a value some writer wrote for it.
+        // found (unless retention may have taken it), with a value some
+        // writer wrote for it.
         let flushed = before.keys.range((s, t0)..=(s, t1));
         for (&(s, ts), vs) in flushed.take(8) {
             let Some(v) = index.get(s, ts) else {
+                if expect.may_vanish(s, ts) {
+                    continue;
+                }
                 return Err(format!(
                     "get({s}, {ts}) = None during ingest: a flushed key vanished"
                 ));
@@ -636,10 +788,35 @@ fn read_loop(
 }
 
 /// Full check of a quiescent index against the oracle; then fixes each
-/// key's value to the one observed (the writer that won).
-fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
+/// key's value to the one observed (the writer that won). Keys in `maybe`
+/// (a retention call raced their writers) are observed first: absent, they
+/// leave the oracle; present, their value must be allowed.
+fn verify(
+    life: &mut Lifetime,
+    rng: &mut Rng,
+    totals: &mut Totals,
+    maybe: &HashSet<Key>,
+) -> Outcome {
     let index = &life.index;
     let oracle = &mut life.oracle;
+    for k in maybe {
+        let vs = &oracle.keys[k];
+        totals.maybe_keys += 1;
+        match index.get(k.0, k.1) {
+            None => {
+                oracle.keys.remove(k);
+            }
+            Some(v) => {
+                ensure!(
+                    vs.contains(&v),
+                    "get({}, {}) = {v} after a drop raced its writers, expected one of {vs:?}",
+                    k.0,
+                    k.1
+                );
+                totals.maybe_survived += 1;
+            }
+        }
+    }
     let points = index
         .validate()
         .map_err(|e| format!("storage invariants: {e}"))?;
@@ -665,9 +842,18 @@ fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
         *vs = vec![v];
     }
     totals.keys_verified += oracle.keys.len() as u64;
-    let series = oracle.series();
-    for &s in &series {
+    for &s in &oracle.written {
         let got = index.scan(s, ..);
+        let gone = oracle.retention.absent_below(s);
+        if let Some(&(ts, _)) = got.first() {
+            ensure!(
+                ts >= gone,
+                "series {s} holds ts {ts}, below its retention floor {gone} (drop_before \
+                 floor {}, retain {:?})",
+                oracle.retention.floor,
+                oracle.retention.window
+            );
+        }
         let want: Vec<(i64, u64)> = oracle
             .keys
             .range((s, i64::MIN)..=(s, i64::MAX))
@@ -683,7 +869,7 @@ fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
     }
     for _ in 0..16 {
         let s = rng.random_range(0..40) as u32;
-        let a = rng.random_range(0..2_000) as i64 - 1_000;
+        let a = life.clock + rng.random_range(0..5_000) as i64 - 4_000;
         let b = a + rng.random_range(0..300) as i64 - 50; // sometimes inverted
         let got = index.scan(s, a..b);
         let want: Vec<(i64, u64)> = if a < b {
@@ -706,11 +892,28 @@ fn verify(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
     );
     let stats = index.stats();
     stats.verify_accounting().map_err(|e| e.to_string())?;
+    let t = &stats.total;
     ensure!(
-        stats.total.records_in_flight == 0,
+        t.records_in_flight == 0,
         "{} records still in flight after a flush",
-        stats.total.records_in_flight
+        t.records_in_flight
     );
+    ensure!(
+        t.keys == index.len()
+            && t.records_inserted.checked_sub(t.points_dropped) == Some(t.keys as u64),
+        "stats: keys {} = inserted {} - dropped {} expected, len() = {}",
+        t.keys,
+        t.records_inserted,
+        t.points_dropped,
+        index.len()
+    );
+    ensure!(
+        life.shape.freeze || (t.frozen_points == 0 && t.frozen_bytes == 0),
+        "freezing is off but {} points in {} bytes are frozen",
+        t.frozen_points,
+        t.frozen_bytes
+    );
+    totals.most_frozen_points = totals.most_frozen_points.max(t.frozen_points);
     Ok(())
 }
 
@@ -751,19 +954,50 @@ fn run_phase(
         s.dedup();
         s
     };
+    let vanish = life.oracle.retention.vanish_bounds(
+        index,
+        &phase.values,
+        life.oracle.written.iter().copied(),
+        &phase.ops,
+    );
+    let expect = Expect {
+        before: &life.oracle,
+        values: &phase.values,
+        vanish,
+        dropped: phase
+            .ops
+            .during
+            .iter()
+            .map(|d| d.1)
+            .chain(phase.ops.after)
+            .filter_map(|op| match op {
+                Op::DropSeries(s) => Some(s),
+                Op::DropBefore(_) => None,
+            })
+            .collect(),
+        floor: AtomicI64::new(life.oracle.retention.floor),
+        base: life.clock,
+        strict: life.oracle.retention.mutant == Mutant::StrictReaders,
+    };
     let runs: Vec<Mutex<WriterRun>> = phase.writers.iter().map(|_| Mutex::default()).collect();
     let done = AtomicUsize::new(0);
+    let progress = AtomicU64::new(0);
     let mut saw_backpressure = false;
     let mut problems: Vec<String> = Vec::new();
     std::thread::scope(|s| {
         let readers: Vec<_> = (0..phase.readers)
             .map(|r| {
                 let rng = Rng::seed_from_u64(rng.random::<u64>() ^ r as u64);
-                let (stop, series, oracle) = (&stop, &series, &life.oracle);
+                let (stop, series, expect) = (&stop, &series, &expect);
                 let scans = &totals.reader_scans;
-                s.spawn(move || read_loop(index, oracle, &phase.values, series, rng, stop, scans))
+                s.spawn(move || read_loop(index, expect, series, rng, stop, scans))
             })
             .collect();
+        let reaper = (!phase.ops.during.is_empty()).then(|| {
+            let (progress, done, floor) = (&progress, &done, &expect.floor);
+            let writers = phase.writers.len();
+            s.spawn(move || retention::reap(index, &phase.ops, progress, done, writers, floor))
+        });
         let flusher = phase.flusher.then(|| {
             let stop = &stop;
             s.spawn(move || -> Outcome {
@@ -780,13 +1014,13 @@ fn run_phase(
                 Ok(())
             })
         });
-        let (runs, done) = (&runs, &done);
+        let (runs, done, progress) = (&runs, &done, &progress);
         let ingest = s.spawn(move || {
             if phase.run_writers {
                 let per_node = phase.writers.len() / NODES;
                 let result = index.run_writers(per_node, |ctx, w| {
                     let mut run = WriterRun::default();
-                    run_steps(index, w, &phase.writers[ctx.global], &mut run);
+                    run_steps(index, w, &phase.writers[ctx.global], &mut run, progress);
                     let err = run.error.clone();
                     *runs[ctx.global].lock().unwrap() = run;
                     done.fetch_add(1, Ordering::SeqCst);
@@ -798,7 +1032,7 @@ fn run_phase(
                     for (i, steps) in phase.writers.iter().enumerate() {
                         s2.spawn(move || {
                             let mut run = WriterRun::default();
-                            run_steps(index, &mut index.writer(), steps, &mut run);
+                            run_steps(index, &mut index.writer(), steps, &mut run, progress);
                             *runs[i].lock().unwrap() = run;
                             done.fetch_add(1, Ordering::SeqCst);
                         });
@@ -830,6 +1064,20 @@ fn run_phase(
             }
             Ok(_) => {}
             Err(_) => problems.push("ingest thread panicked".into()),
+        }
+        if let Some(r) = reaper {
+            match r.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("retention: {e}")),
+                Err(_) => problems.push("retention thread panicked".into()),
+            }
+        }
+        if let Some(op) = phase.ops.after {
+            // Every record is sealed now (each writer flushed), so this
+            // call's effect is exact.
+            if let Err(e) = retention::apply(index, op, &expect.floor) {
+                problems.push(format!("retention after ingest: {e}"));
+            }
         }
         stop.store(true, Ordering::Relaxed);
         for r in readers {
@@ -867,8 +1115,14 @@ fn run_phase(
                 totals.delays_with_backpressure += u64::from(saw_backpressure);
             }
             index.flush().map_err(|e| format!("flush: {e}"))?;
-            life.oracle.apply(&accepted);
-            verify(life, rng, totals)?;
+            for op in phase.ops.during.iter().map(|d| d.1).chain(phase.ops.after) {
+                match op {
+                    Op::DropBefore(_) => totals.drop_befores += 1,
+                    Op::DropSeries(_) => totals.drop_series += 1,
+                }
+            }
+            let maybe = life.oracle.apply(&life.index, &accepted, &phase.ops);
+            verify(life, rng, totals, &maybe)?;
             Ok(After::Keep)
         }
         Fault::Budget(budget) => {
@@ -890,8 +1144,8 @@ fn run_phase(
             index
                 .flush()
                 .map_err(|e| format!("flush after budget errors: {e}"))?;
-            life.oracle.apply(&accepted);
-            verify(life, rng, totals)?;
+            let maybe = life.oracle.apply(&life.index, &accepted, &phase.ops);
+            verify(life, rng, totals, &maybe)?;
             Ok(After::Close)
         }
         Fault::Panic(_) => {
@@ -917,8 +1171,8 @@ fn run_phase(
                 Ok(()) if !injector.fired.load(Ordering::SeqCst) => {
                     // The fault never came: an ordinary phase.
                     injector.panic_at.store(usize::MAX, Ordering::SeqCst);
-                    life.oracle.apply(&accepted);
-                    verify(life, rng, totals)?;
+                    let maybe = life.oracle.apply(&life.index, &accepted, &phase.ops);
+                    verify(life, rng, totals, &maybe)?;
                     return Ok(After::Keep);
                 }
                 Ok(()) => return Err("flush returned Ok after a merge panic".into()),
@@ -955,7 +1209,9 @@ fn run_phase(
             // Records in flight may be lost; what was flushed before the
             // phase and not rewritten in it must still be there.
             for (k, vs) in &life.oracle.keys {
-                if phase.values.contains_key(k) {
+                // `retain` may have swept it during the phase.
+                let swept = expect.vanish.get(&k.0).is_some_and(|&b| k.1 < b);
+                if phase.values.contains_key(k) || swept {
                     continue;
                 }
                 let got = index.get(k.0, k.1);
@@ -974,6 +1230,8 @@ fn run_phase(
 fn close_and_check(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> Outcome {
     let stats = life.index.close().map_err(|e| format!("close: {e}"))?;
     stats.verify_accounting().map_err(|e| e.to_string())?;
+    totals.points_dropped += stats.total.points_dropped;
+    totals.records_expired += stats.total.records_expired;
     let mut w = life.index.writer();
     ensure!(
         matches!(w.insert(1, 1, 1), Err(Error::Closed)),
@@ -984,7 +1242,7 @@ fn close_and_check(life: &mut Lifetime, rng: &mut Rng, totals: &mut Totals) -> O
         .close()
         .map_err(|e| format!("second close: {e}"))?;
     totals.closes += 1;
-    verify(life, rng, totals)
+    verify(life, rng, totals, &HashSet::new())
 }
 
 fn draw_fault(rng: &mut Rng) -> Fault {
@@ -997,6 +1255,10 @@ fn draw_fault(rng: &mut Rng) -> Fault {
 }
 
 fn run(args: &Args) -> Outcome {
+    let mutant = Mutant::from_env()?;
+    if mutant != Mutant::None {
+        println!("numatree-stress: negative control {mutant:?}: this run must fail");
+    }
     let mut rng = Rng::seed_from_u64(args.seed);
     let mut totals = Totals::default();
     let dog = Watchdog::start(
@@ -1019,19 +1281,22 @@ fn run(args: &Args) -> Outcome {
                 close_and_check(&mut old, &mut rng, &mut totals)
                     .map_err(|e| format!("phase {phase_no} (close): {e}"))?;
             }
-            let shape = draw_shape(&mut rng);
+            let shape = draw_shape(&mut rng, budget);
             let b = if let Fault::Budget(bytes) = fault {
                 Some(bytes)
             } else {
                 None
             };
-            life = Some(build(shape, b)?);
+            life = Some(build(shape, b, mutant)?);
             totals.lifetimes += 1;
+            totals.unfrozen_indexes += u64::from(!shape.freeze);
+            totals.retain_indexes += u64::from(shape.retain.is_some());
         }
         let current = life.as_mut().expect("built above");
-        let phase = draw_phase(&mut rng, fault, current.shape);
+        let phase = draw_phase(&mut rng, fault, current.shape, current.clock);
+        totals.long_phases += u64::from(phase.long);
         let label = format!(
-            "{:?}, {} writers{}, {} readers{}, {} records, {:?}",
+            "{:?}, {} writers{}, {} readers{}, {} {}records{}{}, {:?}",
             fault,
             phase.writers.len(),
             if phase.run_writers {
@@ -1042,6 +1307,13 @@ fn run(args: &Args) -> Outcome {
             phase.readers,
             if phase.flusher { ", flusher" } else { "" },
             phase.values.len(),
+            if phase.long { "long-series " } else { "" },
+            if phase.ops.is_empty() {
+                ""
+            } else {
+                ", retention "
+            },
+            phase.ops.label(),
             current.shape
         );
         dog.enter(phase_no, label.clone());
@@ -1049,6 +1321,9 @@ fn run(args: &Args) -> Outcome {
         let end = run_phase(current, &phase, &mut rng, &mut totals)
             .map_err(|e| format!("phase {phase_no} ({label}): {e}"))?;
         let took = t.elapsed();
+        if let Some(life) = life.as_mut() {
+            life.clock += rng.random_range(0..=2_000) as i64;
+        }
         totals.slowest_phase = totals.slowest_phase.max(took);
         totals.phases += 1;
         if args.verbose {
@@ -1103,6 +1378,21 @@ fn run(args: &Args) -> Outcome {
         t.budget_hits,
         t.writers_reopened,
         t.closes
+    );
+    println!(
+        "  blocks: {} long-series phases, most frozen points in an index {}, {} indexes with \
+         freezing off; retention: {} indexes with retain, {} drop_before, {} drop_series, \
+         {} points dropped, {} records expired, {} keys raced by a drop ({} survived)",
+        t.long_phases,
+        t.most_frozen_points,
+        t.unfrozen_indexes,
+        t.retain_indexes,
+        t.drop_befores,
+        t.drop_series,
+        t.points_dropped,
+        t.records_expired,
+        t.maybe_keys,
+        t.maybe_survived
     );
     Ok(())
 }
