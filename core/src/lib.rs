@@ -52,6 +52,9 @@
 //!   generics, or storage it provides); the same code runs on a
 //!   microcontroller and in the runtime.
 //!
+//! [`snapshot`] is the snapshot file format: encoding its pieces into a
+//! caller's buffer, and parsing a snapshot only once all of it is verified.
+//!
 //! The crate has no features and no unsafe code.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -67,6 +70,7 @@ mod record;
 pub mod series;
 mod series_index;
 mod slot;
+pub mod snapshot;
 mod sort;
 mod store;
 mod tree;

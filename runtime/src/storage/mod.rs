@@ -37,7 +37,34 @@
 //!
 //! Every point visible to a read is visible to every later read (the merge
 //! only publishes supersets of what a version held, or the same points with
-//! newer values), so a scan never misses a point a previous read returned.
+//! newer values), so a scan never misses a point a previous read returned;
+//! the one exception is retention, which publishes versions without the
+//! points it drops.
+//!
+//! # The life of a block
+//!
+//! - **Hot**: a series' newest block, atomic words the merge appends to. A
+//!   short series' first block grows through size classes; a long series'
+//!   next block starts at 32 points when freezing is on (256 otherwise) and
+//!   doubles up to 256.
+//! - **Frozen** (`frozen`): when a merge publishes a version in which a
+//!   block is no longer the newest, it encodes that block with core's codec
+//!   into an immutable byte string (1-3 bytes a point for regular
+//!   timestamps and gauge or counter values; random values stay raw). A
+//!   version holds hot and frozen blocks alike (`series::Stored`); readers
+//!   decode a frozen block into a buffer on their stack. A late point into
+//!   a frozen block thaws it (decodes it into a hot block), merges, and the
+//!   new version freezes the result again: copy on write, as for hot blocks.
+//! - **Dropped** (`retention`): `drop_before` raises the shard's floor
+//!   (records below it that are merged later expire) and publishes every
+//!   series without its older blocks, cutting the block that holds the
+//!   cutoff exactly; `drop_series` publishes an empty version. Both run
+//!   under the merge lock; readers keep the versions they hold, whose
+//!   blocks are freed once they unpin.
+//!
+//! The shard counts its bytes (and its frozen bytes and points) from the
+//! footprints of the versions it publishes and replaces; `validate` checks
+//! the counts against what the versions hold.
 //! The protocol is model-checked in `model_tests` (publication of appends
 //! and of new versions, with a negative control that publishes before
 //! writing).
