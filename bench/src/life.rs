@@ -70,6 +70,10 @@ const RECENT_MARGIN: u64 = 17;
 /// frozen blocks' bytes per point against it instead.
 pub const GAUGE_CHECK_MIN_POINTS: u64 = 10_000;
 
+/// Points per series from which some blocks must have frozen: a series
+/// of a few hundred points may still fit its first, hot block.
+pub const FREEZE_CHECK_MIN_POINTS: u64 = 1_000;
+
 /// The row name of numatree on values `v` in the compression phase.
 pub fn compression_row(v: ValueShape) -> String {
     format!("numatree/{}", v.name())
@@ -116,15 +120,17 @@ pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> 
             cost,
         })
     };
-    for _ in 0..cfg.repeat {
-        if cfg.runs(Phase::Compression) {
-            for v in COMPRESSION_VALUES {
+    if cfg.runs(Phase::Compression) {
+        for v in COMPRESSION_VALUES {
+            for _ in 0..cfg.repeat {
                 push(compression_row(v), Phase::Compression, 2.0 * records);
             }
         }
-        let insert = cfg.runs(Phase::FreezeInsert);
-        let scan = cfg.runs(Phase::FrozenScan);
-        if insert || scan {
+    }
+    let insert = cfg.runs(Phase::FreezeInsert);
+    let scan = cfg.runs(Phase::FrozenScan);
+    if insert || scan {
+        for _ in 0..cfg.repeat {
             for name in [FROZEN, HOT] {
                 if insert {
                     push(name.to_owned(), Phase::FreezeInsert, 2.0 * records);
@@ -148,7 +154,9 @@ pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> 
                 }
             }
         }
-        if cfg.runs(Phase::Retention) {
+    }
+    if cfg.runs(Phase::Retention) {
+        for _ in 0..cfg.repeat {
             push(FROZEN.to_owned(), Phase::Retention, 3.0 * records);
         }
     }
@@ -288,25 +296,26 @@ fn compression(
     rec.sample(&ctx, Phase::Compression, &m, c.extra(), note);
     let mut problems = verify::verify_timing(&t);
     problems.extend(verify::verify_index(&c, oracle));
-    let whole = w.config().points >= GAUGE_CHECK_MIN_POINTS;
-    problems.extend(compression_checks(v, &b, whole));
+    problems.extend(compression_checks(v, &b, w.config().points));
     rec.problems(&ctx, Phase::Compression, problems);
     drop(c);
     memory::reclaim();
 }
 
-/// The compression targets that fail the run: some points froze; gauge
-/// data takes at most [`GAUGE_MAX_BYTES_PER_POINT`] bytes a point overall
-/// (`whole`) or in its frozen blocks (not `whole`, see
-/// [`GAUGE_CHECK_MIN_POINTS`]); a frozen block of random values at most
+/// The compression targets that fail the run: some points froze (from
+/// [`FREEZE_CHECK_MIN_POINTS`] points per series); gauge data takes at
+/// most [`GAUGE_MAX_BYTES_PER_POINT`] bytes a point overall (from
+/// [`GAUGE_CHECK_MIN_POINTS`] points per series) or in its frozen blocks
+/// (fewer); a frozen block of random values at most
 /// [`RANDOM_MAX_FROZEN_RATIO`] x 16.
 pub fn compression_checks(
     v: ValueShape,
     b: &crate::contender::BlockBytes,
-    whole: bool,
+    points_per_series: u64,
 ) -> Vec<Problem> {
+    let whole = points_per_series >= GAUGE_CHECK_MIN_POINTS;
     let mut m = Mismatches::default();
-    if b.frozen_points == 0 {
+    if b.frozen_points == 0 && points_per_series >= FREEZE_CHECK_MIN_POINTS {
         m.record(|| {
             format!(
                 "no point froze: {} points, all in hot blocks, with freezing on",
@@ -381,7 +390,7 @@ fn freeze_and_scan(
         let mut problems = verify::verify_timing(&t);
         problems.extend(verify::verify_index(&c, oracle));
         if freeze {
-            problems.extend(compression_checks(ValueShape::Key, &b, false));
+            problems.extend(compression_checks(ValueShape::Key, &b, oracle.points(0)));
         }
         // The ingest's problems belong to the insert measurement, or to
         // the scan one when only that runs.
@@ -458,7 +467,7 @@ fn retention(
     // duplicate ingested during the drop can still change), and dropped
     // ones (points 0..base/2).
     let mut rng = stream_rng(oracle.seed(), 0x5245_5445);
-    let n = cfg.lookups.min(1 << 20).max(1);
+    let n = cfg.lookups.clamp(1, 1 << 20);
     let settled = base
         .saturating_sub(w.config().max_delay + RECENT_MARGIN)
         .max(base / 2 + 1);
@@ -637,7 +646,10 @@ pub fn targets(summary: &[Summary], shape: Shape) -> Vec<Target> {
     let gauge = compression_row(ValueShape::Gauge);
     push(
         Phase::Compression,
-        "gauge bytes/point overall (codec bench anchor: 1.37 frozen)".into(),
+        format!(
+            "gauge bytes/point overall (codec bench anchor: 1.37; checked overall from \
+             {GAUGE_CHECK_MIN_POINTS} points per series, frozen blocks only below)"
+        ),
         median(Phase::Compression, &gauge, metric::REPORTED_BYTES_PER_POINT),
         GAUGE_MAX_BYTES_PER_POINT,
         Better::Lower,
@@ -706,4 +718,159 @@ pub fn targets(summary: &[Summary], shape: Shape) -> Vec<Target> {
         false,
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contender::{BlockBytes, IngestTiming};
+    use crate::peers::BTreeRwLock;
+    use crate::workload::WorkloadConfig;
+
+    fn gauge_workload() -> Workload {
+        Workload::new(WorkloadConfig {
+            series: 16,
+            points: 400,
+            late_pct: 5.0,
+            max_delay: 6,
+            dup_pct: 5.0,
+            values: ValueShape::Gauge,
+            ..WorkloadConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// A btree-rwlock whose ingest rewrites the records `plant` picks.
+    struct Planted<F>(BTreeRwLock, F);
+
+    impl<F: Fn(&mut Vec<Record>) + Send + Sync> Contender for Planted<F> {
+        fn name(&self) -> &str {
+            "planted"
+        }
+        fn ingest(&self, parts: &[&[Record]], batch: usize) -> IngestTiming {
+            let mut owned: Vec<Vec<Record>> = parts.iter().map(|p| p.to_vec()).collect();
+            (self.1)(&mut owned[0]);
+            let parts: Vec<&[Record]> = owned.iter().map(Vec::as_slice).collect();
+            self.0.ingest(&parts, batch)
+        }
+        fn get(&self, series: u32, ts: i64) -> Option<u64> {
+            self.0.get(series, ts)
+        }
+        fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
+            self.0.scan(series, t0, t1, out)
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    fn checks(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.check.as_str()).collect()
+    }
+
+    #[test]
+    fn a_gauge_value_one_cent_off_is_caught_by_the_full_check() {
+        let w = gauge_workload();
+        let parts = w.partition(2);
+        let slices: Vec<&[Record]> = parts.iter().map(Vec::as_slice).collect();
+        let honest = Planted(BTreeRwLock::default(), |_: &mut Vec<Record>| {});
+        honest.ingest(&slices, 64);
+        assert!(verify::verify_index(&honest, w.oracle()).is_empty());
+        let planted = Planted(BTreeRwLock::default(), |p: &mut Vec<Record>| {
+            let r = &mut p[100];
+            r.value = (f64::from_bits(r.value) + 0.01).to_bits();
+        });
+        planted.ingest(&slices, 64);
+        let problems = verify::verify_index(&planted, w.oracle());
+        assert_eq!(checks(&problems)[0], "scan-all", "{problems:?}");
+        assert_eq!(problems[0].mismatches, 1);
+    }
+
+    #[test]
+    fn a_duplicate_that_kept_its_old_gauge_value_is_caught() {
+        let w = gauge_workload();
+        let o = w.oracle();
+        let parts = w.partition(1);
+        // The last record of a re-written key in the stream is its final
+        // version; leaving it out leaves an older, different value.
+        let (key, _) = o.rewritten_keys().next().expect("duplicates");
+        let last = parts[0].iter().rposition(|r| r.key == key).unwrap();
+        let earlier = parts[0][..last].iter().rfind(|r| r.key == key).unwrap();
+        assert_ne!(
+            earlier.value, parts[0][last].value,
+            "a duplicate's value differs"
+        );
+        let planted = Planted(BTreeRwLock::default(), move |p: &mut Vec<Record>| {
+            p.remove(last);
+        });
+        planted.ingest(&[&parts[0]], 64);
+        let problems = verify::verify_index(&planted, o);
+        assert!(checks(&problems).contains(&"scan-all"), "{problems:?}");
+        assert!(checks(&problems).contains(&"get-sample"), "{problems:?}");
+    }
+
+    #[test]
+    fn retention_verification_wants_exactly_the_points_from_the_cutoff() {
+        let w = gauge_workload();
+        let o = w.oracle();
+        let cutoff = o.ts_of(200);
+        let parts = w.partition(1);
+        let kept: Vec<Record> = parts[0]
+            .iter()
+            .copied()
+            .filter(|r| r.key.ts >= cutoff)
+            .collect();
+        let honest = BTreeRwLock::default();
+        honest.ingest(&[&kept], 64);
+        assert!(verify::verify_index_from(&honest, o, cutoff).is_empty());
+        // Everything kept: the dropped points are still there.
+        let kept_all = BTreeRwLock::default();
+        kept_all.ingest(&[&parts[0]], 64);
+        let problems = verify::verify_index_from(&kept_all, o, cutoff);
+        assert_eq!(checks(&problems)[..2], ["len", "scan-all"], "{problems:?}");
+        assert!(checks(&problems).contains(&"get-sample"));
+        // One point too many dropped.
+        let rewritten: std::collections::HashSet<_> = o.rewritten_keys().map(|(k, _)| k).collect();
+        let once = kept
+            .iter()
+            .position(|r| !rewritten.contains(&r.key))
+            .unwrap();
+        let mut short_of_one = kept.clone();
+        short_of_one.remove(once);
+        let short = BTreeRwLock::default();
+        short.ingest(&[&short_of_one], 64);
+        let problems = verify::verify_index_from(&short, o, cutoff);
+        assert!(checks(&problems).contains(&"len"), "{problems:?}");
+        assert!(checks(&problems).contains(&"scan-all"), "{problems:?}");
+    }
+
+    #[test]
+    fn compression_checks_enforce_the_gauge_and_random_limits() {
+        let b = |bytes, frozen_bytes| BlockBytes {
+            bytes,
+            points: 1_000,
+            frozen_bytes,
+            frozen_points: 900,
+        };
+        // 2,900 bytes over 1,000 points, 900 of them frozen in 1,300 bytes.
+        let big = GAUGE_CHECK_MIN_POINTS;
+        assert!(compression_checks(ValueShape::Gauge, &b(2_900, 1_300), big).is_empty());
+        let over = compression_checks(ValueShape::Gauge, &b(3_100, 1_300), big);
+        assert_eq!(over.len(), 1);
+        assert!(over[0].examples[0].contains("3.10"), "{over:?}");
+        // A small shape checks the frozen blocks only.
+        assert!(compression_checks(ValueShape::Gauge, &b(9_000, 1_300), 1_000).is_empty());
+        assert!(!compression_checks(ValueShape::Gauge, &b(9_000, 2_800), 1_000).is_empty());
+        let random = |frozen| compression_checks(ValueShape::Random, &b(20_000, frozen), big);
+        assert!(random(15_120).is_empty(), "16.8 bytes/point is the limit");
+        assert!(!random(15_130).is_empty());
+        let none_frozen = BlockBytes {
+            frozen_bytes: 0,
+            frozen_points: 0,
+            ..b(1_000, 0)
+        };
+        let p = compression_checks(ValueShape::Counter, &none_frozen, 1_000);
+        assert!(p[0].examples[0].contains("no point froze"), "{p:?}");
+        assert!(compression_checks(ValueShape::Counter, &none_frozen, 999).is_empty());
+    }
 }

@@ -623,6 +623,29 @@ mod tests {
     }
 
     #[test]
+    fn every_value_shape_replays_to_the_oracle_and_a_split_partition_is_the_whole() {
+        for values in ValueShape::ALL {
+            let w = Workload::new(WorkloadConfig {
+                values,
+                ..cfg(10.0, 5.0, None)
+            })
+            .unwrap();
+            let o = w.oracle();
+            let parts = w.partition(3);
+            let truth = replay(&parts);
+            assert_eq!(truth.len() as u64, o.distinct_keys());
+            for (k, v) in &truth {
+                assert_eq!(o.expected(k.series, k.ts), Some(*v), "{values:?} {k:?}");
+            }
+            let (before, after) = w.partition_split(3, 100);
+            for (i, p) in parts.iter().enumerate() {
+                assert_eq!([&before[i][..], &after[i][..]].concat(), *p);
+            }
+            assert!(before.iter().flatten().all(|r| r.key.ts < o.ts_of(100)));
+        }
+    }
+
+    #[test]
     fn duplicate_share_matches_the_percentage_and_the_seed_changes_the_draws() {
         let w = Workload::new(cfg(0.0, 10.0, None)).unwrap();
         let o = w.oracle();
