@@ -30,6 +30,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory as _, Parser, ValueEnum};
 use serde::Serialize;
 
+use crate::oracle::ValueShape;
 use crate::registry;
 use crate::workload::WorkloadConfig;
 
@@ -54,11 +55,27 @@ pub enum Phase {
     /// Live heap bytes after ingesting into a fresh contender, counted by
     /// the bench's allocator in an untimed measurement of its own.
     Memory,
+    /// The life of a block, 1: numatree's bytes per point (overall, hot,
+    /// frozen) after ingesting gauge, counter and random values with
+    /// freezing on; checks gauge <= [`GAUGE_MAX_BYTES_PER_POINT`] overall
+    /// and random frozen <= [`RANDOM_MAX_FROZEN_RATIO`] x 16 bytes.
+    Compression,
+    /// The life of a block, 2: cold insert of gauge values into numatree
+    /// with freezing on and off, in the same run.
+    #[value(name = "freeze_insert", alias = "freeze-insert")]
+    FreezeInsert,
+    /// The life of a block, 3: scans of gauge data, numatree frozen and
+    /// not frozen against the peers.
+    #[value(name = "frozen_scan", alias = "frozen-scan")]
+    FrozenScan,
+    /// The life of a block, 4: `drop_before` half of the time range while
+    /// writers ingest newer points and readers query.
+    Retention,
 }
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 11] = [
         Phase::Insert,
         Phase::InsertWarm,
         Phase::Lookup,
@@ -66,6 +83,20 @@ impl Phase {
         Phase::Scan,
         Phase::Mixed,
         Phase::Memory,
+        Phase::Compression,
+        Phase::FreezeInsert,
+        Phase::FrozenScan,
+        Phase::Retention,
+    ];
+
+    /// The block-life phases: run once per run on the default shape's
+    /// series and points, at [`BenchConfig::life_threads`], on values of
+    /// their own shape (see [`crate::life`]).
+    pub const LIFE: [Phase; 4] = [
+        Phase::Compression,
+        Phase::FreezeInsert,
+        Phase::FrozenScan,
+        Phase::Retention,
     ];
 
     /// The name used on the command line, in JSON and in progress lines.
@@ -78,6 +109,10 @@ impl Phase {
             Phase::Scan => "scan",
             Phase::Mixed => "mixed",
             Phase::Memory => "memory",
+            Phase::Compression => "compression",
+            Phase::FreezeInsert => "freeze_insert",
+            Phase::FrozenScan => "frozen_scan",
+            Phase::Retention => "retention",
         }
     }
 }
@@ -95,6 +130,14 @@ pub enum Shape {
     /// The default shape's workload with [`LATE_SHAPE_PCT`] % of the points late.
     Late,
 }
+
+/// The most bytes per point numatree may hold for gauge values, frozen
+/// and hot together (issue 11's target), checked by [`Phase::Compression`].
+pub const GAUGE_MAX_BYTES_PER_POINT: f64 = 3.0;
+
+/// The most a frozen block of random values may take over 16 bytes per
+/// point, checked by [`Phase::Compression`].
+pub const RANDOM_MAX_FROZEN_RATIO: f64 = 1.05;
 
 /// Percent of points emitted late in the [`Shape::Late`] shape.
 pub const LATE_SHAPE_PCT: f64 = 5.0;
@@ -183,6 +226,8 @@ pub struct BenchConfig {
     pub high_cardinality_series: u32,
     /// Points per series of the [`Shape::HighCardinality`] shape, before `scale`.
     pub high_cardinality_points: u64,
+    /// Writers (and readers) of the block-life phases.
+    pub life_threads: usize,
     /// Where to write the JSON (default `<target>/numatree-bench/<timestamp>.json`).
     pub json: Option<PathBuf>,
     /// Write the SVG plot.
@@ -211,6 +256,7 @@ impl BenchConfig {
             shape_repeat: 1,
             high_cardinality_series: 1_000_000,
             high_cardinality_points: 10,
+            life_threads: 2,
             json: None,
             plot: true,
         };
@@ -417,6 +463,12 @@ pub struct Cli {
     /// Workload seed [default: 7959388181780129125] [range: any u64]
     #[arg(long, value_name = "N", value_parser = int_in::<u64>(0..=u64::MAX))]
     pub seed: Option<u64>,
+    /// Writers and readers of the block-life phases (compression, freeze_insert, frozen_scan, retention) [default: 2] [range: 1..=4096]
+    #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=MAX_THREADS))]
+    pub life_threads: Option<usize>,
+    /// Values of the workload the classic phases use (the block-life phases pick their own) [default: key]
+    #[arg(long, value_enum, value_name = "SHAPE")]
+    pub values: Option<ValueShape>,
     /// Write the JSON here, the SVG next to it [default: target/numatree-bench/TIMESTAMP.json, copied to latest.json]
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -495,6 +547,8 @@ impl Cli {
         set(&mut w.dup_pct, self.dup_pct);
         set(&mut w.seed, self.seed);
         w.zipf = self.zipf.or(w.zipf);
+        set(&mut w.values, self.values);
+        set(&mut cfg.life_threads, self.life_threads);
         set(&mut cfg.threads, self.threads);
         set(&mut cfg.repeat, self.repeat);
         set(&mut cfg.lookups, self.lookups);

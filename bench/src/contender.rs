@@ -79,6 +79,13 @@ pub trait Contender: Send + Sync {
         None
     }
 
+    /// Its data's bytes and points by temperature, where its statistics
+    /// keep them (numatree: hot and frozen blocks), to report bytes per
+    /// point overall, hot and frozen beside the bytes the harness counts.
+    fn block_bytes(&self) -> Option<BlockBytes> {
+        None
+    }
+
     /// Contender-specific statistics (merge busy time, waits, record accounting, memory ...).
     fn extra(&self) -> serde_json::Value {
         serde_json::Value::Null
@@ -87,6 +94,54 @@ pub trait Contender: Send + Sync {
     /// Human-readable placement plan, printed in the report header.
     fn plan(&self) -> Option<String> {
         None
+    }
+}
+
+/// A contender's own count of its data bytes and points, split into hot
+/// (writable, uncompressed) and frozen (compressed) blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BlockBytes {
+    /// Bytes of all series storage, frozen included.
+    pub bytes: usize,
+    /// Points stored.
+    pub points: usize,
+    /// Bytes of frozen blocks (part of `bytes`).
+    pub frozen_bytes: usize,
+    /// Points in frozen blocks (part of `points`).
+    pub frozen_points: usize,
+}
+
+fn per(bytes: usize, points: usize) -> f64 {
+    if points == 0 {
+        0.0
+    } else {
+        bytes as f64 / points as f64
+    }
+}
+
+impl BlockBytes {
+    /// Bytes per point overall (0 when empty).
+    pub fn per_point(&self) -> f64 {
+        per(self.bytes, self.points)
+    }
+
+    /// Bytes per point of everything not frozen (hot blocks, indexes,
+    /// directories).
+    pub fn hot_per_point(&self) -> f64 {
+        per(
+            self.bytes.saturating_sub(self.frozen_bytes),
+            self.points.saturating_sub(self.frozen_points),
+        )
+    }
+
+    /// Bytes per point of frozen blocks.
+    pub fn frozen_per_point(&self) -> f64 {
+        per(self.frozen_bytes, self.frozen_points)
+    }
+
+    /// Frozen points over all points, 0..=1.
+    pub fn frozen_share(&self) -> f64 {
+        per(self.frozen_points, self.points)
     }
 }
 

@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod contender;
+pub mod life;
 pub mod memory;
 pub mod numatree_adapter;
 pub mod oracle;

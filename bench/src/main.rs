@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         contenders: &contenders,
         outcome: &outcome,
         summary: &summary,
+        targets: &numatree_bench::life::targets(&summary, numatree_bench::config::Shape::Default),
     };
     let mut io_failed = false;
     match report::write_json(&json, &doc) {

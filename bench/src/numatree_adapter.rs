@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use numatree::{Index, Stats};
 use numatree_core::Record;
 
-use crate::contender::{BuildOptions, Caps, Contender, ContenderFactory, IngestTiming};
+use crate::contender::{BlockBytes, BuildOptions, Caps, Contender, ContenderFactory, IngestTiming};
 
 /// The numatree index under test.
 pub struct NumatreeContender {
@@ -38,18 +38,34 @@ impl NumatreeContender {
             last: Mutex::new(Stats::default()),
         }
     }
+
+    /// Like [`new`](Self::new), with block freezing on or off
+    /// ([`numatree::Builder::freeze_blocks`]).
+    pub fn with_freezing(freeze: bool, opts: &BuildOptions) -> Self {
+        Self::with_builder(Index::builder().freeze_blocks(freeze), opts)
+    }
+
+    /// The index, for what the [`Contender`] trait does not cover
+    /// (retention, statistics).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
 }
 
 /// Records the index's independent counters cannot account for after a
-/// flush: per node, `|accepted - (inserted + updated + superseded + in
-/// flight)|`, plus the records still in flight (a flush leaves none).
-fn unaccounted(stats: &Stats) -> u64 {
+/// flush: per node, `|accepted - (inserted + updated + superseded +
+/// expired + in flight)|`, plus the records still in flight (a flush leaves
+/// none).
+pub fn unaccounted(stats: &Stats) -> u64 {
     stats
         .nodes
         .iter()
         .map(|n| {
-            let accounted =
-                n.records_inserted + n.records_updated + n.records_superseded + n.records_in_flight;
+            let accounted = n.records_inserted
+                + n.records_updated
+                + n.records_superseded
+                + n.records_expired
+                + n.records_in_flight;
             n.records_accepted.abs_diff(accounted) + n.records_in_flight
         })
         .sum()
@@ -113,6 +129,16 @@ impl Contender for NumatreeContender {
         Some(self.index.stats().total.tree_bytes)
     }
 
+    fn block_bytes(&self) -> Option<BlockBytes> {
+        let s = self.index.stats().total;
+        Some(BlockBytes {
+            bytes: s.tree_bytes,
+            points: s.keys,
+            frozen_bytes: s.frozen_bytes,
+            frozen_points: s.frozen_points,
+        })
+    }
+
     fn extra(&self) -> serde_json::Value {
         let s = self.index.stats().total;
         let raw = (s.keys * std::mem::size_of::<Record>()).max(1);
@@ -131,6 +157,13 @@ impl Contender for NumatreeContender {
             "local_records": s.local_records,
             "remote_records": s.remote_records,
             "tree_bytes": s.tree_bytes,
+            "frozen_bytes": s.frozen_bytes,
+            "frozen_points": s.frozen_points,
+            "bytes_per_point": s.bytes_per_point(),
+            "hot_bytes_per_point": s.hot_bytes_per_point(),
+            "frozen_bytes_per_point": s.frozen_bytes_per_point(),
+            "records_expired": s.records_expired,
+            "points_dropped": s.points_dropped,
             "tree_bytes_per_raw_byte": s.tree_bytes as f64 / raw as f64,
         })
     }

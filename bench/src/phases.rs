@@ -16,7 +16,9 @@ use rand::RngExt as _;
 use serde::Serialize;
 
 use crate::config::{BenchConfig, Phase, Shape};
-use crate::contender::{timed_threads, BuildOptions, Contender, ContenderFactory, IngestTiming};
+use crate::contender::{
+    timed_threads, BlockBytes, BuildOptions, Contender, ContenderFactory, IngestTiming,
+};
 use crate::memory::{self, Window};
 use crate::oracle::Oracle;
 pub use crate::progress::Progress;
@@ -113,6 +115,31 @@ pub mod metric {
     pub const RAW_RATIO: &str = "x_raw_point";
     /// Memory: bytes the contender's own statistics report, per distinct key.
     pub const REPORTED_BYTES_PER_POINT: &str = "reported_bytes_per_point";
+    /// Bytes per point of hot (uncompressed) blocks and everything not
+    /// frozen, from the contender's own statistics.
+    pub const HOT_BYTES_PER_POINT: &str = "hot_bytes_per_point";
+    /// Bytes per point of frozen (compressed) blocks, from the contender's
+    /// own statistics.
+    pub const FROZEN_BYTES_PER_POINT: &str = "frozen_bytes_per_point";
+    /// Points in frozen blocks over all points, 0..=1.
+    pub const FROZEN_SHARE: &str = "frozen_share";
+    /// Bytes of the contender's data by its own statistics.
+    pub const STATS_BYTES: &str = "stats_bytes";
+    /// Retention: bytes of the index before `drop_before`.
+    pub const RETENTION_BYTES_BEFORE: &str = "bytes_before";
+    /// Retention: bytes when `drop_before` returned (newer points that
+    /// writers ingested meanwhile included).
+    pub const RETENTION_BYTES_AFTER_DROP: &str = "bytes_after_drop";
+    /// Retention: bytes once the newer points are all merged.
+    pub const RETENTION_BYTES_AFTER: &str = "bytes_after";
+    /// Retention: 1 - bytes after the drop / bytes before, 0..=1.
+    pub const RETENTION_FREED: &str = "freed";
+    /// Retention: bytes per point at the end.
+    pub const RETENTION_BPP_AFTER: &str = "bytes_per_point_after";
+    /// Retention: how long `drop_before` took, ms.
+    pub const RETENTION_DROP_MS: &str = "drop_ms";
+    /// Retention: points the index says it dropped.
+    pub const RETENTION_POINTS_DROPPED: &str = "points_dropped";
     /// Memory: bytes freed when the contender was dropped (close to
     /// `live_bytes` when the count is the contender's own).
     pub const FREED_ON_DROP: &str = "freed_on_drop_bytes";
@@ -159,12 +186,12 @@ pub struct Outcome {
     pub eta: Vec<EtaPoint>,
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 /// Millions per second of `n` in `d` (0 for an empty span).
-fn per_us(n: f64, d: Duration) -> f64 {
+pub(crate) fn per_us(n: f64, d: Duration) -> f64 {
     if d.is_zero() {
         0.0
     } else {
@@ -186,23 +213,24 @@ struct Round<'a> {
 }
 
 /// Where a measurement belongs, for samples and failures.
-struct Ctx<'a> {
-    shape: Shape,
-    contender: &'a str,
-    threads: usize,
-    repeat: usize,
+pub(crate) struct Ctx<'a> {
+    pub(crate) shape: Shape,
+    pub(crate) contender: &'a str,
+    pub(crate) threads: usize,
+    pub(crate) repeat: usize,
 }
 
-struct Recorder<'a> {
-    cfg: &'a BenchConfig,
-    progress: &'a Progress,
-    out: Outcome,
+/// Collects samples and failures and prints a line per measurement.
+pub(crate) struct Recorder<'a> {
+    pub(crate) cfg: &'a BenchConfig,
+    pub(crate) progress: &'a Progress,
+    pub(crate) out: Outcome,
     /// The line of the measurement being verified, printed once it is.
     pending: Option<String>,
 }
 
 impl Recorder<'_> {
-    fn sample(
+    pub(crate) fn sample(
         &mut self,
         ctx: &Ctx<'_>,
         phase: Phase,
@@ -235,7 +263,7 @@ impl Recorder<'_> {
 
     /// Ends a measurement: records its verification problems and prints
     /// its line with the progress so far.
-    fn problems(&mut self, ctx: &Ctx<'_>, phase: Phase, problems: Vec<Problem>) -> bool {
+    pub(crate) fn problems(&mut self, ctx: &Ctx<'_>, phase: Phase, problems: Vec<Problem>) -> bool {
         let eta = self.progress.measured();
         if let Some(line) = self.pending.take() {
             self.progress.line(&format!(
@@ -265,7 +293,19 @@ impl Recorder<'_> {
     }
 }
 
-fn insert_metrics(records: u64, t: &IngestTiming) -> Vec<(&'static str, f64)> {
+/// Bytes per point overall, hot and frozen, and the frozen share, from a
+/// contender's own statistics.
+pub(crate) fn block_metrics(b: &BlockBytes) -> [(&'static str, f64); 5] {
+    [
+        (metric::REPORTED_BYTES_PER_POINT, b.per_point()),
+        (metric::HOT_BYTES_PER_POINT, b.hot_per_point()),
+        (metric::FROZEN_BYTES_PER_POINT, b.frozen_per_point()),
+        (metric::FROZEN_SHARE, b.frozen_share()),
+        (metric::STATS_BYTES, b.bytes as f64),
+    ]
+}
+
+pub(crate) fn insert_metrics(records: u64, t: &IngestTiming) -> Vec<(&'static str, f64)> {
     let mut m = vec![
         (metric::RECORDS, records as f64),
         (metric::WRITER_MS, ms(t.writer)),
@@ -279,7 +319,7 @@ fn insert_metrics(records: u64, t: &IngestTiming) -> Vec<(&'static str, f64)> {
     m
 }
 
-fn verify_state(
+pub(crate) fn verify_state(
     c: &dyn Contender,
     f: &ContenderFactory,
     oracle: &Oracle,
@@ -356,6 +396,7 @@ fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory,
     let usage = window.as_ref().map(Window::usage);
     drop(window);
     let reported = c.reported_bytes();
+    let blocks = c.block_bytes();
     let extra = c.extra();
     let mut problems = verify::verify_timing(&t);
     problems.extend(verify_state(&*c, f, round.oracle, records));
@@ -384,6 +425,7 @@ fn memory_phase(rec: &mut Recorder<'_>, round: &Round<'_>, f: &ContenderFactory,
     }
     m.extend(freed.map(|b| (metric::FREED_ON_DROP, b as f64)));
     m.extend(reported.map(|b| (metric::REPORTED_BYTES_PER_POINT, per_point(b as f64))));
+    m.extend(blocks.map_or_else(Vec::new, |b| block_metrics(&b).to_vec()));
     let note = match usage {
         Some(u) => format!(
             "{:.1} MiB live in {} allocations ({:.1} MiB more retired until reclaimed), \
@@ -496,8 +538,18 @@ fn run_lookups(
     );
 }
 
-fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &Round<'_>) {
-    let scans = round.scans;
+/// Runs `scans` on `c` over `ctx.threads` threads, then checks every
+/// result against `oracle` (count, range, order and values), untimed;
+/// `problems` found earlier in the same measurement are reported with it.
+pub(crate) fn run_scans(
+    rec: &mut Recorder<'_>,
+    c: &dyn Contender,
+    ctx: &Ctx<'_>,
+    oracle: &Oracle,
+    scans: &[ScanQuery],
+    phase: Phase,
+    mut problems: Vec<Problem>,
+) {
     let chunk = scans.len().div_ceil(ctx.threads).max(1);
     let cap = rec.cfg.scan_len as usize;
     let (span, tallies) = timed_threads(ctx.threads, |i| {
@@ -535,7 +587,7 @@ fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &R
             ts < q.t0
                 || ts >= q.t1
                 || (k > 0 && out[k - 1].0 >= ts)
-                || round.oracle.expected(q.series, ts) != Some(v)
+                || oracle.expected(q.series, ts) != Some(v)
         });
         if let Some((k, &(ts, v))) = bad {
             content.record(|| {
@@ -544,7 +596,7 @@ fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &R
                     q.series,
                     q.t0,
                     q.t1,
-                    round.oracle.expected(q.series, ts)
+                    oracle.expected(q.series, ts)
                 )
             });
         }
@@ -566,10 +618,10 @@ fn run_scans(rec: &mut Recorder<'_>, c: &dyn Contender, ctx: &Ctx<'_>, round: &R
         per_us(n, span) * 1e3,
         per_us(records as f64, span)
     );
-    rec.sample(ctx, Phase::Scan, &m, c.extra(), note);
-    let mut problems: Vec<Problem> = wrong.into_problem("scan-count").into_iter().collect();
+    rec.sample(ctx, phase, &m, c.extra(), note);
+    problems.extend(wrong.into_problem("scan-count"));
     problems.extend(content.into_problem("scan-content"));
-    rec.problems(ctx, Phase::Scan, problems);
+    rec.problems(ctx, phase, problems);
 }
 
 /// Writers ingest the second half of every part while `threads` readers look
@@ -762,7 +814,11 @@ pub fn run(
     let planned: Vec<Planned> = sections
         .iter()
         .zip(&workloads)
-        .flat_map(|(section, w)| plan(section, factories, w.oracle().records()))
+        .flat_map(|(section, w)| {
+            let mut p = plan(section, factories, w.oracle().records());
+            p.extend(crate::life::plan(section, factories, w.oracle().records()));
+            p
+        })
         .collect();
     let setups = sections.iter().map(|s| s.threads.len()).sum();
     progress.line(&format!(
@@ -854,7 +910,8 @@ fn run_section(
                         run_lookups(rec, &*c, &ctx, round.absent, Phase::LookupAbsent);
                     }
                     if cfg.runs(Phase::Scan) {
-                        run_scans(rec, &*c, &ctx, &round);
+                        let scans = round.scans;
+                        run_scans(rec, &*c, &ctx, oracle, scans, Phase::Scan, Vec::new());
                     }
                 }
                 drop(c);
@@ -881,6 +938,7 @@ fn run_section(
             }
         }
     }
+    crate::life::run(rec, cfg, factories);
 }
 
 #[cfg(test)]
@@ -921,7 +979,11 @@ mod tests {
             .sections()
             .iter()
             .zip(&out.shapes)
-            .flat_map(|(section, o)| plan(section, &factories, o.records))
+            .flat_map(|(section, o)| {
+                let mut p = plan(section, &factories, o.records);
+                p.extend(crate::life::plan(section, &factories, o.records));
+                p
+            })
             .collect();
         let ran: Vec<(Shape, usize, &str, Phase)> = out
             .samples

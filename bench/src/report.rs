@@ -216,7 +216,7 @@ fn cell(stat: Option<&Stat>, fmt: Fmt) -> String {
 }
 
 /// Which way a figure is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Better {
     /// Throughput: the best peer has the largest.
     Higher,
@@ -320,7 +320,8 @@ const TABLES: &[Table] = &[
         title: "Memory after ingest (live heap bytes counted by the allocator, untimed; \
                 lower is better; + retired = freed by the epoch collector only after the \
                 ingest returned, not in live; x 16 B = bytes per point over a raw (ts, value) \
-                pair; vec-ceiling keeps every record as 24 bytes, duplicates included)",
+                pair; vec-ceiling keeps every record as 24 bytes, duplicates included; \
+                self-reported, hot and frozen bytes/point from numatree's own statistics)",
         columns: &[
             ("keys", metric::KEYS, Fmt::Count),
             ("live MiB", metric::LIVE_MIB, Fmt::Rate),
@@ -333,6 +334,9 @@ const TABLES: &[Table] = &[
                 metric::REPORTED_BYTES_PER_POINT,
                 Fmt::Rate,
             ),
+            ("hot B/pt", metric::HOT_BYTES_PER_POINT, Fmt::Rate),
+            ("frozen B/pt", metric::FROZEN_BYTES_PER_POINT, Fmt::Rate),
+            ("frozen points", metric::FROZEN_SHARE, Fmt::Pct),
         ],
         primary: metric::BYTES_PER_POINT,
         better: Better::Lower,
@@ -441,6 +445,171 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
     out
 }
 
+/// A block-life table: its phase, title and columns; rows are every
+/// summary of the phase, in run order.
+struct LifeTable {
+    phase: Phase,
+    title: &'static str,
+    columns: &'static [(&'static str, &'static str, Fmt)],
+}
+
+const LIFE_TABLES: &[LifeTable] = &[
+    LifeTable {
+        phase: Phase::Compression,
+        title: "Compression: numatree's bytes per point by value shape, freezing on \
+                (numatree's own statistics; hot = newest block of each series, indexes and \
+                directories; every point verified)",
+        columns: &[
+            ("keys", metric::KEYS, Fmt::Count),
+            ("bytes/point", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
+            ("hot B/pt", metric::HOT_BYTES_PER_POINT, Fmt::Rate),
+            ("frozen B/pt", metric::FROZEN_BYTES_PER_POINT, Fmt::Rate),
+            ("frozen points", metric::FROZEN_SHARE, Fmt::Pct),
+            ("x 16 B", metric::RAW_RATIO, Fmt::Times),
+            ("end-to-end Mops/s", metric::MOPS_E2E, Fmt::Rate),
+        ],
+    },
+    LifeTable {
+        phase: Phase::FreezeInsert,
+        title:
+            "Insert with freezing on (numatree/frozen) and off (numatree/hot), gauge values, cold",
+        columns: &[
+            ("records", metric::RECORDS, Fmt::Count),
+            ("end-to-end Mops/s", metric::MOPS_E2E, Fmt::Rate),
+            ("writer-only Mops/s", metric::MOPS_WRITER, Fmt::Rate),
+            ("merge busy", metric::MERGE_CPU, Fmt::Pct),
+            ("bytes/point", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
+            ("hot B/pt", metric::HOT_BYTES_PER_POINT, Fmt::Rate),
+            ("frozen B/pt", metric::FROZEN_BYTES_PER_POINT, Fmt::Rate),
+        ],
+    },
+    LifeTable {
+        phase: Phase::FrozenScan,
+        title: "Scans over gauge data: numatree frozen and not frozen, and the peers",
+        columns: &[
+            ("scans", metric::SCANS, Fmt::Count),
+            ("records returned", metric::SCANNED, Fmt::Count),
+            ("Kops/s", metric::KOPS, Fmt::Rate),
+            ("Mrecords/s", metric::MRECS, Fmt::Rate),
+        ],
+    },
+    LifeTable {
+        phase: Phase::Retention,
+        title: "Retention: drop_before(half the time range) while writers ingest newer points \
+                and readers query (freed = 1 - bytes when the drop returned / bytes before; \
+                newer points merged meanwhile count against it)",
+        columns: &[
+            ("points before", metric::KEYS, Fmt::Count),
+            ("bytes before", metric::RETENTION_BYTES_BEFORE, Fmt::Count),
+            (
+                "bytes after drop",
+                metric::RETENTION_BYTES_AFTER_DROP,
+                Fmt::Count,
+            ),
+            ("freed", metric::RETENTION_FREED, Fmt::Pct),
+            ("bytes at end", metric::RETENTION_BYTES_AFTER, Fmt::Count),
+            ("B/pt before", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
+            ("B/pt at end", metric::RETENTION_BPP_AFTER, Fmt::Rate),
+            ("drop ms", metric::RETENTION_DROP_MS, Fmt::Rate),
+            (
+                "points dropped",
+                metric::RETENTION_POINTS_DROPPED,
+                Fmt::Count,
+            ),
+            ("writer Mops/s", metric::WRITER_MOPS, Fmt::Rate),
+        ],
+    },
+];
+
+/// Renders the block-life tables of `cfg`'s section and their targets.
+pub fn life_tables(cfg: &BenchConfig, summary: &[Summary]) -> String {
+    let mut out = String::new();
+    for t in LIFE_TABLES {
+        let rows: Vec<&Summary> = summary
+            .iter()
+            .filter(|s| s.shape == cfg.shape && s.phase == t.phase)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n### {}\n", t.title);
+        let mut head = vec!["contender", "threads"];
+        head.extend(t.columns.iter().map(|c| c.0));
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+        for s in rows {
+            let mut row = vec![s.contender.clone(), s.threads.to_string()];
+            row.extend(
+                t.columns
+                    .iter()
+                    .map(|col| cell(s.metrics.get(col.1), col.2)),
+            );
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        let targets: Vec<Target> = crate::life::targets(summary, cfg.shape)
+            .into_iter()
+            .filter(|x| x.phase == t.phase)
+            .collect();
+        if !targets.is_empty() {
+            let _ = writeln!(out);
+        }
+        for x in targets {
+            let _ = writeln!(out, "- {x}");
+        }
+    }
+    out
+}
+
+/// A block-life figure set against its goal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    /// The phase it comes from.
+    pub phase: Phase,
+    /// What is measured.
+    pub what: String,
+    /// The median measured.
+    pub measured: f64,
+    /// The goal, in the unit of `measured`.
+    pub goal: f64,
+    /// Whether `measured` must be at most (`Lower`) or at least (`Higher`) `goal`.
+    pub better: Better,
+    /// Whether the goal is an enforced check (a miss fails the run) or
+    /// only reported.
+    pub enforced: bool,
+}
+
+impl Target {
+    /// Whether the measured median meets the goal.
+    pub fn met(&self) -> bool {
+        match self.better {
+            Better::Higher => self.measured >= self.goal,
+            Better::Lower => self.measured <= self.goal,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.better {
+            Better::Higher => ">=",
+            Better::Lower => "<=",
+        };
+        write!(
+            f,
+            "{}: {} (target {op} {}): {}{}",
+            self.what,
+            num(self.measured),
+            num(self.goal),
+            if self.met() { "met" } else { "**not met**" },
+            if self.enforced {
+                ", checked (a miss fails the run)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// The report header: machine, the run's shapes and settings, and each
 /// contender's plan.
 pub fn header(info: &SystemInfo, cfg: &BenchConfig, outcome: &Outcome, created: &str) -> String {
@@ -520,6 +689,7 @@ pub fn sections(
         let section = cfg.section(shape.shape);
         out.push_str(&section_heading(&section, shape));
         out.push_str(&tables(&section, contenders, summary));
+        out.push_str(&life_tables(&section, summary));
     }
     out
 }
@@ -576,6 +746,8 @@ pub struct Report<'a> {
     pub outcome: &'a Outcome,
     /// Aggregates per (shape, phase, contender, threads).
     pub summary: &'a [Summary],
+    /// The block-life figures against their goals.
+    pub targets: &'a [Target],
 }
 
 /// Writes `report` as pretty JSON to `path`, creating parent folders.

@@ -114,16 +114,28 @@ fn verify_threads() -> usize {
 /// sample of keys (random ones and every re-written one, up to
 /// [`GET_SAMPLE`] each) reads back its final value with `get`.
 pub fn verify_index(c: &dyn Contender, oracle: &Oracle) -> Vec<Problem> {
+    verify_index_from(c, oracle, i64::MIN)
+}
+
+/// [`verify_index`] of a contender that dropped every point before
+/// `cutoff` (retention): it must hold exactly the oracle's points at or
+/// after `cutoff`, with their final values, and `get` of a sampled key
+/// before `cutoff` must miss.
+pub fn verify_index_from(c: &dyn Contender, oracle: &Oracle, cutoff: i64) -> Vec<Problem> {
     let mut problems = Vec::new();
     let len = c.len() as u64;
-    if len != oracle.distinct_keys() {
-        let lost = oracle.distinct_keys() as i128 - len as i128;
+    let expected = if cutoff == i64::MIN {
+        oracle.distinct_keys()
+    } else {
+        oracle.keys_from(cutoff)
+    };
+    if len != expected {
+        let lost = expected as i128 - len as i128;
         problems.push(Problem {
             check: "len".into(),
             mismatches: lost.unsigned_abs() as u64,
             examples: vec![format!(
-                "len() = {len}, oracle has {} distinct keys ({})",
-                oracle.distinct_keys(),
+                "len() = {len}, oracle has {expected} distinct keys at or after {cutoff} ({})",
                 if lost > 0 {
                     format!("{lost} lost")
                 } else {
@@ -139,7 +151,7 @@ pub fn verify_index(c: &dyn Contender, oracle: &Oracle) -> Vec<Problem> {
     let scan_all: Vec<Mismatches> = thread::scope(|sc| {
         let handles: Vec<_> = (0..series)
             .step_by(per as usize)
-            .map(|lo| sc.spawn(move || scan_series(c, oracle, lo..(lo + per).min(series))))
+            .map(|lo| sc.spawn(move || scan_series(c, oracle, lo..(lo + per).min(series), cutoff)))
             .collect();
         handles
             .into_iter()
@@ -172,7 +184,7 @@ pub fn verify_index(c: &dyn Contender, oracle: &Oracle) -> Vec<Problem> {
         .take(GET_SAMPLE)
         .map(|(k, _)| (k.series, k.ts));
     for (s, ts) in random.chain(rewritten) {
-        let want = oracle.expected(s, ts);
+        let want = oracle.expected(s, ts).filter(|_| ts >= cutoff);
         let got = c.get(s, ts);
         if got != want {
             gets.record(|| format!("get({s}, {ts}) = {got:?}, oracle {want:?}"));
@@ -182,24 +194,34 @@ pub fn verify_index(c: &dyn Contender, oracle: &Oracle) -> Vec<Problem> {
     problems
 }
 
-/// Scans each series of `range` whole and compares with the oracle.
-fn scan_series(c: &dyn Contender, oracle: &Oracle, range: std::ops::Range<u32>) -> Mismatches {
+/// Scans each series of `range` whole and compares with the oracle's
+/// points at or after `cutoff`.
+fn scan_series(
+    c: &dyn Contender,
+    oracle: &Oracle,
+    range: std::ops::Range<u32>,
+    cutoff: i64,
+) -> Mismatches {
     let mut m = Mismatches::default();
     let mut out = Vec::new();
     for s in range {
         out.clear();
         let n = c.scan(s, i64::MIN, i64::MAX, &mut out);
-        let want = oracle.points(s);
+        let first = oracle.first_at_or_after(s, cutoff);
+        let want = oracle.points(s) - first;
         if n != out.len() {
             m.record(|| format!("scan of series {s} returned {n} but appended {}", out.len()));
         }
-        let first_bad = (0..want.min(out.len() as u64))
-            .find(|&i| out[i as usize] != (oracle.ts_of(i), oracle.value_at(s, i)));
-        if let Some(i) = first_bad {
-            let got = out[i as usize];
+        let first_bad = (0..want.min(out.len() as u64)).find(|&k| {
+            let i = first + k;
+            out[k as usize] != (oracle.ts_of(i), oracle.value_at(s, i))
+        });
+        if let Some(k) = first_bad {
+            let i = first + k;
+            let got = out[k as usize];
             m.record(|| {
                 format!(
-                    "series {s} record #{i}: got (ts {}, value {:#x}), oracle (ts {}, value {:#x})",
+                    "series {s} record #{k}: got (ts {}, value {:#x}), oracle (ts {}, value {:#x})",
                     got.0,
                     got.1,
                     oracle.ts_of(i),
@@ -207,19 +229,19 @@ fn scan_series(c: &dyn Contender, oracle: &Oracle, range: std::ops::Range<u32>) 
                 )
             });
         } else if out.len() as u64 != want {
-            let i = want.min(out.len() as u64);
+            let k = want.min(out.len() as u64);
             m.record(|| {
                 if (out.len() as u64) < want {
                     format!(
                         "series {s}: {} of {want} records, first missing ts {}",
                         out.len(),
-                        oracle.ts_of(i)
+                        oracle.ts_of(first + k)
                     )
                 } else {
                     format!(
                         "series {s}: {} records, oracle {want}, first extra {:?}",
                         out.len(),
-                        out[i as usize]
+                        out[k as usize]
                     )
                 }
             });

@@ -36,8 +36,9 @@
 //! Every stream is a [`WorkloadRng`] (`rand`'s xoshiro256++, a named
 //! generator whose output `rand` keeps reproducible across releases and
 //! platforms, unlike `SmallRng`) seeded by [`stream_rng`] from the seed and
-//! a stream id. Values are not drawn: they are a hash of the key
-//! ([`value_of`]), so the oracle needs no generator at all.
+//! a stream id. Values are not drawn: they are a function of the key, its
+//! point index and its version chosen by [`WorkloadConfig::values`] (see
+//! [`ValueShape`]), so the oracle needs no generator at all.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -49,7 +50,7 @@ use rand::seq::SliceRandom as _;
 use rand::{RngExt as _, SeedableRng as _};
 use serde::Serialize;
 
-use crate::oracle::{value_of, Oracle};
+use crate::oracle::{Oracle, ValueShape};
 
 /// The workload's random number generator.
 pub type WorkloadRng = rand::rngs::Xoshiro256PlusPlus;
@@ -98,6 +99,8 @@ pub struct WorkloadConfig {
     pub ts0: i64,
     /// Timestamp step between rounds (>= 2, so off-grid absent keys exist).
     pub interval: i64,
+    /// What the values look like.
+    pub values: ValueShape,
 }
 
 impl Default for WorkloadConfig {
@@ -113,6 +116,7 @@ impl Default for WorkloadConfig {
             zipf: None,
             ts0: 1_700_000_000_000,
             interval: 10_000,
+            values: ValueShape::Key,
         }
     }
 }
@@ -187,6 +191,7 @@ struct SeriesGen {
     count: u64,
     rounds: u64,
     seed: u64,
+    values: ValueShape,
     ts0: i64,
     interval: i64,
     late: Option<Bernoulli>,
@@ -210,6 +215,7 @@ impl SeriesGen {
             count,
             rounds: cfg.points,
             seed: cfg.seed,
+            values: cfg.values,
             ts0: cfg.ts0,
             interval: cfg.interval,
             late: coin(cfg.late_pct),
@@ -240,7 +246,11 @@ impl SeriesGen {
 
     fn emit(&mut self, round: u64, i: u64) -> (u64, Record) {
         let ts = self.ts_of(i);
-        let rec = Record::new(self.series, ts, value_of(self.seed, self.series, ts, 0));
+        let rec = Record::new(
+            self.series,
+            ts,
+            self.values.value(self.seed, self.series, i, ts, 0),
+        );
         self.recent[self.recent_at] = i;
         self.recent_at = (self.recent_at + 1) % RECENT;
         self.recent_len = (self.recent_len + 1).min(RECENT);
@@ -250,7 +260,8 @@ impl SeriesGen {
             *v += 1;
             let v = *v;
             let ts = self.ts_of(j);
-            let dup = Record::new(self.series, ts, value_of(self.seed, self.series, ts, v));
+            let value = self.values.value(self.seed, self.series, j, ts, v);
+            let dup = Record::new(self.series, ts, value);
             self.pending = Some((round, dup));
         }
         (round, rec)
@@ -380,6 +391,7 @@ impl Workload {
         }
         let oracle = Oracle::new(
             config.seed,
+            config.values,
             config.ts0,
             config.interval,
             counts,
@@ -406,16 +418,31 @@ impl Workload {
 
     /// The record stream of writer `w` of `writers`.
     pub fn writer_records(&self, w: usize, writers: usize) -> Vec<Record> {
+        self.writer_records_split(w, writers, u64::MAX).0
+    }
+
+    /// The record stream of writer `w` of `writers`, cut in two: the
+    /// records emitted in rounds before `round`, and the rest.
+    pub fn writer_records_split(
+        &self,
+        w: usize,
+        writers: usize,
+        round: u64,
+    ) -> (Vec<Record>, Vec<Record>) {
         let mut gens: Vec<SeriesGen> = (w as u32..self.config.series)
             .step_by(writers)
             .map(|s| SeriesGen::new(&self.config, s, self.oracle.points(s)))
             .collect();
         let points: u64 = gens.iter().map(|g| g.count).sum();
         let cap = points as f64 * (1.0 + self.config.dup_pct / 100.0) * 1.001 + 64.0;
-        let mut out = Vec::with_capacity(cap as usize);
+        let share = (round as f64 / self.config.points as f64).min(1.0);
+        let mut before = Vec::with_capacity((cap * share) as usize);
+        let mut after = Vec::with_capacity((cap * (1.0 - share)) as usize);
+        let split = round;
         let mut round = gens.iter().filter_map(SeriesGen::peek_round).min();
         while let Some(r) = round {
             let mut next = None::<u64>;
+            let out = if r < split { &mut before } else { &mut after };
             for g in &mut gens {
                 while let Some(rec) = g.next_in(r) {
                     out.push(rec);
@@ -426,11 +453,22 @@ impl Workload {
             }
             round = next;
         }
-        out
+        (before, after)
     }
 
     /// Every writer's record stream, generated in parallel (do this before timing).
     pub fn partition(&self, writers: usize) -> Vec<Vec<Record>> {
+        self.partition_split(writers, u64::MAX).0
+    }
+
+    /// Every writer's record stream cut at `round` (see
+    /// [`writer_records_split`](Self::writer_records_split)): the parts
+    /// before it, and the parts from it on.
+    pub fn partition_split(
+        &self,
+        writers: usize,
+        round: u64,
+    ) -> (Vec<Vec<Record>>, Vec<Vec<Record>>) {
         assert!(writers >= 1, "need at least one writer");
         let per = writers.div_ceil(gen_threads());
         thread::scope(|sc| {
@@ -439,7 +477,7 @@ impl Workload {
                 .map(|lo| {
                     sc.spawn(move || {
                         (lo..(lo + per).min(writers))
-                            .map(|w| self.writer_records(w, writers))
+                            .map(|w| self.writer_records_split(w, writers, round))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -447,7 +485,7 @@ impl Workload {
             handles
                 .into_iter()
                 .flat_map(|h| h.join().expect("generator thread panicked"))
-                .collect()
+                .unzip()
         })
     }
 
@@ -581,6 +619,29 @@ mod tests {
                         .all(|r| Workload::owner(r.key.series, writers) == w_idx));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_value_shape_replays_to_the_oracle_and_a_split_partition_is_the_whole() {
+        for values in ValueShape::ALL {
+            let w = Workload::new(WorkloadConfig {
+                values,
+                ..cfg(10.0, 5.0, None)
+            })
+            .unwrap();
+            let o = w.oracle();
+            let parts = w.partition(3);
+            let truth = replay(&parts);
+            assert_eq!(truth.len() as u64, o.distinct_keys());
+            for (k, v) in &truth {
+                assert_eq!(o.expected(k.series, k.ts), Some(*v), "{values:?} {k:?}");
+            }
+            let (before, after) = w.partition_split(3, 100);
+            for (i, p) in parts.iter().enumerate() {
+                assert_eq!([&before[i][..], &after[i][..]].concat(), *p);
+            }
+            assert!(before.iter().flatten().all(|r| r.key.ts < o.ts_of(100)));
         }
     }
 
