@@ -40,14 +40,15 @@ impl ShardStorage {
         let mut result = Ok(());
         let (mut ts, mut values) = (Vec::new(), Vec::new());
         self.directory.for_each(|id, series| {
-            if result.is_err() || series.blocks().is_empty() {
+            let series_blocks = series.blocks();
+            if result.is_err() || series_blocks.is_empty() {
                 return;
             }
             // The hot blocks' points, gathered from their atomic words.
             ts.clear();
             values.clear();
             let mut spans: SmallVec<[(usize, usize); 4]> = SmallVec::new();
-            for b in series.blocks() {
+            for b in &series_blocks {
                 if let Stored::Hot(words) = &b.block {
                     let view = BlockView::new(words);
                     let start = ts.len();
@@ -59,8 +60,8 @@ impl ShardStorage {
                 }
             }
             let mut spans = spans.into_iter();
-            let mut blocks = Vec::with_capacity(series.blocks().len());
-            for b in series.blocks() {
+            let mut blocks = Vec::with_capacity(series_blocks.len());
+            for b in &series_blocks {
                 match &b.block {
                     Stored::Hot(_) => {
                         let (start, end) = spans.next().expect("one span per hot block");
@@ -156,7 +157,7 @@ impl ShardStorage {
                 }
             }
         }
-        let version = Series::new(refs);
+        let version = Series::from_blocks(refs, &mut reserve.encoder);
         let points = version
             .validate()
             .map_err(|e| format!("series {id}: {e}"))?;

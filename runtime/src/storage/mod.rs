@@ -73,6 +73,7 @@ mod block;
 mod directory;
 mod frozen;
 mod image;
+mod merge;
 mod retention;
 mod series;
 
@@ -87,7 +88,8 @@ use std::sync::atomic::AtomicI64;
 
 use self::block::{block_bytes, new_block, MAX_POINTS};
 use self::directory::Directory;
-use self::series::{Footprint, Reserve, Stored};
+use self::merge::Reserve;
+use self::series::{Footprint, Stored};
 
 /// How a shard keeps its blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -217,7 +219,7 @@ impl ShardStorage {
             }
             let merged = directory.current(id, |current| {
                 let merged =
-                    series::merge(current, &run[kept..end], &mut reserve, self.config.freeze);
+                    merge::merge(current, &run[kept..end], &mut reserve, self.config.freeze);
                 if let Some(version) = &merged.version {
                     change.replace(current.map(series::Series::footprint), version.footprint());
                 }

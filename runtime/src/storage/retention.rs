@@ -11,7 +11,8 @@ use smallvec::SmallVec;
 use super::block::{self, BlockFill, BlockView};
 use super::directory::DirectoryWriter;
 use super::frozen::Decoded;
-use super::series::{BlockRef, Reserve, Series, Stored};
+use super::merge::Reserve;
+use super::series::{BlockRef, Series, Stored};
 use super::Change;
 
 /// What a sweep did.
@@ -97,7 +98,7 @@ fn trim(
         });
     }
     kept.extend(blocks[edge + 1..].iter().cloned());
-    Some((Series::new(kept), lost))
+    Some((Series::from_blocks(kept, &mut reserve.encoder), lost))
 }
 
 /// The points of `block` at or after `cutoff`, and how many are before it.

@@ -1,0 +1,382 @@
+//! Merging a sorted run of one series' records into its blocks, with
+//! core's series algorithms (`numatree_core::series::merge`), into a new
+//! version when the index changes.
+//!
+//! Core's merge reads and writes hot blocks only: the frozen blocks the run
+//! falls into (and a frozen tail, which appends go to) are first thawed,
+//! decoded into new hot blocks that stand in for them during the merge.
+//! The version the merge then builds freezes every block but the newest
+//! (with freezing on). When the merge left the frozen blocks as they were
+//! (the common case: appends, a tail that grew, a new tail), the new
+//! version shares the old one's frozen run; otherwise it is rebuilt.
+
+use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
+use numatree_core::{BlockId, BlockSource, BlockStore, Record, SeriesMergeStats};
+
+use smallvec::SmallVec;
+
+use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
+use super::frozen::{Decoded, Encoder};
+use super::series::{build, BlockRef, Series, Stored};
+use crate::sync::{Arc, AtomicU64};
+
+/// The points a long series' next block starts with when full blocks are
+/// frozen: the newest block is the only hot one, and a full-size one would
+/// hold most of a series' bytes (4 KiB against ~1-2 bytes a frozen point).
+const NEXT_BLOCK_POINTS: usize = 32;
+
+/// Full-size blocks allocated and touched ahead of need
+/// ([`Builder::reserve_records`](crate::Builder::reserve_records)), and
+/// the merge's scratch.
+#[derive(Debug, Default)]
+pub(crate) struct Reserve {
+    pub(crate) blocks: Vec<Block>,
+    /// Scratch of `DirectoryWriter::warm`: the cells of a run's series.
+    pub(crate) cells: Vec<usize>,
+    /// Scratch of a series merge: its draft index and its new blocks,
+    /// reused from one series to the next.
+    entries: Vec<BlockEntry>,
+    new_blocks: Vec<Block>,
+    /// Scratch of freezing.
+    pub(crate) encoder: Encoder,
+    /// Negative control for the model tests (see `BlockFill`).
+    #[cfg(test)]
+    pub(crate) mutant_publish_first: bool,
+}
+
+/// What a series merge changed, for the shard's accounting.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub(crate) stats: SeriesMergeStats,
+    /// The new version to publish, when the index changed.
+    pub(crate) version: Option<Series>,
+    /// Bytes of reserved blocks the merge took (the shard counted them
+    /// when it reserved them).
+    pub(crate) from_reserve: usize,
+}
+
+/// Merges `run` (one series' records, strictly ascending) into the series
+/// whose current version is `current` (`None` for a new series); with
+/// `freeze`, every block of a new version but its newest is frozen.
+///
+/// # Panics
+/// If `run` is not strictly ascending (the merge sorts slots first).
+pub(crate) fn merge(
+    current: Option<&Series>,
+    run: &[Record],
+    reserve: &mut Reserve,
+    freeze: bool,
+) -> Merged {
+    let empty = Series::default();
+    let published = current.unwrap_or(&empty);
+    let thawed = thaw(published, run);
+    let mut entries = std::mem::take(&mut reserve.entries);
+    let mut new_blocks = std::mem::take(&mut reserve.new_blocks);
+    entries.clear();
+    new_blocks.clear();
+    let mut list = Draft {
+        published,
+        draft: entries,
+        changed: false,
+    };
+    if !thawed.is_empty() {
+        // The thawed blocks replace frozen ones: a new version, always.
+        list.entries();
+    }
+    let mut store = MergeStore {
+        published,
+        thawed,
+        new_blocks,
+        reserve,
+        from_reserve: 0,
+        freeze,
+    };
+    let stats = core_series::merge(&mut list, &mut store, run)
+        .expect("a sorted run always merges into a growable store");
+    let version = list
+        .changed
+        .then(|| build_version(published, &list.draft, &mut store, freeze));
+    store.new_blocks.clear();
+    store.reserve.new_blocks = std::mem::take(&mut store.new_blocks);
+    store.reserve.entries = list.draft;
+    Merged {
+        stats,
+        version,
+        from_reserve: store.from_reserve,
+    }
+}
+
+/// The version indexing `entries`, every block but the newest frozen when
+/// `freeze`.
+fn build_version(
+    published: &Series,
+    entries: &[BlockEntry],
+    store: &mut MergeStore<'_>,
+    freeze: bool,
+) -> Series {
+    let f = published.frozen_len();
+    let last = entries.len().saturating_sub(1);
+    let frozen_kept = store.thawed.is_empty()
+        && entries.len() > f
+        && entries[..f].iter().enumerate().all(|(i, e)| {
+            e.id.0 as usize == i && e.first_ts == BlockIndex::get(published, i).first_ts
+        });
+    if frozen_kept {
+        // Blocks `f..` are hot (published or new): freeze all but the
+        // newest onto a copy of the run, or share the run.
+        let mut newly = Vec::new();
+        let mut hot = SmallVec::new();
+        for (k, e) in entries[f..].iter().enumerate() {
+            let words = store.hot_block(e.id);
+            if freeze && f + k < last {
+                newly.push(build::frozen(
+                    e.first_ts,
+                    &words,
+                    &mut store.reserve.encoder,
+                ));
+            } else {
+                hot.push(build::hot(e.first_ts, words));
+            }
+        }
+        return build::extend(published, newly, hot);
+    }
+    let blocks: Vec<BlockRef> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let block = match store.stored(e.id) {
+                Stored::Hot(words) if freeze && i < last => {
+                    Stored::Frozen(store.reserve.encoder.freeze(&BlockView::new(&words)))
+                }
+                stored => stored,
+            };
+            BlockRef {
+                first_ts: e.first_ts,
+                block,
+            }
+        })
+        .collect();
+    Series::from_blocks(blocks, &mut store.reserve.encoder)
+}
+
+/// The frozen blocks of `series` that `run` falls into (and a frozen tail,
+/// which appends write to), decoded into new hot blocks, by index: core's
+/// merge reads and writes hot blocks only.
+fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
+    let mut thawed = SmallVec::new();
+    let Some(first) = run.first() else {
+        return thawed;
+    };
+    if series.hot_from(first.key.ts) {
+        return thawed;
+    }
+    let n = BlockIndex::len(series);
+    let mut rest = run;
+    for i in 0..series.frozen_len() {
+        let is_tail = i + 1 == n;
+        let ends = if is_tail {
+            rest.len()
+        } else {
+            let next = BlockIndex::get(series, i + 1).first_ts;
+            rest.partition_point(|r| r.key.ts < next)
+        };
+        if ends > 0 || is_tail {
+            let bytes = build::frozen_bytes(series, i).expect("a frozen block");
+            let mut decoded = Decoded::new();
+            decoded.fill(bytes);
+            let (ts, values) = decoded.columns();
+            let words = block::new_block(block::capacity_for(ts.len()));
+            let mut fill = BlockFill::new(&words);
+            for (k, (&t, &v)) in ts.iter().zip(values).enumerate() {
+                numatree_core::BlockWrite::write(&mut fill, k, numatree_core::Point::new(t, v));
+            }
+            numatree_core::BlockWrite::publish(&mut fill, ts.len());
+            thawed.push((i, words));
+        }
+        rest = &rest[ends..];
+    }
+    thawed
+}
+
+/// The series' index during a merge: the published entries until the
+/// first change, then a private copy (published by the caller).
+struct Draft<'a> {
+    published: &'a Series,
+    /// The private copy, once `changed`.
+    draft: Vec<BlockEntry>,
+    changed: bool,
+}
+
+impl Draft<'_> {
+    fn entries(&mut self) -> &mut Vec<BlockEntry> {
+        if !self.changed {
+            let published = self.published;
+            self.draft.clear();
+            self.draft
+                .extend((0..BlockIndex::len(published)).map(|i| BlockIndex::get(published, i)));
+            self.changed = true;
+        }
+        &mut self.draft
+    }
+}
+
+impl BlockIndex for Draft<'_> {
+    fn len(&self) -> usize {
+        if self.changed {
+            self.draft.len()
+        } else {
+            BlockIndex::len(self.published)
+        }
+    }
+    fn get(&self, i: usize) -> BlockEntry {
+        if self.changed {
+            self.draft[i]
+        } else {
+            BlockIndex::get(self.published, i)
+        }
+    }
+}
+
+impl BlockList for Draft<'_> {
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+    fn set(&mut self, i: usize, entry: BlockEntry) {
+        self.entries()[i] = entry;
+    }
+    fn insert(&mut self, i: usize, entry: BlockEntry) {
+        self.entries().insert(i, entry);
+    }
+}
+
+/// The blocks a merge sees: the published version's (ids `0..n`, thawed
+/// ones standing in for the frozen blocks the run falls into) and the ones
+/// it allocates (ids `n..`).
+struct MergeStore<'a> {
+    published: &'a Series,
+    thawed: SmallVec<[(usize, Block); 2]>,
+    new_blocks: Vec<Block>,
+    reserve: &'a mut Reserve,
+    from_reserve: usize,
+    /// Full blocks are frozen: a long series' next block starts small.
+    freeze: bool,
+}
+
+impl MergeStore<'_> {
+    /// Hot block `id`. Core's merge reads only the blocks a run falls into
+    /// and the tail, which `thaw` made hot.
+    fn hot_block(&self, id: BlockId) -> Block {
+        let n = BlockIndex::len(self.published);
+        let i = id.0 as usize;
+        if i >= n {
+            return Arc::clone(&self.new_blocks[i - n]);
+        }
+        if let Some((_, words)) = self.thawed.iter().find(|(t, _)| *t == i) {
+            return Arc::clone(words);
+        }
+        Arc::clone(build::hot_words(self.published, i).expect("a merge reads thawed blocks only"))
+    }
+
+    fn words(&self, id: BlockId) -> &[AtomicU64] {
+        let n = BlockIndex::len(self.published);
+        let i = id.0 as usize;
+        if i >= n {
+            return &self.new_blocks[i - n];
+        }
+        if let Some((_, words)) = self.thawed.iter().find(|(t, _)| *t == i) {
+            return words;
+        }
+        build::hot_words(self.published, i).expect("a merge reads thawed blocks only")
+    }
+
+    /// Block `id`, to index in a new version.
+    fn stored(&self, id: BlockId) -> Stored {
+        let i = id.0 as usize;
+        let thawed = self.thawed.iter().any(|(t, _)| *t == i);
+        if i < BlockIndex::len(self.published) && !thawed {
+            self.published.block(i).block
+        } else {
+            Stored::Hot(self.hot_block(id))
+        }
+    }
+}
+
+impl MergeStore<'_> {
+    fn fill(&self, id: BlockId) -> BlockFill<'_> {
+        #[allow(unused_mut)]
+        let mut fill = BlockFill::new(self.words(id));
+        #[cfg(test)]
+        {
+            fill.mutant_publish_first = self.reserve.mutant_publish_first;
+        }
+        fill
+    }
+}
+
+impl BlockSource for MergeStore<'_> {
+    type Block<'a>
+        = BlockView<'a>
+    where
+        Self: 'a;
+    fn block(&self, id: BlockId) -> BlockView<'_> {
+        BlockView::new(self.words(id))
+    }
+}
+
+impl BlockStore for MergeStore<'_> {
+    type BlockMut<'a>
+        = BlockFill<'a>
+    where
+        Self: 'a;
+
+    fn max_points(&self) -> usize {
+        MAX_POINTS
+    }
+
+    fn capacity_for(&self, points: usize) -> usize {
+        block::capacity_for(points)
+    }
+
+    fn next_block_points(&self) -> usize {
+        if self.freeze {
+            NEXT_BLOCK_POINTS
+        } else {
+            MAX_POINTS
+        }
+    }
+
+    fn alloc(&mut self, points: usize) -> Option<BlockId> {
+        let capacity = block::capacity_for(points);
+        let words = match self.reserve.blocks.pop() {
+            Some(reserved) if capacity == MAX_POINTS => {
+                self.from_reserve += block::block_bytes(capacity);
+                reserved
+            }
+            other => {
+                self.reserve.blocks.extend(other);
+                block::new_block(capacity)
+            }
+        };
+        self.new_blocks.push(words);
+        Some(BlockId(
+            (BlockIndex::len(self.published) + self.new_blocks.len() - 1) as u32,
+        ))
+    }
+
+    fn available(&self) -> usize {
+        usize::MAX
+    }
+
+    fn block_mut(&mut self, id: BlockId) -> BlockFill<'_> {
+        self.fill(id)
+    }
+
+    fn pair(&mut self, from: BlockId, to: BlockId) -> (BlockView<'_>, BlockFill<'_>) {
+        (BlockView::new(self.words(from)), self.fill(to))
+    }
+
+    fn retire(&mut self, _id: BlockId) {
+        // The shard counts bytes by version (`Series::footprint`): a
+        // retired block is simply not in the new one.
+    }
+}
