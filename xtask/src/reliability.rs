@@ -45,8 +45,9 @@ impl Budget {
 const LOOM_TARGET: &str = "target/loom";
 const SHUTTLE_TARGET: &str = "target/shuttle";
 
-/// The fuzz targets in `core/fuzz`: the B+-tree and the column-block index.
-const FUZZ_TARGETS: [&str; 2] = ["merge_runs", "series_runs"];
+/// The fuzz targets in `core/fuzz`: the B+-tree, the column-block index
+/// and the snapshot parser.
+const FUZZ_TARGETS: [&str; 3] = ["merge_runs", "series_runs", "snapshot_read"];
 
 /// The reliability steps, in order, with `budget`.
 pub(crate) fn steps(budget: Budget) -> Vec<Step> {
