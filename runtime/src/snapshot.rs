@@ -22,13 +22,6 @@
 //! [`read`] reads the whole file and verifies all of it (every checksum and
 //! bound, the totals) before it returns anything: a torn, truncated or
 //! foreign file is an error, never a partial snapshot.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "used by the unit tests until `Index::snapshot` and `Builder::restore` call it"
-    )
-)]
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};

@@ -45,13 +45,14 @@ impl Budget {
 const LOOM_TARGET: &str = "target/loom";
 const SHUTTLE_TARGET: &str = "target/shuttle";
 
-/// The fuzz targets in `core/fuzz`: the B+-tree, the column-block index
-/// and the block codecs.
-const FUZZ_TARGETS: [&str; 4] = [
+/// The fuzz targets in `core/fuzz`: the B+-tree, the column-block index,
+/// the block codecs and the snapshot parser.
+const FUZZ_TARGETS: [&str; 5] = [
     "merge_runs",
     "series_runs",
     "codec_round_trip",
     "codec_decode",
+    "snapshot_read",
 ];
 
 /// The reliability steps, in order, with `budget`.
