@@ -39,11 +39,27 @@
 //!   observes once the keys a race left open (concurrent `drop_series`,
 //!   the `retain` band between `newest - w - w/16` and `newest - w` of each
 //!   shard).
+//! - **snapshots** (module `snapshot`, which states the checks): in about
+//!   15 % of the ordinary and delay phases a thread beside the retention
+//!   thread calls `Index::flush` and then `Index::snapshot` while writers
+//!   ingest, readers verify and retention drops. After the phase the file
+//!   is restored into a fresh index on a topology (the default, the run's
+//!   2-node one or a 4-node one), shard count and freezing drawn from the
+//!   seed, and checked: `validate()` equals `len()` and the points written;
+//!   every key flushed before the phase, or sealed by a `Writer::flush`
+//!   that returned before the snapshot's `Index::flush`, is there with an
+//!   allowed value unless the phase's retention may have taken it; nothing
+//!   below a `drop_before` cutoff that had returned before the call or the
+//!   floor known before the phase; no foreign values or series; scans
+//!   strictly ascending.
 //!
 //! `NUMATREE_STRESS_MUTANT` selects a negative control; the run must fail:
-//! `forget-drops` (the model keeps what retention removed) or
+//! `forget-drops` (the model keeps what retention removed),
 //! `strict-readers` (readers do not tolerate keys vanishing under a
-//! concurrent drop: proves the drops race the readers).
+//! concurrent drop: proves the drops race the readers) or
+//! `snapshot-demands-later` (the snapshot check also demands the phase's
+//! keys flushed after the snapshot: proves snapshots race ingest and the
+//! check of the phase's keys bites).
 //!
 //! After every phase: `flush`, then `validate()` (storage invariants and
 //! byte counters), `len()` and the storage's point count equal the model's
@@ -71,8 +87,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt as _, SeedableRng as _};
 
 mod retention;
+mod snapshot;
 
 use retention::{Mutant, Op, Ops, Retention};
+use snapshot::SnapshotDir;
 
 // ------------------------------------------------------------------ rng
 
@@ -174,6 +192,8 @@ struct Phase {
     /// Whether the writers write few series of many points (blocks fill
     /// and freeze; late points thaw them).
     long: bool,
+    /// A snapshot taken during the phase, then restored and checked.
+    snapshot: Option<snapshot::Plan>,
 }
 
 /// The shape of the index a lifetime uses.
@@ -298,6 +318,8 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -> Phase {
     } else {
         Ops::default()
     };
+    let snapshot = (matches!(fault, Fault::None | Fault::Delay) && rng.random_ratio(15, 100))
+        .then(|| snapshot::draw(rng, steps));
     Phase {
         fault,
         writers,
@@ -307,6 +329,7 @@ fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -> Phase {
         values,
         ops,
         long,
+        snapshot,
     }
 }
 
@@ -436,6 +459,13 @@ struct Totals {
     maybe_survived: u64,
     points_dropped: u64,
     records_expired: u64,
+    /// Snapshots taken during phases and checked after them; the points
+    /// they held; the keys of their phases flushed before them (demanded);
+    /// restores on another topology than the run's.
+    snapshots: u64,
+    snapshot_points: u64,
+    snapshot_phase_keys: u64,
+    restores_elsewhere: u64,
 }
 
 // ------------------------------------------------------------------ watchdog
@@ -462,6 +492,8 @@ impl Watchdog {
                          a call hung\nreplay: cargo xtask stress --seed {seed} --seconds {seconds}",
                         timeout.as_secs()
                     );
+                    // `exit` runs no destructors: remove the snapshots.
+                    let _ = std::fs::remove_dir_all(snapshot::dir_path());
                     std::process::exit(3);
                 }
             })
@@ -552,6 +584,7 @@ macro_rules! ensure {
         }
     };
 }
+pub(crate) use ensure;
 
 struct Lifetime {
     index: Index,
@@ -615,9 +648,12 @@ fn run_steps(
     steps: &[Step],
     out: &mut WriterRun,
     progress: &AtomicU64,
+    sealed: &AtomicU64,
 ) {
     out.accepted.push(Vec::new());
     let mut result = Ok(());
+    // Records accepted so far, over every writer instance.
+    let accepted = |out: &WriterRun| out.accepted.iter().map(|a| a.len() as u64).sum::<u64>();
     for step in steps {
         progress.fetch_add(1, Ordering::Relaxed);
         result = match step {
@@ -627,7 +663,11 @@ fn run_steps(
             Step::Batch(rs) => writer
                 .insert_batch(rs)
                 .map(|()| out.accepted.last_mut().unwrap().extend_from_slice(rs)),
-            Step::Flush => writer.flush(),
+            Step::Flush => writer.flush().map(|()| {
+                // Every record accepted so far is sealed (a snapshot's own
+                // `Index::flush` after this makes them visible).
+                sealed.store(accepted(out), Ordering::SeqCst);
+            }),
             Step::IndexFlush => index.flush(),
             Step::Reopen => {
                 // Dropping seals the old writer's partial slots.
@@ -642,6 +682,9 @@ fn run_steps(
         }
     }
     let flushed = writer.flush();
+    if flushed.is_ok() {
+        sealed.store(accepted(out), Ordering::SeqCst);
+    }
     out.error = result.and(flushed).err();
 }
 
@@ -667,7 +710,14 @@ struct Expect<'a> {
 impl Expect<'_> {
     /// Whether the flushed key `(s, ts)` may be missing during the phase.
     fn may_vanish(&self, s: u32, ts: i64) -> bool {
-        !self.strict && (self.dropped.contains(&s) || self.vanish.get(&s).is_some_and(|&b| ts < b))
+        !self.strict && self.retention_may_take(s, ts)
+    }
+
+    /// Whether retention during the phase may take the flushed key
+    /// `(s, ts)`, whatever the negative control (the snapshot check uses
+    /// this: `strict-readers` is about readers only).
+    fn retention_may_take(&self, s: u32, ts: i64) -> bool {
+        self.dropped.contains(&s) || self.vanish.get(&s).is_some_and(|&b| ts < b)
     }
 }
 
@@ -934,6 +984,7 @@ fn run_phase(
     phase: &Phase,
     rng: &mut Rng,
     totals: &mut Totals,
+    snaps: &mut SnapshotDir,
 ) -> Result<After, String> {
     let index = &life.index;
     let injector = &life.injector;
@@ -982,6 +1033,9 @@ fn run_phase(
     let runs: Vec<Mutex<WriterRun>> = phase.writers.iter().map(|_| Mutex::default()).collect();
     let done = AtomicUsize::new(0);
     let progress = AtomicU64::new(0);
+    let sealed = snapshot::counters(phase.writers.len());
+    let snap_path = phase.snapshot.map(|_| snaps.path());
+    let mut taken = None;
     let mut saw_backpressure = false;
     let mut problems: Vec<String> = Vec::new();
     std::thread::scope(|s| {
@@ -998,6 +1052,15 @@ fn run_phase(
             let writers = phase.writers.len();
             s.spawn(move || retention::reap(index, &phase.ops, progress, done, writers, floor))
         });
+        // Beside the retention thread, while writers ingest and readers
+        // verify.
+        let snapshotter = phase
+            .snapshot
+            .zip(snap_path.as_deref())
+            .map(|(plan, path)| {
+                let (progress, done, floor, sealed) = (&progress, &done, &expect.floor, &sealed);
+                s.spawn(move || snapshot::take(index, path, plan.at, progress, done, sealed, floor))
+            });
         let flusher = phase.flusher.then(|| {
             let stop = &stop;
             s.spawn(move || -> Outcome {
@@ -1014,13 +1077,14 @@ fn run_phase(
                 Ok(())
             })
         });
-        let (runs, done, progress) = (&runs, &done, &progress);
+        let (runs, done, progress, sealed) = (&runs, &done, &progress, &sealed);
         let ingest = s.spawn(move || {
             if phase.run_writers {
                 let per_node = phase.writers.len() / NODES;
                 let result = index.run_writers(per_node, |ctx, w| {
                     let mut run = WriterRun::default();
-                    run_steps(index, w, &phase.writers[ctx.global], &mut run, progress);
+                    let steps = &phase.writers[ctx.global];
+                    run_steps(index, w, steps, &mut run, progress, &sealed[ctx.global]);
                     let err = run.error.clone();
                     *runs[ctx.global].lock().unwrap() = run;
                     done.fetch_add(1, Ordering::SeqCst);
@@ -1032,7 +1096,8 @@ fn run_phase(
                     for (i, steps) in phase.writers.iter().enumerate() {
                         s2.spawn(move || {
                             let mut run = WriterRun::default();
-                            run_steps(index, &mut index.writer(), steps, &mut run, progress);
+                            let w = &mut index.writer();
+                            run_steps(index, w, steps, &mut run, progress, &sealed[i]);
                             *runs[i].lock().unwrap() = run;
                             done.fetch_add(1, Ordering::SeqCst);
                         });
@@ -1072,6 +1137,13 @@ fn run_phase(
                 Err(_) => problems.push("retention thread panicked".into()),
             }
         }
+        if let Some(t) = snapshotter {
+            match t.join() {
+                Ok(Ok(t)) => taken = Some(t),
+                Ok(Err(e)) => problems.push(e),
+                Err(_) => problems.push("snapshot thread panicked".into()),
+            }
+        }
         if let Some(op) = phase.ops.after {
             // Every record is sealed now (each writer flushed), so this
             // call's effect is exact.
@@ -1104,6 +1176,17 @@ fn run_phase(
         .flat_map(|r| r.accepted.iter().cloned())
         .collect();
     totals.records_accepted += accepted.iter().map(|a| a.len() as u64).sum::<u64>();
+    if let (Some(plan), Some(taken), Some(path)) = (phase.snapshot, &taken, &snap_path) {
+        // Per writer thread, its accepted records in order.
+        let per_thread: Vec<Vec<Record>> = runs.iter().map(|r| r.accepted.concat()).collect();
+        let demand_all = life.oracle.retention.mutant == Mutant::SnapshotDemandsLater;
+        let demanded = snapshot::check(path, plan, taken, &expect, &per_thread, demand_all)
+            .map_err(|e| format!("snapshot: {e}"))?;
+        totals.snapshots += 1;
+        totals.snapshot_points += taken.info.points as u64;
+        totals.snapshot_phase_keys += demanded as u64;
+        totals.restores_elsewhere += u64::from(!matches!(plan.topo, snapshot::Topo::TwoNodes));
+    }
     totals.writers_reopened += runs.iter().map(|r| r.reopened).sum::<u64>();
     match phase.fault {
         Fault::None | Fault::Delay => {
@@ -1261,6 +1344,7 @@ fn run(args: &Args) -> Outcome {
     }
     let mut rng = Rng::seed_from_u64(args.seed);
     let mut totals = Totals::default();
+    let mut snaps = SnapshotDir::new()?;
     let dog = Watchdog::start(
         args.seed,
         args.seconds,
@@ -1315,10 +1399,12 @@ fn run(args: &Args) -> Outcome {
             },
             phase.ops.label(),
             current.shape
-        );
+        ) + &phase
+            .snapshot
+            .map_or(String::new(), |p| format!(", snapshot {p:?}"));
         dog.enter(phase_no, label.clone());
         let t = Instant::now();
-        let end = run_phase(current, &phase, &mut rng, &mut totals)
+        let end = run_phase(current, &phase, &mut rng, &mut totals, &mut snaps)
             .map_err(|e| format!("phase {phase_no} ({label}): {e}"))?;
         let took = t.elapsed();
         if let Some(life) = life.as_mut() {
@@ -1393,6 +1479,11 @@ fn run(args: &Args) -> Outcome {
         t.records_expired,
         t.maybe_keys,
         t.maybe_survived
+    );
+    println!(
+        "  snapshots: {} taken during ingest and restored ({} on another topology), {} points \
+         restored, {} keys of their phases flushed before them demanded",
+        t.snapshots, t.restores_elsewhere, t.snapshot_points, t.snapshot_phase_keys
     );
     Ok(())
 }

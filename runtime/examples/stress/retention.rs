@@ -51,6 +51,10 @@ pub(crate) enum Mutant {
     /// `strict-readers`: readers do not tolerate keys vanishing while a
     /// concurrent drop runs.
     StrictReaders,
+    /// `snapshot-demands-later`: the snapshot check demands every key
+    /// accepted in the phase, also those flushed only after the snapshot
+    /// (module `snapshot`).
+    SnapshotDemandsLater,
 }
 
 impl Mutant {
@@ -59,8 +63,10 @@ impl Mutant {
             Err(_) | Ok("") => Ok(Mutant::None),
             Ok("forget-drops") => Ok(Mutant::ForgetDrops),
             Ok("strict-readers") => Ok(Mutant::StrictReaders),
+            Ok("snapshot-demands-later") => Ok(Mutant::SnapshotDemandsLater),
             Ok(other) => Err(format!(
-                "NUMATREE_STRESS_MUTANT={other}: expected forget-drops or strict-readers"
+                "NUMATREE_STRESS_MUTANT={other}: expected forget-drops, strict-readers or \
+                 snapshot-demands-later"
             )),
         }
     }
