@@ -68,14 +68,18 @@ pub enum Phase {
     /// not frozen against the peers.
     #[value(name = "frozen_scan", alias = "frozen-scan")]
     FrozenScan,
-    /// The life of a block, 4: `drop_before` half of the time range while
+    /// The life of a block, 4: `Index::snapshot` of gauge data to a file
+    /// and `Builder::restore` from it, freezing on and off, the restored
+    /// index verified against the oracle.
+    Snapshot,
+    /// The life of a block, 5: `drop_before` half of the time range while
     /// writers ingest newer points and readers query.
     Retention,
 }
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Insert,
         Phase::InsertWarm,
         Phase::Lookup,
@@ -86,16 +90,18 @@ impl Phase {
         Phase::Compression,
         Phase::FreezeInsert,
         Phase::FrozenScan,
+        Phase::Snapshot,
         Phase::Retention,
     ];
 
     /// The block-life phases: run once per run on the default shape's
     /// series and points, at [`BenchConfig::life_threads`], on values of
     /// their own shape (see [`crate::life`]).
-    pub const LIFE: [Phase; 4] = [
+    pub const LIFE: [Phase; 5] = [
         Phase::Compression,
         Phase::FreezeInsert,
         Phase::FrozenScan,
+        Phase::Snapshot,
         Phase::Retention,
     ];
 
@@ -112,6 +118,7 @@ impl Phase {
             Phase::Compression => "compression",
             Phase::FreezeInsert => "freeze_insert",
             Phase::FrozenScan => "frozen_scan",
+            Phase::Snapshot => "snapshot",
             Phase::Retention => "retention",
         }
     }
@@ -463,7 +470,7 @@ pub struct Cli {
     /// Workload seed [default: 7959388181780129125] [range: any u64]
     #[arg(long, value_name = "N", value_parser = int_in::<u64>(0..=u64::MAX))]
     pub seed: Option<u64>,
-    /// Writers and readers of the block-life phases (compression, freeze_insert, frozen_scan, retention) [default: 2] [range: 1..=4096]
+    /// Writers and readers of the block-life phases (compression, freeze_insert, frozen_scan, snapshot, retention) [default: 2] [range: 1..=4096]
     #[arg(long, value_name = "N", value_parser = int_in::<usize>(1..=MAX_THREADS))]
     pub life_threads: Option<usize>,
     /// Values of the workload the classic phases use (the block-life phases pick their own) [default: key]

@@ -14,17 +14,26 @@
 //!   and off, in the same repeat.
 //! - [`Phase::FrozenScan`]: scans of that gauge data, frozen and not, then
 //!   the same scans on every queryable peer.
+//! - [`Phase::Snapshot`]: `Index::snapshot` of that gauge data (freezing
+//!   on, and off: raw blocks) to a file in the temporary directory, then
+//!   `Builder::restore` from it, timed end to end (the build included);
+//!   GB/s of raw point data (16 bytes a point), points/s and file bytes
+//!   per point, the restored index verified against the oracle. The
+//!   issue's goal, both faster than [`SNAPSHOT_GOAL_GBPS`] GB/s, is
+//!   reported, not enforced.
 //! - [`Phase::Retention`]: `drop_before` half of the time range while
 //!   writers ingest newer points and readers query; bytes before and after.
 //!
 //! Rows are named `numatree/<variant>`; figures from numatree's own
 //! statistics (`Stats::total`), peers' from the harness.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use numatree::{Index, SnapshotInfo};
 use numatree_core::Record;
 use rand::RngExt as _;
 
@@ -53,6 +62,10 @@ pub const COMPRESSION_VALUES: [ValueShape; 3] =
 pub const FROZEN: &str = "numatree/frozen";
 /// Row name of numatree with freezing off.
 pub const HOT: &str = "numatree/hot";
+
+/// The issue's goal for snapshot and restore each: GB/s of raw point data
+/// (16 bytes a point). Reported, not enforced.
+pub const SNAPSHOT_GOAL_GBPS: f64 = 1.0;
 
 /// Extra rounds, over the default shape's points, that the retention
 /// phase's writers ingest after the drop starts: a quarter.
@@ -155,6 +168,14 @@ pub fn plan(cfg: &BenchConfig, factories: &[ContenderFactory], records: u64) -> 
             }
         }
     }
+    if cfg.runs(Phase::Snapshot) {
+        for _ in 0..cfg.repeat {
+            for name in [FROZEN, HOT] {
+                // Ingest, snapshot, restore, verify.
+                push(name.to_owned(), Phase::Snapshot, 3.0 * records);
+            }
+        }
+    }
     if cfg.runs(Phase::Retention) {
         for _ in 0..cfg.repeat {
             push(FROZEN.to_owned(), Phase::Retention, 3.0 * records);
@@ -183,12 +204,20 @@ pub(crate) fn run(rec: &mut Recorder<'_>, cfg: &BenchConfig, factories: &[Conten
         }
     }
     if cfg.runs(Phase::FreezeInsert) || cfg.runs(Phase::FrozenScan) {
-        let (w, parts) = gauge
-            .take()
-            .unwrap_or_else(|| generate(rec, cfg, ValueShape::Gauge, threads));
+        let (w, parts) =
+            &*gauge.get_or_insert_with(|| generate(rec, cfg, ValueShape::Gauge, threads));
         let scans = w.scans(cfg.scans, cfg.scan_len);
         for repeat in 0..cfg.repeat {
-            freeze_and_scan(rec, cfg, factories, &w, &parts, &scans, repeat);
+            freeze_and_scan(rec, cfg, factories, w, parts, &scans, repeat);
+        }
+    }
+    if cfg.runs(Phase::Snapshot) {
+        let (w, parts) =
+            &*gauge.get_or_insert_with(|| generate(rec, cfg, ValueShape::Gauge, threads));
+        for repeat in 0..cfg.repeat {
+            for (name, freeze) in [(FROZEN, true), (HOT, false)] {
+                snapshot(rec, cfg, w, parts, name, freeze, repeat);
+            }
         }
     }
     drop(gauge);
@@ -416,6 +445,199 @@ fn freeze_and_scan(
         drop(c);
         memory::reclaim();
     }
+}
+
+/// The file the snapshot phase writes for row `row`: in the temporary
+/// directory, named with the process id (and the row), so concurrent runs
+/// never share one.
+pub fn snapshot_path(row: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "numatree-bench-{}-{}.snap",
+        std::process::id(),
+        row.replace('/', "-")
+    ))
+}
+
+/// Removes its file when dropped: after a measurement, a failed snapshot
+/// or restore, or a panic alike.
+pub struct TempFile(pub PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// One snapshot of an index and its restore.
+pub struct SnapshotRound {
+    /// What `Index::snapshot` reported, its `elapsed` the bench's own
+    /// span around the call.
+    pub written: SnapshotInfo,
+    /// The file's size on disk once written.
+    pub file_bytes: u64,
+    /// `Builder::restore` end to end: the index built, the file read and
+    /// verified, every block installed.
+    pub restore: Duration,
+    /// The restored index.
+    pub restored: NumatreeContender,
+}
+
+impl SnapshotRound {
+    /// The restore's figures in [`SnapshotInfo`]'s terms (the file's
+    /// series, points and bytes, the restore's span).
+    pub fn read(&self) -> SnapshotInfo {
+        SnapshotInfo {
+            elapsed: self.restore,
+            ..self.written
+        }
+    }
+}
+
+/// Writes `c`'s index (flushed) to `path`, drops it, and restores a fresh
+/// index with freezing `freeze` from `path`, timing both calls end to end.
+/// The caller removes `path` (see [`TempFile`]).
+///
+/// # Errors
+/// The snapshot's or the restore's error, or a file that cannot be
+/// measured, described.
+pub fn snapshot_and_restore(
+    c: NumatreeContender,
+    path: &Path,
+    freeze: bool,
+) -> Result<SnapshotRound, String> {
+    c.index()
+        .flush()
+        .map_err(|e| format!("flush before the snapshot: {e}"))?;
+    let start = Instant::now();
+    let written = c
+        .index()
+        .snapshot(path)
+        .map_err(|e| format!("snapshot to {}: {e}", path.display()))?;
+    let span = start.elapsed();
+    let written = SnapshotInfo {
+        elapsed: span,
+        ..written
+    };
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|e| format!("size of {}: {e}", path.display()))?
+        .len();
+    // Only the restored index in memory while restoring.
+    drop(c);
+    memory::reclaim();
+    let start = Instant::now();
+    let index = Index::builder()
+        .freeze_blocks(freeze)
+        .restore(path)
+        .map_err(|e| format!("restore from {}: {e}", path.display()))?;
+    let restore = start.elapsed();
+    Ok(SnapshotRound {
+        written,
+        file_bytes,
+        restore,
+        restored: NumatreeContender::from_index(index),
+    })
+}
+
+/// What a snapshot of the whole workload must say: every series with
+/// points, every distinct key, and the size the file has on disk.
+pub fn snapshot_checks(round: &SnapshotRound, oracle: &Oracle) -> Vec<Problem> {
+    let w = &round.written;
+    let series = (0..oracle.series())
+        .filter(|&s| oracle.points(s) > 0)
+        .count();
+    let mut m = Mismatches::default();
+    if w.points as u64 != oracle.distinct_keys() || w.series != series {
+        m.record(|| {
+            format!(
+                "the snapshot holds {} points of {} series, the oracle {} of {series}",
+                w.points,
+                w.series,
+                oracle.distinct_keys()
+            )
+        });
+    }
+    if w.bytes != round.file_bytes {
+        m.record(|| {
+            format!(
+                "the snapshot says it wrote {} bytes, the file has {}",
+                w.bytes, round.file_bytes
+            )
+        });
+    }
+    m.into_problem("snapshot-info").into_iter().collect()
+}
+
+/// One snapshot measurement: ingests the gauge workload into numatree with
+/// freezing `freeze` (flushed), snapshots it to a file of its own, restores
+/// from it, reports both and verifies the restored index against the
+/// oracle (every point, as after any ingest). The file is removed
+/// whatever happens.
+fn snapshot(
+    rec: &mut Recorder<'_>,
+    cfg: &BenchConfig,
+    w: &Workload,
+    parts: &[Vec<Record>],
+    name: &str,
+    freeze: bool,
+    repeat: usize,
+) {
+    let oracle = w.oracle();
+    let ctx = ctx(cfg, name, repeat);
+    let c = NumatreeContender::with_freezing(freeze, &options(cfg, oracle));
+    let t = c.ingest(&slices(parts), cfg.batch);
+    let mut problems = verify::verify_timing(&t);
+    let file = TempFile(snapshot_path(name));
+    let round = snapshot_and_restore(c, &file.0, freeze);
+    drop(file);
+    let round = match round {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(Problem {
+                check: "snapshot".into(),
+                mismatches: 1,
+                examples: vec![e],
+            });
+            rec.problems(&ctx, Phase::Snapshot, problems);
+            memory::reclaim();
+            return;
+        }
+    };
+    let (wr, rd) = (round.written, round.read());
+    let restored = round
+        .restored
+        .block_bytes()
+        .expect("numatree reports its blocks");
+    let file_per_point = round.file_bytes as f64 / wr.points.max(1) as f64;
+    let m = [
+        (metric::KEYS, wr.points as f64),
+        (metric::SNAPSHOT_FILE_BYTES, round.file_bytes as f64),
+        (metric::SNAPSHOT_FILE_BYTES_PER_POINT, file_per_point),
+        (metric::SNAPSHOT_MS, ms(wr.elapsed)),
+        (metric::SNAPSHOT_GBPS, wr.gigabytes_per_second()),
+        (metric::SNAPSHOT_MPOINTS, wr.points_per_second() / 1e6),
+        (metric::RESTORE_MS, ms(rd.elapsed)),
+        (metric::RESTORE_GBPS, rd.gigabytes_per_second()),
+        (metric::RESTORE_MPOINTS, rd.points_per_second() / 1e6),
+        (metric::REPORTED_BYTES_PER_POINT, restored.per_point()),
+        (metric::FROZEN_SHARE, restored.frozen_share()),
+    ];
+    let note = format!(
+        "snapshot {:.2} GB/s ({:.1} Mpoints/s, {:.0} ms), restore {:.2} GB/s \
+         ({:.1} Mpoints/s, {:.0} ms), file {:.2} bytes/point",
+        wr.gigabytes_per_second(),
+        wr.points_per_second() / 1e6,
+        ms(wr.elapsed),
+        rd.gigabytes_per_second(),
+        rd.points_per_second() / 1e6,
+        ms(rd.elapsed),
+        file_per_point
+    );
+    rec.sample(&ctx, Phase::Snapshot, &m, round.restored.extra(), note);
+    problems.extend(snapshot_checks(&round, oracle));
+    problems.extend(verify::verify_index(&round.restored, oracle));
+    rec.problems(&ctx, Phase::Snapshot, problems);
+    drop(round);
+    memory::reclaim();
 }
 
 /// Readers' tally in the retention phase.
@@ -709,6 +931,21 @@ pub fn targets(summary: &[Summary], shape: Shape) -> Vec<Target> {
         Better::Higher,
         false,
     );
+    for (row, blocks) in [(FROZEN, "freezing on"), (HOT, "freezing off, raw blocks")] {
+        for (what, m) in [
+            ("snapshot", metric::SNAPSHOT_GBPS),
+            ("restore (end to end, build included)", metric::RESTORE_GBPS),
+        ] {
+            push(
+                Phase::Snapshot,
+                format!("{what} GB/s of raw point data (16 B/point), {blocks}"),
+                median(Phase::Snapshot, row, m),
+                SNAPSHOT_GOAL_GBPS,
+                Better::Higher,
+                false,
+            );
+        }
+    }
     push(
         Phase::Retention,
         "share of bytes freed by dropping half the time range".into(),
@@ -842,6 +1079,90 @@ mod tests {
         let problems = verify::verify_index_from(&short, o, cutoff);
         assert!(checks(&problems).contains(&"len"), "{problems:?}");
         assert!(checks(&problems).contains(&"scan-all"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_wrong_value_planted_in_the_restored_index_is_caught() {
+        // Enough points per series for blocks to freeze.
+        let w = Workload::new(WorkloadConfig {
+            points: 2 * FREEZE_CHECK_MIN_POINTS,
+            ..gauge_workload().config().clone()
+        })
+        .unwrap();
+        let o = w.oracle();
+        let parts = w.partition(2);
+        let opts = BuildOptions {
+            writers: 2,
+            series: o.series(),
+            expected_records: o.records() as usize,
+            reserved: false,
+        };
+        for freeze in [true, false] {
+            let path = std::env::temp_dir().join(format!(
+                "numatree-bench-test-{}-planted-{freeze}.snap",
+                std::process::id()
+            ));
+            let file = TempFile(path.clone());
+            let c = NumatreeContender::with_freezing(freeze, &opts);
+            assert!(verify::verify_timing(&c.ingest(&slices(&parts), 64)).is_empty());
+            let round = snapshot_and_restore(c, &path, freeze).unwrap();
+            drop(file);
+            assert!(!path.exists(), "the file is removed");
+            let restored = &round.restored;
+            let frozen = restored.block_bytes().unwrap().frozen_points;
+            assert_eq!(frozen > 0, freeze, "{frozen} points frozen");
+            assert!(snapshot_checks(&round, o).is_empty());
+            assert!(verify::verify_index(restored, o).is_empty());
+            // One gauge value one cent off, in a frozen block when freezing.
+            let (s, i) = (3, 123);
+            let ts = o.ts_of(i);
+            let wrong = (f64::from_bits(o.value_at(s, i)) + 0.01).to_bits();
+            let mut writer = restored.index().writer();
+            writer.insert(s, ts, wrong).unwrap();
+            drop(writer);
+            restored.index().flush().unwrap();
+            let problems = verify::verify_index(restored, o);
+            assert_eq!(checks(&problems)[0], "scan-all", "{problems:?}");
+            assert_eq!(problems[0].mismatches, 1, "{problems:?}");
+            assert!(problems[0].examples[0].contains("series 3 record #123"));
+        }
+    }
+
+    #[test]
+    fn snapshot_checks_want_every_point_and_the_file_size() {
+        let w = gauge_workload();
+        let o = w.oracle();
+        let round = |points: usize, bytes: u64, file_bytes: u64| SnapshotRound {
+            written: SnapshotInfo {
+                series: o.series() as usize,
+                points,
+                bytes,
+                elapsed: Duration::from_millis(1),
+            },
+            file_bytes,
+            restore: Duration::from_millis(2),
+            restored: NumatreeContender::with_freezing(
+                true,
+                &BuildOptions {
+                    writers: 1,
+                    series: 1,
+                    expected_records: 0,
+                    reserved: false,
+                },
+            ),
+        };
+        let all = o.distinct_keys() as usize;
+        assert!(snapshot_checks(&round(all, 100, 100), o).is_empty());
+        let short = snapshot_checks(&round(all - 1, 100, 100), o);
+        assert_eq!(checks(&short), ["snapshot-info"], "{short:?}");
+        let size = snapshot_checks(&round(all, 100, 99), o);
+        assert!(size[0].examples[0].contains("the file has 99"), "{size:?}");
+        let r = round(all, 100, 100);
+        assert_eq!(r.read().elapsed, Duration::from_millis(2));
+        assert_eq!(r.read().points, all);
+        assert!(snapshot_path(FROZEN)
+            .to_string_lossy()
+            .contains(&format!("-{}-numatree-frozen.snap", std::process::id())));
     }
 
     #[test]

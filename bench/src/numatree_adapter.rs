@@ -33,16 +33,21 @@ impl NumatreeContender {
         let index = builder
             .build()
             .unwrap_or_else(|e| panic!("building numatree: {e}"));
-        NumatreeContender {
-            index,
-            last: Mutex::new(Stats::default()),
-        }
+        Self::from_index(index)
     }
 
     /// Like [`new`](Self::new), with block freezing on or off
     /// ([`numatree::Builder::freeze_blocks`]).
     pub fn with_freezing(freeze: bool, opts: &BuildOptions) -> Self {
         Self::with_builder(Index::builder().freeze_blocks(freeze), opts)
+    }
+
+    /// Wraps an index built elsewhere (restored from a snapshot, say).
+    pub fn from_index(index: Index) -> Self {
+        NumatreeContender {
+            index,
+            last: Mutex::new(Stats::default()),
+        }
     }
 
     /// The index, for what the [`Contender`] trait does not cover

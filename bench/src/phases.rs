@@ -140,6 +140,23 @@ pub mod metric {
     pub const RETENTION_DROP_MS: &str = "drop_ms";
     /// Retention: points the index says it dropped.
     pub const RETENTION_POINTS_DROPPED: &str = "points_dropped";
+    /// Snapshot: bytes of the snapshot file.
+    pub const SNAPSHOT_FILE_BYTES: &str = "snapshot_file_bytes";
+    /// Snapshot: bytes of the snapshot file per point in it.
+    pub const SNAPSHOT_FILE_BYTES_PER_POINT: &str = "snapshot_file_bytes_per_point";
+    /// Snapshot: how long `Index::snapshot` took (file synced and renamed), ms.
+    pub const SNAPSHOT_MS: &str = "snapshot_ms";
+    /// Snapshot: raw point data (16 bytes a point) written per second, GB/s.
+    pub const SNAPSHOT_GBPS: &str = "snapshot_gb_per_s";
+    /// Snapshot: points written per second, millions.
+    pub const SNAPSHOT_MPOINTS: &str = "snapshot_mpoints_per_s";
+    /// Snapshot: how long `Builder::restore` took end to end (the index
+    /// built, the file read and verified, every block installed), ms.
+    pub const RESTORE_MS: &str = "restore_ms";
+    /// Snapshot: raw point data (16 bytes a point) restored per second, GB/s.
+    pub const RESTORE_GBPS: &str = "restore_gb_per_s";
+    /// Snapshot: points restored per second, millions.
+    pub const RESTORE_MPOINTS: &str = "restore_mpoints_per_s";
     /// Memory: bytes freed when the contender was dropped (close to
     /// `live_bytes` when the count is the contender's own).
     pub const FREED_ON_DROP: &str = "freed_on_drop_bytes";

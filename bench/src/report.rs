@@ -494,6 +494,29 @@ const LIFE_TABLES: &[LifeTable] = &[
         ],
     },
     LifeTable {
+        phase: Phase::Snapshot,
+        title: "Snapshot and restore of gauge data, freezing on (numatree/frozen: frozen blocks \
+                written as they are) and off (numatree/hot: raw blocks); GB/s of raw point data \
+                = points x 16 B / seconds; restore timed end to end, the index's build included; \
+                the file in the temporary directory, fsynced; every restored point verified",
+        columns: &[
+            ("points", metric::KEYS, Fmt::Count),
+            ("file bytes", metric::SNAPSHOT_FILE_BYTES, Fmt::Count),
+            (
+                "file B/pt",
+                metric::SNAPSHOT_FILE_BYTES_PER_POINT,
+                Fmt::Rate,
+            ),
+            ("snapshot ms", metric::SNAPSHOT_MS, Fmt::Rate),
+            ("snapshot GB/s", metric::SNAPSHOT_GBPS, Fmt::Rate),
+            ("snapshot Mpoints/s", metric::SNAPSHOT_MPOINTS, Fmt::Rate),
+            ("restore ms", metric::RESTORE_MS, Fmt::Rate),
+            ("restore GB/s", metric::RESTORE_GBPS, Fmt::Rate),
+            ("restore Mpoints/s", metric::RESTORE_MPOINTS, Fmt::Rate),
+            ("restored B/pt", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
+        ],
+    },
+    LifeTable {
         phase: Phase::Retention,
         title: "Retention: drop_before(half the time range) while writers ingest newer points \
                 and readers query (freed = 1 - bytes when the drop returned / bytes before; \
