@@ -620,6 +620,70 @@ fn model_readers_see_whole_points_while_merges_append_and_rewrite() {
     });
 }
 
+/// Frozen blocks and retention under the same protocol (blocks of 8 points
+/// under a model checker): a merge fills a block and starts the next, which
+/// freezes the first; a late point thaws, rewrites and refreezes it; a
+/// retention drop cuts the series at 35, while a reader scans and looks
+/// points up. Every point seen must be whole, scans ascending, and a point
+/// may vanish between two scans only if it lies below the cutoff.
+fn reader_during_freezing_and_retention() {
+    use crate::storage::{ShardStorage, StorageConfig};
+    let storage = Arc::new(ShardStorage::new(
+        ShardRule::new(1, 1),
+        StorageConfig {
+            freeze: true,
+            retain: None,
+        },
+    ));
+    let v = |ts: i64| 1000 + ts as u64;
+    let first: Vec<Record> = (1..=7)
+        .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
+        .collect();
+    storage.merge_run(&first);
+    let reader = {
+        let storage = Arc::clone(&storage);
+        spawn(move || {
+            let mut seen: Vec<(i64, u64)> = Vec::new();
+            for _ in 0..2 {
+                let mut now = Vec::new();
+                storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
+                for &(ts, value) in &now {
+                    assert_eq!(value, v(ts), "a torn or foreign point: {now:?}");
+                }
+                for w in now.windows(2) {
+                    assert!(w[0].0 < w[1].0, "scan not ascending: {now:?}");
+                }
+                for p in &seen {
+                    assert!(
+                        p.0 < 35 || now.contains(p),
+                        "{p:?} vanished: {seen:?} then {now:?}"
+                    );
+                }
+                if let Some(value) = storage.get(7, 60) {
+                    assert_eq!(value, v(60), "get of a frozen point");
+                }
+                seen = now;
+            }
+        })
+    };
+    // The first block fills, the next starts: the first freezes.
+    storage.merge_run(&[Record::new(7, 80, v(80)), Record::new(7, 90, v(90))]);
+    // A late point into the frozen block: thawed, rewritten, refrozen.
+    storage.merge_run(&[Record::new(7, 15, v(15))]);
+    // Retention cuts the series at 35.
+    assert_eq!(storage.drop_before(35), 4);
+    reader.join().unwrap();
+    assert_eq!(storage.validate(), Ok(6));
+    assert!(storage.frozen().1 > 0, "nothing froze");
+}
+
+#[test]
+fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
+    check("reader_during_freezing_and_retention", || {
+        reader_during_freezing_and_retention()
+    });
+}
+
 /// Negative control: a block whose length is published before its points
 /// are written shows a reader a point that was never written.
 #[test]
