@@ -560,6 +560,36 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
     });
 }
 
+/// A reader's scan of series 7 in the storage models: every point whole
+/// (its value is `1000 + ts`, as written), ascending, and every point of the
+/// previous scan `seen` still there unless `may_vanish(ts)`. Returns the
+/// scan.
+fn scan_and_check(
+    storage: &crate::storage::ShardStorage,
+    seen: &[(i64, u64)],
+    may_vanish: impl Fn(i64) -> bool,
+) -> Vec<(i64, u64)> {
+    let mut now = Vec::new();
+    storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
+    for &(ts, value) in &now {
+        assert_eq!(
+            value,
+            1000 + ts as u64,
+            "a point seen before it was written: {now:?}"
+        );
+    }
+    for w in now.windows(2) {
+        assert!(w[0].0 < w[1].0, "scan not ascending: {now:?}");
+    }
+    for p in seen {
+        assert!(
+            may_vanish(p.0) || now.contains(p),
+            "{p:?} vanished: {seen:?} then {now:?}"
+        );
+    }
+    now
+}
+
 /// The storage's publication protocol: one merge appends to a series in
 /// place (its 7 points sit in an 8-point block), then rewrites the block for
 /// a late point and regrows it for a new one, while a reader scans it
@@ -582,18 +612,7 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
         spawn(move || {
             let mut seen: Vec<(i64, u64)> = Vec::new();
             for _ in 0..2 {
-                let mut now = Vec::new();
-                storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
-                for &(ts, value) in &now {
-                    assert_eq!(value, v(ts), "a point seen before it was written: {now:?}");
-                }
-                for w in now.windows(2) {
-                    assert!(w[0].0 < w[1].0, "scan not ascending: {now:?}");
-                }
-                for p in &seen {
-                    assert!(now.contains(p), "{p:?} vanished: {seen:?} then {now:?}");
-                }
-                seen = now;
+                seen = scan_and_check(&storage, &seen, |_| false);
                 // A bounded scan, past the series' end when it starts:
                 // points appended meanwhile below the bound stay out.
                 let mut late = Vec::new();
@@ -645,24 +664,10 @@ fn reader_during_freezing_and_retention() {
         spawn(move || {
             let mut seen: Vec<(i64, u64)> = Vec::new();
             for _ in 0..2 {
-                let mut now = Vec::new();
-                storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
-                for &(ts, value) in &now {
-                    assert_eq!(value, v(ts), "a torn or foreign point: {now:?}");
-                }
-                for w in now.windows(2) {
-                    assert!(w[0].0 < w[1].0, "scan not ascending: {now:?}");
-                }
-                for p in &seen {
-                    assert!(
-                        p.0 < 35 || now.contains(p),
-                        "{p:?} vanished: {seen:?} then {now:?}"
-                    );
-                }
+                seen = scan_and_check(&storage, &seen, |ts| ts < 35);
                 if let Some(value) = storage.get(7, 60) {
-                    assert_eq!(value, v(60), "get of a frozen point");
+                    assert_eq!(value, 1060, "get of a frozen point");
                 }
-                seen = now;
             }
         })
     };

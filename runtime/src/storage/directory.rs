@@ -145,18 +145,21 @@ impl Directory {
     }
 
     /// Every series' current version, for walking the shard.
+    pub(crate) fn for_each(&self, f: impl FnMut(u32, &Series)) {
+        self.walk(&pin(), f);
+    }
+
+    /// Calls `f` with every series and its current version, as of `guard`.
     #[allow(clippy::needless_borrow)] // an `Arc` under a model checker
-    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Series)) {
-        let guard = pin();
-        let (Some(table), Some(chunks)) = (self.table.load(&guard), self.chunks.load(&guard))
-        else {
+    fn walk(&self, guard: &Guard, mut f: impl FnMut(u32, &Series)) {
+        let (Some(table), Some(chunks)) = (self.table.load(guard), self.chunks.load(guard)) else {
             return;
         };
         for word in table.words.iter() {
             let word = word.load(Ordering::Acquire);
             if word != FREE {
                 let cell = (word & u64::from(u32::MAX)) as usize - 1;
-                if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(&guard) {
+                if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(guard) {
                     f((word >> 32) as u32, &version);
                 }
             }
@@ -229,24 +232,8 @@ impl DirectoryWriter<'_> {
     }
 
     /// Calls `f` with every series and its current version.
-    #[allow(clippy::needless_borrow)] // an `Arc` under a model checker
-    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &Series)) {
-        let d = self.directory;
-        let (Some(table), Some(chunks)) = (d.table.load(self.guard), d.chunks.load(self.guard))
-        else {
-            return;
-        };
-        for word in table.words.iter() {
-            let word = word.load(Ordering::Relaxed);
-            if word != FREE {
-                let cell = (word & u64::from(u32::MAX)) as usize - 1;
-                if let Some(version) =
-                    chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
-                {
-                    f((word >> 32) as u32, &version);
-                }
-            }
-        }
+    pub(crate) fn for_each(&self, f: impl FnMut(u32, &Series)) {
+        self.directory.walk(self.guard, f);
     }
 
     /// Publishes `version` as the current one of `series`, adding the
