@@ -125,20 +125,19 @@ fn build_version(
         // Blocks `f..` are hot (published or new): freeze all but the
         // newest onto a copy of the run, or share the run.
         let mut newly = Vec::new();
+        let mut newly_points = 0;
         let mut hot = SmallVec::new();
         for (k, e) in entries[f..].iter().enumerate() {
             let words = store.hot_block(e.id);
             if freeze && f + k < last {
-                newly.push(build::frozen(
-                    e.first_ts,
-                    &words,
-                    &mut store.reserve.encoder,
-                ));
+                let (block, points) = build::frozen(e.first_ts, &words, &mut store.reserve.encoder);
+                newly.push(block);
+                newly_points += points;
             } else {
                 hot.push(build::hot(e.first_ts, words));
             }
         }
-        return build::extend(published, newly, hot);
+        return build::extend(published, newly, newly_points, hot);
     }
     let blocks: Vec<BlockRef> = entries
         .iter()
