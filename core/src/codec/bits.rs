@@ -29,13 +29,85 @@ fn mask(width: u32) -> u64 {
 
 /// Packs `values` at `width` bits each into `dst`, which must be exactly
 /// [`packed_len`] long. Bits above `width` are dropped.
+///
+/// Values go through a stack buffer, so that each run of it packs at a
+/// width known at compile time (as [`unpack`] does).
 pub(super) fn pack(values: impl Iterator<Item = u64>, width: u32, dst: &mut [u8]) {
     if width == 0 {
         return;
     }
+    const RUN: usize = 64;
+    let mut values = values;
+    let mut buf = [0u64; RUN];
+    let mut at = 0;
+    loop {
+        let mut k = 0;
+        for (b, v) in buf.iter_mut().zip(&mut values) {
+            *b = v;
+            k += 1;
+        }
+        if k == 0 {
+            break;
+        }
+        // A full run is a whole number of bytes: the next starts aligned.
+        let len = packed_len(k, width);
+        pack_slice(&buf[..k], width, &mut dst[at..at + len]);
+        at += len;
+        if k < RUN {
+            break;
+        }
+    }
+}
+
+/// [`pack`] of a slice, whole groups of 8 at a compile-time width.
+fn pack_slice(values: &[u64], width: u32, dst: &mut [u8]) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                $($w => pack_groups::<$w>(values, dst),)*
+                _ => 0,
+            }
+        };
+    }
+    let done = dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+        28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56
+        57 58 59 60 61 62 63 64);
+    pack_any(&values[done..], width, &mut dst[packed_len(done, width)..]);
+}
+
+/// Packs the whole groups of 8 `W`-bit values (8 values are exactly `W`
+/// bytes) of `values`; returns the values packed.
+#[inline(always)]
+fn pack_groups<const W: usize>(values: &[u64], dst: &mut [u8]) -> usize {
+    let mask = u64::MAX >> (64 - W);
+    let (groups, _) = values.as_chunks::<8>();
+    let (outs, _) = dst.as_chunks_mut::<W>();
+    for (g, out) in groups.iter().zip(outs.iter_mut()) {
+        // Every shift and offset is a constant once the loop is unrolled.
+        let (mut acc, mut bits, mut pos) = (0u64, 0usize, 0usize);
+        for &v in g {
+            let v = v & mask;
+            acc |= v << bits;
+            if bits + W >= 64 {
+                out[pos..pos + 8].copy_from_slice(&acc.to_le_bytes());
+                pos += 8;
+                acc = if bits == 0 { 0 } else { v >> (64 - bits) };
+                bits = bits + W - 64;
+            } else {
+                bits += W;
+            }
+        }
+        let tail = bits / 8;
+        out[pos..pos + tail].copy_from_slice(&acc.to_le_bytes()[..tail]);
+    }
+    groups.len().min(outs.len()) * 8
+}
+
+/// [`pack`] one value at a time, for any width in `1..=64`.
+fn pack_any(values: &[u64], width: u32, dst: &mut [u8]) {
     let mask = mask(width);
     let (mut acc, mut bits, mut pos) = (0u128, 0u32, 0usize);
-    for v in values {
+    for &v in values {
         acc |= u128::from(v & mask) << bits;
         bits += width;
         if bits >= 64 {

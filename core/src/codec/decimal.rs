@@ -64,10 +64,30 @@ pub(super) fn integer(bits: u64, e: u8) -> Option<i64> {
     (value(n, pow) == bits).then_some(n)
 }
 
+/// False for values that no exponent holds, told from their bits alone so
+/// that the search does not try all 19: magnitudes above `2^51` (the
+/// integer limit), NaN and infinities, and nonzero magnitudes below
+/// `10^-19`, under any `n / 10^e` (subnormals among them, whose multiply
+/// takes a slow microcode path on some CPUs).
+#[inline]
+fn plausible(v: u64) -> bool {
+    const TINY: u64 = 0x3BFD_83C9_4FB6_D2AC; // 1e-19
+    let magnitude = v & !(1 << 63);
+    magnitude == 0 || (TINY..=LIMIT.to_bits()).contains(&magnitude)
+}
+
 /// The exponent for a block of `values`, if every value is a decimal.
 pub(super) fn exponent(values: &[u64]) -> Option<u8> {
-    let mut e = 0;
+    exponent_from(values, 0)
+}
+
+/// [`exponent`] continued from exponent `e`: the smallest exponent at or
+/// above `e` at which each value, taken in turn, is exact, if any.
+pub(super) fn exponent_from(values: &[u64], mut e: u8) -> Option<u8> {
     for &v in values {
+        if !plausible(v) {
+            return None;
+        }
         while integer(v, e).is_none() {
             e += 1;
             if e > MAX_EXPONENT {
@@ -84,6 +104,45 @@ pub(super) fn integers(values: &[u64], e: u8) -> impl Iterator<Item = Option<i64
     values.iter().map(move |&v| integer(v, e))
 }
 
+/// [`integer`] of every value at `e` into `out` (as long as `values`), in
+/// one pass with no branch on the data (it vectorizes: one division a value
+/// and no more); whether every value was exact. `out` holds garbage where
+/// one was not.
+pub(super) fn integers_into(values: &[u64], e: u8, out: &mut [i64]) -> bool {
+    let pow = POW10[usize::from(e)];
+    let mut bad = 0u64;
+    for (o, &v) in out.iter_mut().zip(values) {
+        let scaled = f64::from_bits(v) * pow;
+        // `rounded` is `MAGIC + n` for `|scaled| <= 2^51`, `n` in its low
+        // mantissa bits: the same `n` and quotient as `integer`'s.
+        let rounded = scaled + MAGIC;
+        *o = rounded.to_bits().wrapping_sub(MAGIC_BITS) as i64;
+        let back = ((rounded - MAGIC) / pow).to_bits();
+        let in_range = scaled.abs() <= LIMIT; // false for NaN
+        bad |= (back ^ v) | u64::from(!in_range);
+    }
+    bad == 0
+}
+
+/// Values whose exponent [`exponent_into`] takes from the scalar search
+/// before checking the whole block at once.
+const PROBE: usize = 8;
+
+/// The exponent of `values` and their integers at it in `out` (as long as
+/// `values`), if every value is a decimal: the same exponent and integers
+/// as [`exponent`] then [`integers`], in one vectorized pass over the block
+/// when the first [`PROBE`] values already need the block's exponent.
+pub(super) fn exponent_into(values: &[u64], out: &mut [i64]) -> Option<u8> {
+    let (probe, rest) = values.split_at(values.len().min(PROBE));
+    let e = exponent_from(probe, 0)?;
+    if integers_into(values, e, out) {
+        // Every later value is exact at `e`: the search stays there.
+        return Some(e);
+    }
+    let last = exponent_from(rest, e)?;
+    (last != e && integers_into(values, last, out)).then_some(last)
+}
+
 /// How a decimal block stores its integers.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum IntPlan {
@@ -93,18 +152,38 @@ pub(super) enum IntPlan {
     DeltaFor { first: i64, min: i64, width: u32 },
 }
 
-/// Writes `e`, the plan's parameters and the packed integers of `values`.
-pub(super) fn write(values: &[u64], e: u8, plan: IntPlan, w: &mut Writer<'_>) {
-    let ints = values
-        .iter()
-        .map(move |&v| integer(v, e).unwrap_or_default());
+/// Writes `e`, the plan's parameters and the packed integers of `values`:
+/// `ints`, when given, are those integers (as [`exponent_into`] left them),
+/// else they are computed again.
+pub(super) fn write(
+    values: &[u64],
+    e: u8,
+    plan: IntPlan,
+    ints: Option<&[i64]>,
+    w: &mut Writer<'_>,
+) {
+    match ints {
+        Some(ints) => write_ints(ints.iter().copied(), e, plan, w),
+        None => write_ints(
+            values
+                .iter()
+                .map(move |&v| integer(v, e).unwrap_or_default()),
+            e,
+            plan,
+            w,
+        ),
+    }
+}
+
+fn write_ints(ints: impl ExactSizeIterator<Item = i64>, e: u8, plan: IntPlan, w: &mut Writer<'_>) {
+    let count = ints.len();
     w.u8(e);
     match plan {
         IntPlan::For { min, width } => {
             w.u8(width as u8);
             w.varint(bits::zigzag(min));
             let packed = ints.map(|n| n.wrapping_sub(min) as u64);
-            bits::pack(packed, width, w.take(bits::packed_len(values.len(), width)));
+            bits::pack(packed, width, w.take(bits::packed_len(count, width)));
         }
         IntPlan::DeltaFor { first, min, width } => {
             w.u8(width as u8);
@@ -116,9 +195,30 @@ pub(super) fn write(values: &[u64], e: u8, plan: IntPlan, w: &mut Writer<'_>) {
                 prev = n;
                 d
             });
-            let len = bits::packed_len(values.len().saturating_sub(1), width);
+            let len = bits::packed_len(count.saturating_sub(1), width);
             bits::pack(deltas, width, w.take(len));
         }
+    }
+}
+
+/// Values a delta section sums before dividing them.
+const RUN: usize = 8;
+
+/// Turns packed deltas (each `min` below the real one) into values after
+/// `acc` (the bits of `MAGIC + n` for the integer `n` before them), and
+/// `acc` into that of the last. `min` is added in its own pass, so the
+/// running sum is a chain of one add a value.
+#[inline(always)]
+fn sum_and_divide(run: &mut [u64], acc: &mut u64, min: u64, pow: f64) {
+    for d in run.iter_mut() {
+        *d = d.wrapping_add(min);
+    }
+    for d in run.iter_mut() {
+        *acc = acc.wrapping_add(*d);
+        *d = *acc;
+    }
+    for d in run.iter_mut() {
+        *d = ((f64::from_bits(*d) - MAGIC) / pow).to_bits();
     }
 }
 
@@ -165,10 +265,16 @@ impl<'a> Section<'a> {
                 };
                 *head = value(first, pow);
                 bits::unpack(self.packed, self.width, 0, rest);
-                bits::prefix_sum(first as u64, min as u64, rest);
-                for v in rest.iter_mut() {
-                    *v = value(*v as i64, pow);
+                // The running sum is kept as the bits of `MAGIC + n` (what
+                // `value` adds), and runs a chunk ahead of the divisions:
+                // the scalar chain of one chunk overlaps the vector
+                // divisions of the one before.
+                let mut acc = MAGIC_BITS.wrapping_add(first as u64);
+                let (runs, tail) = rest.as_chunks_mut::<RUN>();
+                for run in runs {
+                    sum_and_divide(run, &mut acc, min as u64, pow);
                 }
+                sum_and_divide(tail, &mut acc, min as u64, pow);
             }
             None => {
                 bits::unpack(self.packed, self.width, 0, out);
@@ -209,6 +315,35 @@ mod tests {
         }
         // A NaN with a payload is not any decimal either.
         assert_eq!(exponent(&[0x7ff8_0000_0000_0001]), None);
+    }
+
+    #[test]
+    fn values_told_implausible_are_exact_at_no_exponent() {
+        assert_eq!(1e-19f64.to_bits(), 0x3BFD_83C9_4FB6_D2AC);
+        let edges = [
+            0.0f64,
+            1e-19,
+            1e-18,
+            LIMIT,
+            f64::from_bits(LIMIT.to_bits() + 1),
+            f64::from_bits(0x3BFD_83C9_4FB6_D2AB),
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-300,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for x in edges.into_iter().flat_map(|x| [x, -x]) {
+            if !plausible(x.to_bits()) {
+                assert!(
+                    (0..=MAX_EXPONENT).all(|e| integer(x.to_bits(), e).is_none()),
+                    "{x}"
+                );
+            }
+        }
+        assert!(plausible(1e-18f64.to_bits()) && plausible(LIMIT.to_bits()));
+        assert!(!plausible(5e-324f64.to_bits()) && !plausible((-1e300f64).to_bits()));
     }
 
     #[test]

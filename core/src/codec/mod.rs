@@ -166,7 +166,8 @@ pub fn encode(ts: &[i64], values: &[u64], out: &mut [u8]) -> Result<usize, Encod
         });
     }
     let (ts_plan, ts_len) = TsPlan::choose(ts);
-    let (value_plan, value_len) = ValuePlan::choose(values);
+    let mut scratch = [0; values::STACK_POINTS];
+    let (value_plan, value_len) = ValuePlan::choose(values, &mut scratch);
     let len = HEADER_BYTES + ts_len + value_len;
     let Some(out) = out.get_mut(..len) else {
         return Err(EncodeError::OutputTooSmall {
@@ -184,7 +185,7 @@ pub fn encode(ts: &[i64], values: &[u64], out: &mut [u8]) -> Result<usize, Encod
     w.bytes(&ts.last().copied().unwrap_or(0).to_le_bytes());
     ts_plan.write(ts, &mut w);
     debug_assert_eq!(w.pos(), HEADER_BYTES + ts_len, "timestamp section size");
-    value_plan.write(values, &mut w);
+    value_plan.write(values, &scratch, &mut w);
     debug_assert_eq!(w.pos(), len, "value section size");
     Ok(len)
 }

@@ -29,11 +29,19 @@ impl TsPlan {
         if n < 2 {
             return (TsPlan::Raw, raw);
         }
-        let (mut min, mut max) = (i64::MAX, i64::MIN);
-        for pair in ts.windows(2) {
-            let d = pair[1].wrapping_sub(pair[0]);
-            min = min.min(d);
-            max = max.max(d);
+        // Regular scrapes first: one branch-free pass that vectorizes.
+        let d0 = ts[1].wrapping_sub(ts[0]);
+        let mut differ = 0;
+        for (a, b) in ts.iter().zip(&ts[1..]) {
+            differ |= b.wrapping_sub(*a) ^ d0;
+        }
+        let (mut min, mut max) = (d0, d0);
+        if differ != 0 {
+            for pair in ts.windows(2) {
+                let d = pair[1].wrapping_sub(pair[0]);
+                min = min.min(d);
+                max = max.max(d);
+            }
         }
         let width = bits::width(max.wrapping_sub(min) as u64);
         let packed = 1 + bits::varint_len(bits::zigzag(min)) + bits::packed_len(n - 1, width);

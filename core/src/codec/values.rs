@@ -12,13 +12,33 @@ use super::decimal::{self, IntPlan};
 use super::xor;
 use super::{DecodeError, ValueCodec};
 
+/// Points whose decimal integers [`ValuePlan::choose`] keeps (on the
+/// caller's stack) for [`ValuePlan::write`]; longer blocks compute them
+/// again.
+pub(super) const STACK_POINTS: usize = 256;
+
+/// Room for the decimal integers of a block of up to [`STACK_POINTS`].
+pub(super) type Scratch = [i64; STACK_POINTS];
+
 /// How to write one value column.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum ValuePlan {
     Raw,
-    For { min: u64, width: u32 },
-    DeltaFor { first: u64, min: i64, width: u32 },
-    Decimal { e: u8, ints: IntPlan },
+    For {
+        min: u64,
+        width: u32,
+    },
+    DeltaFor {
+        first: u64,
+        min: i64,
+        width: u32,
+    },
+    /// `cached`: the integers are in the scratch `choose` was given.
+    Decimal {
+        e: u8,
+        ints: IntPlan,
+        cached: bool,
+    },
     Xor,
 }
 
@@ -49,9 +69,34 @@ impl Ranges {
     }
 }
 
+/// The unsigned range of the bit patterns `values` (not empty) and the
+/// signed range of their wrapping deltas.
+fn bit_ranges(values: &[u64]) -> (u64, u64, i64, i64) {
+    let first = values[0];
+    let (mut umin, mut umax) = (first, first);
+    let (mut dmin, mut dmax) = (i64::MAX, i64::MIN);
+    for p in values.windows(2) {
+        umin = umin.min(p[1]);
+        umax = umax.max(p[1]);
+        let d = p[1].wrapping_sub(p[0]) as i64;
+        dmin = dmin.min(d);
+        dmax = dmax.max(d);
+    }
+    (umin, umax, dmin, dmax)
+}
+
+/// Values whose ranges bound the integer codecs from below before the
+/// whole column is read for them.
+const PROBE: usize = 16;
+
 impl ValuePlan {
-    /// The smallest encoding of `values` and its size in bytes.
-    pub(super) fn choose(values: &[u64]) -> (ValuePlan, usize) {
+    /// The smallest encoding of `values` and its size in bytes; a decimal
+    /// plan may leave its integers in `scratch` for [`ValuePlan::write`].
+    ///
+    /// Every candidate is sized exactly, or skipped when a cheap lower bound
+    /// of its size shows that it cannot win: the choice is the same as
+    /// sizing them all.
+    pub(super) fn choose(values: &[u64], scratch: &mut Scratch) -> (ValuePlan, usize) {
         let n = values.len();
         let mut best = (ValuePlan::Raw, 8 * n);
         let Some(&first) = values.first() else {
@@ -62,46 +107,53 @@ impl ValuePlan {
                 *best = (plan, size);
             }
         };
+        let decimal = decimal_plan(values, scratch);
 
-        // Unsigned FOR and signed delta FOR over the bit patterns.
-        let (mut umin, mut umax) = (first, first);
-        let mut r = Ranges::new();
-        for p in values.windows(2) {
-            umin = umin.min(p[1]);
-            umax = umax.max(p[1]);
-            let d = p[1].wrapping_sub(p[0]) as i64;
-            r.dmin = r.dmin.min(d);
-            r.dmax = r.dmax.max(d);
+        // Unsigned FOR and signed delta FOR over the bit patterns: they come
+        // before decimal in the tie order, so they can win at its size too.
+        // Their width over a prefix bounds their size from below.
+        let limit = decimal.map_or(best.1, |(.., size, _)| size.min(best.1));
+        let (pmin, pmax, pdmin, pdmax) = bit_ranges(&values[..n.min(PROBE)]);
+        let for_bound = 2 + bits::packed_len(n, bits::width(pmax - pmin));
+        let delta_bound = if n < 2 {
+            usize::MAX
+        } else {
+            3 + bits::packed_len(n - 1, bits::width(pdmax.wrapping_sub(pdmin) as u64))
+        };
+        if for_bound <= limit || delta_bound <= limit {
+            let (umin, umax, dmin, dmax) = if n <= PROBE {
+                (pmin, pmax, pdmin, pdmax)
+            } else {
+                bit_ranges(values)
+            };
+            let width = bits::width(umax - umin);
+            consider(
+                &mut best,
+                ValuePlan::For { min: umin, width },
+                1 + bits::varint_len(umin) + bits::packed_len(n, width),
+            );
+            let dwidth = bits::width(dmax.wrapping_sub(dmin) as u64);
+            consider(
+                &mut best,
+                ValuePlan::DeltaFor {
+                    first,
+                    min: dmin,
+                    width: dwidth,
+                },
+                1 + bits::varint_len(first)
+                    + bits::varint_len(bits::zigzag(dmin))
+                    + bits::packed_len(n - 1, dwidth),
+            );
         }
-        let width = bits::width(umax - umin);
-        consider(
-            &mut best,
-            ValuePlan::For { min: umin, width },
-            1 + bits::varint_len(umin) + bits::packed_len(n, width),
-        );
-        let (_, dwidth) = r.widths();
-        consider(
-            &mut best,
-            ValuePlan::DeltaFor {
-                first,
-                min: r.dmin,
-                width: dwidth,
-            },
-            1 + bits::varint_len(first)
-                + bits::varint_len(bits::zigzag(r.dmin))
-                + bits::packed_len(n - 1, dwidth),
-        );
 
-        if let Some((e, ints, size)) = decimal_plan(values) {
-            consider(&mut best, ValuePlan::Decimal { e, ints }, size);
+        if let Some((e, ints, size, cached)) = decimal {
+            consider(&mut best, ValuePlan::Decimal { e, ints, cached }, size);
         }
 
-        // XOR costs at least 64 bits, then 2 a value: count it only when
-        // that could win.
-        if 8 + (2 * (n - 1)).div_ceil(8) < best.1 {
-            let mut count = xor::Count::default();
-            xor::encode(values, &mut count);
-            consider(&mut best, ValuePlan::Xor, count.0.div_ceil(8));
+        // XOR costs at least 64 bits, then 2 a value: its count stops as
+        // soon as that bound on the rest shows it cannot win.
+        if let Some(bits) = xor::size_below(values, 8 * best.1) {
+            consider(&mut best, ValuePlan::Xor, bits.div_ceil(8));
         }
         best
     }
@@ -123,8 +175,8 @@ impl ValuePlan {
         }
     }
 
-    /// Writes the section for `values`.
-    pub(super) fn write(self, values: &[u64], w: &mut Writer<'_>) {
+    /// Writes the section for `values` (`scratch` as `choose` left it).
+    pub(super) fn write(self, values: &[u64], scratch: &Scratch, w: &mut Writer<'_>) {
         let n = values.len();
         match self {
             ValuePlan::Raw => {
@@ -148,7 +200,10 @@ impl ValuePlan {
                 let len = bits::packed_len(n.saturating_sub(1), width);
                 bits::pack(deltas, width, w.take(len));
             }
-            ValuePlan::Decimal { e, ints } => decimal::write(values, e, ints, w),
+            ValuePlan::Decimal { e, ints, cached } => {
+                let cached = cached.then(|| &scratch[..n]);
+                decimal::write(values, e, ints, cached, w)
+            }
             ValuePlan::Xor => {
                 let mut bw = xor::BitWriter::new(w);
                 xor::encode(values, &mut bw);
@@ -158,28 +213,49 @@ impl ValuePlan {
     }
 }
 
-/// The decimal plan for `values` and its size, if they are all decimals.
-fn decimal_plan(values: &[u64]) -> Option<(u8, IntPlan, usize)> {
-    let e = decimal::exponent(values)?;
-    let mut r = Ranges::new();
-    let mut ints = decimal::integers(values, e);
-    let first = ints.next()??;
-    let mut prev = first;
-    (r.min, r.max) = (first, first);
-    for n in ints {
-        let n = n?;
-        r.min = r.min.min(n);
-        r.max = r.max.max(n);
-        let d = n.wrapping_sub(prev);
-        prev = n;
-        r.dmin = r.dmin.min(d);
-        r.dmax = r.dmax.max(d);
-    }
-    let (width, dwidth) = r.widths();
+/// The decimal plan for `values` (not empty) and its size, if they are all
+/// decimals, and whether their integers were left in `scratch`.
+fn decimal_plan(values: &[u64], scratch: &mut Scratch) -> Option<(u8, IntPlan, usize, bool)> {
     let count = values.len();
+    let mut r = Ranges::new();
+    let (e, first, cached) = match scratch.get_mut(..count) {
+        Some(ints) => {
+            let e = decimal::exponent_into(values, ints)?;
+            let first = ints[0];
+            (r.min, r.max) = (first, first);
+            for &n in ints.iter() {
+                r.min = r.min.min(n);
+                r.max = r.max.max(n);
+            }
+            for p in ints.windows(2) {
+                let d = p[1].wrapping_sub(p[0]);
+                r.dmin = r.dmin.min(d);
+                r.dmax = r.dmax.max(d);
+            }
+            (e, first, true)
+        }
+        None => {
+            let e = decimal::exponent(values)?;
+            let mut ints = decimal::integers(values, e);
+            let first = ints.next()??;
+            let mut prev = first;
+            (r.min, r.max) = (first, first);
+            for n in ints {
+                let n = n?;
+                r.min = r.min.min(n);
+                r.max = r.max.max(n);
+                let d = n.wrapping_sub(prev);
+                prev = n;
+                r.dmin = r.dmin.min(d);
+                r.dmax = r.dmax.max(d);
+            }
+            (e, first, false)
+        }
+    };
+    let (width, dwidth) = r.widths();
     let for_size = 2 + bits::varint_len(bits::zigzag(r.min)) + bits::packed_len(count, width);
     if count < 2 {
-        return Some((e, IntPlan::For { min: r.min, width }, for_size));
+        return Some((e, IntPlan::For { min: r.min, width }, for_size, cached));
     }
     let delta_size = 2
         + bits::varint_len(bits::zigzag(first))
@@ -191,9 +267,9 @@ fn decimal_plan(values: &[u64]) -> Option<(u8, IntPlan, usize)> {
             min: r.dmin,
             width: dwidth,
         };
-        (e, plan, delta_size)
+        (e, plan, delta_size, cached)
     } else {
-        (e, IntPlan::For { min: r.min, width }, for_size)
+        (e, IntPlan::For { min: r.min, width }, for_size, cached)
     })
 }
 
@@ -313,4 +389,187 @@ fn sum_deltas(packed: &[u8], width: u32, count: usize, min: u64) -> u64 {
         start += chunk.len();
     }
     acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The codec and size `choose` must pick: every candidate sized in
+    /// full, in the tie order, with no bound to skip one.
+    fn exhaustive(values: &[u64]) -> (ValueCodec, usize) {
+        let n = values.len();
+        let mut best = (ValueCodec::Raw, 8 * n);
+        let Some(&first) = values.first() else {
+            return best;
+        };
+        let mut consider = |codec, size| {
+            if size < best.1 {
+                best = (codec, size);
+            }
+        };
+        let (umin, umax, dmin, dmax) = bit_ranges(values);
+        let width = bits::width(umax - umin);
+        consider(
+            ValueCodec::For,
+            1 + bits::varint_len(umin) + bits::packed_len(n, width),
+        );
+        let dwidth = bits::width(dmax.wrapping_sub(dmin) as u64);
+        consider(
+            ValueCodec::DeltaFor,
+            1 + bits::varint_len(first)
+                + bits::varint_len(bits::zigzag(dmin))
+                + bits::packed_len(n - 1, dwidth),
+        );
+        let ints: Option<Vec<i64>> =
+            decimal::exponent(values).and_then(|e| decimal::integers(values, e).collect());
+        if let Some(ints) = ints {
+            let (min, max) = (*ints.iter().min().unwrap(), *ints.iter().max().unwrap());
+            let for_size = 2
+                + bits::varint_len(bits::zigzag(min))
+                + bits::packed_len(n, bits::width(max.wrapping_sub(min) as u64));
+            let mut size = (for_size, ValueCodec::Decimal);
+            if n >= 2 {
+                let d: Vec<i64> = ints.windows(2).map(|p| p[1].wrapping_sub(p[0])).collect();
+                let (dmin, dmax) = (*d.iter().min().unwrap(), *d.iter().max().unwrap());
+                let delta_size = 2
+                    + bits::varint_len(bits::zigzag(ints[0]))
+                    + bits::varint_len(bits::zigzag(dmin))
+                    + bits::packed_len(n - 1, bits::width(dmax.wrapping_sub(dmin) as u64));
+                if delta_size < for_size {
+                    size = (delta_size, ValueCodec::DecimalDelta);
+                }
+            }
+            consider(size.1, size.0);
+        }
+        let mut count = xor::Count::default();
+        xor::encode(values, &mut count);
+        consider(ValueCodec::Xor, count.0.div_ceil(8));
+        best
+    }
+
+    /// Chooses and writes `values`, from the scratch and without it.
+    fn check(values: &[u64]) {
+        let mut scratch = [0; STACK_POINTS];
+        let (plan, size) = ValuePlan::choose(values, &mut scratch);
+        assert_eq!((plan.codec(), size), exhaustive(values), "{values:x?}");
+        let (mut a, mut b) = (vec![0xA5u8; size], vec![0x5Au8; size]);
+        let mut w = Writer::new(&mut a);
+        plan.write(values, &scratch, &mut w);
+        assert_eq!(w.pos(), size);
+        let uncached = match plan {
+            ValuePlan::Decimal { e, ints, .. } => ValuePlan::Decimal {
+                e,
+                ints,
+                cached: false,
+            },
+            plan => plan,
+        };
+        let mut w = Writer::new(&mut b);
+        uncached.write(values, &[0; STACK_POINTS], &mut w);
+        assert_eq!(a, b);
+        let mut out = vec![0u64; values.len()];
+        decode(&mut Reader::new(&a), plan.codec(), &mut out).unwrap();
+        assert_eq!(out, values);
+    }
+
+    fn decimals(n: usize) -> impl Strategy<Value = Vec<u64>> {
+        // Mostly one exponent, now and then a value that needs more (early,
+        // late or never), and the odd value no exponent holds.
+        (
+            0u8..4,
+            proptest::collection::vec(-30_000i64..30_000, n),
+            proptest::collection::vec((0..n.max(1), 0u8..6), 0..3),
+            prop_oneof![Just(None), (0..n.max(1)).prop_map(Some)],
+        )
+            .prop_map(|(e, ints, bumps, odd)| {
+                let mut v: Vec<u64> = ints
+                    .iter()
+                    .map(|&i| (i as f64 / 10f64.powi(i32::from(e))).to_bits())
+                    .collect();
+                for (at, e) in bumps {
+                    if let Some(x) = v.get_mut(at) {
+                        *x = (ints[at] as f64 / 10f64.powi(i32::from(e) + 3) + 0.125).to_bits();
+                    }
+                }
+                if let Some(x) = odd.and_then(|at| v.get_mut(at)) {
+                    *x = core::f64::consts::PI.to_bits();
+                }
+                v
+            })
+    }
+
+    fn shaped(n: usize) -> impl Strategy<Value = Vec<u64>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u64>(), n),
+            decimals(n),
+            (any::<u64>(), proptest::collection::vec(0u64..1 << 12, n))
+                .prop_map(|(base, v)| v.into_iter().map(|x| base.wrapping_add(x)).collect()),
+            (any::<u64>(), proptest::collection::vec(0u64..300, n)).prop_map(|(base, steps)| {
+                steps
+                    .into_iter()
+                    .scan(base, |acc, s| {
+                        *acc = acc.wrapping_add(s);
+                        Some(*acc)
+                    })
+                    .collect()
+            }),
+            proptest::collection::vec((0u64..4, any::<u64>()), n).prop_map(|v| {
+                // Repeats and small XORs: XOR against everything else.
+                v.into_iter()
+                    .scan(1.5f64.to_bits(), |acc, (k, x)| {
+                        *acc ^= match k {
+                            0 | 1 => 0,
+                            2 => x & 0xff << 20,
+                            _ => x & 0xf_ffff_ffff,
+                        };
+                        Some(*acc)
+                    })
+                    .collect()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 512 }))]
+
+        #[test]
+        fn choose_picks_what_sizing_every_candidate_picks(
+            values in (0usize..if cfg!(miri) { 20 } else { 300 }).prop_flat_map(shaped),
+        ) {
+            check(&values);
+        }
+
+        #[test]
+        fn full_blocks_choose_the_same_either_side_of_the_scratch(
+            values in (STACK_POINTS - 2..=STACK_POINTS + 2).prop_flat_map(shaped),
+        ) {
+            check(&values);
+        }
+    }
+
+    #[test]
+    fn a_late_value_needing_a_larger_exponent_is_found() {
+        let mut v: Vec<u64> = (0..200)
+            .map(|i| (f64::from(i * 37 % 101) * 0.5 - 20.0).to_bits())
+            .collect();
+        v[150] = 0.125f64.to_bits();
+        check(&v);
+        let mut scratch = [0; STACK_POINTS];
+        let (plan, _) = ValuePlan::choose(&v, &mut scratch);
+        assert!(
+            matches!(
+                plan,
+                ValuePlan::Decimal {
+                    e: 3,
+                    cached: true,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+    }
 }

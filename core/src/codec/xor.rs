@@ -42,12 +42,21 @@ const TRAILING_THRESHOLD: u32 = 6;
 pub(super) trait Sink {
     /// Appends the low `n` bits of `v` (`n <= 64`; higher bits are zero).
     fn put(&mut self, v: u64, n: u32);
+
+    /// Whether to stop with `remaining` values left to stream.
+    #[inline]
+    fn stop(&self, remaining: usize) -> bool {
+        let _ = remaining;
+        false
+    }
 }
 
 /// Counts bits.
+#[cfg(test)]
 #[derive(Default)]
 pub(super) struct Count(pub(super) usize);
 
+#[cfg(test)]
 impl Sink for Count {
     #[inline]
     fn put(&mut self, _: u64, n: u32) {
@@ -55,7 +64,7 @@ impl Sink for Count {
     }
 }
 
-/// Writes bits LSB first into a section sized by [`Count`].
+/// Writes bits LSB first into a section sized by [`size_below`].
 pub(super) struct BitWriter<'w, 'a> {
     out: &'w mut Writer<'a>,
     acc: u128,
@@ -91,41 +100,74 @@ impl Sink for BitWriter<'_, '_> {
     }
 }
 
-/// Streams `values` into `sink`.
-pub(super) fn encode(values: &[u64], sink: &mut impl Sink) {
+/// Counts bits up to a limit.
+struct Bounded {
+    bits: usize,
+    limit: usize,
+}
+
+impl Sink for Bounded {
+    #[inline]
+    fn put(&mut self, _: u64, n: u32) {
+        self.bits += n as usize;
+    }
+
+    #[inline]
+    fn stop(&self, remaining: usize) -> bool {
+        // Every value costs at least 2 bits.
+        self.bits + 2 * remaining >= self.limit
+    }
+}
+
+/// The bits of the stream for `values`, if fewer than `limit`; `None` as
+/// soon as the bits so far and 2 a value left reach `limit`.
+pub(super) fn size_below(values: &[u64], limit: usize) -> Option<usize> {
+    let mut sink = Bounded { bits: 0, limit };
+    encode(values, &mut sink).then_some(sink.bits)
+}
+
+/// Streams `values` into `sink`; false if the sink stopped it.
+pub(super) fn encode(values: &[u64], sink: &mut impl Sink) -> bool {
     let Some((&first, rest)) = values.split_first() else {
-        return;
+        return true;
     };
     sink.put(first, 64);
     let mut prev = first;
     let mut prev_class = u32::MAX;
-    for &v in rest {
-        let x = v ^ prev;
-        prev = v;
-        if x == 0 {
-            sink.put(0b00, 2);
-            continue;
+    // The sink may stop the stream between runs of 16 values.
+    for (r, run) in rest.chunks(16).enumerate() {
+        if sink.stop(rest.len() - 16 * r) {
+            return false;
         }
-        let c = class(x.leading_zeros());
-        let leading = CLASS_LEADING[c as usize];
-        let trailing = x.trailing_zeros();
-        if trailing > TRAILING_THRESHOLD {
-            let significant = 64 - leading - trailing;
-            sink.put(
-                0b01 | (u64::from(c) << 2) | (u64::from(significant) << 5),
-                11,
-            );
-            sink.put(x >> trailing, significant);
-            prev_class = u32::MAX;
-        } else if c == prev_class {
-            sink.put(0b10, 2);
-            sink.put(x, 64 - leading);
-        } else {
-            sink.put(0b11 | (u64::from(c) << 2), 5);
-            sink.put(x, 64 - leading);
-            prev_class = c;
+        for &v in run {
+            let x = v ^ prev;
+            prev = v;
+            if x == 0 {
+                sink.put(0b00, 2);
+                continue;
+            }
+            let c = class(x.leading_zeros());
+            let leading = CLASS_LEADING[c as usize];
+            let trailing = x.trailing_zeros();
+            if trailing > TRAILING_THRESHOLD {
+                let significant = 64 - leading - trailing;
+                sink.put(
+                    0b01 | (u64::from(c) << 2) | (u64::from(significant) << 5),
+                    11,
+                );
+                sink.put(x >> trailing, significant);
+                prev_class = u32::MAX;
+            } else if c == prev_class {
+                sink.put(0b10, 2);
+                sink.put(x, 64 - leading);
+            } else {
+                sink.put(0b11 | (u64::from(c) << 2), 5);
+                sink.put(x, 64 - leading);
+                prev_class = c;
+            }
         }
     }
+    !sink.stop(0)
 }
 
 /// Reads bits LSB first, every read checked against the end.
