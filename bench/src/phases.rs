@@ -132,8 +132,12 @@ pub mod metric {
     pub const RETENTION_BYTES_AFTER_DROP: &str = "bytes_after_drop";
     /// Retention: bytes once the newer points are all merged.
     pub const RETENTION_BYTES_AFTER: &str = "bytes_after";
-    /// Retention: 1 - bytes after the drop / bytes before, 0..=1.
+    /// Retention: bytes the drop freed (the index's own count,
+    /// `retention_freed_bytes`) / bytes before, 0..=1: the target's figure.
     pub const RETENTION_FREED: &str = "freed";
+    /// Retention: 1 - bytes when the drop returned / bytes before, 0..=1
+    /// (newer points merged meanwhile count against it).
+    pub const RETENTION_NET_FREED: &str = "net_freed";
     /// Retention: bytes per point at the end.
     pub const RETENTION_BPP_AFTER: &str = "bytes_per_point_after";
     /// Retention: how long `drop_before` took, ms.

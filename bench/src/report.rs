@@ -519,8 +519,9 @@ const LIFE_TABLES: &[LifeTable] = &[
     LifeTable {
         phase: Phase::Retention,
         title: "Retention: drop_before(half the time range) while writers ingest newer points \
-                and readers query (freed = 1 - bytes when the drop returned / bytes before; \
-                newer points merged meanwhile count against it)",
+                and readers query (freed by the drop = bytes it freed, as the index counts \
+                them / bytes before; net = 1 - bytes when the drop returned / bytes before, \
+                the newer points merged meanwhile counted against it)",
         columns: &[
             ("points before", metric::KEYS, Fmt::Count),
             ("bytes before", metric::RETENTION_BYTES_BEFORE, Fmt::Count),
@@ -529,7 +530,8 @@ const LIFE_TABLES: &[LifeTable] = &[
                 metric::RETENTION_BYTES_AFTER_DROP,
                 Fmt::Count,
             ),
-            ("freed", metric::RETENTION_FREED, Fmt::Pct),
+            ("freed by the drop", metric::RETENTION_FREED, Fmt::Pct),
+            ("net", metric::RETENTION_NET_FREED, Fmt::Pct),
             ("bytes at end", metric::RETENTION_BYTES_AFTER, Fmt::Count),
             ("B/pt before", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
             ("B/pt at end", metric::RETENTION_BPP_AFTER, Fmt::Rate),

@@ -98,6 +98,10 @@ pub struct NodeStats {
     pub keys: usize,
     /// Bytes of frozen (compressed) blocks, part of `tree_bytes`.
     pub frozen_bytes: usize,
+    /// Bytes retention has freed so far (what the versions and blocks it
+    /// replaced held, less what replaced them): `tree_bytes` went down by
+    /// as much, whatever ingest added meanwhile.
+    pub retention_freed_bytes: usize,
     /// Points in frozen blocks, part of `keys`.
     pub frozen_points: usize,
 }
@@ -144,6 +148,7 @@ impl NodeCounters {
         slot_bytes: usize,
         tree_bytes: usize,
         (frozen_bytes, frozen_points): (usize, usize),
+        retention_freed_bytes: usize,
     ) -> NodeStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NodeStats {
@@ -168,6 +173,7 @@ impl NodeCounters {
             keys,
             frozen_bytes,
             frozen_points,
+            retention_freed_bytes,
         }
     }
 }
@@ -194,6 +200,7 @@ impl Stats {
             t.points_dropped += n.points_dropped;
             t.frozen_bytes += n.frozen_bytes;
             t.frozen_points += n.frozen_points;
+            t.retention_freed_bytes += n.retention_freed_bytes;
             t.slots_sealed += n.slots_sealed;
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;

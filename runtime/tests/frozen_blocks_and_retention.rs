@@ -125,6 +125,11 @@ fn drop_before_removes_exactly_the_older_points_and_frees_memory() {
         assert_ranges(&index, &oracle, 32, 40_000);
         let after = index.stats().total;
         assert_eq!(after.points_dropped, 32 * 2_001);
+        assert_eq!(
+            after.retention_freed_bytes,
+            before.tree_bytes - after.tree_bytes,
+            "the freed-bytes counter is what tree_bytes lost"
+        );
         assert_eq!(after.keys, before.keys - 32 * 2_001);
         // Older records inserted afterwards never show; newer ones do.
         let mut w = index.writer();

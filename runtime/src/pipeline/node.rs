@@ -258,6 +258,10 @@ impl NodePipeline {
             self.slots.existing() * self.slots.slot_bytes(),
             self.storage_bytes(),
             frozen,
+            self.shards
+                .iter()
+                .map(|s| s.storage.retention_freed())
+                .sum(),
         )
     }
 

@@ -45,8 +45,8 @@
 //!
 //! - **Hot**: a series' newest block, atomic words the merge appends to. A
 //!   short series' first block grows through size classes; a long series'
-//!   next block starts at 32 points when freezing is on (256 otherwise) and
-//!   doubles up to 256.
+//!   next block starts at 128 points when freezing is on (256 otherwise)
+//!   and doubles to 256.
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
@@ -130,6 +130,9 @@ pub(crate) struct ShardStorage {
     /// Bytes and points of frozen blocks (part of the above).
     frozen_bytes: AtomicUsize,
     frozen_points: AtomicUsize,
+    /// Bytes retention freed so far (versions and blocks it replaced,
+    /// less what replaced them).
+    retention_freed: AtomicUsize,
     /// Points older than this are dropped (`i64::MIN`: none); only grows.
     floor: AtomicI64,
     /// The newest timestamp merged (for `retain`).
@@ -158,6 +161,7 @@ impl ShardStorage {
             config,
             frozen_bytes: AtomicUsize::new(0),
             frozen_points: AtomicUsize::new(0),
+            retention_freed: AtomicUsize::new(0),
             floor: AtomicI64::new(i64::MIN),
             newest: AtomicI64::new(i64::MIN),
             reserve: Mutex::new(Reserve::default()),
@@ -245,6 +249,7 @@ impl ShardStorage {
                     retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
                 stats.dropped += swept.points;
                 retired += swept.published;
+                self.count_freed(&swept.change);
                 change.add(&swept.change);
             }
         }
@@ -270,6 +275,7 @@ impl ShardStorage {
         let mut directory = self.directory.writer(&guard);
         let swept = retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
         drop(reserve);
+        self.count_freed(&swept.change);
         self.account(&swept.change);
         flush(guard, swept.published);
         swept.points
@@ -290,6 +296,7 @@ impl ShardStorage {
         change.replace(Some(footprint), empty.footprint());
         directory.publish(series, empty);
         drop(_reserve);
+        self.count_freed(&change);
         self.account(&change);
         flush(guard, 1);
         points
@@ -304,6 +311,17 @@ impl ShardStorage {
     /// index restored from a snapshot, whose points all lie above it).
     pub(crate) fn raise_floor(&self, floor: i64) {
         self.floor.fetch_max(floor, Ordering::Relaxed);
+    }
+
+    /// Bytes retention has freed in this shard so far.
+    pub(crate) fn retention_freed(&self) -> usize {
+        self.retention_freed.load(Ordering::Relaxed)
+    }
+
+    fn count_freed(&self, change: &Change) {
+        let freed = (change.before.bytes + change.from_reserve)
+            .saturating_sub(change.after.bytes + change.grown);
+        self.retention_freed.fetch_add(freed, Ordering::Relaxed);
     }
 
     fn account(&self, change: &Change) {
