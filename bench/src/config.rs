@@ -57,8 +57,8 @@ pub enum Phase {
     Memory,
     /// The life of a block, 1: numatree's bytes per point (overall, hot,
     /// frozen) after ingesting gauge, counter and random values with
-    /// freezing on; checks gauge <= [`GAUGE_MAX_BYTES_PER_POINT`] overall
-    /// and random frozen <= [`RANDOM_MAX_FROZEN_RATIO`] x 16 bytes.
+    /// freezing on; checks gauge <= 3 bytes a point overall and random
+    /// frozen <= 1.05 x 16 bytes.
     Compression,
     /// The life of a block, 2: cold insert of gauge values into numatree
     /// with freezing on and off, in the same run.
