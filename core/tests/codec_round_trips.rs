@@ -8,7 +8,7 @@ use numatree_core::codec::{
 };
 use proptest::prelude::*;
 
-const CASES: u32 = if cfg!(miri) { 6 } else { 256 };
+const CASES: u32 = if cfg!(miri) { 3 } else { 256 };
 const MAX_N: usize = if cfg!(miri) { 24 } else { 600 };
 
 fn encoded(ts: &[i64], values: &[u64]) -> Vec<u8> {

@@ -495,7 +495,7 @@ fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
     for m in memory {
         let (what, count, pages) = match which {
             Pages::Slots => ("slot buffers", m.slots, &m.slot_pages),
-            Pages::Tree => ("column blocks", m.blocks, &m.block_pages),
+            Pages::Tree => ("hot column blocks", m.blocks, &m.block_pages),
         };
         if pages.as_slice() != [m.node_id] {
             let on = if pages.is_empty() {
@@ -516,6 +516,15 @@ fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
             "node {}: {count} {what} on node {}",
             m.node_id, m.node_id
         ));
+        if matches!(which, Pages::Tree) && m.frozen_blocks > 0 {
+            // Reported, not checked: see NodeMemory::frozen_block_pages.
+            let on: Vec<String> = m.frozen_block_pages.iter().map(|n| n.to_string()).collect();
+            detail.push(format!(
+                "({} frozen blocks on node(s) {})",
+                m.frozen_blocks,
+                on.join(", ")
+            ));
+        }
     }
     Ok(detail.join(", "))
 }

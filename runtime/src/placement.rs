@@ -35,12 +35,20 @@ pub struct NodeMemory {
     /// Nodes holding resident pages of those slot buffers, ascending; empty
     /// when none is resident.
     pub slot_pages: Vec<NodeId>,
-    /// Column blocks examined, over all of the node's shards (at most
-    /// 4,096 per node).
+    /// Hot column blocks examined (each series' newest, appended to in
+    /// place), over all of the node's shards (at most 4,096 per node).
     pub blocks: usize,
     /// Nodes holding the pages where those blocks start, ascending; empty
     /// when none is resident.
     pub block_pages: Vec<NodeId>,
+    /// Frozen (encoded) blocks examined (at most 4,096 per node).
+    pub frozen_blocks: usize,
+    /// Nodes holding the pages where those start, ascending. Frozen blocks
+    /// are small heap allocations made by the node's merge threads, but
+    /// the allocator may hand such a thread a chunk that a thread of
+    /// another node freed (see the README's placement notes), so they are
+    /// reported here and not part of [`is_local`](Self::is_local).
+    pub frozen_block_pages: Vec<NodeId>,
 }
 
 impl NodeMemory {
@@ -77,21 +85,31 @@ impl Index {
                 }
             });
             result?;
-            let mut block_pages = BTreeSet::new();
-            let mut blocks = 0;
+            let (mut block_pages, mut frozen_block_pages) = (BTreeSet::new(), BTreeSet::new());
+            let (mut blocks, mut frozen_blocks) = (0, 0);
             let mut result = Ok(());
             for shard in &node.shards {
                 shard.storage.for_each_block(|block| {
-                    if blocks < MAX_BLOCKS_LOCATED && result.is_ok() {
-                        blocks += 1;
-                        // The page of the block's first word: a block is
-                        // smaller than a page or not page aligned, and is
-                        // first touched when allocated, by a pinned thread.
-                        let located = match block {
-                            BlockMemory::Hot(words) => topology.memory_location(&words[..1]),
-                            BlockMemory::Frozen(bytes) => topology.memory_location(&bytes[..1]),
-                        };
-                        result = located.map(|nodes| block_pages.extend(nodes));
+                    if result.is_err() {
+                        return;
+                    }
+                    // The page of the block's first word: a block is
+                    // smaller than a page or not page aligned, and is
+                    // first touched when allocated, by a pinned thread.
+                    match block {
+                        BlockMemory::Hot(words) if blocks < MAX_BLOCKS_LOCATED => {
+                            blocks += 1;
+                            result = topology
+                                .memory_location(&words[..1])
+                                .map(|nodes| block_pages.extend(nodes));
+                        }
+                        BlockMemory::Frozen(bytes) if frozen_blocks < MAX_BLOCKS_LOCATED => {
+                            frozen_blocks += 1;
+                            result = topology
+                                .memory_location(&bytes[..1])
+                                .map(|nodes| frozen_block_pages.extend(nodes));
+                        }
+                        _ => {}
                     }
                 });
             }
@@ -103,6 +121,8 @@ impl Index {
                 slot_pages: slot_pages.into_iter().collect(),
                 blocks,
                 block_pages: block_pages.into_iter().collect(),
+                frozen_blocks,
+                frozen_block_pages: frozen_block_pages.into_iter().collect(),
             });
         }
         Ok(out)
@@ -178,6 +198,8 @@ mod tests {
             slot_pages: Vec::new(),
             blocks: 0,
             block_pages: vec![NodeId::new(1)],
+            frozen_blocks: 0,
+            frozen_block_pages: Vec::new(),
         };
         assert!(memory.is_local());
         let remote = NodeMemory {

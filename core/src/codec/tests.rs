@@ -19,7 +19,14 @@ fn round_trip(ts: &[i64], values: &[u64]) -> Vec<u8> {
     assert_eq!(decode(&bytes, &mut t, &mut v), Ok(ts.len()));
     assert_eq!(t, ts);
     assert_eq!(v, values);
-    for (i, &at) in ts.iter().enumerate() {
+    // Under Miri (slow to interpret), every 17th point and the last.
+    let step = if cfg!(miri) { 17 } else { 1 };
+    let last = ts.len().saturating_sub(1);
+    for (i, &at) in ts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % step == 0 || *i == last)
+    {
         let first = ts.iter().position(|&x| x == at).unwrap();
         assert_eq!(find(&bytes, at), Ok(Some(values[first])), "point {i}");
     }

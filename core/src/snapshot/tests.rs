@@ -406,7 +406,7 @@ proptest! {
     // Under Miri, no failure file: finding it needs `getcwd`, which Miri's
     // isolation refuses (the project's Miri step disables isolation anyway).
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 256 },
+        cases: if cfg!(miri) { 2 } else { 256 },
         failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
         ..ProptestConfig::default()
     })]
@@ -414,7 +414,10 @@ proptest! {
     #[test]
     fn any_series_round_trip(
         ids in proptest::collection::btree_set(any::<u32>(), 0..if cfg!(miri) { 4 } else { 40 }),
-        blocks in proptest::collection::vec(proptest::collection::vec(owned_block(), 0..4), 40),
+        blocks in proptest::collection::vec(
+            proptest::collection::vec(owned_block(), 0..4),
+            if cfg!(miri) { 4 } else { 40 },
+        ),
         target in 1usize..4000,
         floor in any::<i64>(),
     ) {
