@@ -26,6 +26,8 @@ pub mod numatree_adapter;
 pub mod oracle;
 pub mod peers;
 pub mod phases;
+#[cfg(test)]
+mod planted;
 pub mod plot;
 pub mod progress;
 pub mod registry;

@@ -966,8 +966,9 @@ pub fn targets(summary: &[Summary], shape: Shape) -> Vec<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contender::{BlockBytes, IngestTiming};
+    use crate::contender::BlockBytes;
     use crate::peers::BTreeRwLock;
+    use crate::planted::Planted;
     use crate::workload::WorkloadConfig;
 
     fn gauge_workload() -> Workload {
@@ -983,30 +984,6 @@ mod tests {
         .unwrap()
     }
 
-    /// A btree-rwlock whose ingest rewrites the records `plant` picks.
-    struct Planted<F>(BTreeRwLock, F);
-
-    impl<F: Fn(&mut Vec<Record>) + Send + Sync> Contender for Planted<F> {
-        fn name(&self) -> &str {
-            "planted"
-        }
-        fn ingest(&self, parts: &[&[Record]], batch: usize) -> IngestTiming {
-            let mut owned: Vec<Vec<Record>> = parts.iter().map(|p| p.to_vec()).collect();
-            (self.1)(&mut owned[0]);
-            let parts: Vec<&[Record]> = owned.iter().map(Vec::as_slice).collect();
-            self.0.ingest(&parts, batch)
-        }
-        fn get(&self, series: u32, ts: i64) -> Option<u64> {
-            self.0.get(series, ts)
-        }
-        fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
-            self.0.scan(series, t0, t1, out)
-        }
-        fn len(&self) -> usize {
-            self.0.len()
-        }
-    }
-
     fn checks(problems: &[Problem]) -> Vec<&str> {
         problems.iter().map(|p| p.check.as_str()).collect()
     }
@@ -1016,10 +993,10 @@ mod tests {
         let w = gauge_workload();
         let parts = w.partition(2);
         let slices: Vec<&[Record]> = parts.iter().map(Vec::as_slice).collect();
-        let honest = Planted(BTreeRwLock::default(), |_: &mut Vec<Record>| {});
+        let honest = Planted::new("planted", |_: &mut Vec<Record>| {});
         honest.ingest(&slices, 64);
         assert!(verify::verify_index(&honest, w.oracle()).is_empty());
-        let planted = Planted(BTreeRwLock::default(), |p: &mut Vec<Record>| {
+        let planted = Planted::new("planted", |p: &mut Vec<Record>| {
             let r = &mut p[100];
             r.value = (f64::from_bits(r.value) + 0.01).to_bits();
         });
@@ -1043,7 +1020,7 @@ mod tests {
             earlier.value, parts[0][last].value,
             "a duplicate's value differs"
         );
-        let planted = Planted(BTreeRwLock::default(), move |p: &mut Vec<Record>| {
+        let planted = Planted::new("planted", move |p: &mut Vec<Record>| {
             p.remove(last);
         });
         planted.ingest(&[&parts[0]], 64);

@@ -966,7 +966,7 @@ fn run_section(
 mod tests {
     use super::*;
     use crate::contender::Caps;
-    use crate::peers::BTreeRwLock;
+    use crate::planted::Planted;
     use crate::registry;
 
     fn tiny(contenders: &[&str]) -> BenchConfig {
@@ -1071,31 +1071,6 @@ mod tests {
         assert!(!memory.metrics.contains_key(metric::LIVE_BYTES));
     }
 
-    /// A btree-rwlock that loses the first record of writer 0.
-    struct DropsOne(BTreeRwLock);
-
-    impl Contender for DropsOne {
-        fn name(&self) -> &str {
-            "drops-one"
-        }
-        fn ingest(&self, parts: &[&[Record]], batch: usize) -> IngestTiming {
-            let mut parts = parts.to_vec();
-            if let Some(first) = parts.first_mut() {
-                *first = &first[1.min(first.len())..];
-            }
-            self.0.ingest(&parts, batch)
-        }
-        fn get(&self, series: u32, ts: i64) -> Option<u64> {
-            self.0.get(series, ts)
-        }
-        fn scan(&self, series: u32, t0: i64, t1: i64, out: &mut Vec<(i64, u64)>) -> usize {
-            self.0.scan(series, t0, t1, out)
-        }
-        fn len(&self) -> usize {
-            self.0.len()
-        }
-    }
-
     #[test]
     fn verification_reports_a_contender_that_drops_one_record_in_every_shape_and_phase() {
         let mut cfg = tiny(&[]);
@@ -1109,7 +1084,14 @@ mod tests {
                 queries: true,
                 reserved: false,
             },
-            |_| Box::new(DropsOne(BTreeRwLock::default())),
+            |_| {
+                // Loses the first record of writer 0.
+                Box::new(Planted::new("drops-one", |p: &mut Vec<Record>| {
+                    if !p.is_empty() {
+                        p.remove(0);
+                    }
+                }))
+            },
         );
         let out = run(&cfg, &[broken], &Progress::new(true)).unwrap();
         let checks: Vec<&str> = out
