@@ -1,4 +1,5 @@
-//! Arbitrary bytes into `codec::header`, `codec::decode` and `codec::find`:
+//! Arbitrary bytes into `codec::header`, `codec::decode`, `codec::find` and
+//! `codec::decode_timestamps` with `decode_range`:
 //! each returns a value or a `DecodeError`, never panics, and they agree
 //! (a header error is the decode error; a block that decodes has the
 //! header's point count, re-encodes, and `find` agrees with its columns).
@@ -28,6 +29,20 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), Err(_)) => {}
     }
     let _ = codec::find(bytes, 0);
+    // Timestamps, then the values of a range the input picks: never a
+    // panic, and the same values as the whole decode where that succeeded.
+    let mut t2 = vec![0i64; room];
+    if let Ok(column) = codec::decode_timestamps(bytes, &mut t2) {
+        let n = column.points();
+        let from = usize::from(data.get(1).copied().unwrap_or(0)) % (n + 1);
+        let mut v2 = vec![0u64; n];
+        let part = column.decode_range(from..n, &mut v2);
+        if let Ok(n) = decoded {
+            assert_eq!(part, Ok(()), "a range of a block that decodes whole");
+            assert_eq!(t2[..n], t[..n]);
+            assert_eq!(v2[from..n], v[from..n], "values {from}..{n}");
+        }
+    }
     if let Ok(n) = decoded {
         let (t, v) = (&t[..n], &v[..n]);
         for (i, &probe) in t.iter().enumerate().step_by((n / 8).max(1)) {

@@ -1,7 +1,8 @@
 //! Arbitrary columns through `codec::encode` and back: `decode` must return
 //! them bit-exact, `header` must describe them, the size must stay within
-//! `max_encoded_len`, `find` must agree with the decoded columns, and every
-//! truncation of the block must be an error.
+//! `max_encoded_len`, `find` and decoding a range of points
+//! (`decode_timestamps`, `decode_range`) must agree with the decoded columns,
+//! and every truncation of the block must be an error.
 //!
 //! Columns are built from a few shapes (arbitrary, regular or jittered
 //! timestamps; arbitrary, narrow, counter, decimal or float values) so every
@@ -126,6 +127,17 @@ fuzz_target!(|input: (Ts, Values)| {
     for &probe in ts.iter().step_by((ts.len() / 8).max(1)) {
         let want = ts.iter().position(|&x| x == probe).map(|i| values[i]);
         assert_eq!(codec::find(bytes, probe), Ok(want), "find {probe}");
+    }
+    // In part, as scans decode: the timestamps, then a range's values.
+    let n = ts.len();
+    for range in [n / 3..n, n / 4..n / 2, 0..n / 5] {
+        let (mut t2, mut v2) = (vec![0i64; n], vec![0u64; n]);
+        let column = codec::decode_timestamps(bytes, &mut t2).expect("timestamps of a fresh block");
+        assert_eq!(t2, ts, "timestamps alone");
+        column
+            .decode_range(range.clone(), &mut v2)
+            .expect("values of a fresh block");
+        assert_eq!(v2[range.clone()], values[range.clone()], "values {range:?}");
     }
     for cut in [0, len / 2, len.saturating_sub(1)] {
         if cut < len {

@@ -223,9 +223,37 @@ fn groups<T: Lane, const W: usize>(src: &[u8], out: &mut [T]) -> usize {
 }
 
 /// [`unpack`] one value at a time, for any start and width in `1..=64`.
+/// The values near the end of `src`, whose 8- or 16-byte loads would run
+/// past it, read from a zero-padded copy of its last bytes (a load past the
+/// end of `src` takes a slow path, which every block's last values would
+/// otherwise take).
 fn unpack_any<T: Lane>(src: &[u8], width: u32, start: usize, out: &mut [T]) {
+    const MARGIN: usize = 16;
+    let w = width.clamp(1, 64) as usize;
+    let bit = start.wrapping_mul(w);
+    // Values whose first byte lies at least `MARGIN` bytes before the end.
+    let inside = match src.len().checked_sub(MARGIN) {
+        Some(last) if bit >> 3 <= last => ((last * 8 + 7 - bit) / w + 1).min(out.len()),
+        _ => 0,
+    };
+    let (head, tail) = out.split_at_mut(inside);
+    extract(src, width, bit, head);
+    if tail.is_empty() {
+        return;
+    }
+    let bit = bit.wrapping_add(inside.wrapping_mul(w));
+    let from = bit >> 3;
+    let mut padded = [0u8; 3 * MARGIN];
+    let rest = src.get(from..).unwrap_or(&[]);
+    let n = rest.len().min(2 * MARGIN);
+    padded[..n].copy_from_slice(&rest[..n]);
+    extract(&padded, width, bit & 7, tail);
+}
+
+/// Values from bit `bit` of `src` on, one at a time.
+#[inline(always)]
+fn extract<T: Lane>(src: &[u8], width: u32, mut bit: usize, out: &mut [T]) {
     let w = width as usize;
-    let mut bit = start.wrapping_mul(w);
     let mask = mask(width.clamp(1, 64));
     if width <= 56 {
         // shift <= 7 and width <= 56: the value lies within one load.
@@ -338,7 +366,7 @@ impl<'a> Writer<'a> {
 
 /// Reads a section that may be damaged: every read is checked and a short
 /// or malformed input is a [`DecodeError`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

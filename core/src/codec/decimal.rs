@@ -255,8 +255,11 @@ impl<'a> Section<'a> {
         })
     }
 
-    /// Decodes all values into `out` (as many as the section was read for).
-    pub(super) fn decode(&self, out: &mut [u64]) {
+    /// Decodes the values of points `from..out.len()` into those entries of
+    /// `out` (`out` no longer than the section). The delta layout sums the
+    /// deltas of the points before `from` without dividing them, and may
+    /// overwrite their entries.
+    pub(super) fn decode(&self, from: usize, out: &mut [u64]) {
         let (pow, min) = (self.pow, self.min);
         match self.first {
             Some(first) => {
@@ -266,19 +269,26 @@ impl<'a> Section<'a> {
                 *head = value(first, pow);
                 bits::unpack(self.packed, self.width, 0, rest);
                 // The running sum is kept as the bits of `MAGIC + n` (what
-                // `value` adds), and runs a chunk ahead of the divisions:
-                // the scalar chain of one chunk overlaps the vector
-                // divisions of the one before.
+                // `value` adds). Before the range it is only summed; within
+                // it, it runs a chunk ahead of the divisions: the scalar
+                // chain of one chunk overlaps the vector divisions of the
+                // one before.
+                let (before, within) = rest.split_at_mut(from.saturating_sub(1).min(rest.len()));
                 let mut acc = MAGIC_BITS.wrapping_add(first as u64);
-                let (runs, tail) = rest.as_chunks_mut::<RUN>();
+                let skipped = before.len() as u64;
+                acc = acc
+                    .wrapping_add(before.iter().fold(0u64, |s, d| s.wrapping_add(*d)))
+                    .wrapping_add(skipped.wrapping_mul(min as u64));
+                let (runs, tail) = within.as_chunks_mut::<RUN>();
                 for run in runs {
                     sum_and_divide(run, &mut acc, min as u64, pow);
                 }
                 sum_and_divide(tail, &mut acc, min as u64, pow);
             }
             None => {
-                bits::unpack(self.packed, self.width, 0, out);
-                for v in out.iter_mut() {
+                let within = out.get_mut(from..).unwrap_or(&mut []);
+                bits::unpack(self.packed, self.width, from, within);
+                for v in within.iter_mut() {
                     *v = value(min.wrapping_add(*v as i64), pow);
                 }
             }

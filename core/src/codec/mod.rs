@@ -250,13 +250,37 @@ fn sections(bytes: &[u8]) -> Result<(Header, TsSection<'_>, Reader<'_>), DecodeE
 /// returns `n`, the block's point count. Both columns need room for `n`
 /// points ([`header`] tells `n` beforehand).
 pub fn decode(bytes: &[u8], ts: &mut [i64], values: &mut [u64]) -> Result<usize, DecodeError> {
-    let (h, ts_section, mut r) = sections(bytes)?;
-    let n = h.points;
-    let (Some(ts), Some(values)) = (ts.get_mut(..n), values.get_mut(..n)) else {
+    let n = header(bytes)?.points;
+    if ts.len() < n || values.len() < n {
         return Err(DecodeError::OutputTooSmall {
             points: n,
             ts_room: ts.len(),
             values_room: values.len(),
+        });
+    }
+    decode_timestamps(bytes, ts)?.decode_range(0..n, values)?;
+    Ok(n)
+}
+
+/// Decodes a block's timestamps into the first `n` entries of `ts` (`n` its
+/// point count, which [`header`] tells beforehand) and returns its value
+/// column, to decode in part: a scan finds where its range lies in the
+/// timestamps, then decodes the values of those points only
+/// ([`ValueColumn::decode_range`]).
+///
+/// It checks what [`decode`] checks of the header and the timestamps, and
+/// the value section's bounds when values are decoded.
+pub fn decode_timestamps<'a>(
+    bytes: &'a [u8],
+    ts: &mut [i64],
+) -> Result<ValueColumn<'a>, DecodeError> {
+    let (h, ts_section, r) = sections(bytes)?;
+    let n = h.points;
+    let Some(ts) = ts.get_mut(..n) else {
+        return Err(DecodeError::OutputTooSmall {
+            points: n,
+            ts_room: ts.len(),
+            values_room: n,
         });
     };
     ts_section.decode(h.first_ts, ts);
@@ -265,8 +289,67 @@ pub fn decode(bytes: &[u8], ts: &mut [i64], values: &mut [u64]) -> Result<usize,
             what: "timestamps do not end at the header's last timestamp",
         });
     }
-    values::decode(&mut r, h.value_codec, values)?;
-    Ok(n)
+    Ok(ValueColumn {
+        codec: h.value_codec,
+        points: n,
+        section: r,
+    })
+}
+
+/// A block's value column, not yet decoded (see [`decode_timestamps`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ValueColumn<'a> {
+    codec: ValueCodec,
+    points: usize,
+    section: Reader<'a>,
+}
+
+impl ValueColumn<'_> {
+    /// Points in the block.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
+    /// How the values are stored.
+    pub fn codec(&self) -> ValueCodec {
+        self.codec
+    }
+
+    /// Decodes the values of points `range` into `out[range]`, doing only
+    /// the work those points need: frame-of-reference codecs unpack just
+    /// them, delta codecs sum the deltas before them without converting
+    /// them (a decimal's division is most of its decode), XOR decodes up to
+    /// the range's end. Entries of `out` before the range may be
+    /// overwritten.
+    ///
+    /// A range that ends at the block's end also checks that the value
+    /// section ends where the block does, as [`decode`] does.
+    ///
+    /// # Panics
+    /// If `range` is not within `0..points()` or `out` is shorter than
+    /// `range.end` (the caller's mistake, as with slice indexing; damaged
+    /// bytes give an error).
+    pub fn decode_range(
+        &self,
+        range: core::ops::Range<usize>,
+        out: &mut [u64],
+    ) -> Result<(), DecodeError> {
+        assert!(
+            range.start <= range.end && range.end <= self.points && range.end <= out.len(),
+            "decode_range({range:?}) of a block of {} points into {} entries",
+            self.points,
+            out.len()
+        );
+        let mut r = self.section;
+        let whole = range.end == self.points;
+        values::decode_range(&mut r, self.codec, self.points, range, out)?;
+        if whole && !r.is_empty() {
+            return Err(DecodeError::Corrupt {
+                what: "bytes after the value column",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The value of the first point at timestamp `ts`, if the block has one,

@@ -30,6 +30,15 @@ fn round_trip(ts: &[i64], values: &[u64]) -> Vec<u8> {
         let first = ts.iter().position(|&x| x == at).unwrap();
         assert_eq!(find(&bytes, at), Ok(Some(values[first])), "point {i}");
     }
+    // Timestamps first, then the values of a range of points.
+    let n = ts.len();
+    for range in [0..n, n / 4..n / 2, n / 2..n, n..n] {
+        let (mut t, mut v) = (vec![0; n], vec![u64::MAX; n]);
+        let column = decode_timestamps(&bytes, &mut t).unwrap();
+        assert_eq!((t.as_slice(), column.points()), (ts, n));
+        column.decode_range(range.clone(), &mut v).unwrap();
+        assert_eq!(v[range.clone()], values[range.clone()], "{range:?}");
+    }
     bytes
 }
 
@@ -172,6 +181,15 @@ fn every_truncation_of_a_block_is_an_error() {
         );
         assert!(find(&bytes[..len], ts[0]).is_err());
     }
+}
+
+#[test]
+#[should_panic(expected = "decode_range(3..9) of a block of 8 points")]
+fn decoding_a_range_past_the_block_is_the_callers_mistake() {
+    let bytes = encoded(&regular(8), &random(8));
+    let mut t = [0; 8];
+    let column = decode_timestamps(&bytes, &mut t).unwrap();
+    let _ = column.decode_range(3..9, &mut [0; 16]);
 }
 
 #[test]

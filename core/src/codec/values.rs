@@ -274,24 +274,56 @@ fn decimal_plan(values: &[u64], scratch: &mut Scratch) -> Option<(u8, IntPlan, u
 }
 
 /// Decodes the value section (all of `r`) into `out`, one value a point.
+#[cfg(test)]
 pub(super) fn decode(
     r: &mut Reader<'_>,
     codec: ValueCodec,
     out: &mut [u64],
 ) -> Result<(), DecodeError> {
     let n = out.len();
+    decode_range(r, codec, n, 0..n, out)?;
+    if !r.is_empty() {
+        return Err(DecodeError::Corrupt {
+            what: "bytes after the value column",
+        });
+    }
+    Ok(())
+}
+
+/// Decodes the values of points `range` of a value section of `n` points
+/// into `out[range]` (`range.end <= n`, `out` at least that long), doing
+/// only the work those points need: FOR codecs unpack just them, delta
+/// codecs sum the deltas before them without converting them (the
+/// decimal's division is most of its cost), XOR decodes up to the end of
+/// the range. `out` before the range may be overwritten. `r` is left after
+/// the section's packed bits (for XOR: after its bytes, read through only
+/// when the range ends at `n`, which then checks that the stream ends
+/// there).
+pub(super) fn decode_range(
+    r: &mut Reader<'_>,
+    codec: ValueCodec,
+    n: usize,
+    range: core::ops::Range<usize>,
+    out: &mut [u64],
+) -> Result<(), DecodeError> {
+    let (from, to) = (range.start, range.end.min(n));
+    let Some(out) = out.get_mut(..to) else {
+        return Ok(()); // callers size `out`; nothing to decode into
+    };
+    let from = from.min(to);
     match codec {
         ValueCodec::Raw => {
             let (words, _) = r.take(8 * n)?.as_chunks::<8>();
-            for (v, b) in out.iter_mut().zip(words) {
+            for (v, b) in out[from..].iter_mut().zip(&words[from..]) {
                 *v = u64::from_le_bytes(*b);
             }
         }
         ValueCodec::For => {
             let width = r.width()?;
             let min = r.varint()?;
-            bits::unpack(r.take(bits::packed_len(n, width))?, width, 0, out);
-            for v in out.iter_mut() {
+            let within = &mut out[from..];
+            bits::unpack(r.take(bits::packed_len(n, width))?, width, from, within);
+            for v in within.iter_mut() {
                 *v = v.wrapping_add(min);
             }
         }
@@ -307,14 +339,17 @@ pub(super) fn decode(
             }
         }
         ValueCodec::Decimal | ValueCodec::DecimalDelta => {
-            decimal::Section::read(r, codec == ValueCodec::DecimalDelta, n)?.decode(out)
+            decimal::Section::read(r, codec == ValueCodec::DecimalDelta, n)?.decode(from, out)
         }
-        ValueCodec::Xor => xor::decode(r.rest(), out)?,
-    }
-    if !r.is_empty() {
-        return Err(DecodeError::Corrupt {
-            what: "bytes after the value column",
-        });
+        ValueCodec::Xor => {
+            let mut d = xor::Decoder::new(r.rest());
+            for v in out.iter_mut() {
+                *v = d.next_value()?;
+            }
+            if to == n && !d.at_end() {
+                return Err(xor::TRAILING);
+            }
+        }
     }
     Ok(())
 }
@@ -474,6 +509,20 @@ mod tests {
         let mut out = vec![0u64; values.len()];
         decode(&mut Reader::new(&a), plan.codec(), &mut out).unwrap();
         assert_eq!(out, values);
+        // In part: the points of each range come back, whatever the entries
+        // around them held.
+        let n = values.len();
+        for (from, to) in [
+            (0, n),
+            (n / 3, n),
+            (n / 3, 2 * n / 3),
+            (1.min(n / 2), n / 2),
+            (n, n),
+        ] {
+            let mut part = vec![0xDEAD_BEEF; n];
+            decode_range(&mut Reader::new(&a), plan.codec(), n, from..to, &mut part).unwrap();
+            assert_eq!(part[from..to], values[from..to], "{from}..{to} of {n}");
+        }
     }
 
     fn decimals(n: usize) -> impl Strategy<Value = Vec<u64>> {

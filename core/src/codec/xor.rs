@@ -266,6 +266,7 @@ impl<'a> Decoder<'a> {
 
 /// Decodes a stream of `out.len()` values that fills `src` (up to the
 /// padding of its last byte).
+#[cfg(test)]
 pub(super) fn decode(src: &[u8], out: &mut [u64]) -> Result<(), DecodeError> {
     let mut d = Decoder::new(src);
     for v in out.iter_mut() {
@@ -277,7 +278,7 @@ pub(super) fn decode(src: &[u8], out: &mut [u64]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-const TRAILING: DecodeError = DecodeError::Corrupt {
+pub(super) const TRAILING: DecodeError = DecodeError::Corrupt {
     what: "bytes after the XOR stream",
 };
 
