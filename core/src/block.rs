@@ -55,6 +55,39 @@ pub trait BlockRead {
             f(self.ts(i), self.value(i));
         }
     }
+
+    /// Points `from..to` (`to <= len()`) as two plain columns, if the block
+    /// holds them so (a decoded block): scans hand them to a
+    /// [`PointSink`] whole. Default: `None` (scans [`visit`](Self::visit)).
+    #[inline]
+    fn columns(&self, from: usize, to: usize) -> Option<(&[i64], &[u64])> {
+        let _ = (from, to);
+        None
+    }
+}
+
+/// Where a scan puts the points it finds, in order: any `FnMut(i64, u64)`,
+/// or a sink that also takes whole runs of points as two columns (a
+/// decoded block's), to copy them in bulk.
+pub trait PointSink {
+    /// Takes the next point.
+    fn point(&mut self, ts: i64, value: u64);
+
+    /// Takes the next `ts.len()` points (`values` as long as `ts`).
+    /// Default: [`point`](Self::point) for each.
+    #[inline]
+    fn columns(&mut self, ts: &[i64], values: &[u64]) {
+        for (&t, &v) in ts.iter().zip(values) {
+            self.point(t, v);
+        }
+    }
+}
+
+impl<F: FnMut(i64, u64)> PointSink for F {
+    #[inline(always)]
+    fn point(&mut self, ts: i64, value: u64) {
+        self(ts, value);
+    }
 }
 
 /// Filling a block: points are written beyond the published ones, then

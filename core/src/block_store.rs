@@ -8,6 +8,8 @@
 //! retired block only after every reader that could still see it is gone;
 //! the array store has one block size and reuses at once.
 
+use core::ops::Bound;
+
 use crate::block::{ArrayBlock, BlockRead, BlockWrite};
 
 /// Index of a block in its [`BlockStore`].
@@ -23,6 +25,24 @@ pub trait BlockSource {
         Self: 'a;
     /// Block `id`, to read.
     fn block(&self, id: BlockId) -> Self::Block<'_>;
+
+    /// Block `id`, to read the points with timestamps in `range` and no
+    /// others: what scans call. A store that decodes blocks may decode only
+    /// those points' values; the view's [`value`](BlockRead::value) of any
+    /// other point is then unspecified (some value, never a panic). Its
+    /// length and timestamps are whole. Default: [`block`](Self::block).
+    #[inline]
+    fn block_within(&self, id: BlockId, range: (Bound<i64>, Bound<i64>)) -> Self::Block<'_> {
+        let _ = range;
+        self.block(id)
+    }
+
+    /// A hint that block `id` is read soon (a scan's next block): a store
+    /// may start bringing it into cache. Default: nothing.
+    #[inline]
+    fn prefetch(&self, id: BlockId) {
+        let _ = id;
+    }
 }
 
 /// Storage for the column blocks of many series.

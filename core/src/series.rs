@@ -26,7 +26,7 @@
 
 use core::ops::{Bound, RangeBounds};
 
-use crate::block::{lower_bound, search, BlockRead, BlockWrite, Point};
+use crate::block::{lower_bound, search, BlockRead, BlockWrite, Point, PointSink};
 use crate::block_store::{BlockId, BlockSource, BlockStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -366,20 +366,22 @@ pub fn get<L: BlockIndex + ?Sized, S: BlockSource>(list: &L, store: &S, ts: i64)
     crate::block::find(&block, ts).ok().map(|i| block.value(i))
 }
 
-/// Calls `f(ts, value)` for the series' points with `ts` in `range`,
-/// ascending, at most `limit` of them; returns how many.
+/// Gives `sink` (a closure `f(ts, value)`, or any [`PointSink`]) the
+/// series' points with `ts` in `range`, ascending, at most `limit` of them;
+/// returns how many.
 pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
     list: &L,
     store: &S,
     range: impl RangeBounds<i64>,
     limit: usize,
-    mut f: impl FnMut(i64, u64),
+    mut sink: impl PointSink,
 ) -> usize {
     let (start, after) = match range.start_bound() {
         Bound::Included(&t) => (t, false),
         Bound::Excluded(&t) => (t, true),
         Bound::Unbounded => (i64::MIN, false),
     };
+    let start_bound = range.start_bound().cloned();
     let end = range.end_bound().cloned();
     let before_end = |ts: i64| match end {
         Bound::Included(e) => ts <= e,
@@ -396,7 +398,10 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
         // may grow between two views (the runtime appends while readers
         // read), and a point appended after a first view's end can still lie
         // before `start`.
-        let block = store.block(list.get(b).id);
+        let block = store.block_within(list.get(b).id, (start_bound, end));
+        if b + 1 < list.len() {
+            store.prefetch(list.get(b + 1).id);
+        }
         let from = if b == first {
             lower_bound(&block, start, after)
         } else {
@@ -413,7 +418,10 @@ pub fn scan<L: BlockIndex + ?Sized, S: BlockSource>(
         };
         let to = to.max(from);
         let to = from + (to - from).min(limit - count);
-        block.visit(from, to, &mut f);
+        match block.columns(from, to) {
+            Some((ts, values)) => sink.columns(ts, values),
+            None => block.visit(from, to, &mut |ts, value| sink.point(ts, value)),
+        }
         count += to - from;
         if count == limit || to < len {
             return count;

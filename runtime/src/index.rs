@@ -3,6 +3,8 @@
 //! `pipeline` and `writer`; this module only wraps them.
 
 use std::ops::RangeBounds;
+
+use numatree_core::PointSink;
 use std::thread::{self, JoinHandle};
 
 use crate::builder::{check_range, Builder, Started, MAX_WRITERS_PER_NODE};
@@ -135,7 +137,8 @@ impl Index {
         range: impl RangeBounds<i64>,
         out: &mut Vec<(i64, u64)>,
     ) -> usize {
-        self.scan_with(series, range, usize::MAX, |ts, value| out.push((ts, value)))
+        self.storage(series)
+            .scan(series, range, usize::MAX, VecSink(out))
     }
 
     /// Calls `f(ts, value)` for the points of `series` with `ts` in `range`,
@@ -399,5 +402,22 @@ impl Index {
 impl Drop for Index {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+/// [`Index::scan_into`]'s sink: decoded blocks are appended as whole runs
+/// (one reservation and a plain copy), other points one at a time.
+struct VecSink<'a>(&'a mut Vec<(i64, u64)>);
+
+impl PointSink for VecSink<'_> {
+    #[inline]
+    fn point(&mut self, ts: i64, value: u64) {
+        self.0.push((ts, value));
+    }
+
+    #[inline]
+    fn columns(&mut self, ts: &[i64], values: &[u64]) {
+        self.0
+            .extend(ts.iter().copied().zip(values.iter().copied()));
     }
 }

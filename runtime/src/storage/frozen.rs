@@ -11,6 +11,8 @@
 //! frozen block per lookup, and scans decode block by block into a
 //! [`Decoded`] buffer on their stack.
 
+use std::ops::Bound;
+
 use numatree_core::codec;
 use numatree_core::{BlockRead, Point};
 
@@ -119,8 +121,33 @@ impl Decoded {
         Ok(())
     }
 
+    /// Decodes `block`'s timestamps, and the values of the points with
+    /// timestamps in `range` only (a scan's view: the other values are
+    /// left as they were).
+    ///
+    /// # Panics
+    /// If the bytes do not decode (see [`fill`](Self::fill)).
+    pub(crate) fn fill_within(&mut self, block: &[u8], range: (Bound<i64>, Bound<i64>)) {
+        let decoded = codec::decode_timestamps(block, &mut self.ts).and_then(|column| {
+            let ts = &self.ts[..column.points()];
+            let from = match range.0 {
+                Bound::Included(t) => ts.partition_point(|&x| x < t),
+                Bound::Excluded(t) => ts.partition_point(|&x| x <= t),
+                Bound::Unbounded => 0,
+            };
+            let to = match range.1 {
+                Bound::Included(t) => ts.partition_point(|&x| x <= t),
+                Bound::Excluded(t) => ts.partition_point(|&x| x < t),
+                Bound::Unbounded => ts.len(),
+            };
+            self.len = ts.len();
+            column.decode_range(from.min(to)..to, &mut self.values)
+        });
+        decoded.unwrap_or_else(|e| panic!("a frozen block does not decode: {e}"));
+    }
+
     /// The points, as columns.
-    pub(crate) fn columns(&self) -> (&[i64], &[u64]) {
+    pub(crate) fn all_columns(&self) -> (&[i64], &[u64]) {
         (&self.ts[..self.len], &self.values[..self.len])
     }
 }
@@ -140,10 +167,15 @@ impl BlockRead for Decoded {
     }
     #[inline]
     fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
-        let (ts, values) = self.columns();
+        let (ts, values) = self.all_columns();
         for (&t, &v) in ts[from..to].iter().zip(&values[from..to]) {
             f(t, v);
         }
+    }
+    #[inline]
+    fn columns(&self, from: usize, to: usize) -> Option<(&[i64], &[u64])> {
+        let (ts, values) = self.all_columns();
+        Some((&ts[from..to], &values[from..to]))
     }
 }
 

@@ -142,7 +142,7 @@ impl ShardStorage {
                             decoded.len()
                         ));
                     }
-                    let first = decoded.columns().0.first().copied().unwrap_or(i64::MIN);
+                    let first = decoded.all_columns().0.first().copied().unwrap_or(i64::MIN);
                     (Stored::Frozen(Arc::from(bytes)), first)
                 }
             };

@@ -188,7 +188,7 @@ fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
             let bytes = build::frozen_bytes(series, i).expect("a frozen block");
             let mut decoded = Decoded::new();
             decoded.fill(bytes);
-            let (ts, values) = decoded.columns();
+            let (ts, values) = decoded.all_columns();
             let words = block::new_block(block::capacity_for(ts.len()));
             let mut fill = BlockFill::new(&words);
             for (k, (&t, &v)) in ts.iter().zip(values).enumerate() {

@@ -79,7 +79,7 @@ mod series;
 
 use std::ops::RangeBounds;
 
-use numatree_core::Record;
+use numatree_core::{PointSink, Record};
 
 use crate::plan::ShardRule;
 use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
@@ -176,17 +176,17 @@ impl ShardStorage {
         self.directory.with(series, |s| s.get(ts)).flatten()
     }
 
-    /// Calls `f(ts, value)` for the points of `series` with `ts` in
+    /// Gives `sink` the points of `series` with `ts` in
     /// `range`, ascending, at most `limit`; returns how many.
     pub(crate) fn scan(
         &self,
         series: u32,
         range: impl RangeBounds<i64>,
         limit: usize,
-        f: impl FnMut(i64, u64),
+        sink: impl PointSink,
     ) -> usize {
         self.directory
-            .with(series, |s| s.scan(range, limit, f))
+            .with(series, |s| s.scan(range, limit, sink))
             .unwrap_or(0)
     }
 

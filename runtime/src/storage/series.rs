@@ -13,9 +13,10 @@
 //! any reader still holds a version that indexes them.
 
 use std::cell::{Ref, RefCell};
+use std::ops::Bound;
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex};
-use numatree_core::{BlockId, BlockRead, BlockSource};
+use numatree_core::{BlockId, BlockRead, BlockSource, PointSink};
 
 use smallvec::SmallVec;
 
@@ -263,10 +264,10 @@ impl Series {
         &self,
         range: impl std::ops::RangeBounds<i64>,
         limit: usize,
-        f: impl FnMut(i64, u64),
+        sink: impl PointSink,
     ) -> usize {
         let reading = Reading::new(self);
-        core_series::scan(&reading, &reading, range, limit, f)
+        core_series::scan(&reading, &reading, range, limit, sink)
     }
 
     /// Checks the series' invariants; returns its point count.
@@ -377,10 +378,53 @@ impl BlockSource for Reading<'_> {
             .borrow_mut()
             .get_or_insert_with(Decoded::new)
             .fill(&self.series.frozen_blocks()[i].bytes);
+        self.filled()
+    }
+
+    #[inline]
+    fn block_within(&self, id: BlockId, range: (Bound<i64>, Bound<i64>)) -> View<'_> {
+        let i = id.0 as usize;
+        let f = self.series.frozen_len();
+        if i >= f {
+            return View::Hot(BlockView::new(&self.series.hot[i - f].words));
+        }
+        self.decoded
+            .borrow_mut()
+            .get_or_insert_with(Decoded::new)
+            .fill_within(&self.series.frozen_blocks()[i].bytes, range);
+        self.filled()
+    }
+
+    #[inline]
+    fn prefetch(&self, id: BlockId) {
+        if let Some(b) = self.series.frozen_blocks().get(id.0 as usize) {
+            prefetch(&b.bytes);
+        }
+    }
+}
+
+impl Reading<'_> {
+    /// The decode buffer, just filled.
+    fn filled(&self) -> View<'_> {
         View::Decoded(Ref::map(self.decoded.borrow(), |d| {
             d.as_ref().expect("just filled")
         }))
     }
+}
+
+/// Starts loading the first cache line of `bytes` (a block a scan reads
+/// next) while the current one is decoded.
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
+    // cannot fault, whatever the address; this one is a live allocation.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// A block, read: hot words, or a frozen block decoded.
@@ -416,6 +460,13 @@ impl BlockRead for View<'_> {
         match self {
             View::Hot(v) => v.visit(from, to, f),
             View::Decoded(d) => d.visit(from, to, f),
+        }
+    }
+    #[inline]
+    fn columns(&self, from: usize, to: usize) -> Option<(&[i64], &[u64])> {
+        match self {
+            View::Hot(_) => None,
+            View::Decoded(d) => d.columns(from, to),
         }
     }
 }
