@@ -19,6 +19,10 @@
 //! default shape's workload with 5% of the points late), at threads 1,2,32
 //! (`ci`: 1,2), 1 repeat, phases insert, lookup, scan and memory.
 //!
+//! A scan measurement runs its scans pass after pass for at least 200 ms
+//! (`ci`: one pass), so that the fastest contenders are timed over more
+//! than the ~10 ms one pass of 5,120 scans takes them.
+//!
 //! Every other flag overrides the profile, wherever it stands on the line.
 
 use std::ffi::OsString;
@@ -216,6 +220,11 @@ pub struct BenchConfig {
     pub scans: usize,
     /// Maximum records per scan (the range spans this many intervals).
     pub scan_len: u64,
+    /// The least time a scan measurement runs: its scans are run again,
+    /// pass after pass, until this much has passed (a pass of the default
+    /// 5,120 scans takes ~10 ms for the fastest contenders, too short to
+    /// measure on a shared machine). Every pass's counts are checked.
+    pub scan_min_time: std::time::Duration,
     /// Records per `insert_batch` for contenders that batch.
     pub batch: usize,
     /// Phases to run (`Insert` is always included).
@@ -255,6 +264,7 @@ impl BenchConfig {
             absent_pct: 10.0,
             scans: 5_120,
             scan_len: 1_000,
+            scan_min_time: std::time::Duration::from_millis(200),
             batch: 1_024,
             phases: Phase::ALL.to_vec(),
             shapes: Shape::ALL.to_vec(),
@@ -283,6 +293,7 @@ impl BenchConfig {
                 repeat: 1,
                 lookups: 65_536,
                 scans: 512,
+                scan_min_time: std::time::Duration::ZERO,
                 shape_threads: vec![1, 2],
                 high_cardinality_series: 25_600,
                 ..base

@@ -206,7 +206,7 @@ pub(crate) fn run(rec: &mut Recorder<'_>, cfg: &BenchConfig, factories: &[Conten
     if cfg.runs(Phase::FreezeInsert) || cfg.runs(Phase::FrozenScan) {
         let (w, parts) =
             &*gauge.get_or_insert_with(|| generate(rec, cfg, ValueShape::Gauge, threads));
-        let scans = w.scans(cfg.scans, cfg.scan_len);
+        let scans = w.scans(crate::phases::scan_count(cfg), cfg.scan_len);
         for repeat in 0..cfg.repeat {
             freeze_and_scan(rec, cfg, factories, w, parts, &scans, repeat);
         }

@@ -559,9 +559,30 @@ fn run_lookups(
     );
 }
 
-/// Runs `scans` on `c` over `ctx.threads` threads, then checks every
-/// result against `oracle` (count, range, order and values), untimed;
-/// `problems` found earlier in the same measurement are reported with it.
+/// How many scans to draw for a scan measurement: [`SCAN_POOL`] times
+/// `--scans` when measurements run for a least time, so that the scans a
+/// fast contender runs in that time are distinct (random ranges across the
+/// whole data set, not the same few thousand again, whose data would stay
+/// in cache); `--scans` when they run one pass.
+pub(crate) fn scan_count(cfg: &BenchConfig) -> usize {
+    if cfg.scan_min_time.is_zero() {
+        cfg.scans
+    } else {
+        cfg.scans.saturating_mul(SCAN_POOL)
+    }
+}
+
+/// See [`scan_count`].
+const SCAN_POOL: usize = 32;
+
+/// Runs `scans` on `c` over `ctx.threads` threads (thread `i` takes scans
+/// `i`, `i + threads`, ...), each thread going on through its share until
+/// it has run its part of the first `--scans` and `scan_min_time` has
+/// passed (starting over if its share runs out first); every count is
+/// checked against the oracle. Then, untimed, the results of the first
+/// `--scans` scans are checked against `oracle` (count, range, order and
+/// values). `problems` found earlier in the same measurement are reported
+/// with it.
 pub(crate) fn run_scans(
     rec: &mut Recorder<'_>,
     c: &dyn Contender,
@@ -571,16 +592,21 @@ pub(crate) fn run_scans(
     phase: Phase,
     mut problems: Vec<Problem>,
 ) {
-    let chunk = scans.len().div_ceil(ctx.threads).max(1);
     let cap = rec.cfg.scan_len as usize;
-    let (span, tallies) = timed_threads(ctx.threads, |i| {
+    let min_time = rec.cfg.scan_min_time;
+    let checked = rec.cfg.scans.min(scans.len());
+    let threads = ctx.threads.max(1);
+    let least = checked.div_ceil(threads);
+    let (span, tallies) = timed_threads(threads, |i| {
         let mut out = Vec::with_capacity(cap);
-        let mut records = 0u64;
+        let (mut records, mut done) = (0u64, 0usize);
         let mut wrong = Mismatches::default();
-        for q in scans.chunks(chunk).nth(i).unwrap_or(&[]) {
+        let start = Instant::now();
+        for q in scans.iter().skip(i).step_by(threads).cycle() {
             out.clear();
             let n = c.scan(q.series, q.t0, q.t1, &mut out) as u64;
             records += n;
+            done += 1;
             if n != q.expected {
                 wrong.record(|| {
                     format!(
@@ -589,19 +615,23 @@ pub(crate) fn run_scans(
                     )
                 });
             }
+            if done >= least && (min_time.is_zero() || start.elapsed() >= min_time) {
+                break;
+            }
         }
-        (records, wrong)
+        (records, done, wrong)
     });
-    let mut records = 0;
+    let (mut records, mut done) = (0, 0);
     let mut wrong = Mismatches::default();
-    for (r, w) in tallies {
+    for (r, d, w) in tallies {
         records += r;
+        done += d;
         wrong.absorb(w);
     }
     // Untimed: every returned record must be in range, ascending, with its final value.
     let mut content = Mismatches::default();
     let mut out = Vec::with_capacity(cap);
-    for q in scans {
+    for q in &scans[..checked] {
         out.clear();
         c.scan(q.series, q.t0, q.t1, &mut out);
         let bad = out.iter().enumerate().find(|&(k, &(ts, v))| {
@@ -622,7 +652,7 @@ pub(crate) fn run_scans(
             });
         }
     }
-    let n = scans.len() as f64;
+    let n = done as f64;
     let m = [
         (metric::SCANS, n),
         (metric::SCANNED, records as f64),
@@ -885,7 +915,7 @@ fn run_section(
     });
     let lookups = workload.lookups(cfg.lookups, 0.0, 1);
     let absent = workload.lookups(cfg.lookups, cfg.absent_pct, 2);
-    let scans = workload.scans(cfg.scans, cfg.scan_len);
+    let scans = workload.scans(scan_count(cfg), cfg.scan_len);
     for (i, &threads) in cfg.threads.iter().enumerate() {
         let t0 = Instant::now();
         let parts = workload.partition(threads);
