@@ -98,6 +98,21 @@ impl BlockRead for BlockView<'_> {
     fn value(&self, i: usize) -> u64 {
         self.values[i].load(Ordering::Relaxed)
     }
+    #[inline]
+    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
+        let (ts, values) = (&self.ts[from..to], &self.values[from..to]);
+        for (t, v) in ts.iter().zip(values) {
+            f(t.load(Ordering::Relaxed) as i64, v.load(Ordering::Relaxed));
+        }
+    }
+}
+
+impl BlockView<'_> {
+    /// Appends the points to two columns (what freezing encodes), in bulk.
+    pub(crate) fn columns_into(&self, ts: &mut Vec<i64>, values: &mut Vec<u64>) {
+        ts.extend(self.ts.iter().map(|t| t.load(Ordering::Relaxed) as i64));
+        values.extend(self.values.iter().map(|v| v.load(Ordering::Relaxed)));
+    }
 }
 
 /// A block, filled by the one merge that owns its series.

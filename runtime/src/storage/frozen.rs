@@ -56,11 +56,7 @@ impl Encoder {
     pub(crate) fn freeze(&mut self, block: &BlockView<'_>) -> FrozenBlock {
         self.ts.clear();
         self.values.clear();
-        let mut gather = |ts, value| {
-            self.ts.push(ts);
-            self.values.push(value);
-        };
-        block.visit(0, block.len(), &mut gather);
+        block.columns_into(&mut self.ts, &mut self.values);
         self.encode()
     }
 
