@@ -25,6 +25,15 @@
 //! ends exactly at the encoded length. [`header`] reads only the header, to
 //! seek among blocks without decoding them.
 //!
+//! # Decoding part of a block
+//! [`decode`] decodes both columns whole. A scan that needs a range of
+//! points calls [`decode_timestamps`], finds where its range lies, then
+//! [`ValueColumn::decode_range`]: frame-of-reference values are unpacked
+//! for those points only, delta-coded ones are summed up to the range
+//! without being converted (a decimal's division is most of its decode
+//! cost), and XOR streams stop at the range's end. [`find`] decodes up to
+//! one point.
+//!
 //! # Decoding damaged bytes
 //! Every length, width, exponent and codec id is checked before it is used:
 //! any byte string gives a [`DecodeError`] or a block, never a panic, and

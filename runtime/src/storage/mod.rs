@@ -52,7 +52,9 @@
 //!   into an immutable byte string (1-3 bytes a point for regular
 //!   timestamps and gauge or counter values; random values stay raw). A
 //!   version holds hot and frozen blocks alike (`series::Stored`); readers
-//!   decode a frozen block into a buffer on their stack. A late point into
+//!   decode a frozen block into a buffer on their stack (a scan decodes
+//!   its timestamps, then the values of the points it returns only:
+//!   `BlockSource::block_within`). A late point into
 //!   a frozen block thaws it (decodes it into a hot block), merges, and the
 //!   new version freezes the result again: copy on write, as for hot blocks.
 //! - **Dropped** (`retention`): `drop_before` raises the shard's floor
