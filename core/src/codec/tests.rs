@@ -266,3 +266,33 @@ fn errors_say_what_to_do() {
     .to_string();
     assert!(msg.contains("90") && msg.contains("10"), "{msg}");
 }
+
+mod regular_columns {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 512 }))]
+
+        /// `find` in a regular column computes the position (unless the
+        /// column wraps around `i64`): it must agree with a linear search
+        /// for members, near misses and anything else, wrapping or not.
+        #[test]
+        fn find_in_a_regular_column_is_a_linear_search(
+            first in prop_oneof![any::<i64>(), -1_000i64..1_000, Just(i64::MAX - 300), Just(i64::MIN + 5)],
+            step in prop_oneof![any::<i64>(), -50i64..50, Just(0i64), Just(i64::MIN)],
+            n in 1usize..if cfg!(miri) { 20 } else { 300 },
+            probes in proptest::collection::vec((any::<u16>(), -2i64..=2, any::<i64>()), 8),
+        ) {
+            let ts: Vec<i64> = (0..n as i64).map(|i| first.wrapping_add(step.wrapping_mul(i))).collect();
+            let values: Vec<u64> = (0..n as u64).collect();
+            let bytes = encoded(&ts, &values);
+            for (at, off, any) in probes {
+                for target in [ts[usize::from(at) % n].wrapping_add(off), any] {
+                    let want = ts.iter().position(|&t| t == target).map(|i| values[i]);
+                    prop_assert_eq!(find(&bytes, target), Ok(want), "target {}", target);
+                }
+            }
+        }
+    }
+}

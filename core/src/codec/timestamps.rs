@@ -147,6 +147,11 @@ impl<'a> TsSection<'a> {
         if first == target {
             return Some(0);
         }
+        if let TsSection::DeltaFor { min, width: 0, .. } = self {
+            if let Some(found) = regular_position(first, min, n, target) {
+                return found;
+            }
+        }
         const CHUNK: usize = 128;
         let mut buf = [0i64; CHUNK];
         let mut prev = first;
@@ -177,4 +182,21 @@ impl<'a> TsSection<'a> {
         }
         None
     }
+}
+
+/// [`TsSection::position`] in a regular column (`first + i * step` for
+/// `i < n`), computed: `None` when the column wraps around `i64` (then
+/// the caller searches it), else the answer.
+fn regular_position(first: i64, step: i64, n: usize, target: i64) -> Option<Option<usize>> {
+    let last = i128::from(first) + i128::from(step) * (n as i128 - 1);
+    if !(i128::from(i64::MIN)..=i128::from(i64::MAX)).contains(&last) {
+        return None;
+    }
+    if step == 0 {
+        return Some((target == first).then_some(0));
+    }
+    let d = i128::from(target) - i128::from(first);
+    let step = i128::from(step);
+    let i = d / step;
+    Some((d % step == 0 && (0..n as i128).contains(&i)).then_some(i as usize))
 }
