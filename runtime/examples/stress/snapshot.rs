@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use numatree::{Index, Record, SnapshotInfo, TopologySource};
 use rand::RngExt as _;
 
-use crate::{ensure, Expect, Key, Rng};
+use crate::readers::Expect;
+use crate::{ensure, Key, Rng};
 
 /// The directory of this run's snapshot files.
 pub(crate) fn dir_path() -> PathBuf {
