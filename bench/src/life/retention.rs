@@ -1,0 +1,281 @@
+//! Phase 5, retention: `drop_before` half of the time range while writers
+//! ingest newer points and readers look keys up, the bytes before and
+//! after. It is how blocks die: the drop should free their bytes while
+//! the writers go on, and no reader may see a kept key change or a
+//! dropped one survive once the drop returned.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use numatree_core::Record;
+use rand::RngExt as _;
+
+use crate::config::{BenchConfig, Phase};
+use crate::contender::Contender;
+use crate::memory;
+use crate::numatree_adapter::NumatreeContender;
+use crate::phases::{metric, ms, per_us, Recorder};
+use crate::verify::{self, Mismatches, Problem};
+use crate::workload::{stream_rng, Workload};
+
+use super::{ctx, options, slices, FROZEN};
+
+/// Extra rounds, over the default shape's points, that the retention
+/// phase's writers ingest after the drop starts: a quarter.
+pub(super) const RETENTION_EXTRA_DIVISOR: u64 = 4;
+
+/// Points before a cut that a late point or a duplicate emitted after it
+/// can still reach, besides `max_delay` (the generator re-emits one of a
+/// series' last 16 points).
+const RECENT_MARGIN: u64 = 17;
+
+/// Readers' tally in the retention phase.
+#[derive(Default)]
+struct ReadTally {
+    ops: u64,
+    wrong: Mismatches,
+}
+
+/// Ingests the first `base` rounds, then drops the older half of them
+/// while writers ingest the newer rounds and readers look up kept keys
+/// (which must hold their values throughout) and, once the drop returned,
+/// dropped keys (which must be gone); then verifies the whole index
+/// against the oracle from the cutoff on.
+pub(super) fn retention(
+    rec: &mut Recorder<'_>,
+    cfg: &BenchConfig,
+    w: &Workload,
+    before: &[Vec<Record>],
+    after: &[Vec<Record>],
+    base: u64,
+    repeat: usize,
+) {
+    let oracle = w.oracle();
+    let ctx = ctx(cfg, FROZEN, repeat);
+    let cutoff = oracle.ts_of(base / 2);
+    let mut problems = Vec::new();
+    // Every record ingested during the drop must be at or after the cutoff,
+    // or the oracle could not say whether it is dropped.
+    let mut early = Mismatches::default();
+    for r in after.iter().flatten().filter(|r| r.key.ts < cutoff) {
+        early.record(|| {
+            format!(
+                "record ({}, {}) of a round >= {base} is before the cutoff {cutoff}: \
+                 more points per series needed",
+                r.key.series, r.key.ts
+            )
+        });
+    }
+    problems.extend(early.into_problem("retention-workload"));
+
+    let c = NumatreeContender::with_freezing(true, &options(cfg, oracle));
+    let t0 = c.ingest(&slices(before), cfg.batch);
+    problems.extend(verify::verify_timing(&t0));
+    let at_start = c.block_bytes().expect("numatree reports its blocks");
+
+    // Keys the readers look up: kept ones, whose final value is in before
+    // the drop (points base/2.. up to the last ones a late point or a
+    // duplicate ingested during the drop can still change), and dropped
+    // ones (points 0..base/2).
+    let mut rng = stream_rng(oracle.seed(), 0x5245_5445);
+    let n = cfg.lookups.clamp(1, 1 << 20);
+    let settled = base
+        .saturating_sub(w.config().max_delay + RECENT_MARGIN)
+        .max(base / 2 + 1);
+    let kept: Vec<(u32, u64)> = (0..n)
+        .map(|_| {
+            let s = rng.random_range(0..oracle.series());
+            (s, rng.random_range(base / 2..settled))
+        })
+        .collect();
+    let dropped: Vec<(u32, u64)> = (0..n)
+        .map(|_| {
+            let s = rng.random_range(0..oracle.series());
+            (s, rng.random_range(0..base / 2))
+        })
+        .collect();
+
+    let readers = cfg.life_threads;
+    let stop = AtomicBool::new(false);
+    let drop_done = AtomicBool::new(false);
+    let barrier = Barrier::new(readers + 2);
+    let cr: &NumatreeContender = &c;
+    let after_parts = slices(after);
+    let (timing, drop_span, after_drop, tallies) = thread::scope(|sc| {
+        let reader_handles: Vec<_> = (0..readers)
+            .map(|i| {
+                let (stop, drop_done, barrier) = (&stop, &drop_done, &barrier);
+                let (kept, dropped) = (&kept, &dropped);
+                sc.spawn(move || {
+                    let mut t = ReadTally::default();
+                    barrier.wait();
+                    let mut k = i;
+                    while !stop.load(Ordering::Acquire) {
+                        let gone = drop_done.load(Ordering::Acquire);
+                        let (s, p) = kept[k % kept.len()];
+                        let ts = oracle.ts_of(p);
+                        let want = oracle.value_at(s, p);
+                        match cr.get(s, ts) {
+                            Some(v) if v == want => {}
+                            got => t.wrong.record(|| {
+                                format!("get({s}, {ts}) = {got:?} during the drop, oracle {want:#x}")
+                            }),
+                        }
+                        if gone {
+                            let (s, p) = dropped[k % dropped.len()];
+                            let ts = oracle.ts_of(p);
+                            if let Some(v) = cr.get(s, ts) {
+                                t.wrong.record(|| {
+                                    format!(
+                                        "get({s}, {ts}) = {v:#x} after drop_before({cutoff}) returned"
+                                    )
+                                });
+                            }
+                        }
+                        t.ops += 1 + u64::from(gone);
+                        k += readers;
+                    }
+                    t
+                })
+            })
+            .collect();
+        let dropper = {
+            let (drop_done, barrier) = (&drop_done, &barrier);
+            sc.spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                cr.index().drop_before(cutoff);
+                let span = start.elapsed();
+                let bytes = cr.block_bytes().expect("numatree reports its blocks");
+                drop_done.store(true, Ordering::Release);
+                (span, bytes)
+            })
+        };
+        barrier.wait();
+        let timing = cr.ingest(&after_parts, cfg.batch);
+        let (span, bytes) = dropper.join().expect("drop thread panicked");
+        // Readers check dropped keys for a while after the drop returned.
+        thread::sleep(Duration::from_millis(20));
+        stop.store(true, Ordering::Release);
+        let tallies: Vec<ReadTally> = reader_handles
+            .into_iter()
+            .map(|h| h.join().expect("reader panicked"))
+            .collect();
+        (timing, span, bytes, tallies)
+    });
+    let at_end = c.block_bytes().expect("numatree reports its blocks");
+    let mut reads = Mismatches::default();
+    let ops: u64 = tallies.iter().map(|t| t.ops).sum();
+    tallies.into_iter().for_each(|t| reads.absorb(t.wrong));
+    problems.extend(reads.into_problem("retention-reads"));
+    problems.extend(verify::verify_timing(&timing));
+    problems.extend(verify::verify_index_from(&c, oracle, cutoff));
+    let stats = c.index().stats().total;
+    if let Err(e) = c.index().stats().verify_accounting() {
+        problems.push(Problem {
+            check: "accounting".into(),
+            mismatches: 1,
+            examples: vec![e.to_string()],
+        });
+    }
+    // Every point before the cutoff was ingested (and merged) before the
+    // drop: the workload check above guarantees none came later.
+    let dropped_points = oracle.distinct_keys() - oracle.keys_from(cutoff);
+    let freed = 1.0 - after_drop.bytes as f64 / at_start.bytes.max(1) as f64;
+    // What the drop itself freed (the index counts it), whatever the
+    // writers added meanwhile: the figure the target is about.
+    let freed_by_drop = stats.retention_freed_bytes as f64 / at_start.bytes.max(1) as f64;
+    let new_records: usize = after_parts.iter().map(|p| p.len()).sum();
+    let m = [
+        (metric::KEYS, at_start.points as f64),
+        (metric::RETENTION_BYTES_BEFORE, at_start.bytes as f64),
+        (metric::RETENTION_BYTES_AFTER_DROP, after_drop.bytes as f64),
+        (metric::RETENTION_BYTES_AFTER, at_end.bytes as f64),
+        (metric::RETENTION_FREED, freed_by_drop),
+        (metric::RETENTION_NET_FREED, freed),
+        (metric::REPORTED_BYTES_PER_POINT, at_start.per_point()),
+        (metric::RETENTION_BPP_AFTER, at_end.per_point()),
+        (metric::RETENTION_DROP_MS, ms(drop_span)),
+        (
+            metric::RETENTION_POINTS_DROPPED,
+            stats.points_dropped as f64,
+        ),
+        (metric::RECORDS, new_records as f64),
+        (
+            metric::WRITER_MOPS,
+            per_us(new_records as f64, timing.end_to_end),
+        ),
+        (metric::READER_OPS, ops as f64),
+    ];
+    let note = format!(
+        "{:.1} -> {:.1} MiB ({:.1}% freed by the drop, {:.1}% net of the newer points merged \
+         meanwhile; {:.1} MiB after the newer points), drop {:.1} ms, \
+         {} points dropped (oracle {dropped_points}), writers {:.2} Mops/s",
+        at_start.bytes as f64 / f64::from(1 << 20),
+        after_drop.bytes as f64 / f64::from(1 << 20),
+        freed_by_drop * 100.0,
+        freed * 100.0,
+        at_end.bytes as f64 / f64::from(1 << 20),
+        ms(drop_span),
+        stats.points_dropped,
+        per_us(new_records as f64, timing.end_to_end)
+    );
+    if stats.points_dropped != dropped_points {
+        problems.push(Problem {
+            check: "points-dropped".into(),
+            mismatches: 1,
+            examples: vec![format!(
+                "stats say {} points dropped, the oracle {dropped_points}",
+                stats.points_dropped
+            )],
+        });
+    }
+    rec.sample(&ctx, Phase::Retention, &m, c.extra(), note);
+    rec.problems(&ctx, Phase::Retention, problems);
+    drop(c);
+    memory::reclaim();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::life::tests::{checks, gauge_workload};
+    use crate::peers::BTreeRwLock;
+
+    #[test]
+    fn retention_verification_wants_exactly_the_points_from_the_cutoff() {
+        let w = gauge_workload();
+        let o = w.oracle();
+        let cutoff = o.ts_of(200);
+        let parts = w.partition(1);
+        let kept: Vec<Record> = parts[0]
+            .iter()
+            .copied()
+            .filter(|r| r.key.ts >= cutoff)
+            .collect();
+        let honest = BTreeRwLock::default();
+        honest.ingest(&[&kept], 64);
+        assert!(verify::verify_index_from(&honest, o, cutoff).is_empty());
+        // Everything kept: the dropped points are still there.
+        let kept_all = BTreeRwLock::default();
+        kept_all.ingest(&[&parts[0]], 64);
+        let problems = verify::verify_index_from(&kept_all, o, cutoff);
+        assert_eq!(checks(&problems)[..2], ["len", "scan-all"], "{problems:?}");
+        assert!(checks(&problems).contains(&"get-sample"));
+        // One point too many dropped.
+        let rewritten: std::collections::HashSet<_> = o.rewritten_keys().map(|(k, _)| k).collect();
+        let once = kept
+            .iter()
+            .position(|r| !rewritten.contains(&r.key))
+            .unwrap();
+        let mut short_of_one = kept.clone();
+        short_of_one.remove(once);
+        let short = BTreeRwLock::default();
+        short.ingest(&[&short_of_one], 64);
+        let problems = verify::verify_index_from(&short, o, cutoff);
+        assert!(checks(&problems).contains(&"len"), "{problems:?}");
+        assert!(checks(&problems).contains(&"scan-all"), "{problems:?}");
+    }
+}
