@@ -369,30 +369,12 @@ impl BlockSource for Reading<'_> {
         Self: 'a;
     #[inline]
     fn block(&self, id: BlockId) -> View<'_> {
-        let i = id.0 as usize;
-        let f = self.series.frozen_len();
-        if i >= f {
-            return View::Hot(BlockView::new(&self.series.hot[i - f].words));
-        }
-        self.decoded
-            .borrow_mut()
-            .get_or_insert_with(Decoded::new)
-            .fill(&self.series.frozen_blocks()[i].bytes);
-        self.filled()
+        self.view(id, |decoded, bytes| decoded.fill(bytes))
     }
 
     #[inline]
     fn block_within(&self, id: BlockId, range: (Bound<i64>, Bound<i64>)) -> View<'_> {
-        let i = id.0 as usize;
-        let f = self.series.frozen_len();
-        if i >= f {
-            return View::Hot(BlockView::new(&self.series.hot[i - f].words));
-        }
-        self.decoded
-            .borrow_mut()
-            .get_or_insert_with(Decoded::new)
-            .fill_within(&self.series.frozen_blocks()[i].bytes, range);
-        self.filled()
+        self.view(id, |decoded, bytes| decoded.fill_within(bytes, range))
     }
 
     #[inline]
@@ -404,8 +386,19 @@ impl BlockSource for Reading<'_> {
 }
 
 impl Reading<'_> {
-    /// The decode buffer, just filled.
-    fn filled(&self) -> View<'_> {
+    /// Block `id`: its words if hot, else the decode buffer after `fill`
+    /// decoded the block into it.
+    #[inline]
+    fn view(&self, id: BlockId, fill: impl FnOnce(&mut Decoded, &[u8])) -> View<'_> {
+        let i = id.0 as usize;
+        let f = self.series.frozen_len();
+        if i >= f {
+            return View::Hot(BlockView::new(&self.series.hot[i - f].words));
+        }
+        fill(
+            self.decoded.borrow_mut().get_or_insert_with(Decoded::new),
+            &self.series.frozen_blocks()[i].bytes,
+        );
         View::Decoded(Ref::map(self.decoded.borrow(), |d| {
             d.as_ref().expect("just filled")
         }))
