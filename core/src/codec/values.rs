@@ -291,7 +291,8 @@ pub(super) fn decode(
 }
 
 /// Decodes the values of points `range` of a value section of `n` points
-/// into `out[range]` (`range.end <= n`, `out` at least that long), doing
+/// into `out[range]` (`range.end <= n`; `out` at least that long, or this
+/// panics: `ValueColumn::decode_range` checks it first), doing
 /// only the work those points need: FOR codecs unpack just them, delta
 /// codecs sum the deltas before them without converting them (the
 /// decimal's division is most of its cost), XOR decodes up to the end of
@@ -306,11 +307,9 @@ pub(super) fn decode_range(
     range: core::ops::Range<usize>,
     out: &mut [u64],
 ) -> Result<(), DecodeError> {
-    let (from, to) = (range.start, range.end.min(n));
-    let Some(out) = out.get_mut(..to) else {
-        return Ok(()); // callers size `out`; nothing to decode into
-    };
-    let from = from.min(to);
+    let to = range.end.min(n);
+    let from = range.start.min(to);
+    let out = &mut out[..to];
     match codec {
         ValueCodec::Raw => {
             let (words, _) = r.take(8 * n)?.as_chunks::<8>();
