@@ -560,7 +560,7 @@ fn run_lookups(
 }
 
 /// How many scans to draw for a scan measurement: [`SCAN_POOL`] times
-/// `--scans` when measurements run for a least time, so that the scans a
+/// `--scans` when measurements run for a minimum time, so that the scans a
 /// fast contender runs in that time are distinct (random ranges across the
 /// whole data set, not the same few thousand again, whose data would stay
 /// in cache); `--scans` when they run one pass.

@@ -3,9 +3,9 @@
 //! `pipeline` and `writer`; this module only wraps them.
 
 use std::ops::RangeBounds;
+use std::thread::{self, JoinHandle};
 
 use numatree_core::PointSink;
-use std::thread::{self, JoinHandle};
 
 use crate::builder::{check_range, Builder, Started, MAX_WRITERS_PER_NODE};
 use crate::pipeline::Pipelines;
