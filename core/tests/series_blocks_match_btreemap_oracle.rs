@@ -4,10 +4,12 @@
 //! bounds and limits, the point count and the invariants must match. Run
 //! over the fixed array store (one block size, tiny blocks so splits are
 //! frequent) and over a store with size classes (a short series gets a
-//! short block that regrows), as the runtime's.
+//! short block that regrows), as the runtime's. The size-class store's
+//! scan views refuse to read a value outside the scan's range
+//! (`BlockSource::block_within`: a store may decode only those).
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 
 use numatree_core::{
     sort_dedup, ArrayBlockStore, BlockId, BlockRead, BlockSource, BlockStore, BlockWrite, Error,
@@ -78,10 +80,46 @@ impl BlockWrite for &mut Block {
 
 const CLASSES: [usize; 6] = [1, 2, 3, 4, 6, 8];
 
+/// A block as the store hands it out; a scan's view (`block_within`)
+/// refuses to read a value outside the scan's range, as a store that
+/// decodes only those values could not give it.
+struct View<'a> {
+    block: &'a Block,
+    within: Option<(Bound<i64>, Bound<i64>)>,
+}
+
+impl BlockRead for View<'_> {
+    fn len(&self) -> usize {
+        self.block.len()
+    }
+    fn ts(&self, i: usize) -> i64 {
+        self.block.ts(i)
+    }
+    fn value(&self, i: usize) -> u64 {
+        if let Some(range) = self.within {
+            let ts = self.block.ts(i);
+            assert!(
+                range.contains(&ts),
+                "a scan over {range:?} read the value at {ts}"
+            );
+        }
+        self.block.value(i)
+    }
+}
+
 impl BlockSource for ClassStore {
-    type Block<'a> = &'a Block;
-    fn block(&self, id: BlockId) -> &Block {
-        &self.blocks[id.0 as usize]
+    type Block<'a> = View<'a>;
+    fn block(&self, id: BlockId) -> View<'_> {
+        View {
+            block: &self.blocks[id.0 as usize],
+            within: None,
+        }
+    }
+    fn block_within(&self, id: BlockId, range: (Bound<i64>, Bound<i64>)) -> View<'_> {
+        View {
+            block: &self.blocks[id.0 as usize],
+            within: Some(range),
+        }
     }
 }
 
@@ -113,11 +151,15 @@ impl BlockStore for ClassStore {
     fn block_mut(&mut self, id: BlockId) -> &mut Block {
         &mut self.blocks[id.0 as usize]
     }
-    fn pair(&mut self, from: BlockId, to: BlockId) -> (&Block, &mut Block) {
+    fn pair(&mut self, from: BlockId, to: BlockId) -> (View<'_>, &mut Block) {
         let (from, to) = (from.0 as usize, to.0 as usize);
         assert!(from < to, "new blocks come after old ones");
         let (low, high) = self.blocks.split_at_mut(to);
-        (&low[from], &mut high[0])
+        let view = View {
+            block: &low[from],
+            within: None,
+        };
+        (view, &mut high[0])
     }
     fn retire(&mut self, id: BlockId) {
         self.retired += 1;
