@@ -14,7 +14,7 @@
 use std::ops::Bound;
 
 use numatree_core::codec;
-use numatree_core::{BlockRead, Point};
+use numatree_core::{lower_bound, BlockRead, Point};
 
 use super::block::{BlockView, MAX_POINTS};
 use crate::sync::Arc;
@@ -125,18 +125,18 @@ impl Decoded {
     /// If the bytes do not decode (see [`fill`](Self::fill)).
     pub(crate) fn fill_within(&mut self, block: &[u8], range: (Bound<i64>, Bound<i64>)) {
         let decoded = codec::decode_timestamps(block, &mut self.ts).and_then(|column| {
-            let ts = &self.ts[..column.points()];
+            self.len = column.points();
+            // The positions core's scan finds in this view, by the same search.
             let from = match range.0 {
-                Bound::Included(t) => ts.partition_point(|&x| x < t),
-                Bound::Excluded(t) => ts.partition_point(|&x| x <= t),
+                Bound::Included(t) => lower_bound(self, t, false),
+                Bound::Excluded(t) => lower_bound(self, t, true),
                 Bound::Unbounded => 0,
             };
             let to = match range.1 {
-                Bound::Included(t) => ts.partition_point(|&x| x <= t),
-                Bound::Excluded(t) => ts.partition_point(|&x| x < t),
-                Bound::Unbounded => ts.len(),
+                Bound::Included(t) => lower_bound(self, t, true),
+                Bound::Excluded(t) => lower_bound(self, t, false),
+                Bound::Unbounded => self.len,
             };
-            self.len = ts.len();
             column.decode_range(from.min(to)..to, &mut self.values)
         });
         decoded.unwrap_or_else(|e| panic!("a frozen block does not decode: {e}"));
