@@ -2,7 +2,6 @@ use super::*;
 use numatree_core::snapshot::{meta_key, HEADER_LEN};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 /// A directory of its own under the system temp dir, removed on drop.
 struct TestDir(PathBuf);
@@ -396,98 +395,4 @@ fn a_killed_writer_leaves_the_previous_snapshot_whole() {
     assert!(names[1].starts_with("index.snap.tmp-"), "{names:?}");
     assert!(fs::metadata(&tmp).unwrap().len() > HEADER_LEN as u64);
     assert!(matches!(format_error(&tmp), ParseError::Truncated { .. }));
-}
-
-/// Throughput of checksums, writing and reading, in release builds:
-/// `cargo test --release -p numatree --lib snapshot_throughput -- --ignored --nocapture`.
-/// Each phase is timed on its own (best of 3), so the page cache and the
-/// disk's `fsync` show apart from the format's own cost.
-#[test]
-#[ignore = "a measurement, not a check"]
-fn snapshot_throughput() {
-    const POINTS: usize = 32 << 20; // 512 MiB of 16-byte points
-    const BLOCK: usize = 4096;
-    let ts: Vec<i64> = (0..POINTS as i64).collect();
-    let values: Vec<u64> = (0..POINTS as u64)
-        .map(|v| v.wrapping_mul(0x9E37_79B9))
-        .collect();
-    let bytes = POINTS * 16;
-    let gib = |secs: f64| bytes as f64 / secs / f64::from(1 << 30);
-    let best = |f: &mut dyn FnMut() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
-
-    let buf = vec![0x5Au8; bytes];
-    let crc = best(&mut || {
-        let start = Instant::now();
-        std::hint::black_box(crc32fast::hash(&buf));
-        start.elapsed().as_secs_f64()
-    });
-    drop(buf);
-
-    let dir = TestDir::new("throughput");
-    let path = dir.file("big.snap");
-    let (mut encode, mut finish) = (f64::MAX, f64::MAX);
-    for _ in 0..3 {
-        let start = Instant::now();
-        let mut w = SnapshotWriter::create(&path, &Meta::default()).unwrap();
-        for (id, (t, v)) in ts
-            .chunks(BLOCK * 64)
-            .zip(values.chunks(BLOCK * 64))
-            .enumerate()
-        {
-            let blocks: Vec<SnapBlock<'_>> = t
-                .chunks(BLOCK)
-                .zip(v.chunks(BLOCK))
-                .map(|(ts, values)| SnapBlock::Raw { ts, values })
-                .collect();
-            w.series(id as u32, &blocks).unwrap();
-        }
-        encode = encode.min(start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        w.finish().unwrap();
-        finish = finish.min(start.elapsed().as_secs_f64());
-    }
-
-    let file = best(&mut || {
-        let start = Instant::now();
-        std::hint::black_box(fs::read(&path).unwrap());
-        start.elapsed().as_secs_f64()
-    });
-    let read_verify = best(&mut || {
-        let start = Instant::now();
-        std::hint::black_box(read(&path).unwrap());
-        start.elapsed().as_secs_f64()
-    });
-    let snapshot = read(&path).unwrap();
-    let decode = best(&mut || {
-        let start = Instant::now();
-        let mut restored = 0usize;
-        snapshot.for_each_series(|_, blocks| {
-            for b in blocks {
-                if let StoredBlock::Raw(raw) = b {
-                    let ts: Vec<i64> = raw.ts().collect();
-                    let values: Vec<u64> = raw.values().collect();
-                    restored += std::hint::black_box(ts).len() + std::hint::black_box(values).len();
-                }
-            }
-        });
-        assert_eq!(restored, POINTS * 2);
-        start.elapsed().as_secs_f64()
-    });
-    println!("512 MiB of points, GiB/s (best of 3):");
-    println!("  crc32fast::hash                      {:6.2}", gib(crc));
-    println!("  write: encode + write(2), no fsync   {:6.2}", gib(encode));
-    println!(
-        "  write: + end, fsync, rename          {:6.2}",
-        gib(encode + finish)
-    );
-    println!("  read: fs::read alone                 {:6.2}", gib(file));
-    println!(
-        "  read: fs::read + verify (`read`)     {:6.2}",
-        gib(read_verify)
-    );
-    println!("  read: decode into owned Vecs         {:6.2}", gib(decode));
-    println!(
-        "  read: all (read + verify + decode)   {:6.2}",
-        gib(read_verify + decode)
-    );
 }
