@@ -48,6 +48,7 @@ pub struct Builder {
     plant_merge_loss: bool,
     keep_blocks_hot: bool,
     retain: Option<i64>,
+    freeze_idle_after: Option<i64>,
     wait_for_memory: bool,
 }
 
@@ -63,6 +64,7 @@ impl std::fmt::Debug for Builder {
             .field("pin_threads", &!self.no_pinning)
             .field("freeze_blocks", &!self.keep_blocks_hot)
             .field("retain", &self.retain)
+            .field("freeze_idle_after", &self.freeze_idle_after)
             .field("wait_for_memory", &self.wait_for_memory)
             .finish()
     }
@@ -168,6 +170,21 @@ impl Builder {
         self
     }
 
+    /// Freezes a series' newest block too once the series is idle: once its
+    /// newest point is `age` older than the newest timestamp merged into
+    /// its shard (checked as that horizon moves by `age / 16`, by the merge
+    /// threads). A series that stopped reporting then holds its points at
+    /// the frozen size (~1 byte a point for gauges and counters) instead of
+    /// keeping a hot block of up to 4 KiB; the next point merged into it
+    /// thaws the block again (decode, merge, freeze on the next sweep).
+    /// `age` is in timestamp units, `>= 1`, and needs freezing on
+    /// ([`freeze_blocks`](Self::freeze_blocks)). Default: off (a series'
+    /// newest block stays hot).
+    pub fn freeze_idle_after(mut self, age: i64) -> Self {
+        self.freeze_idle_after = Some(age);
+        self
+    }
+
     /// With a [memory budget](Self::memory_budget): a writer that needs a
     /// slot while the budget is spent waits until retention
     /// ([`Index::drop_before`](crate::Index::drop_before),
@@ -231,6 +248,19 @@ impl Builder {
                 "retain = {window} is invalid: the window must be >= 1 timestamp unit"
             )));
         }
+        if let Some(age) = self.freeze_idle_after {
+            if age < 1 {
+                return Err(Error::InvalidConfig(format!(
+                    "freeze_idle_after = {age} is invalid: the age must be >= 1 timestamp unit"
+                )));
+            }
+            if self.keep_blocks_hot {
+                return Err(Error::InvalidConfig(
+                    "freeze_idle_after needs freezing on: remove freeze_blocks(false) or freeze_idle_after"
+                        .into(),
+                ));
+            }
+        }
         if self.wait_for_memory && self.memory_budget.is_none() {
             return Err(Error::InvalidConfig(
                 "wait_for_memory needs a memory_budget: without one no writer ever waits for memory"
@@ -272,6 +302,7 @@ impl Builder {
                     storage: StorageConfig {
                         freeze: !self.keep_blocks_hot,
                         retain: self.retain,
+                        freeze_idle: self.freeze_idle_after,
                     },
                 }))
             })

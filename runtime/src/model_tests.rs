@@ -652,6 +652,7 @@ fn reader_during_freezing_and_retention() {
         StorageConfig {
             freeze: true,
             retain: None,
+            freeze_idle: None,
         },
     ));
     let v = |ts: i64| 1000 + ts as u64;
@@ -686,6 +687,50 @@ fn reader_during_freezing_and_retention() {
 fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
     check("reader_during_freezing_and_retention", || {
         reader_during_freezing_and_retention()
+    });
+}
+
+/// Idle freezing under the same protocol: series 7 falls behind the
+/// shard's horizon (series 8 moves it on) and its newest block is frozen
+/// while a reader scans and looks it up; the next append thaws it. Every
+/// point seen must be whole, and none may vanish.
+fn reader_during_idle_freezing() {
+    use crate::storage::{ShardStorage, StorageConfig};
+    let storage = Arc::new(ShardStorage::new(
+        ShardRule::new(1, 1),
+        StorageConfig {
+            freeze: true,
+            retain: None,
+            freeze_idle: Some(20),
+        },
+    ));
+    let v = |ts: i64| 1000 + ts as u64;
+    storage.merge_run(&[10, 20, 30].map(|ts| Record::new(7, ts, v(ts))));
+    assert_eq!(storage.frozen().1, 0, "series 7 is not idle yet");
+    let reader = {
+        let storage = Arc::clone(&storage);
+        spawn(move || {
+            let mut seen: Vec<(i64, u64)> = Vec::new();
+            for _ in 0..2 {
+                seen = scan_and_check(&storage, &seen, |_| false);
+                assert_eq!(storage.get(7, 20), Some(1020), "get of an idle point");
+            }
+        })
+    };
+    // The horizon moves to 100: series 7 (newest 30) is idle, frozen whole.
+    storage.merge_run(&[Record::new(8, 100, v(100))]);
+    assert_eq!(storage.frozen().1, 3, "series 7's newest block froze");
+    // An append to series 7 thaws it.
+    storage.merge_run(&[Record::new(7, 110, v(110))]);
+    reader.join().unwrap();
+    assert_eq!(storage.validate(), Ok(5));
+    assert_eq!(storage.frozen().1, 0, "series 7 thawed");
+}
+
+#[test]
+fn model_readers_see_whole_points_while_idle_series_freeze_and_thaw() {
+    check("reader_during_idle_freezing", || {
+        reader_during_idle_freezing()
     });
 }
 

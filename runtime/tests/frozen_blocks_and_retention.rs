@@ -1,7 +1,8 @@
 //! Frozen blocks and retention against the `BTreeMap` oracle: every point
 //! reads back the same whether its block is hot or frozen, late points and
-//! updates into frozen blocks land, and `drop_before`, `drop_series` and
-//! `retain` remove exactly the points they name and free memory.
+//! updates into frozen blocks land, idle series freeze whole and thaw, and
+//! `drop_before`, `drop_series` and `retain` remove exactly the points they
+//! name and free memory.
 
 mod common;
 
@@ -273,11 +274,76 @@ fn a_writer_waiting_for_memory_wakes_when_retention_frees_it() {
     assert!(stats.total.points_dropped > 0);
 }
 
+/// An idle series (its newest point falls `age` behind its shard's
+/// newest) has its newest block frozen too, reads back the same, and thaws
+/// when a point arrives; measured against the same ingest without the
+/// setting, where the idle series' newest block stays hot.
+#[test]
+fn freeze_idle_after_freezes_the_newest_block_of_idle_series() {
+    let build = |idle: bool| {
+        let b = Index::builder().nodes(1).shards_per_node(1);
+        let b = if idle { b.freeze_idle_after(1_000) } else { b };
+        b.build().unwrap()
+    };
+    // Series 0 stops at 990 (100 points, one hot block: short series grow
+    // through size classes); series 1 runs on to 29,990.
+    let mut records = regular(1, 100, 0);
+    records.extend(
+        regular(2, 3_000, 0)
+            .into_iter()
+            .filter(|r| r.key.series == 1),
+    );
+    let (idle, busy) = (build(true), build(false));
+    let (mut oracle, mut unused) = (Oracle::new(), Oracle::new());
+    insert_all(&idle, &records, &mut oracle);
+    insert_all(&busy, &records, &mut unused);
+    let (i, b) = (idle.stats().total, busy.stats().total);
+    assert_eq!(
+        i.frozen_points - b.frozen_points,
+        100,
+        "exactly the idle series' 100 hot points froze: {i:?} against {b:?}"
+    );
+    assert!(i.tree_bytes < b.tree_bytes, "{i:?} against {b:?}");
+    common::assert_matches_oracle(&idle, &oracle);
+    idle.stats().verify_accounting().unwrap();
+
+    // A new point thaws series 0; every point still reads back.
+    insert_all(&idle, &[Record::new(0, 30_000, 7)], &mut oracle);
+    assert_eq!(
+        idle.stats().total.frozen_points,
+        b.frozen_points,
+        "series 0's block is hot again"
+    );
+    common::assert_matches_oracle(&idle, &oracle);
+    assert_eq!(
+        idle.scan(0, 980..),
+        vec![
+            (980, oracle[&(0, 980)]),
+            (990, oracle[&(0, 990)]),
+            (30_000, 7)
+        ]
+    );
+}
+
 #[test]
 fn bad_retention_settings_are_clear_errors() {
     let err = Index::builder().retain(0).build().unwrap_err();
     assert!(
         matches!(&err, Error::InvalidConfig(m) if m.contains("retain")),
+        "{err}"
+    );
+    let err = Index::builder().freeze_idle_after(0).build().unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("freeze_idle_after")),
+        "{err}"
+    );
+    let err = Index::builder()
+        .freeze_blocks(false)
+        .freeze_idle_after(60)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("needs freezing on")),
         "{err}"
     );
     let err = Index::builder().wait_for_memory(true).build().unwrap_err();

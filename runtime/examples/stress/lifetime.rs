@@ -52,6 +52,9 @@ pub(crate) fn build(
     if let Some(window) = shape.retain {
         builder = builder.retain(window);
     }
+    if let Some(age) = shape.freeze_idle {
+        builder = builder.freeze_idle_after(age);
+    }
     let index = builder.build().map_err(|e| format!("build: {e}"))?;
     Ok(Lifetime {
         index,

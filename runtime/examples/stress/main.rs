@@ -220,6 +220,7 @@ fn run(args: &Args) -> Outcome {
             totals.lifetimes += 1;
             totals.unfrozen_indexes += u64::from(!shape.freeze);
             totals.retain_indexes += u64::from(shape.retain.is_some());
+            totals.idle_indexes += u64::from(shape.freeze_idle.is_some());
         }
         let current = life.as_mut().expect("built above");
         let phase = draw_phase(&mut rng, fault, current.shape, current.clock);
@@ -312,11 +313,13 @@ fn run(args: &Args) -> Outcome {
     );
     println!(
         "  blocks: {} long-series phases, most frozen points in an index {}, {} indexes with \
-         freezing off; retention: {} indexes with retain, {} drop_before, {} drop_series, \
-         {} points dropped, {} records expired, {} keys raced by a drop ({} survived)",
+         freezing off, {} freezing idle series; retention: {} indexes with retain, {} \
+         drop_before, {} drop_series, {} points dropped, {} records expired, {} keys raced by \
+         a drop ({} survived)",
         t.long_phases,
         t.most_frozen_points,
         t.unfrozen_indexes,
+        t.idle_indexes,
         t.retain_indexes,
         t.drop_befores,
         t.drop_series,

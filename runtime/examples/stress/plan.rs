@@ -66,16 +66,22 @@ pub(crate) struct Shape {
     pub(crate) freeze: bool,
     /// `Builder::retain`, in timestamp units.
     pub(crate) retain: Option<i64>,
+    /// `Builder::freeze_idle_after`, in timestamp units (freezing on only).
+    pub(crate) freeze_idle: Option<i64>,
 }
 
 pub(crate) fn draw_shape(rng: &mut Rng, budget: bool) -> Shape {
+    let freeze = rng.random_ratio(80, 100);
     Shape {
         slot_capacity: [64, 64, 128, 256, 1024][rng.random_range(0..5) as usize],
         slots_per_node: rng.random_range(1..=3) as usize,
         shards_per_node: rng.random_range(1..=4) as usize,
-        freeze: rng.random_ratio(80, 100),
+        freeze,
         retain: (!budget && rng.random_ratio(20, 100))
             .then(|| [64, 300, 1_000, 4_000][rng.random_range(0..4) as usize]),
+        // Idle series freeze whole and thaw while readers verify.
+        freeze_idle: (freeze && rng.random_ratio(30, 100))
+            .then(|| [16, 200, 2_000][rng.random_range(0..3) as usize]),
     }
 }
 

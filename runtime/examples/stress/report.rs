@@ -29,9 +29,11 @@ pub(crate) struct Totals {
     pub(crate) closes: u64,
     pub(crate) slowest_phase: Duration,
     pub(crate) long_phases: u64,
-    /// Indexes with freezing off, and with `retain`.
+    /// Indexes with freezing off, with `retain`, and with
+    /// `freeze_idle_after`.
     pub(crate) unfrozen_indexes: u64,
     pub(crate) retain_indexes: u64,
+    pub(crate) idle_indexes: u64,
     /// The most frozen points one index held after a phase.
     pub(crate) most_frozen_points: usize,
     pub(crate) drop_befores: u64,

@@ -57,6 +57,11 @@
 //!   `BlockSource::block_within`). A late point into
 //!   a frozen block thaws it (decodes it into a hot block), merges, and the
 //!   new version freezes the result again: copy on write, as for hot blocks.
+//! - **Idle** (`idle`, with `Builder::freeze_idle_after`): a series whose
+//!   newest point falls that far behind the newest merged into its shard
+//!   has its newest block frozen too, by a sweep the merge runs as the
+//!   horizon moves (as `retain`'s); its next point thaws the block, as a
+//!   late point does.
 //! - **Dropped** (`retention`): `drop_before` raises the shard's floor
 //!   (records below it that are merged later expire) and publishes every
 //!   series without its older blocks, cutting the block that holds the
@@ -74,6 +79,7 @@
 mod block;
 mod directory;
 mod frozen;
+mod idle;
 mod image;
 mod merge;
 mod retention;
@@ -101,6 +107,9 @@ pub(crate) struct StorageConfig {
     /// Keep only points within this much time of the newest merged into
     /// the shard (the merge drops older ones).
     pub(crate) retain: Option<i64>,
+    /// Freeze a series' newest block too once its newest point is this
+    /// much older than the newest merged into the shard (`idle`).
+    pub(crate) freeze_idle: Option<i64>,
 }
 
 /// What merging one run did.
@@ -137,8 +146,10 @@ pub(crate) struct ShardStorage {
     retention_freed: AtomicUsize,
     /// Points older than this are dropped (`i64::MIN`: none); only grows.
     floor: AtomicI64,
-    /// The newest timestamp merged (for `retain`).
+    /// The newest timestamp merged (for `retain` and `freeze_idle`).
     newest: AtomicI64,
+    /// The cutoff of the last sweep for idle series (`i64::MIN`: none).
+    idle_floor: AtomicI64,
     /// State only the merge touches: full-size blocks reserved ahead.
     reserve: Mutex<Reserve>,
     /// Negative control for the model tests: blocks publish before writing.
@@ -166,6 +177,7 @@ impl ShardStorage {
             retention_freed: AtomicUsize::new(0),
             floor: AtomicI64::new(i64::MIN),
             newest: AtomicI64::new(i64::MIN),
+            idle_floor: AtomicI64::new(i64::MIN),
             reserve: Mutex::new(Reserve::default()),
             #[cfg(test)]
             mutant_publish_first: Default::default(),
@@ -240,8 +252,12 @@ impl ShardStorage {
             }
             start = end;
         }
+        let newest = if self.config.retain.is_some() || self.config.freeze_idle.is_some() {
+            self.newest.fetch_max(newest, Ordering::Relaxed).max(newest)
+        } else {
+            newest
+        };
         if let Some(keep) = self.config.retain {
-            let newest = self.newest.fetch_max(newest, Ordering::Relaxed).max(newest);
             let cutoff = newest.saturating_sub(keep);
             // Sweep once the horizon moved by a sixteenth of the window,
             // not after every run.
@@ -252,6 +268,17 @@ impl ShardStorage {
                 stats.dropped += swept.points;
                 retired += swept.published;
                 self.count_freed(&swept.change);
+                change.add(&swept.change);
+            }
+        }
+        if let Some(age) = self.config.freeze_idle {
+            // Likewise once the horizon moved by a sixteenth of the age.
+            let cutoff = newest.saturating_sub(age);
+            let last = self.idle_floor.load(Ordering::Relaxed);
+            if newest > i64::MIN && cutoff > last.saturating_add(age / 16) {
+                self.idle_floor.store(cutoff, Ordering::Relaxed);
+                let swept = idle::sweep(&mut directory, cutoff, &mut reserve);
+                retired += swept.series;
                 change.add(&swept.change);
             }
         }

@@ -294,6 +294,32 @@ impl Series {
             .map_or(0, |h| h.words[0].load(crate::sync::Ordering::Relaxed))
     }
 
+    /// This version with its hot blocks frozen too, when its newest point
+    /// is older than `cutoff` (an idle series, see `idle`); `None` when it
+    /// holds no hot point, or a newer one. The frozen run is copied once,
+    /// as when a merge freezes a block.
+    pub(crate) fn frozen_when_idle(&self, cutoff: i64, encoder: &mut Encoder) -> Option<Series> {
+        let newest = BlockView::new(&self.hot.last()?.words);
+        let last = newest.len().checked_sub(1).map(|i| newest.ts(i))?;
+        if last >= cutoff {
+            return None;
+        }
+        let mut newly = Vec::with_capacity(self.hot.len());
+        let mut points = 0;
+        // An empty hot block has no points to keep: its part of the time
+        // line goes to the block before or after it.
+        for h in self
+            .hot
+            .iter()
+            .filter(|h| BlockView::new(&h.words).len() > 0)
+        {
+            let (block, n) = freeze(h.first_ts, &h.words, encoder);
+            newly.push(block);
+            points += n;
+        }
+        Some(Series::extend(self, newly, points, SmallVec::new()))
+    }
+
     /// Whether the newest block is hot and `ts` falls into it or after:
     /// a run from `ts` on touches no frozen block.
     pub(crate) fn hot_from(&self, ts: i64) -> bool {

@@ -1,0 +1,49 @@
+//! Freezing idle series: with
+//! [`Builder::freeze_idle_after`](crate::Builder::freeze_idle_after), a
+//! series whose newest point is older than the shard's newest merged
+//! timestamp minus that age has its newest block frozen too. A series that
+//! stopped reporting then holds ~1 byte a point instead of keeping a hot
+//! block (16 bytes a point of capacity, up to 4 KiB) for good. The next
+//! point merged into it thaws the block again, as a late point into a
+//! frozen block does (`merge::thaw`).
+//!
+//! Runs under the shard's merge lock, from the merge (as `retain` does),
+//! and publishes whole new versions: readers see the series hot or frozen,
+//! with the same points either way.
+
+use super::directory::DirectoryWriter;
+use super::merge::Reserve;
+use super::Change;
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub(crate) struct Swept {
+    /// Series whose newest block was frozen (each publishes a version and
+    /// retires one).
+    pub(crate) series: usize,
+    pub(crate) change: Change,
+}
+
+/// Freezes the newest block of every series of the directory whose newest
+/// point is older than `cutoff`.
+pub(crate) fn sweep(
+    directory: &mut DirectoryWriter<'_>,
+    cutoff: i64,
+    reserve: &mut Reserve,
+) -> Swept {
+    let mut swept = Swept::default();
+    let mut versions = Vec::new();
+    directory.for_each(|id, series| {
+        if let Some(version) = series.frozen_when_idle(cutoff, &mut reserve.encoder) {
+            swept
+                .change
+                .replace(Some(series.footprint()), version.footprint());
+            versions.push((id, version));
+        }
+    });
+    swept.series = versions.len();
+    for (id, version) in versions {
+        swept.change.grown += directory.publish(id, version);
+    }
+    swept
+}
