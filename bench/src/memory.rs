@@ -231,4 +231,18 @@ pub fn reclaim() {
             }
         }
     }
+    trim_heap();
+}
+
+/// Gives the heap's free memory back to the system (glibc keeps what a
+/// dropped contender freed, and the next ingest would reuse those pages
+/// already faulted in: a "cold" ingest after a big one would be partly
+/// warm, by how much depending on what ran before it).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free heap pages to the system; it
+    // is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
