@@ -15,10 +15,17 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Block capacities, in points: a series grows through them one by one
 /// (so a short series holds a short block, at most a quarter empty), and
-/// full blocks hold [`MAX_POINTS`].
+/// full blocks hold [`MAX_POINTS`]. 3 and 5 are left out (4 and 6 are at
+/// most a quarter empty for them): a series that gains a point per merge
+/// (a million series of a few points, each slot holding one point of
+/// each) regrows its first block 6 times in 10 points instead of 8, each
+/// regrowth a new block, a new version and a retired one. Measured on the
+/// bench's high-cardinality shape (1,000,000 x 10, this 2-core VM): insert
+/// 5.26 -> 6.72 Mops/s with 1 writer, 5.12 -> 6.35 with 2; a 10-point
+/// series still holds exactly 10.
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) const CAPACITIES: [usize; 22] = [
-    1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256,
+pub(crate) const CAPACITIES: [usize; 20] = [
+    1, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256,
 ];
 
 /// Points in a full block: 4 KiB of columns.
@@ -175,9 +182,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capacities_grow_by_at_most_a_third_and_end_at_the_maximum() {
-        for w in CAPACITIES.windows(2) {
-            assert!(w[0] < w[1] && w[1] * 3 <= w[0] * 4 + 3, "{w:?}");
+    fn a_block_sized_for_its_points_is_at_most_a_quarter_empty() {
+        assert!(CAPACITIES.windows(2).all(|w| w[0] < w[1]), "{CAPACITIES:?}");
+        for n in 1..=MAX_POINTS {
+            let c = capacity_for(n);
+            assert!(c >= n && (c - n) * 4 <= c, "{n} points in {c}");
         }
         assert_eq!(*CAPACITIES.last().unwrap(), MAX_POINTS);
         assert_eq!(capacity_for(MAX_POINTS), MAX_POINTS);
