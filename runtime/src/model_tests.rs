@@ -639,6 +639,19 @@ fn model_readers_see_whole_points_while_merges_append_and_rewrite() {
     });
 }
 
+/// One shard's storage with freezing on (and `freeze_idle_after(age)`).
+fn freezing_storage(freeze_idle: Option<i64>) -> Arc<crate::storage::ShardStorage> {
+    use crate::storage::{ShardStorage, StorageConfig};
+    Arc::new(ShardStorage::new(
+        ShardRule::new(1, 1),
+        StorageConfig {
+            freeze: true,
+            retain: None,
+            freeze_idle,
+        },
+    ))
+}
+
 /// Frozen blocks and retention under the same protocol (blocks of 8 points
 /// under a model checker): a merge fills a block and starts the next, which
 /// freezes the first; a late point thaws, rewrites and refreezes it; a
@@ -646,15 +659,7 @@ fn model_readers_see_whole_points_while_merges_append_and_rewrite() {
 /// points up. Every point seen must be whole, scans ascending, and a point
 /// may vanish between two scans only if it lies below the cutoff.
 fn reader_during_freezing_and_retention() {
-    use crate::storage::{ShardStorage, StorageConfig};
-    let storage = Arc::new(ShardStorage::new(
-        ShardRule::new(1, 1),
-        StorageConfig {
-            freeze: true,
-            retain: None,
-            freeze_idle: None,
-        },
-    ));
+    let storage = freezing_storage(None);
     let v = |ts: i64| 1000 + ts as u64;
     let first: Vec<Record> = (1..=7)
         .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
@@ -695,15 +700,7 @@ fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
 /// while a reader scans and looks it up; the next append thaws it. Every
 /// point seen must be whole, and none may vanish.
 fn reader_during_idle_freezing() {
-    use crate::storage::{ShardStorage, StorageConfig};
-    let storage = Arc::new(ShardStorage::new(
-        ShardRule::new(1, 1),
-        StorageConfig {
-            freeze: true,
-            retain: None,
-            freeze_idle: Some(20),
-        },
-    ));
+    let storage = freezing_storage(Some(20));
     let v = |ts: i64| 1000 + ts as u64;
     storage.merge_run(&[10, 20, 30].map(|ts| Record::new(7, ts, v(ts))));
     assert_eq!(storage.frozen().1, 0, "series 7 is not idle yet");

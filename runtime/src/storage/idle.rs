@@ -31,19 +31,8 @@ pub(crate) fn sweep(
     cutoff: i64,
     reserve: &mut Reserve,
 ) -> Swept {
-    let mut swept = Swept::default();
-    let mut versions = Vec::new();
-    directory.for_each(|id, series| {
-        if let Some(version) = series.frozen_when_idle(cutoff, &mut reserve.encoder) {
-            swept
-                .change
-                .replace(Some(series.footprint()), version.footprint());
-            versions.push((id, version));
-        }
+    let (change, series) = super::republish(directory, |series| {
+        series.frozen_when_idle(cutoff, &mut reserve.encoder)
     });
-    swept.series = versions.len();
-    for (id, version) in versions {
-        swept.change.grown += directory.publish(id, version);
-    }
-    swept
+    Swept { series, change }
 }

@@ -500,3 +500,26 @@ impl Change {
         self.from_reserve += other.from_reserve;
     }
 }
+
+/// Publishes, for every series of the directory, the new version `f`
+/// makes of its current one (`None`: it stays); returns what changed and
+/// how many versions were published (each retires one). The sweeps of
+/// retention and of idle series.
+fn republish(
+    directory: &mut directory::DirectoryWriter<'_>,
+    mut f: impl FnMut(&series::Series) -> Option<series::Series>,
+) -> (Change, usize) {
+    let mut change = Change::default();
+    let mut versions = Vec::new();
+    directory.for_each(|id, series| {
+        if let Some(version) = f(series) {
+            change.replace(Some(series.footprint()), version.footprint());
+            versions.push((id, version));
+        }
+    });
+    let published = versions.len();
+    for (id, version) in versions {
+        change.grown += directory.publish(id, version);
+    }
+    (change, published)
+}

@@ -33,22 +33,17 @@ pub(crate) fn sweep(
     reserve: &mut Reserve,
     freeze: bool,
 ) -> Swept {
-    let mut swept = Swept::default();
-    let mut versions = Vec::new();
-    directory.for_each(|id, series| {
-        if let Some((version, points)) = trim(series, cutoff, reserve, freeze) {
-            swept
-                .change
-                .replace(Some(series.footprint()), version.footprint());
-            swept.points += points;
-            versions.push((id, version));
-        }
+    let mut points = 0;
+    let (change, published) = super::republish(directory, |series| {
+        let (version, lost) = trim(series, cutoff, reserve, freeze)?;
+        points += lost;
+        Some(version)
     });
-    swept.published = versions.len();
-    for (id, version) in versions {
-        swept.change.grown += directory.publish(id, version);
+    Swept {
+        points,
+        published,
+        change,
     }
-    swept
 }
 
 /// `series` without its points older than `cutoff`, and how many it lost;
