@@ -171,14 +171,18 @@ impl Builder {
     }
 
     /// Freezes a series' newest block too once the series is idle: once its
-    /// newest point is `age` older than the newest timestamp merged into
-    /// its shard (checked as that horizon moves by `age / 16`, by the merge
-    /// threads). A series that stopped reporting then holds its points at
-    /// the frozen size (~1 byte a point for gauges and counters) instead of
-    /// keeping a hot block of up to 4 KiB; the next point merged into it
-    /// thaws the block again (decode, merge, freeze on the next sweep).
-    /// `age` is in timestamp units, `>= 1`, and needs freezing on
-    /// ([`freeze_blocks`](Self::freeze_blocks)). Default: off (a series'
+    /// newest point is more than `age` older than the newest timestamp
+    /// merged into its shard (checked by the merge threads as that horizon
+    /// moves by `age / 16`: with an `age` below 16, on every merge that
+    /// moves it, each check a walk of the shard's series). A series that
+    /// stopped reporting then holds its points at the frozen size (~1 byte
+    /// a point for gauges and counters) instead of keeping a hot block of
+    /// up to 4 KiB. The next point merged into the series thaws the block
+    /// (decode, merge), and it freezes again once the series is idle again;
+    /// a late point into an older block thaws it too. `age` is in timestamp
+    /// units, `>= 1`, below [`retain`](Self::retain)'s window if that is
+    /// set (retention would drop an idle series first), and needs freezing
+    /// on ([`freeze_blocks`](Self::freeze_blocks)). Default: off (a series'
     /// newest block stays hot).
     pub fn freeze_idle_after(mut self, age: i64) -> Self {
         self.freeze_idle_after = Some(age);
@@ -252,6 +256,11 @@ impl Builder {
             if age < 1 {
                 return Err(Error::InvalidConfig(format!(
                     "freeze_idle_after = {age} is invalid: the age must be >= 1 timestamp unit"
+                )));
+            }
+            if let Some(window) = self.retain.filter(|&w| age >= w) {
+                return Err(Error::InvalidConfig(format!(
+                    "freeze_idle_after = {age} must be below retain = {window}: retention drops every point older than the window before its series could count as idle"
                 )));
             }
             if self.keep_blocks_hot {

@@ -338,6 +338,20 @@ fn bad_retention_settings_are_clear_errors() {
         "{err}"
     );
     let err = Index::builder()
+        .retain(100)
+        .freeze_idle_after(100)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("below retain")),
+        "{err}"
+    );
+    Index::builder()
+        .retain(100)
+        .freeze_idle_after(99)
+        .build()
+        .unwrap();
+    let err = Index::builder()
         .freeze_blocks(false)
         .freeze_idle_after(60)
         .build()

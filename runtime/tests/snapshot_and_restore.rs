@@ -158,6 +158,53 @@ fn the_retention_floor_carries_over() {
     assert_eq!(restored.stats().total.records_expired, 1);
 }
 
+/// A series frozen whole for being idle (`freeze_idle_after`) is written
+/// as its frozen bytes and restores exactly, into an index with or without
+/// the setting, and takes new points there.
+#[test]
+fn an_idle_series_frozen_whole_restores_exactly() {
+    let dir = TestDir::new("idle");
+    let path = dir.file("idle.snap");
+    let index = Index::builder()
+        .nodes(1)
+        .shards_per_node(1)
+        .freeze_idle_after(1_000)
+        .build()
+        .unwrap();
+    // Series 0 stops at 990; series 1 runs on to 29,990 and leaves it idle.
+    let mut records: Vec<Record> = (0..100).map(|i| Record::new(0, i * 10, i as u64)).collect();
+    records.extend((0..3_000).map(|i| Record::new(1, i * 10, 7 * i as u64)));
+    let streams = [records];
+    let oracle = common::oracle(&streams);
+    ingest(&index, &streams);
+    common::assert_matches_oracle(&index, &oracle);
+    let frozen = index.stats().total.frozen_points;
+    assert!(
+        frozen >= 100 + 2_816,
+        "series 0 froze whole, series 1 all but its newest block: {frozen}"
+    );
+    index.snapshot(&path).unwrap();
+    for idle in [true, false] {
+        let builder = Index::builder();
+        let builder = if idle {
+            builder.freeze_idle_after(1_000)
+        } else {
+            builder
+        };
+        let restored = builder.restore(&path).unwrap();
+        common::assert_matches_oracle(&restored, &oracle);
+        assert_eq!(restored.stats().total.frozen_points, frozen);
+        let mut w = restored.writer();
+        w.insert(0, 1_000, 42).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        restored.flush().unwrap();
+        assert_eq!(restored.get(0, 1_000), Some(42));
+        assert_eq!(restored.scan(0, ..).len(), 101);
+        restored.stats().verify_accounting().unwrap();
+    }
+}
+
 fn snapshot_error(result: Result<Index, Error>) -> String {
     match result {
         Err(Error::Snapshot(e)) => {

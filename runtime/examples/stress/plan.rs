@@ -72,16 +72,23 @@ pub(crate) struct Shape {
 
 pub(crate) fn draw_shape(rng: &mut Rng, budget: bool) -> Shape {
     let freeze = rng.random_ratio(80, 100);
+    let slot_capacity = [64, 64, 128, 256, 1024][rng.random_range(0..5) as usize];
+    let slots_per_node = rng.random_range(1..=3) as usize;
+    let shards_per_node = rng.random_range(1..=4) as usize;
+    let retain = (!budget && rng.random_ratio(20, 100))
+        .then(|| [64, 300, 1_000, 4_000][rng.random_range(0..4) as usize]);
+    // Idle series freeze whole and thaw while readers verify (an age below
+    // the retention window: the builder refuses others).
+    let freeze_idle = (freeze && rng.random_ratio(30, 100))
+        .then(|| [16, 200, 2_000][rng.random_range(0..3) as usize])
+        .filter(|&age| retain.is_none_or(|window| age < window));
     Shape {
-        slot_capacity: [64, 64, 128, 256, 1024][rng.random_range(0..5) as usize],
-        slots_per_node: rng.random_range(1..=3) as usize,
-        shards_per_node: rng.random_range(1..=4) as usize,
+        slot_capacity,
+        slots_per_node,
+        shards_per_node,
         freeze,
-        retain: (!budget && rng.random_ratio(20, 100))
-            .then(|| [64, 300, 1_000, 4_000][rng.random_range(0..4) as usize]),
-        // Idle series freeze whole and thaw while readers verify.
-        freeze_idle: (freeze && rng.random_ratio(30, 100))
-            .then(|| [16, 200, 2_000][rng.random_range(0..3) as usize]),
+        retain,
+        freeze_idle,
     }
 }
 

@@ -165,7 +165,9 @@ fn build_version(
 
 /// The frozen blocks of `series` that `run` falls into (and a frozen tail,
 /// which appends write to), decoded into new hot blocks, by index: core's
-/// merge reads and writes hot blocks only.
+/// merge reads and writes hot blocks only. A frozen tail (an idle series',
+/// or one that retention cut) is thawed whatever the run holds: core's
+/// merge reads the series' last point to tell appends from late points.
 fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
     let mut thawed = SmallVec::new();
     let Some(first) = run.first() else {

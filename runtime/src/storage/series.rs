@@ -285,8 +285,8 @@ impl Series {
         Ok(points)
     }
 
-    /// The published length of the tail block (a load that brings the
-    /// block's first cache line in).
+    /// The published length of the newest block when it is hot, else 0 (a
+    /// load that brings the block's first cache line in).
     #[inline]
     pub(crate) fn tail_len(&self) -> u64 {
         self.hot
