@@ -265,7 +265,7 @@ fn arb_probes() -> impl Strategy<Value = Vec<(u32, i64, i64, usize)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
 
     #[test]
     fn array_store_index_matches_the_oracle(batches in arb_batches(), probes in arb_probes()) {
