@@ -327,42 +327,27 @@ fn freeze_idle_after_freezes_the_newest_block_of_idle_series() {
 
 #[test]
 fn bad_retention_settings_are_clear_errors() {
-    let err = Index::builder().retain(0).build().unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidConfig(m) if m.contains("retain")),
-        "{err}"
-    );
-    let err = Index::builder().freeze_idle_after(0).build().unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidConfig(m) if m.contains("freeze_idle_after")),
-        "{err}"
-    );
-    let err = Index::builder()
-        .retain(100)
-        .freeze_idle_after(100)
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidConfig(m) if m.contains("below retain")),
-        "{err}"
+    let invalid = |builder: numatree::Builder, says: &str| {
+        let err = builder.build().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig(m) if m.contains(says)),
+            "{err}"
+        );
+    };
+    invalid(Index::builder().retain(0), "retain");
+    invalid(Index::builder().freeze_idle_after(0), "freeze_idle_after");
+    invalid(
+        Index::builder().retain(100).freeze_idle_after(100),
+        "below retain",
     );
     Index::builder()
         .retain(100)
         .freeze_idle_after(99)
         .build()
         .unwrap();
-    let err = Index::builder()
-        .freeze_blocks(false)
-        .freeze_idle_after(60)
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidConfig(m) if m.contains("needs freezing on")),
-        "{err}"
+    invalid(
+        Index::builder().freeze_blocks(false).freeze_idle_after(60),
+        "needs freezing on",
     );
-    let err = Index::builder().wait_for_memory(true).build().unwrap_err();
-    assert!(
-        matches!(&err, Error::InvalidConfig(m) if m.contains("memory_budget")),
-        "{err}"
-    );
+    invalid(Index::builder().wait_for_memory(true), "memory_budget");
 }

@@ -194,11 +194,7 @@ fn an_idle_series_frozen_whole_restores_exactly() {
         let restored = builder.restore(&path).unwrap();
         common::assert_matches_oracle(&restored, &oracle);
         assert_eq!(restored.stats().total.frozen_points, frozen);
-        let mut w = restored.writer();
-        w.insert(0, 1_000, 42).unwrap();
-        w.flush().unwrap();
-        drop(w);
-        restored.flush().unwrap();
+        ingest(&restored, &[vec![Record::new(0, 1_000, 42)]]);
         assert_eq!(restored.get(0, 1_000), Some(42));
         assert_eq!(restored.scan(0, ..).len(), 101);
         restored.stats().verify_accounting().unwrap();

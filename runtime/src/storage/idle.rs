@@ -15,24 +15,15 @@ use super::directory::DirectoryWriter;
 use super::merge::Reserve;
 use super::Change;
 
-/// What a sweep did.
-#[derive(Debug, Default)]
-pub(crate) struct Swept {
-    /// Series whose newest block was frozen (each publishes a version and
-    /// retires one).
-    pub(crate) series: usize,
-    pub(crate) change: Change,
-}
-
 /// Freezes the newest block of every series of the directory whose newest
-/// point is older than `cutoff`.
+/// point is older than `cutoff`; returns what changed and how many series
+/// froze (each publishes a version and retires one).
 pub(crate) fn sweep(
     directory: &mut DirectoryWriter<'_>,
     cutoff: i64,
     reserve: &mut Reserve,
-) -> Swept {
-    let (change, series) = super::republish(directory, |series| {
+) -> (Change, usize) {
+    super::republish(directory, |series| {
         series.frozen_when_idle(cutoff, &mut reserve.encoder)
-    });
-    Swept { series, change }
+    })
 }

@@ -277,9 +277,9 @@ impl ShardStorage {
             let last = self.idle_floor.load(Ordering::Relaxed);
             if newest > i64::MIN && cutoff > last.saturating_add(age / 16) {
                 self.idle_floor.store(cutoff, Ordering::Relaxed);
-                let swept = idle::sweep(&mut directory, cutoff, &mut reserve);
-                retired += swept.series;
-                change.add(&swept.change);
+                let (swept, series) = idle::sweep(&mut directory, cutoff, &mut reserve);
+                retired += series;
+                change.add(&swept);
             }
         }
         drop(reserve);
