@@ -139,7 +139,9 @@ impl Builder {
     /// record plus the slots) must fit in this machine's memory and in the
     /// [memory budget](Self::memory_budget), when set; it counts toward
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the budget from the
-    /// start. Default 0.
+    /// start. The reserve is full-size hot blocks (with freezing on,
+    /// segmented ones with every segment allocated), which new tail blocks
+    /// take until it is used up. Default 0.
     pub fn reserve_records(mut self, records: usize) -> Self {
         self.reserve_records = records;
         self
@@ -407,7 +409,7 @@ impl Builder {
                 .iter()
                 .try_fold(slot_memory, |acc, np| {
                     let per_shard = reserve_per_node.div_ceil(np.shards);
-                    ShardStorage::reserved_bytes(per_shard)
+                    ShardStorage::reserved_bytes(per_shard, !self.keep_blocks_hot)
                         .and_then(|b| b.checked_mul(np.shards))
                         .and_then(|b| acc.checked_add(b))
                 })

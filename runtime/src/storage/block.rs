@@ -1,7 +1,9 @@
-//! A column block in shared memory: word 0 is the number of published
-//! points, then the timestamp column, then the value column, every word an
-//! atomic so that a merge may append while readers read, with no lock and
-//! no `unsafe`.
+//! A hot column block in shared memory: its number of published points,
+//! its timestamp column and its value column, every word an atomic so that
+//! a merge may append while readers read, with no lock and no `unsafe`.
+//! Flat (one allocation: word 0 the length, then the columns), or
+//! segmented (`super::segmented`: a series' newest block with freezing on,
+//! which takes memory as it fills).
 //!
 //! Publication: a merge writes points beyond the published length (relaxed
 //! stores), then stores the new length with `Release`; a reader loads the
@@ -11,6 +13,8 @@
 
 use numatree_core::{BlockRead, BlockWrite, Point};
 
+use super::segmented::Segmented;
+pub(crate) use super::segmented::SegmentedView;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Block capacities, in points: a series grows through them one by one
@@ -50,49 +54,139 @@ pub(crate) fn capacity_for(points: usize) -> usize {
         .unwrap_or(MAX_POINTS)
 }
 
-/// A block: `[len, ts[cap], value[cap]]` as atomic words, shared by every
-/// series version that indexes it.
-pub(crate) type Block = Arc<[AtomicU64]>;
-
-/// A new, empty block of `capacity` points, zeroed (so touched: its pages
-/// are placed on the node of the merge thread that allocates it).
-pub(crate) fn new_block(capacity: usize) -> Block {
-    (0..1 + 2 * capacity).map(|_| AtomicU64::new(0)).collect()
+/// A hot block, shared by every series version that indexes it: flat
+/// (`[len, ts[cap], value[cap]]`, one allocation sized by [`CAPACITIES`]),
+/// or segmented (a series' newest block with freezing on, see
+/// `super::segmented`).
+#[derive(Clone, Debug)]
+pub(crate) enum Block {
+    Flat(Arc<[AtomicU64]>),
+    Segmented(Arc<Segmented>),
 }
 
-/// Bytes a block of `capacity` points holds, with the `Arc` counts.
-pub(crate) fn block_bytes(capacity: usize) -> usize {
+impl Block {
+    /// A new, empty flat block of `capacity` points, zeroed (so touched:
+    /// its pages are placed on the node of the merge thread that
+    /// allocates it).
+    pub(crate) fn flat(capacity: usize) -> Block {
+        Block::Flat((0..1 + 2 * capacity).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// A new, empty segmented block of [`MAX_POINTS`]: its first segment
+    /// only.
+    pub(crate) fn segmented() -> Block {
+        Block::Segmented(Arc::new(Segmented::new()))
+    }
+
+    /// A full-size block with all its memory allocated and touched (for
+    /// the reserve): flat, or segmented with every segment.
+    pub(crate) fn reserved(segmented: bool) -> Block {
+        if segmented {
+            Block::Segmented(Arc::new(Segmented::full()))
+        } else {
+            Block::flat(MAX_POINTS)
+        }
+    }
+
+    /// Bytes the block holds now, with the `Arc` counts (a segmented block
+    /// grows as segments are allocated).
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Block::Flat(words) => flat_bytes(capacity(words)),
+            Block::Segmented(block) => block.bytes(),
+        }
+    }
+
+    /// The word holding the published length.
+    #[inline]
+    fn len_word(&self) -> &AtomicU64 {
+        match self {
+            Block::Flat(words) => &words[0],
+            Block::Segmented(block) => block.len_word(),
+        }
+    }
+
+    /// The published length, loaded `Relaxed` (a load that brings the
+    /// block's first cache line in).
+    #[inline]
+    pub(crate) fn len_relaxed(&self) -> u64 {
+        self.len_word().load(Ordering::Relaxed)
+    }
+
+    /// The block's first words (where its memory starts).
+    pub(crate) fn first_words(&self) -> &[AtomicU64] {
+        match self {
+            Block::Flat(words) => &words[..1],
+            Block::Segmented(block) => &block.head()[..1],
+        }
+    }
+
+    /// The block's published points now.
+    #[inline]
+    pub(crate) fn view(&self) -> BlockView<'_> {
+        match self {
+            Block::Flat(words) => BlockView::Flat(FlatView::new(words)),
+            Block::Segmented(block) => BlockView::Segmented(block.view()),
+        }
+    }
+
+    /// The block, to fill (the one merge that owns its series).
+    pub(crate) fn fill(&self) -> BlockFill<'_> {
+        let target = match self {
+            Block::Flat(words) => Target::Flat(words),
+            Block::Segmented(block) => Target::Segmented(block),
+        };
+        BlockFill {
+            len: self.len_word().load(Ordering::Relaxed) as usize,
+            target,
+            #[cfg(test)]
+            mutant_publish_first: false,
+        }
+    }
+}
+
+/// Bytes a flat block of `capacity` points holds, with the `Arc` counts.
+fn flat_bytes(capacity: usize) -> usize {
     (1 + 2 * capacity) * size_of::<u64>() + 2 * size_of::<usize>()
 }
 
-/// Points a block can hold.
+/// Bytes of a [`Block::reserved`] block.
+pub(crate) fn reserved_bytes(segmented: bool) -> usize {
+    if segmented {
+        Segmented::full_bytes()
+    } else {
+        flat_bytes(MAX_POINTS)
+    }
+}
+
+/// Points a flat block's words can hold.
 #[inline]
-pub(crate) fn capacity(words: &[AtomicU64]) -> usize {
+fn capacity(words: &[AtomicU64]) -> usize {
     (words.len() - 1) / 2
 }
 
-/// A block, read: its published points as of when the view was made.
+/// A flat block, read: its published points as of when the view was made.
 #[derive(Clone, Copy)]
-pub(crate) struct BlockView<'a> {
+pub(crate) struct FlatView<'a> {
     ts: &'a [AtomicU64],
     values: &'a [AtomicU64],
 }
 
-impl<'a> BlockView<'a> {
+impl<'a> FlatView<'a> {
     /// The block's published points now (`Acquire`: every point below the
     /// length is fully written).
     #[inline]
-    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
+    fn new(words: &'a [AtomicU64]) -> Self {
         let cap = capacity(words);
         let len = (words[0].load(Ordering::Acquire) as usize).min(cap);
-        BlockView {
+        FlatView {
             ts: &words[1..1 + len],
             values: &words[1 + cap..1 + cap + len],
         }
     }
 }
 
-impl BlockRead for BlockView<'_> {
+impl BlockRead for FlatView<'_> {
     #[inline]
     fn len(&self) -> usize {
         self.ts.len()
@@ -114,30 +208,77 @@ impl BlockRead for BlockView<'_> {
     }
 }
 
+/// A hot block, read.
+#[derive(Clone, Copy)]
+pub(crate) enum BlockView<'a> {
+    Flat(FlatView<'a>),
+    Segmented(SegmentedView<'a>),
+}
+
+impl BlockRead for BlockView<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            BlockView::Flat(v) => v.len(),
+            BlockView::Segmented(v) => v.len(),
+        }
+    }
+    #[inline]
+    fn ts(&self, i: usize) -> i64 {
+        match self {
+            BlockView::Flat(v) => v.ts(i),
+            BlockView::Segmented(v) => v.ts(i),
+        }
+    }
+    #[inline]
+    fn value(&self, i: usize) -> u64 {
+        match self {
+            BlockView::Flat(v) => v.value(i),
+            BlockView::Segmented(v) => v.value(i),
+        }
+    }
+    #[inline]
+    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
+        match self {
+            BlockView::Flat(v) => v.visit(from, to, f),
+            BlockView::Segmented(v) => v.visit(from, to, f),
+        }
+    }
+}
+
 impl BlockView<'_> {
     /// Appends the points to two columns (what freezing encodes), in bulk.
     pub(crate) fn columns_into(&self, ts: &mut Vec<i64>, values: &mut Vec<u64>) {
-        ts.extend(self.ts.iter().map(|t| t.load(Ordering::Relaxed) as i64));
-        values.extend(self.values.iter().map(|v| v.load(Ordering::Relaxed)));
+        match self {
+            BlockView::Flat(v) => {
+                ts.extend(v.ts.iter().map(|t| t.load(Ordering::Relaxed) as i64));
+                values.extend(v.values.iter().map(|v| v.load(Ordering::Relaxed)));
+            }
+            BlockView::Segmented(v) => v.columns_into(ts, values),
+        }
     }
+}
+
+/// What a [`BlockFill`] writes to.
+enum Target<'a> {
+    Flat(&'a [AtomicU64]),
+    Segmented(&'a Segmented),
 }
 
 /// A block, filled by the one merge that owns its series.
 pub(crate) struct BlockFill<'a> {
-    words: &'a [AtomicU64],
+    target: Target<'a>,
     len: usize,
     /// Negative control for the model tests: publish before writing.
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
 }
 
-impl<'a> BlockFill<'a> {
-    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
-        BlockFill {
-            len: words[0].load(Ordering::Relaxed) as usize,
-            words,
-            #[cfg(test)]
-            mutant_publish_first: false,
+impl BlockFill<'_> {
+    fn len_word(&self) -> &AtomicU64 {
+        match self.target {
+            Target::Flat(words) => &words[0],
+            Target::Segmented(block) => block.len_word(),
         }
     }
 }
@@ -147,33 +288,50 @@ impl BlockRead for BlockFill<'_> {
         self.len
     }
     fn ts(&self, i: usize) -> i64 {
-        self.words[1 + i].load(Ordering::Relaxed) as i64
+        match self.target {
+            Target::Flat(words) => words[1 + i].load(Ordering::Relaxed) as i64,
+            Target::Segmented(block) => block.point(i).0,
+        }
     }
     fn value(&self, i: usize) -> u64 {
-        self.words[1 + capacity(self.words) + i].load(Ordering::Relaxed)
+        match self.target {
+            Target::Flat(words) => words[1 + capacity(words) + i].load(Ordering::Relaxed),
+            Target::Segmented(block) => block.point(i).1,
+        }
     }
 }
 
 impl BlockWrite for BlockFill<'_> {
     fn capacity(&self) -> usize {
-        capacity(self.words)
+        match self.target {
+            Target::Flat(words) => capacity(words),
+            Target::Segmented(_) => MAX_POINTS,
+        }
     }
 
     fn write(&mut self, i: usize, point: Point) {
         debug_assert!(i >= self.len, "point {i} is published");
         #[cfg(test)]
         if self.mutant_publish_first {
-            self.words[0].store(i as u64 + 1, Ordering::Release);
+            if let Target::Segmented(block) = self.target {
+                block.allocate_for(i);
+            }
+            self.len_word().store(i as u64 + 1, Ordering::Release);
         }
-        let cap = capacity(self.words);
-        self.words[1 + i].store(point.ts as u64, Ordering::Relaxed);
-        self.words[1 + cap + i].store(point.value, Ordering::Relaxed);
+        match self.target {
+            Target::Flat(words) => {
+                let cap = capacity(words);
+                words[1 + i].store(point.ts as u64, Ordering::Relaxed);
+                words[1 + cap + i].store(point.value, Ordering::Relaxed);
+            }
+            Target::Segmented(block) => block.write(i, point),
+        }
     }
 
     fn publish(&mut self, len: usize) {
-        debug_assert!(self.len <= len && len <= capacity(self.words));
+        debug_assert!(self.len <= len && len <= self.capacity());
         self.len = len;
-        self.words[0].store(len as u64, Ordering::Release);
+        self.len_word().store(len as u64, Ordering::Release);
     }
 }
 
@@ -196,14 +354,16 @@ mod tests {
 
     #[test]
     fn a_view_sees_published_points_only() {
-        let block = new_block(4);
-        let mut fill = BlockFill::new(&block);
-        fill.write(0, Point::new(5, 50));
-        fill.write(1, Point::new(6, 60));
-        assert_eq!(BlockView::new(&block).len(), 0);
-        fill.publish(2);
-        let view = BlockView::new(&block);
-        assert_eq!((view.len(), view.ts(1), view.value(1)), (2, 6, 60));
-        assert_eq!(BlockFill::new(&block).len(), 2);
+        for block in [Block::flat(4), Block::segmented()] {
+            let mut fill = block.fill();
+            fill.write(0, Point::new(5, 50));
+            fill.write(1, Point::new(6, 60));
+            assert_eq!(block.view().len(), 0);
+            fill.publish(2);
+            let view = block.view();
+            assert_eq!((view.len(), view.ts(1), view.value(1)), (2, 6, 60));
+            let fill = block.fill();
+            assert_eq!((fill.len(), fill.ts(1), fill.value(1)), (2, 6, 60));
+        }
     }
 }

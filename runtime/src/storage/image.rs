@@ -13,7 +13,7 @@
 use numatree_core::BlockRead;
 use smallvec::SmallVec;
 
-use super::block::{self, BlockFill, BlockView, MAX_POINTS};
+use super::block::{self, Block, MAX_POINTS};
 use super::frozen::{self, Decoded};
 use super::series::{BlockRef, Series, Stored};
 use super::{Change, ShardStorage};
@@ -50,7 +50,7 @@ impl ShardStorage {
             let mut spans: SmallVec<[(usize, usize); 4]> = SmallVec::new();
             for b in &series_blocks {
                 if let Stored::Hot(words) = &b.block {
-                    let view = BlockView::new(words);
+                    let view = words.view();
                     let start = ts.len();
                     view.visit(0, view.len(), &mut |t, v| {
                         ts.push(t);
@@ -119,8 +119,8 @@ impl ShardStorage {
                             raw.len()
                         ));
                     }
-                    let words = block::new_block(block::capacity_for(raw.len()));
-                    let mut fill = BlockFill::new(&words);
+                    let words = Block::flat(block::capacity_for(raw.len()));
+                    let mut fill = words.fill();
                     for (k, (t, v)) in raw.ts().zip(raw.values()).enumerate() {
                         numatree_core::BlockWrite::write(
                             &mut fill,
@@ -152,7 +152,7 @@ impl ShardStorage {
             let last = refs.len().saturating_sub(1);
             for r in &mut refs[..last] {
                 if let Stored::Hot(words) = &r.block {
-                    let frozen = reserve.encoder.freeze(&BlockView::new(words));
+                    let frozen = reserve.encoder.freeze(&words.view());
                     r.block = Stored::Frozen(frozen);
                 }
             }

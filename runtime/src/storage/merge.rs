@@ -18,17 +18,6 @@ use smallvec::SmallVec;
 use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
 use super::frozen::{Decoded, Encoder};
 use super::series::{build, BlockRef, Series, Stored};
-use crate::sync::{Arc, AtomicU64};
-
-/// The points a long series' next block starts with when full blocks are
-/// frozen (it doubles to 256 once full): the newest block is the only hot
-/// one, and at ~1 byte a frozen point it holds much of a series' bytes.
-/// Measured on the bench's default shape (1,024 x 10,000 gauge points,
-/// 2 writers): starting at 32 (three regrowths a block) made ingest with
-/// freezing 0.79x of ingest without; 64: 0.84x; 128: 0.88x; 256 (no
-/// regrowth): 1.06x, but a hot block then averages 4 KiB against 3 KiB at
-/// 128 (2.75 KiB at 32), and `drop_before` frees less of the index.
-const NEXT_BLOCK_POINTS: usize = 128;
 
 /// Full-size blocks allocated and touched ahead of need
 /// ([`Builder::reserve_records`](crate::Builder::reserve_records)), and
@@ -58,6 +47,10 @@ pub(crate) struct Merged {
     /// Bytes of reserved blocks the merge took (the shard counted them
     /// when it reserved them).
     pub(crate) from_reserve: usize,
+    /// Bytes the published tail grew by in place (segments allocated in a
+    /// segmented block): in no version's footprint change, since the
+    /// versions before and after share the block.
+    pub(crate) grown: usize,
 }
 
 /// Merges `run` (one series' records, strictly ascending) into the series
@@ -75,6 +68,10 @@ pub(crate) fn merge(
     let empty = Series::default();
     let published = current.unwrap_or(&empty);
     let thawed = thaw(published, run);
+    let tail = BlockIndex::len(published)
+        .checked_sub(1)
+        .and_then(|t| build::hot_words(published, t))
+        .map(|words| (words, words.bytes()));
     let mut entries = std::mem::take(&mut reserve.entries);
     let mut new_blocks = std::mem::take(&mut reserve.new_blocks);
     entries.clear();
@@ -108,6 +105,7 @@ pub(crate) fn merge(
         stats,
         version,
         from_reserve: store.from_reserve,
+        grown: tail.map_or(0, |(words, before)| words.bytes() - before),
     }
 }
 
@@ -150,7 +148,7 @@ fn build_version(
         .map(|(i, e)| {
             let block = match store.stored(e.id) {
                 Stored::Hot(words) if freeze && i < last => {
-                    Stored::Frozen(store.reserve.encoder.freeze(&BlockView::new(&words)))
+                    Stored::Frozen(store.reserve.encoder.freeze(&words.view()))
                 }
                 stored => stored,
             };
@@ -191,8 +189,8 @@ fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
             let mut decoded = Decoded::new();
             decoded.fill(bytes);
             let (ts, values) = decoded.all_columns();
-            let words = block::new_block(block::capacity_for(ts.len()));
-            let mut fill = BlockFill::new(&words);
+            let words = Block::flat(block::capacity_for(ts.len()));
+            let mut fill = words.fill();
             for (k, (&t, &v)) in ts.iter().zip(values).enumerate() {
                 numatree_core::BlockWrite::write(&mut fill, k, numatree_core::Point::new(t, v));
             }
@@ -275,15 +273,17 @@ impl MergeStore<'_> {
         let n = BlockIndex::len(self.published);
         let i = id.0 as usize;
         if i >= n {
-            return Arc::clone(&self.new_blocks[i - n]);
+            return self.new_blocks[i - n].clone();
         }
         if let Some((_, words)) = self.thawed.iter().find(|(t, _)| *t == i) {
-            return Arc::clone(words);
+            return words.clone();
         }
-        Arc::clone(build::hot_words(self.published, i).expect("a merge reads thawed blocks only"))
+        build::hot_words(self.published, i)
+            .expect("a merge reads thawed blocks only")
+            .clone()
     }
 
-    fn words(&self, id: BlockId) -> &[AtomicU64] {
+    fn words(&self, id: BlockId) -> &Block {
         let n = BlockIndex::len(self.published);
         let i = id.0 as usize;
         if i >= n {
@@ -310,7 +310,7 @@ impl MergeStore<'_> {
 impl MergeStore<'_> {
     fn fill(&self, id: BlockId) -> BlockFill<'_> {
         #[allow(unused_mut)]
-        let mut fill = BlockFill::new(self.words(id));
+        let mut fill = self.words(id).fill();
         #[cfg(test)]
         {
             fill.mutant_publish_first = self.reserve.mutant_publish_first;
@@ -325,7 +325,7 @@ impl BlockSource for MergeStore<'_> {
     where
         Self: 'a;
     fn block(&self, id: BlockId) -> BlockView<'_> {
-        BlockView::new(self.words(id))
+        self.words(id).view()
     }
 }
 
@@ -343,24 +343,22 @@ impl BlockStore for MergeStore<'_> {
         block::capacity_for(points)
     }
 
-    fn next_block_points(&self) -> usize {
-        if self.freeze {
-            NEXT_BLOCK_POINTS
-        } else {
-            MAX_POINTS
-        }
-    }
-
     fn alloc(&mut self, points: usize) -> Option<BlockId> {
-        let capacity = block::capacity_for(points);
+        let capacity = self.capacity_for(points);
         let words = match self.reserve.blocks.pop() {
             Some(reserved) if capacity == MAX_POINTS => {
-                self.from_reserve += block::block_bytes(capacity);
+                self.from_reserve += reserved.bytes();
                 reserved
             }
             other => {
                 self.reserve.blocks.extend(other);
-                block::new_block(capacity)
+                // With freezing on, a full-size block (a long series'
+                // next tail) takes memory as it fills.
+                if self.freeze && capacity == MAX_POINTS {
+                    Block::segmented()
+                } else {
+                    Block::flat(capacity)
+                }
             }
         };
         self.new_blocks.push(words);
@@ -378,7 +376,7 @@ impl BlockStore for MergeStore<'_> {
     }
 
     fn pair(&mut self, from: BlockId, to: BlockId) -> (BlockView<'_>, BlockFill<'_>) {
-        (BlockView::new(self.words(from)), self.fill(to))
+        (self.words(from).view(), self.fill(to))
     }
 
     fn retire(&mut self, _id: BlockId) {

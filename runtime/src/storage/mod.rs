@@ -21,7 +21,9 @@
 //!    merge that adds, splits or replaces blocks builds a new version over
 //!    new blocks written in full beforehand, and publishes it: a reader
 //!    sees the old version or the new one, each whole.
-//! 3. **Blocks.** A block is atomic words `[len, ts.., values..]`. The
+//! 3. **Blocks.** A block is atomic words: its length, its timestamps, its
+//!    values (flat, one allocation; or segmented, a tail whose segments are
+//!    allocated as it fills, each set before a point in it is written). The
 //!    merge appends to a tail block beyond its published length and then
 //!    stores the new length (`Release`); a reader loads the length
 //!    (`Acquire`) and reads below it. Published points are never written
@@ -44,9 +46,12 @@
 //! # The life of a block
 //!
 //! - **Hot**: a series' newest block, atomic words the merge appends to. A
-//!   short series' first block grows through size classes; a long series'
-//!   next block starts at 128 points when freezing is on (256 otherwise)
-//!   and doubles to 256.
+//!   series' first block grows through size classes (`block`: a short
+//!   series holds a short block). A long series' next block has 256
+//!   points at once; with freezing on it is segmented (`segmented`): it
+//!   takes memory in segments of 16, 16, 32, 64 and 128 points as it
+//!   fills, without a copy or a new version, so a long series' one hot
+//!   block holds at most about twice its points' bytes.
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
@@ -70,11 +75,12 @@
 //!   blocks are freed once they unpin.
 //!
 //! The shard counts its bytes (and its frozen bytes and points) from the
-//! footprints of the versions it publishes and replaces; `validate` checks
-//! the counts against what the versions hold.
-//! The protocol is model-checked in `model_tests` (publication of appends
-//! and of new versions, with a negative control that publishes before
-//! writing).
+//! footprints of the versions it publishes and replaces, plus the segments
+//! a merge adds to a published tail in place; `validate` checks the counts
+//! against what the versions hold.
+//! The protocol is model-checked in `model_tests` (publication of appends,
+//! of segments and of new versions, with negative controls that publish
+//! before writing, flat and segmented).
 
 mod block;
 mod directory;
@@ -83,6 +89,7 @@ mod idle;
 mod image;
 mod merge;
 mod retention;
+mod segmented;
 mod series;
 
 use std::ops::RangeBounds;
@@ -94,7 +101,7 @@ use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
 // Written under the shard's merge lock only, so not model-checked.
 use std::sync::atomic::AtomicI64;
 
-use self::block::{block_bytes, new_block, MAX_POINTS};
+use self::block::{Block, MAX_POINTS};
 use self::directory::Directory;
 use self::merge::Reserve;
 use self::series::{Footprint, Stored};
@@ -246,6 +253,7 @@ impl ShardStorage {
             stats.inserted += merged.stats.inserted;
             stats.replaced += merged.stats.replaced;
             change.from_reserve += merged.from_reserve;
+            change.grown += merged.grown;
             if let Some(version) = merged.version {
                 change.grown += directory.publish(id, version);
                 retired += 1;
@@ -393,17 +401,20 @@ impl ShardStorage {
         let blocks = points.div_ceil(MAX_POINTS);
         reserve.blocks.reserve(blocks);
         for _ in 0..blocks {
-            reserve.blocks.push(new_block(MAX_POINTS));
+            reserve.blocks.push(Block::reserved(self.config.freeze));
         }
-        self.bytes
-            .fetch_add(blocks * block_bytes(MAX_POINTS), Ordering::Relaxed);
+        self.bytes.fetch_add(
+            blocks * block::reserved_bytes(self.config.freeze),
+            Ordering::Relaxed,
+        );
     }
 
-    /// Bytes `reserve(points)` takes, or `None` past `usize`.
-    pub(crate) fn reserved_bytes(points: usize) -> Option<usize> {
+    /// Bytes `reserve(points)` takes in a shard that freezes blocks or
+    /// not, or `None` past `usize`.
+    pub(crate) fn reserved_bytes(points: usize, freeze: bool) -> Option<usize> {
         points
             .div_ceil(MAX_POINTS)
-            .checked_mul(block_bytes(MAX_POINTS))
+            .checked_mul(block::reserved_bytes(freeze))
     }
 
     /// Bytes of memory the shard holds (blocks, versions, directory).
@@ -434,7 +445,8 @@ impl ShardStorage {
             }
         });
         result?;
-        held.bytes += self.directory.bytes() + reserve.blocks.len() * block_bytes(MAX_POINTS);
+        held.bytes +=
+            self.directory.bytes() + reserve.blocks.iter().map(Block::bytes).sum::<usize>();
         let counted = Footprint {
             bytes: self.bytes(),
             frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),
@@ -459,13 +471,13 @@ impl ShardStorage {
         self.directory.for_each(|_, series| {
             for b in series.blocks() {
                 match &b.block {
-                    Stored::Hot(words) => f(BlockMemory::Hot(words)),
+                    Stored::Hot(words) => f(BlockMemory::Hot(words.first_words())),
                     Stored::Frozen(bytes) => f(BlockMemory::Frozen(bytes)),
                 }
             }
         });
         for words in lock(&self.reserve).blocks.iter() {
-            f(BlockMemory::Hot(words));
+            f(BlockMemory::Hot(words.first_words()));
         }
     }
 }
@@ -476,7 +488,9 @@ pub(crate) struct Change {
     /// Footprints of the versions replaced, and of those that replaced them.
     before: Footprint,
     after: Footprint,
-    /// Bytes the directory grew by.
+    /// Bytes outside the footprints of the versions replaced and
+    /// replacing: the directory's growth, and segments a merge added to a
+    /// published tail in place.
     grown: usize,
     /// Bytes of reserved blocks taken (counted when reserved).
     from_reserve: usize,

@@ -8,7 +8,7 @@
 use numatree_core::{BlockRead, Point};
 use smallvec::SmallVec;
 
-use super::block::{self, BlockFill, BlockView};
+use super::block::{self, Block};
 use super::directory::DirectoryWriter;
 use super::frozen::Decoded;
 use super::merge::Reserve;
@@ -78,8 +78,8 @@ fn trim(
                 Stored::Frozen(reserve.encoder.freeze_points(points.iter().copied()))
             }
             _ => {
-                let words = block::new_block(block::capacity_for(points.len()));
-                let mut fill = BlockFill::new(&words);
+                let words = Block::flat(block::capacity_for(points.len()));
+                let mut fill = words.fill();
                 for (i, &p) in points.iter().enumerate() {
                     numatree_core::BlockWrite::write(&mut fill, i, p);
                 }
@@ -109,7 +109,7 @@ fn points_from(block: &Stored, cutoff: i64) -> (Vec<Point>, usize) {
     };
     match block {
         Stored::Hot(words) => {
-            let view = BlockView::new(words);
+            let view = words.view();
             view.visit(0, view.len(), &mut take);
         }
         Stored::Frozen(bytes) => {

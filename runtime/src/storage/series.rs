@@ -20,7 +20,7 @@ use numatree_core::{BlockId, BlockRead, BlockSource, PointSink};
 
 use smallvec::SmallVec;
 
-use super::block::{self, Block, BlockView};
+use super::block::{Block, BlockView, FlatView, SegmentedView};
 use super::frozen::{self, Decoded, Encoder, FrozenBlock};
 use crate::sync::Arc;
 
@@ -37,7 +37,7 @@ impl Stored {
     /// Points in the block now.
     pub(crate) fn points(&self) -> usize {
         match self {
-            Stored::Hot(words) => BlockView::new(words).len(),
+            Stored::Hot(words) => words.view().len(),
             Stored::Frozen(bytes) => frozen::frozen_points(bytes),
         }
     }
@@ -206,7 +206,7 @@ impl Series {
             f.frozen_points = run.points;
         }
         for h in &self.hot {
-            f.bytes += block::block_bytes(block::capacity(&h.words));
+            f.bytes += h.words.bytes();
         }
         f
     }
@@ -224,7 +224,7 @@ impl Series {
             let h = &self.hot[i - f];
             BlockRef {
                 first_ts: h.first_ts,
-                block: Stored::Hot(Arc::clone(&h.words)),
+                block: Stored::Hot(h.words.clone()),
             }
         }
     }
@@ -237,11 +237,7 @@ impl Series {
     /// Points in the series now.
     pub(crate) fn points(&self) -> usize {
         self.frozen.as_ref().map_or(0, |run| run.points)
-            + self
-                .hot
-                .iter()
-                .map(|h| BlockView::new(&h.words).len())
-                .sum::<usize>()
+            + self.hot.iter().map(|h| h.words.view().len()).sum::<usize>()
     }
 
     /// The value at `ts`: decodes at most one block.
@@ -252,8 +248,10 @@ impl Series {
         if b < f {
             frozen::get(&self.frozen_blocks()[b].bytes, ts)
         } else {
-            let view = BlockView::new(&self.hot[b - f].words);
-            numatree_core::find(&view, ts).ok().map(|i| view.value(i))
+            match self.hot[b - f].words.view() {
+                BlockView::Flat(view) => value_at(&view, ts),
+                BlockView::Segmented(view) => value_at(&view, ts),
+            }
         }
     }
 
@@ -289,9 +287,7 @@ impl Series {
     /// load that brings the block's first cache line in).
     #[inline]
     pub(crate) fn tail_len(&self) -> u64 {
-        self.hot
-            .last()
-            .map_or(0, |h| h.words[0].load(crate::sync::Ordering::Relaxed))
+        self.hot.last().map_or(0, |h| h.words.len_relaxed())
     }
 
     /// This version with its hot blocks frozen too, when its newest point
@@ -299,7 +295,7 @@ impl Series {
     /// holds no hot point, or a newer one. The frozen run is copied once,
     /// as when a merge freezes a block.
     pub(crate) fn frozen_when_idle(&self, cutoff: i64, encoder: &mut Encoder) -> Option<Series> {
-        let newest = BlockView::new(&self.hot.last()?.words);
+        let newest = self.hot.last()?.words.view();
         let last = newest.len().checked_sub(1).map(|i| newest.ts(i))?;
         if last >= cutoff {
             return None;
@@ -308,11 +304,7 @@ impl Series {
         let mut points = 0;
         // An empty hot block has no points to keep: its part of the time
         // line goes to the block before or after it.
-        for h in self
-            .hot
-            .iter()
-            .filter(|h| BlockView::new(&h.words).len() > 0)
-        {
+        for h in self.hot.iter().filter(|h| h.words.view().len() > 0) {
             let (block, n) = freeze(h.first_ts, &h.words, encoder);
             newly.push(block);
             points += n;
@@ -330,9 +322,15 @@ impl Series {
     }
 }
 
+/// The value at `ts` in a hot block.
+#[inline]
+fn value_at(view: &impl BlockRead, ts: i64) -> Option<u64> {
+    numatree_core::find(view, ts).ok().map(|i| view.value(i))
+}
+
 /// Freezes a hot block; returns it with its point count.
 fn freeze(first_ts: i64, words: &Block, encoder: &mut Encoder) -> (FrozenRef, usize) {
-    let view = BlockView::new(words);
+    let view = words.view();
     let block = FrozenRef {
         first_ts,
         bytes: encoder.freeze(&view),
@@ -419,7 +417,10 @@ impl Reading<'_> {
         let i = id.0 as usize;
         let f = self.series.frozen_len();
         if i >= f {
-            return View::Hot(BlockView::new(&self.series.hot[i - f].words));
+            return match self.series.hot[i - f].words.view() {
+                BlockView::Flat(v) => View::Flat(v),
+                BlockView::Segmented(v) => View::Segmented(v),
+            };
         }
         fill(
             self.decoded.borrow_mut().get_or_insert_with(Decoded::new),
@@ -446,9 +447,11 @@ fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// A block, read: hot words, or a frozen block decoded.
+/// A block, read: hot words (flat or segmented), or a frozen block
+/// decoded. One variant per layout, so a read dispatches once per block.
 pub(crate) enum View<'a> {
-    Hot(BlockView<'a>),
+    Flat(FlatView<'a>),
+    Segmented(SegmentedView<'a>),
     Decoded(Ref<'a, Decoded>),
 }
 
@@ -456,35 +459,39 @@ impl BlockRead for View<'_> {
     #[inline]
     fn len(&self) -> usize {
         match self {
-            View::Hot(v) => v.len(),
+            View::Flat(v) => v.len(),
+            View::Segmented(v) => v.len(),
             View::Decoded(d) => d.len(),
         }
     }
     #[inline]
     fn ts(&self, i: usize) -> i64 {
         match self {
-            View::Hot(v) => v.ts(i),
+            View::Flat(v) => v.ts(i),
+            View::Segmented(v) => v.ts(i),
             View::Decoded(d) => d.ts(i),
         }
     }
     #[inline]
     fn value(&self, i: usize) -> u64 {
         match self {
-            View::Hot(v) => v.value(i),
+            View::Flat(v) => v.value(i),
+            View::Segmented(v) => v.value(i),
             View::Decoded(d) => d.value(i),
         }
     }
     #[inline]
     fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
         match self {
-            View::Hot(v) => v.visit(from, to, f),
+            View::Flat(v) => v.visit(from, to, f),
+            View::Segmented(v) => v.visit(from, to, f),
             View::Decoded(d) => d.visit(from, to, f),
         }
     }
     #[inline]
     fn columns(&self, from: usize, to: usize) -> Option<(&[i64], &[u64])> {
         match self {
-            View::Hot(_) => None,
+            View::Flat(_) | View::Segmented(_) => None,
             View::Decoded(d) => d.columns(from, to),
         }
     }

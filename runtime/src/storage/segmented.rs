@@ -1,0 +1,339 @@
+//! A long series' newest block when merges freeze full blocks: a block of
+//! [`MAX_POINTS`] that takes memory as it fills, without a copy and
+//! without a new version of its series.
+//!
+//! Why: with freezing on, a long series holds ~1 byte a point frozen and
+//! one hot block, its newest, at 16 bytes a point. A flat block sized for
+//! all the points it will hold (4 KiB) is mostly empty for most of its
+//! life, and a block that starts small regrows: each regrowth a copy, an
+//! allocation, a new version and a retired one, which made ingest with
+//! freezing ~20% slower (measured with 32- and 48-point starts). A
+//! series' first block still grows through flat size classes (a short
+//! series' block fits its points within a quarter; a segmented block of
+//! 17 points would take twice their bytes). Here the
+//! block is its published length, a first segment of [`HEAD`] points held
+//! inline, and [`SEGMENTS`]` - 1` more that double (`HEAD`, `2 HEAD`,
+//! `4 HEAD`, ... points), each allocated by the merge when the first point
+//! that falls into it is written: the block holds at most about twice its
+//! points' bytes, and growing is one allocation, nothing else.
+//!
+//! Publication is the flat block's (`super::block`): a merge writes points
+//! beyond the published length, then stores the length with `Release`; a
+//! reader loads it with `Acquire` and reads below it only. A segment is set
+//! (once, never replaced or freed while the block lives) before any point
+//! in it is written, so one that holds a published point is visible to
+//! the reader that sees the length.
+
+use std::sync::OnceLock;
+
+use numatree_core::{BlockRead, Point};
+
+use super::block::MAX_POINTS;
+use crate::sync::{AtomicU64, Ordering};
+
+/// Segments of a block: the inline head, then the doubling ones. Measured
+/// on the bench's default shape (1,024 x 10,000 gauge points, 2 writers,
+/// this 2-core VM): with 4 (a 32-point head) `drop_before` of half the
+/// time range freed 45.9% of the index, with 5 (16) 46.9%; ingest with
+/// freezing on / off 0.92-1.08 with either (flat tails starting at 128
+/// points: 40.6%; starting at 48: 45.2% but 0.77-0.82).
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) const SEGMENTS: usize = 5;
+
+/// Under a model checker (8-point blocks): segments of 1, 1, 2, 4 points.
+#[cfg(any(loom, shuttle))]
+pub(crate) const SEGMENTS: usize = 4;
+
+/// Points in the first segment (16; 1 under a model checker): the
+/// segments hold `HEAD`, `HEAD`, `2 HEAD`, `4 HEAD`, ... points.
+pub(crate) const HEAD: usize = MAX_POINTS >> (SEGMENTS - 1);
+
+const _: () = assert!(HEAD >= 1 && HEAD << (SEGMENTS - 1) == MAX_POINTS);
+
+/// A segmented block: its length, its head segment inline, the others
+/// once allocated. Each segment is its timestamp column, then its value
+/// column.
+#[derive(Debug)]
+pub(crate) struct Segmented {
+    len: AtomicU64,
+    head: [AtomicU64; 2 * HEAD],
+    more: [OnceLock<Box<[AtomicU64]>>; SEGMENTS - 1],
+}
+
+/// The segment point `i` falls into, and its place there.
+#[inline]
+fn locate(i: usize) -> (usize, usize) {
+    if i < HEAD {
+        (0, i)
+    } else {
+        let s = (i / HEAD).ilog2() as usize + 1;
+        (s, i - first_point(s))
+    }
+}
+
+/// The first point of segment `s`.
+#[inline]
+fn first_point(s: usize) -> usize {
+    if s == 0 {
+        0
+    } else {
+        HEAD << (s - 1)
+    }
+}
+
+/// Points segment `s` holds.
+#[inline]
+fn points_in(s: usize) -> usize {
+    if s == 0 {
+        HEAD
+    } else {
+        HEAD << (s - 1)
+    }
+}
+
+fn zeroed(words: usize) -> Box<[AtomicU64]> {
+    (0..words).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl Segmented {
+    /// An empty block: its head only.
+    pub(crate) fn new() -> Segmented {
+        Segmented {
+            len: AtomicU64::new(0),
+            head: std::array::from_fn(|_| AtomicU64::new(0)),
+            more: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// An empty block with every segment allocated and touched (reserved
+    /// memory).
+    pub(crate) fn full() -> Segmented {
+        let block = Segmented::new();
+        for s in 1..SEGMENTS {
+            block.segment_or_alloc(s);
+        }
+        block
+    }
+
+    /// The word holding the published length.
+    #[inline]
+    pub(crate) fn len_word(&self) -> &AtomicU64 {
+        &self.len
+    }
+
+    /// The head segment's words (where the block's memory starts).
+    pub(crate) fn head(&self) -> &[AtomicU64] {
+        &self.head
+    }
+
+    /// Bytes the block holds now (segments allocated so far), with the
+    /// `Arc` counts.
+    pub(crate) fn bytes(&self) -> usize {
+        let more: usize = (1..SEGMENTS)
+            .filter(|&s| self.more[s - 1].get().is_some())
+            .map(|s| 2 * points_in(s) * size_of::<u64>())
+            .sum();
+        Self::empty_bytes() + more
+    }
+
+    /// Bytes of a block with no segment but its head.
+    fn empty_bytes() -> usize {
+        size_of::<Segmented>() + 2 * size_of::<usize>()
+    }
+
+    /// Bytes of a block with every segment ([`full`](Self::full)).
+    pub(crate) fn full_bytes() -> usize {
+        Self::empty_bytes() + 2 * (MAX_POINTS - HEAD) * size_of::<u64>()
+    }
+
+    /// Segment `s`'s words, if allocated.
+    #[inline]
+    fn segment(&self, s: usize) -> Option<&[AtomicU64]> {
+        if s == 0 {
+            Some(&self.head)
+        } else {
+            self.more[s - 1].get().map(|b| &b[..])
+        }
+    }
+
+    /// Segment `s`'s words, allocated (zeroed, so touched by the merge
+    /// thread: placed on its node) if they were not. The merge's only.
+    fn segment_or_alloc(&self, s: usize) -> &[AtomicU64] {
+        if s == 0 {
+            &self.head
+        } else {
+            self.more[s - 1].get_or_init(|| zeroed(2 * points_in(s)))
+        }
+    }
+
+    /// Writes point `i` (beyond the published length), allocating its
+    /// segment first if needed. The merge's only.
+    #[inline]
+    pub(crate) fn write(&self, i: usize, point: Point) {
+        let (s, at) = locate(i);
+        let words = self.segment_or_alloc(s);
+        words[at].store(point.ts as u64, Ordering::Relaxed);
+        words[points_in(s) + at].store(point.value, Ordering::Relaxed);
+    }
+
+    /// Allocates the segment of point `i` (the model tests' negative
+    /// control, which publishes a point before writing it, allocates
+    /// first).
+    #[cfg(test)]
+    pub(crate) fn allocate_for(&self, i: usize) {
+        self.segment_or_alloc(locate(i).0);
+    }
+
+    /// Point `i`'s timestamp and value, read by the merge (which wrote
+    /// them; `i` below what it wrote).
+    pub(crate) fn point(&self, i: usize) -> (i64, u64) {
+        let (s, at) = locate(i);
+        let words = self.segment(s).expect("a written point's segment is set");
+        (
+            words[at].load(Ordering::Relaxed) as i64,
+            words[points_in(s) + at].load(Ordering::Relaxed),
+        )
+    }
+
+    /// The block's published points now (`Acquire`: every point below the
+    /// length is fully written, and its segment set).
+    #[inline]
+    pub(crate) fn view(&self) -> SegmentedView<'_> {
+        let len = (self.len.load(Ordering::Acquire) as usize).min(MAX_POINTS);
+        let mut view = SegmentedView {
+            len,
+            ts: [&[]; SEGMENTS],
+            values: [&[]; SEGMENTS],
+        };
+        for s in 0..SEGMENTS {
+            let first = first_point(s);
+            if first >= len {
+                break;
+            }
+            let words = self
+                .segment(s)
+                .expect("a segment holding a published point is set");
+            let n = points_in(s).min(len - first);
+            view.ts[s] = &words[..n];
+            view.values[s] = &words[points_in(s)..points_in(s) + n];
+        }
+        view
+    }
+}
+
+/// A segmented block, read: its published points as of when the view was
+/// made, segment by segment.
+#[derive(Clone, Copy)]
+pub(crate) struct SegmentedView<'a> {
+    len: usize,
+    ts: [&'a [AtomicU64]; SEGMENTS],
+    values: [&'a [AtomicU64]; SEGMENTS],
+}
+
+impl BlockRead for SegmentedView<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    fn ts(&self, i: usize) -> i64 {
+        let (s, at) = locate(i);
+        self.ts[s][at].load(Ordering::Relaxed) as i64
+    }
+    #[inline]
+    fn value(&self, i: usize) -> u64 {
+        let (s, at) = locate(i);
+        self.values[s][at].load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
+        for s in 0..SEGMENTS {
+            let first = first_point(s);
+            let (lo, hi) = (from.max(first), to.min(first + self.ts[s].len()));
+            if lo >= hi {
+                continue;
+            }
+            let (ts, values) = (
+                &self.ts[s][lo - first..hi - first],
+                &self.values[s][lo - first..hi - first],
+            );
+            for (t, v) in ts.iter().zip(values) {
+                f(t.load(Ordering::Relaxed) as i64, v.load(Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+impl SegmentedView<'_> {
+    /// Appends the points to two columns (what freezing encodes).
+    pub(crate) fn columns_into(&self, ts: &mut Vec<i64>, values: &mut Vec<u64>) {
+        for s in 0..SEGMENTS {
+            ts.extend(self.ts[s].iter().map(|t| t.load(Ordering::Relaxed) as i64));
+            values.extend(self.values[s].iter().map(|v| v.load(Ordering::Relaxed)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_segments_partition_a_full_block_and_double() {
+        let mut next = 0;
+        for s in 0..SEGMENTS {
+            assert_eq!(first_point(s), next, "segment {s}");
+            next += points_in(s);
+            if s >= 2 {
+                assert_eq!(points_in(s), 2 * points_in(s - 1));
+            }
+        }
+        assert_eq!(next, MAX_POINTS);
+        for i in 0..MAX_POINTS {
+            let (s, at) = locate(i);
+            assert!(at < points_in(s), "point {i}");
+            assert_eq!(first_point(s) + at, i);
+        }
+    }
+
+    #[test]
+    fn a_segment_is_allocated_by_the_first_point_written_into_it() {
+        let block = Segmented::new();
+        let empty = block.bytes();
+        for i in 0..HEAD {
+            block.write(i, Point::new(i as i64, 10 * i as u64));
+        }
+        assert_eq!(block.bytes(), empty, "the head is inline");
+        block.write(HEAD, Point::new(HEAD as i64, 0));
+        assert_eq!(block.bytes(), empty + 2 * HEAD * size_of::<u64>());
+        assert_eq!(Segmented::full().bytes(), Segmented::full_bytes());
+        assert_eq!(Segmented::full_bytes(), empty + 2 * (MAX_POINTS - HEAD) * 8);
+    }
+
+    #[test]
+    fn a_view_reads_published_points_across_segments() {
+        let block = Segmented::new();
+        let n = MAX_POINTS - 3;
+        for i in 0..n {
+            block.write(i, Point::new(100 + i as i64, i as u64 * 7));
+        }
+        assert_eq!(block.view().len(), 0, "nothing published");
+        block.len.store(n as u64, Ordering::Release);
+        let view = block.view();
+        assert_eq!(view.len(), n);
+        for i in 0..n {
+            assert_eq!((view.ts(i), view.value(i)), (100 + i as i64, i as u64 * 7));
+            assert_eq!(block.point(i), (100 + i as i64, i as u64 * 7));
+        }
+        let mut seen = Vec::new();
+        view.visit(HEAD - 1, n - 1, &mut |t, v| seen.push((t, v)));
+        let want: Vec<_> = (HEAD - 1..n - 1)
+            .map(|i| (100 + i as i64, i as u64 * 7))
+            .collect();
+        assert_eq!(seen, want);
+        let (mut ts, mut values) = (Vec::new(), Vec::new());
+        view.columns_into(&mut ts, &mut values);
+        assert_eq!(ts, (0..n).map(|i| 100 + i as i64).collect::<Vec<_>>());
+        assert_eq!(values.len(), n);
+    }
+}
