@@ -98,6 +98,16 @@ pub trait BlockWrite: BlockRead {
     /// Writes point `i`, which must lie in `len()..capacity()` (never a
     /// published point).
     fn write(&mut self, i: usize, point: Point);
+    /// Writes `records`' points as points `from..from + records.len()`
+    /// (all in `len()..capacity()`), as [`write`](Self::write) one by one
+    /// would; a block whose writes have a cost per call (a lookup of where
+    /// point `i` lives) overrides it to pay it once per run.
+    #[inline]
+    fn write_records(&mut self, from: usize, records: &[crate::Record]) {
+        for (i, r) in records.iter().enumerate() {
+            self.write(from + i, Point::new(r.key.ts, r.value));
+        }
+    }
     /// Publishes the points written so far: `len()` becomes `len`, which
     /// must be at most `capacity()` and at least `len()`.
     fn publish(&mut self, len: usize);

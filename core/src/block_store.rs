@@ -210,6 +210,9 @@ impl<B: BlockWrite + ?Sized> BlockWrite for &mut B {
     fn write(&mut self, i: usize, point: crate::block::Point) {
         (**self).write(i, point)
     }
+    fn write_records(&mut self, from: usize, records: &[crate::Record]) {
+        (**self).write_records(from, records)
+    }
     fn publish(&mut self, len: usize) {
         (**self).publish(len)
     }

@@ -351,9 +351,7 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
 
 /// Writes `records` as points `from..` of `block` and publishes them.
 fn write_points<W: BlockWrite>(block: &mut W, from: usize, records: &[Record]) {
-    for (i, r) in records.iter().enumerate() {
-        block.write(from + i, Point::new(r.key.ts, r.value));
-    }
+    block.write_records(from, records);
     block.publish(from + records.len());
 }
 

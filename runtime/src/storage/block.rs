@@ -11,7 +11,7 @@
 //! written again. Relaxed atomic loads and stores of a `u64` compile to
 //! plain moves on x86-64 and arm64.
 
-use numatree_core::{BlockRead, BlockWrite, Point};
+use numatree_core::{BlockRead, BlockWrite, Point, Record};
 
 use super::segmented::Segmented;
 pub(crate) use super::segmented::SegmentedView;
@@ -325,6 +325,32 @@ impl BlockWrite for BlockFill<'_> {
                 words[1 + cap + i].store(point.value, Ordering::Relaxed);
             }
             Target::Segmented(block) => block.write(i, point),
+        }
+    }
+
+    #[inline]
+    fn write_records(&mut self, from: usize, records: &[Record]) {
+        debug_assert!(from >= self.len && from + records.len() <= self.capacity());
+        #[cfg(test)]
+        if self.mutant_publish_first {
+            // Point by point, each published before it is written.
+            for (k, r) in records.iter().enumerate() {
+                self.write(from + k, Point::new(r.key.ts, r.value));
+            }
+            return;
+        }
+        match self.target {
+            Target::Flat(words) => {
+                let cap = capacity(words);
+                let n = records.len();
+                let ts = &words[1 + from..1 + from + n];
+                let values = &words[1 + cap + from..1 + cap + from + n];
+                for ((t, v), r) in ts.iter().zip(values).zip(records) {
+                    t.store(r.key.ts as u64, Ordering::Relaxed);
+                    v.store(r.value, Ordering::Relaxed);
+                }
+            }
+            Target::Segmented(block) => block.write_records(from, records),
         }
     }
 

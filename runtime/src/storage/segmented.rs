@@ -26,7 +26,7 @@
 
 use std::sync::OnceLock;
 
-use numatree_core::{BlockRead, Point};
+use numatree_core::{BlockRead, Point, Record};
 
 use super::block::MAX_POINTS;
 use crate::sync::{AtomicU64, Ordering};
@@ -42,7 +42,7 @@ pub(crate) const SEGMENTS: usize = 5;
 
 /// Under a model checker (8-point blocks): segments of 1, 1, 2, 4 points.
 #[cfg(any(loom, shuttle))]
-pub(crate) const SEGMENTS: usize = 4;
+pub(crate) const SEGMENTS: usize = 5;
 
 /// Points in the first segment (16; 1 under a model checker): the
 /// segments hold `HEAD`, `HEAD`, `2 HEAD`, `4 HEAD`, ... points.
@@ -174,6 +174,26 @@ impl Segmented {
         let words = self.segment_or_alloc(s);
         words[at].store(point.ts as u64, Ordering::Relaxed);
         words[points_in(s) + at].store(point.value, Ordering::Relaxed);
+    }
+
+    /// Writes `records`' points as points `from..` (beyond the published
+    /// length), a segment at a time: one segment lookup (and allocation,
+    /// if needed) per segment the run touches, not per point.
+    #[inline]
+    pub(crate) fn write_records(&self, from: usize, records: &[Record]) {
+        let (mut i, mut rest) = (from, records);
+        while !rest.is_empty() {
+            let (s, at) = locate(i);
+            let (ts, values) = self.segment_or_alloc(s).split_at(points_in(s));
+            let n = rest.len().min(points_in(s) - at);
+            let (ts, values) = (&ts[at..at + n], &values[at..at + n]);
+            for ((t, v), r) in ts.iter().zip(values).zip(&rest[..n]) {
+                t.store(r.key.ts as u64, Ordering::Relaxed);
+                v.store(r.value, Ordering::Relaxed);
+            }
+            i += n;
+            rest = &rest[n..];
+        }
     }
 
     /// Allocates the segment of point `i` (the model tests' negative
@@ -308,6 +328,29 @@ mod tests {
         assert_eq!(block.bytes(), empty + 2 * HEAD * size_of::<u64>());
         assert_eq!(Segmented::full().bytes(), Segmented::full_bytes());
         assert_eq!(Segmented::full_bytes(), empty + 2 * (MAX_POINTS - HEAD) * 8);
+    }
+
+    #[test]
+    fn a_run_written_at_once_lands_where_point_by_point_writes_do() {
+        let records: Vec<Record> = (0..MAX_POINTS as i64 - 5)
+            .map(|t| Record::new(1, t * 3, t as u64 + 9))
+            .collect();
+        for from in [0, 1, HEAD - 1, HEAD, 3 * HEAD + 1] {
+            let (one_by_one, at_once) = (Segmented::new(), Segmented::new());
+            let run = &records[..records.len() - from];
+            for (k, r) in run.iter().enumerate() {
+                one_by_one.write(from + k, Point::new(r.key.ts, r.value));
+            }
+            at_once.write_records(from, run);
+            for i in from..from + run.len() {
+                assert_eq!(
+                    at_once.point(i),
+                    one_by_one.point(i),
+                    "from {from}, point {i}"
+                );
+            }
+            assert_eq!(at_once.bytes(), one_by_one.bytes(), "from {from}");
+        }
     }
 
     #[test]
