@@ -42,7 +42,7 @@ pub(crate) const SEGMENTS: usize = 5;
 
 /// Under a model checker (8-point blocks): segments of 1, 1, 2, 4 points.
 #[cfg(any(loom, shuttle))]
-pub(crate) const SEGMENTS: usize = 5;
+pub(crate) const SEGMENTS: usize = 4;
 
 /// Points in the first segment (16; 1 under a model checker): the
 /// segments hold `HEAD`, `HEAD`, `2 HEAD`, `4 HEAD`, ... points.
