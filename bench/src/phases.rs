@@ -653,7 +653,11 @@ pub(crate) fn run_scans(
         }
     }
     let n = done as f64;
-    let m = [
+    // What the contender says it holds (numatree's statistics), untimed.
+    let reported = c
+        .block_bytes()
+        .map(|b| (metric::REPORTED_BYTES_PER_POINT, b.per_point()));
+    let m: Vec<(&str, f64)> = [
         (metric::SCANS, n),
         (metric::SCANNED, records as f64),
         (
@@ -663,7 +667,10 @@ pub(crate) fn run_scans(
         (metric::MS, ms(span)),
         (metric::KOPS, per_us(n, span) * 1e3),
         (metric::MRECS, per_us(records as f64, span)),
-    ];
+    ]
+    .into_iter()
+    .chain(reported)
+    .collect();
     let note = format!(
         "{:.1} Kops/s, {:.1} Mrecords/s, {records} records",
         per_us(n, span) * 1e3,

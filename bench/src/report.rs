@@ -355,6 +355,29 @@ fn find<'a>(
     })
 }
 
+/// The bytes per point `contender` held after an ingest of `shape`: its
+/// own row's self-reported figure when `row` has one, else the memory
+/// phase's live-heap count (measured at one thread count; a peer holds the
+/// same bytes whatever its values). `None` when neither was measured.
+fn bytes_per_point(
+    summary: &[Summary],
+    shape: Shape,
+    contender: &str,
+    row: Option<&Summary>,
+) -> Option<Stat> {
+    row.and_then(|r| r.metrics.get(metric::REPORTED_BYTES_PER_POINT))
+        .or_else(|| {
+            summary
+                .iter()
+                .find(|s| s.shape == shape && s.phase == Phase::Memory && s.contender == contender)
+                .and_then(|s| s.metrics.get(metric::BYTES_PER_POINT))
+        })
+        .copied()
+}
+
+/// Header of the bytes-per-point column the throughput tables end with.
+const BPP_COLUMN: &str = "B/pt";
+
 /// The best peer's (name, median) of `metric` in `shape` at `threads`, the
 /// largest or the smallest as `better` says: every contender except the
 /// target and the ceilings.
@@ -393,6 +416,10 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
         let _ = writeln!(out, "\n### {}\n", t.title);
         let mut head = vec!["contender", "threads"];
         head.extend(t.columns.iter().map(|c| c.0));
+        let bpp = t.phase != Phase::Memory;
+        if bpp {
+            head.push(BPP_COLUMN);
+        }
         if with_ratio {
             head.push("x best peer");
         }
@@ -426,6 +453,12 @@ pub fn tables(cfg: &BenchConfig, contenders: &[ContenderInfo], summary: &[Summar
                             .map(|col| cell(s.and_then(|s| s.metrics.get(col.1)), col.2)),
                     ),
                 }
+                if bpp {
+                    // The memory phase's live heap (the same for every
+                    // thread count and phase of a shape).
+                    let b = bytes_per_point(summary, cfg.shape, &c.name, None);
+                    row.push(cell(b.as_ref(), Fmt::Rate));
+                }
                 if with_ratio {
                     let ratio = (c.name == TARGET && na.is_none())
                         .then_some(found)
@@ -451,6 +484,8 @@ struct LifeTable {
     phase: Phase,
     title: &'static str,
     columns: &'static [(&'static str, &'static str, Fmt)],
+    /// Ends with the bytes-per-point column (`bytes_per_point`).
+    bpp: bool,
 }
 
 const LIFE_TABLES: &[LifeTable] = &[
@@ -468,6 +503,7 @@ const LIFE_TABLES: &[LifeTable] = &[
             ("x 16 B", metric::RAW_RATIO, Fmt::Times),
             ("end-to-end Mops/s", metric::MOPS_E2E, Fmt::Rate),
         ],
+        bpp: false,
     },
     LifeTable {
         phase: Phase::FreezeInsert,
@@ -482,16 +518,20 @@ const LIFE_TABLES: &[LifeTable] = &[
             ("hot B/pt", metric::HOT_BYTES_PER_POINT, Fmt::Rate),
             ("frozen B/pt", metric::FROZEN_BYTES_PER_POINT, Fmt::Rate),
         ],
+        bpp: false,
     },
     LifeTable {
         phase: Phase::FrozenScan,
-        title: "Scans over gauge data: numatree frozen and not frozen, and the peers",
+        title: "Scans over gauge data: numatree frozen and not frozen, and the peers \
+                (B/pt: numatree's own statistics after this ingest; a peer's live heap \
+                after the memory phase's ingest, the same bytes whatever its values)",
         columns: &[
             ("scans", metric::SCANS, Fmt::Count),
             ("records returned", metric::SCANNED, Fmt::Count),
             ("Kops/s", metric::KOPS, Fmt::Rate),
             ("Mrecords/s", metric::MRECS, Fmt::Rate),
         ],
+        bpp: true,
     },
     LifeTable {
         phase: Phase::Snapshot,
@@ -515,6 +555,7 @@ const LIFE_TABLES: &[LifeTable] = &[
             ("restore Mpoints/s", metric::RESTORE_MPOINTS, Fmt::Rate),
             ("restored B/pt", metric::REPORTED_BYTES_PER_POINT, Fmt::Rate),
         ],
+        bpp: false,
     },
     LifeTable {
         phase: Phase::Retention,
@@ -543,6 +584,7 @@ const LIFE_TABLES: &[LifeTable] = &[
             ),
             ("writer Mops/s", metric::WRITER_MOPS, Fmt::Rate),
         ],
+        bpp: false,
     },
 ];
 
@@ -560,6 +602,9 @@ pub fn life_tables(cfg: &BenchConfig, summary: &[Summary]) -> String {
         let _ = writeln!(out, "\n### {}\n", t.title);
         let mut head = vec!["contender", "threads"];
         head.extend(t.columns.iter().map(|c| c.0));
+        if t.bpp {
+            head.push(BPP_COLUMN);
+        }
         let _ = writeln!(out, "| {} |", head.join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
         for s in rows {
@@ -569,6 +614,10 @@ pub fn life_tables(cfg: &BenchConfig, summary: &[Summary]) -> String {
                     .iter()
                     .map(|col| cell(s.metrics.get(col.1), col.2)),
             );
+            if t.bpp {
+                let b = bytes_per_point(summary, cfg.shape, &s.contender, Some(s));
+                row.push(cell(b.as_ref(), Fmt::Rate));
+            }
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
         let targets: Vec<Target> = crate::life::targets(summary, cfg.shape)
@@ -683,7 +732,9 @@ pub fn section_heading(cfg: &BenchConfig, shape: &ShapeOutcome) -> String {
     format!(
         "\n## Shape `{}`\n\n- workload: {} series x {} points (scale {}) = {} records, {} distinct keys; \
          late {}% (max {} rounds), duplicates {}%, {}; series -> writer modulo; seed {:#x}\n\
-         - threads {:?}, {} repeat(s) (median [min..max]); phases {}\n",
+         - threads {:?}, {} repeat(s) (median [min..max]); phases {}\n\
+         - B/pt in the throughput tables: each contender's live heap bytes per point after an \
+         ingest of this shape (the memory phase; \"—\" when it did not run)\n",
         shape.shape.name(),
         count(f64::from(w.series)),
         count(w.points as f64),
@@ -967,6 +1018,51 @@ mod tests {
         let memory = &t[t.find("### Memory").unwrap()..];
         assert!(memory.contains("| numatree | 1 |"), "{t}");
         assert!(!memory.contains("| numatree | 2 |"), "{t}");
+        // Every throughput row ends with its contender's bytes per point
+        // from the memory phase, whatever its thread count.
+        let insert = &t[..t.find("### Memory").unwrap()];
+        assert!(insert.contains("| B/pt | x best peer |"), "{t}");
+        assert!(
+            insert.contains("| 60.00 | — | — | — | — | — | 18.00 | 1.20x series-vec |"),
+            "{t}"
+        );
+        assert!(
+            insert.contains("| 50.00 | — | — | — | — | — | 24.00 |  |"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_row_s_own_bytes_per_point_come_before_the_memory_phase_s() {
+        let own = summary(
+            Phase::FrozenScan,
+            "numatree/frozen",
+            2,
+            metric::REPORTED_BYTES_PER_POINT,
+            1.1,
+        );
+        let sums = [
+            own.clone(),
+            summary(Phase::FrozenScan, "series-vec", 2, metric::MRECS, 400.0),
+            summary(
+                Phase::Memory,
+                "series-vec",
+                1,
+                metric::BYTES_PER_POINT,
+                26.2,
+            ),
+        ];
+        let bpp = |name: &str, row| {
+            bytes_per_point(&sums, Shape::Default, name, row).map(|s: Stat| s.median)
+        };
+        assert_eq!(bpp("numatree/frozen", Some(&own)), Some(1.1));
+        assert_eq!(bpp("series-vec", Some(&sums[1])), Some(26.2));
+        assert_eq!(bpp("numatree/hot", None), None, "measured nowhere");
+        assert_eq!(
+            bytes_per_point(&sums, Shape::Late, "series-vec", None),
+            None,
+            "another shape's memory never counts"
+        );
     }
 
     #[test]
