@@ -590,6 +590,15 @@ fn scan_and_check(
     now
 }
 
+/// Merges series 7's first `n` points (at 10, 20, ..., valued `1000 + ts`,
+/// as `scan_and_check` expects) as one run.
+fn merge_first_points(storage: &crate::storage::ShardStorage, n: i64) {
+    let run: Vec<Record> = (1..=n)
+        .map(|k| Record::new(7, k * 10, 1000 + k as u64 * 10))
+        .collect();
+    storage.merge_run(&run);
+}
+
 /// The storage's publication protocol: one merge appends to a series in
 /// place (its 7 points sit in an 8-point block), then rewrites the block for
 /// a late point and regrows it for a new one, while a reader scans it
@@ -600,10 +609,7 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
     use crate::storage::ShardStorage;
     let storage = Arc::new(ShardStorage::default());
     let v = |ts: i64| 1000 + ts as u64;
-    let first: Vec<Record> = (1..=7)
-        .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
-        .collect();
-    storage.merge_run(&first);
+    merge_first_points(&storage, 7);
     if publish_first {
         storage.set_mutant_publish_first();
     }
@@ -661,10 +667,7 @@ fn freezing_storage(freeze_idle: Option<i64>) -> Arc<crate::storage::ShardStorag
 fn reader_during_freezing_and_retention() {
     let storage = freezing_storage(None);
     let v = |ts: i64| 1000 + ts as u64;
-    let first: Vec<Record> = (1..=7)
-        .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
-        .collect();
-    storage.merge_run(&first);
+    merge_first_points(&storage, 7);
     let reader = {
         let storage = Arc::clone(&storage);
         spawn(move || {
@@ -740,10 +743,7 @@ fn model_readers_see_whole_points_while_idle_series_freeze_and_thaw() {
 fn reader_during_segment_growth(publish_first: bool) {
     let storage = freezing_storage(None);
     let v = |ts: i64| 1000 + ts as u64;
-    let first: Vec<Record> = (1..=8)
-        .map(|ts| Record::new(7, ts * 10, v(ts * 10)))
-        .collect();
-    storage.merge_run(&first);
+    merge_first_points(&storage, 8);
     // The next block starts (the first freezes): its head segment.
     storage.merge_run(&[Record::new(7, 90, v(90))]);
     if publish_first {
