@@ -72,6 +72,20 @@ impl Block {
         Block::Flat((0..1 + 2 * capacity).map(|_| AtomicU64::new(0)).collect())
     }
 
+    /// A flat block sized for `points` (ascending, at most
+    /// [`MAX_POINTS`]), holding them all, published: a block thawed,
+    /// restored or cut from others.
+    pub(crate) fn flat_of(points: impl ExactSizeIterator<Item = Point>) -> Block {
+        let n = points.len();
+        let block = Block::flat(capacity_for(n));
+        let mut fill = block.fill();
+        for (i, p) in points.enumerate() {
+            fill.write(i, p);
+        }
+        fill.publish(n);
+        block
+    }
+
     /// A new, empty segmented block of [`MAX_POINTS`]: its first segment
     /// only.
     pub(crate) fn segmented() -> Block {

@@ -10,10 +10,10 @@
 //! block decodes, holds at most a block's points, and points ascend
 //! strictly across a series; a series appears once.
 
-use numatree_core::BlockRead;
+use numatree_core::{BlockRead, Point};
 use smallvec::SmallVec;
 
-use super::block::{self, Block, MAX_POINTS};
+use super::block::{Block, MAX_POINTS};
 use super::frozen::{self, Decoded};
 use super::series::{BlockRef, Series, Stored};
 use super::{Change, ShardStorage};
@@ -119,16 +119,8 @@ impl ShardStorage {
                             raw.len()
                         ));
                     }
-                    let words = Block::flat(block::capacity_for(raw.len()));
-                    let mut fill = words.fill();
-                    for (k, (t, v)) in raw.ts().zip(raw.values()).enumerate() {
-                        numatree_core::BlockWrite::write(
-                            &mut fill,
-                            k,
-                            numatree_core::Point::new(t, v),
-                        );
-                    }
-                    numatree_core::BlockWrite::publish(&mut fill, raw.len());
+                    let points = raw.ts().zip(raw.values());
+                    let words = Block::flat_of(points.map(|(t, v)| Point::new(t, v)));
                     let first = raw.ts().next().unwrap_or(i64::MIN);
                     (Stored::Hot(words), first)
                 }

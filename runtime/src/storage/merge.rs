@@ -11,7 +11,7 @@
 //! version shares the old one's frozen run; otherwise it is rebuilt.
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
-use numatree_core::{BlockId, BlockSource, BlockStore, Record, SeriesMergeStats};
+use numatree_core::{BlockId, BlockSource, BlockStore, Point, Record, SeriesMergeStats};
 
 use smallvec::SmallVec;
 
@@ -189,13 +189,8 @@ fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
             let mut decoded = Decoded::new();
             decoded.fill(bytes);
             let (ts, values) = decoded.all_columns();
-            let words = Block::flat(block::capacity_for(ts.len()));
-            let mut fill = words.fill();
-            for (k, (&t, &v)) in ts.iter().zip(values).enumerate() {
-                numatree_core::BlockWrite::write(&mut fill, k, numatree_core::Point::new(t, v));
-            }
-            numatree_core::BlockWrite::publish(&mut fill, ts.len());
-            thawed.push((i, words));
+            let points = ts.iter().zip(values).map(|(&t, &v)| Point::new(t, v));
+            thawed.push((i, Block::flat_of(points)));
         }
         rest = &rest[ends..];
     }

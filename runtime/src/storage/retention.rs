@@ -8,7 +8,7 @@
 use numatree_core::{BlockRead, Point};
 use smallvec::SmallVec;
 
-use super::block::{self, Block};
+use super::block::Block;
 use super::directory::DirectoryWriter;
 use super::frozen::Decoded;
 use super::merge::Reserve;
@@ -77,15 +77,7 @@ fn trim(
             Stored::Frozen(_) if freeze || !is_tail => {
                 Stored::Frozen(reserve.encoder.freeze_points(points.iter().copied()))
             }
-            _ => {
-                let words = Block::flat(block::capacity_for(points.len()));
-                let mut fill = words.fill();
-                for (i, &p) in points.iter().enumerate() {
-                    numatree_core::BlockWrite::write(&mut fill, i, p);
-                }
-                numatree_core::BlockWrite::publish(&mut fill, points.len());
-                Stored::Hot(words)
-            }
+            _ => Stored::Hot(Block::flat_of(points.iter().copied())),
         };
         kept.push(BlockRef {
             first_ts: cutoff.max(blocks[edge].first_ts),
