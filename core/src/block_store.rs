@@ -65,7 +65,9 @@ pub trait BlockStore: BlockSource {
     /// full at [`max_points`](Self::max_points); a block started smaller
     /// doubles as it fills, up to the maximum. Default: the maximum at
     /// once (no copying). A store whose full blocks are compressed soon
-    /// after starts smaller, so that the one hot block per series is small.
+    /// after may start smaller, so that the one hot block per series is
+    /// small (numatree's runtime instead gives a maximum-size block that
+    /// takes memory as it fills).
     fn next_block_points(&self) -> usize {
         self.max_points()
     }

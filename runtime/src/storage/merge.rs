@@ -257,7 +257,8 @@ struct MergeStore<'a> {
     new_blocks: Vec<Block>,
     reserve: &'a mut Reserve,
     from_reserve: usize,
-    /// Full blocks are frozen: a long series' next block starts small.
+    /// Full blocks are frozen: a long series' next block is segmented (it
+    /// takes memory as it fills).
     freeze: bool,
 }
 
