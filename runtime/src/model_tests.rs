@@ -590,6 +590,25 @@ fn scan_and_check(
     now
 }
 
+/// Spawns the storage models' reader of series 7: twice, a scan checked by
+/// `scan_and_check` (a point of the previous scan may vanish only where
+/// `may_vanish` says), then the model's own `check`. Returns what joins it.
+fn spawn_reader(
+    storage: &Arc<crate::storage::ShardStorage>,
+    may_vanish: fn(i64) -> bool,
+    check: impl Fn(&crate::storage::ShardStorage) + Send + 'static,
+) -> impl FnOnce() {
+    let storage = Arc::clone(storage);
+    let reader = spawn(move || {
+        let mut seen: Vec<(i64, u64)> = Vec::new();
+        for _ in 0..2 {
+            seen = scan_and_check(&storage, &seen, may_vanish);
+            check(&storage);
+        }
+    });
+    move || reader.join().unwrap()
+}
+
 /// Merges series 7's first `n` points (at 10, 20, ..., valued `1000 + ts`,
 /// as `scan_and_check` expects) as one run.
 fn merge_first_points(storage: &crate::storage::ShardStorage, n: i64) {
@@ -613,28 +632,25 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
     if publish_first {
         storage.set_mutant_publish_first();
     }
-    let reader = {
-        let storage = Arc::clone(&storage);
-        spawn(move || {
-            let mut seen: Vec<(i64, u64)> = Vec::new();
-            for _ in 0..2 {
-                seen = scan_and_check(&storage, &seen, |_| false);
-                // A bounded scan, past the series' end when it starts:
-                // points appended meanwhile below the bound stay out.
-                let mut late = Vec::new();
-                storage.scan(7, 85.., usize::MAX, |ts, value| late.push((ts, value)));
-                assert!(
-                    late.iter().all(|&(ts, _)| ts >= 85),
-                    "a scan of 85.. returned {late:?}"
-                );
-            }
-        })
-    };
+    let join_reader = spawn_reader(
+        &storage,
+        |_| false,
+        |storage| {
+            // A bounded scan, past the series' end when it starts: points
+            // appended meanwhile below the bound stay out.
+            let mut late = Vec::new();
+            storage.scan(7, 85.., usize::MAX, |ts, value| late.push((ts, value)));
+            assert!(
+                late.iter().all(|&(ts, _)| ts >= 85),
+                "a scan of 85.. returned {late:?}"
+            );
+        },
+    );
     // In place: the eighth point fills the block.
     storage.merge_run(&[Record::new(7, 80, v(80))]);
     // A late point rewrites the block (split in two), a new one is appended.
     storage.merge_run(&[Record::new(7, 15, v(15)), Record::new(7, 90, v(90))]);
-    reader.join().unwrap();
+    join_reader();
     assert_eq!(storage.validate(), Ok(10));
 }
 
@@ -668,25 +684,22 @@ fn reader_during_freezing_and_retention() {
     let storage = freezing_storage(None);
     let v = |ts: i64| 1000 + ts as u64;
     merge_first_points(&storage, 7);
-    let reader = {
-        let storage = Arc::clone(&storage);
-        spawn(move || {
-            let mut seen: Vec<(i64, u64)> = Vec::new();
-            for _ in 0..2 {
-                seen = scan_and_check(&storage, &seen, |ts| ts < 35);
-                if let Some(value) = storage.get(7, 60) {
-                    assert_eq!(value, 1060, "get of a frozen point");
-                }
+    let join_reader = spawn_reader(
+        &storage,
+        |ts| ts < 35,
+        |storage| {
+            if let Some(value) = storage.get(7, 60) {
+                assert_eq!(value, 1060, "get of a frozen point");
             }
-        })
-    };
+        },
+    );
     // The first block fills, the next starts: the first freezes.
     storage.merge_run(&[Record::new(7, 80, v(80)), Record::new(7, 90, v(90))]);
     // A late point into the frozen block: thawed, rewritten, refrozen.
     storage.merge_run(&[Record::new(7, 15, v(15))]);
     // Retention cuts the series at 35.
     assert_eq!(storage.drop_before(35), 4);
-    reader.join().unwrap();
+    join_reader();
     assert_eq!(storage.validate(), Ok(6));
     assert!(storage.frozen().1 > 0, "nothing froze");
 }
@@ -707,22 +720,19 @@ fn reader_during_idle_freezing() {
     let v = |ts: i64| 1000 + ts as u64;
     storage.merge_run(&[10, 20, 30].map(|ts| Record::new(7, ts, v(ts))));
     assert_eq!(storage.frozen().1, 0, "series 7 is not idle yet");
-    let reader = {
-        let storage = Arc::clone(&storage);
-        spawn(move || {
-            let mut seen: Vec<(i64, u64)> = Vec::new();
-            for _ in 0..2 {
-                seen = scan_and_check(&storage, &seen, |_| false);
-                assert_eq!(storage.get(7, 20), Some(1020), "get of an idle point");
-            }
-        })
-    };
+    let join_reader = spawn_reader(
+        &storage,
+        |_| false,
+        |storage| {
+            assert_eq!(storage.get(7, 20), Some(1020), "get of an idle point");
+        },
+    );
     // The horizon moves to 100: series 7 (newest 30) is idle, frozen whole.
     storage.merge_run(&[Record::new(8, 100, v(100))]);
     assert_eq!(storage.frozen().1, 3, "series 7's newest block froze");
     // An append to series 7 thaws it.
     storage.merge_run(&[Record::new(7, 110, v(110))]);
-    reader.join().unwrap();
+    join_reader();
     assert_eq!(storage.validate(), Ok(5));
     assert_eq!(storage.frozen().1, 0, "series 7 thawed");
 }
@@ -750,25 +760,22 @@ fn reader_during_segment_growth(publish_first: bool) {
         storage.set_mutant_publish_first();
     }
     let bytes = storage.bytes();
-    let reader = {
-        let storage = Arc::clone(&storage);
-        spawn(move || {
-            let mut seen: Vec<(i64, u64)> = Vec::new();
-            for _ in 0..2 {
-                seen = scan_and_check(&storage, &seen, |_| false);
-                // (The negative control scans only: a lookup may trip on
-                // the unwritten point first, with another message.)
-                if !publish_first {
-                    assert_eq!(storage.get(7, 90), Some(1090), "get of a head point");
-                    let grown = storage.get(7, 110);
-                    assert!(matches!(grown, None | Some(1110)), "get of 110: {grown:?}");
-                }
+    let join_reader = spawn_reader(
+        &storage,
+        |_| false,
+        move |storage| {
+            // (The negative control scans only: a lookup may trip on the
+            // unwritten point first, with another message.)
+            if !publish_first {
+                assert_eq!(storage.get(7, 90), Some(1090), "get of a head point");
+                let grown = storage.get(7, 110);
+                assert!(matches!(grown, None | Some(1110)), "get of 110: {grown:?}");
             }
-        })
-    };
+        },
+    );
     storage.merge_run(&[100, 110].map(|ts| Record::new(7, ts, v(ts))));
     storage.merge_run(&[120, 130].map(|ts| Record::new(7, ts, v(ts))));
-    reader.join().unwrap();
+    join_reader();
     assert_eq!(storage.validate(), Ok(13));
     assert!(storage.bytes() > bytes, "the segments are counted");
 }
