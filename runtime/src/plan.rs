@@ -142,6 +142,21 @@ impl ShardRule {
     pub fn local_index(self, series: u32) -> u32 {
         series / self.node_count / self.shards
     }
+
+    /// What `series` keeps of its id beside its rank:
+    /// `series - local_index(series) * node_count * shards`, the same for
+    /// every series of a shard (its node and shard), so that the rank and
+    /// the shard give the id back.
+    #[inline]
+    pub(crate) fn residue(self, series: u32) -> u32 {
+        series - self.local_index(series) * self.node_count * self.shards
+    }
+
+    /// The series of rank `local` whose ids leave `residue`.
+    #[inline]
+    pub(crate) fn series_of(self, local: u32, residue: u32) -> u32 {
+        local * self.node_count * self.shards + residue
+    }
 }
 
 /// Where every thread runs and where every series lives. See the module doc.

@@ -69,7 +69,9 @@ impl Block {
     /// its pages are placed on the node of the merge thread that
     /// allocates it).
     pub(crate) fn flat(capacity: usize) -> Block {
-        Block::Flat((0..1 + 2 * capacity).map(|_| AtomicU64::new(0)).collect())
+        let head = std::iter::once(AtomicU64::new(capacity_word(capacity)));
+        let columns = (0..2 * capacity).map(|_| AtomicU64::new(0));
+        Block::Flat(head.chain(columns).collect())
     }
 
     /// A flat block sized for `points` (ascending, at most
@@ -124,7 +126,7 @@ impl Block {
     /// block's first cache line in).
     #[inline]
     pub(crate) fn len_relaxed(&self) -> u64 {
-        self.len_word().load(Ordering::Relaxed)
+        len_in(self.len_word().load(Ordering::Relaxed)) as u64
     }
 
     /// The block's first words (where its memory starts).
@@ -151,7 +153,7 @@ impl Block {
             Block::Segmented(block) => Target::Segmented(block),
         };
         BlockFill {
-            len: self.len_word().load(Ordering::Relaxed) as usize,
+            len: len_in(self.len_word().load(Ordering::Relaxed)),
             target,
             #[cfg(test)]
             mutant_publish_first: false,
@@ -179,6 +181,35 @@ fn capacity(words: &[AtomicU64]) -> usize {
     (words.len() - 1) / 2
 }
 
+/// A flat block's word 0 holds its capacity in the high 32 bits (written
+/// when the block is allocated, never changed), so that the words can be
+/// found from a thin pointer to them (a short series' directory cell,
+/// `super::cell`), and its published length in the low 32 bits.
+#[inline]
+fn capacity_word(capacity: usize) -> u64 {
+    (capacity as u64) << 32
+}
+
+/// The published length in a length word.
+#[inline]
+pub(crate) fn len_in(word: u64) -> usize {
+    (word & u64::from(u32::MAX)) as usize
+}
+
+/// The capacity in a flat block's word 0 (see [`capacity_word`]).
+#[inline]
+#[cfg_attr(any(loom, shuttle), allow(dead_code))] // read by the short cell
+pub(crate) fn capacity_in(word: u64) -> usize {
+    (word >> 32) as usize
+}
+
+/// Words of a flat block of `capacity` points.
+#[inline]
+#[cfg_attr(any(loom, shuttle), allow(dead_code))] // read by the short cell
+pub(crate) fn flat_words(capacity: usize) -> usize {
+    1 + 2 * capacity
+}
+
 /// A flat block, read: its published points as of when the view was made.
 #[derive(Clone, Copy)]
 pub(crate) struct FlatView<'a> {
@@ -192,7 +223,7 @@ impl<'a> FlatView<'a> {
     #[inline]
     fn new(words: &'a [AtomicU64]) -> Self {
         let cap = capacity(words);
-        let len = (words[0].load(Ordering::Acquire) as usize).min(cap);
+        let len = len_in(words[0].load(Ordering::Acquire)).min(cap);
         FlatView {
             ts: &words[1..1 + len],
             values: &words[1 + cap..1 + cap + len],
@@ -295,6 +326,16 @@ impl BlockFill<'_> {
             Target::Segmented(block) => block.len_word(),
         }
     }
+
+    /// Stores `len` as the published length (`Release`), keeping a flat
+    /// block's capacity beside it.
+    fn store_len(&self, len: usize) {
+        let high = match self.target {
+            Target::Flat(words) => capacity_word(capacity(words)),
+            Target::Segmented(_) => 0,
+        };
+        self.len_word().store(high | len as u64, Ordering::Release);
+    }
 }
 
 impl BlockRead for BlockFill<'_> {
@@ -330,7 +371,7 @@ impl BlockWrite for BlockFill<'_> {
             if let Target::Segmented(block) = self.target {
                 block.allocate_for(i);
             }
-            self.len_word().store(i as u64 + 1, Ordering::Release);
+            self.store_len(i + 1);
         }
         match self.target {
             Target::Flat(words) => {
@@ -371,7 +412,7 @@ impl BlockWrite for BlockFill<'_> {
     fn publish(&mut self, len: usize) {
         debug_assert!(self.len <= len && len <= self.capacity());
         self.len = len;
-        self.len_word().store(len as u64, Ordering::Release);
+        self.store_len(len);
     }
 }
 

@@ -1,21 +1,34 @@
 //! A shard's series directory: series id -> the series' published version.
 //!
-//! Two parts, both readable without a lock:
-//! - a hash table (open addressing, linear probing) of atomic words, each
-//!   `series << 32 | cell + 1` (0 marks a free slot): 8 bytes a slot, at
-//!   most 3/4 full, whatever the ids (dense or spread over all of `u32`);
-//! - cells, one per series, in chunks that never move: each cell publishes
-//!   the series' current version (8 bytes a series).
+//! Three parts, all readable without a lock:
+//! - **direct cells**: a series whose rank in the shard
+//!   (`ShardRule::local_index`) is below [`DIRECT_RANKS`] has its cell at
+//!   its rank, in chunks of [`DIRECT_CHUNK`] cells allocated when the first
+//!   series of the chunk arrives: dense ids (every series of a shard up to
+//!   a million, the common case) cost 8 bytes a series, found with no
+//!   probe. Sparse ids that happen to fall below the bound cost a chunk
+//!   each at worst (at most [`DIRECT_RANKS`] cells a shard in all);
+//! - a **hash table** for the other series (open addressing, linear
+//!   probing) of atomic words, each `series << 32 | cell + 1` (0 marks a
+//!   free slot): 8 bytes a slot, at most 3/4 full, whatever the ids;
+//! - their **cells**, one per series, in chunks that never move.
+//!
+//! A cell publishes the series' current version (`super::cell`: 8 bytes,
+//! a short series' block itself).
 //!
 //! Only the shard's merge (one thread at a time, see the shard's lane)
 //! writes. It grows the table by publishing a twice larger copy of the
 //! words (cells do not move, so the copy shares them), and adds cell chunks
-//! by publishing a longer list of chunks. Every published thing is
-//! reclaimed once no reader pinned before its replacement is left
-//! (`crate::sync::publish`).
+//! by publishing a longer list of chunks; a direct chunk is set once and
+//! never moves. Every published thing is reclaimed once no reader pinned
+//! before its replacement is left (`crate::sync::publish`).
+
+use std::sync::OnceLock;
 
 use crate::plan::ShardRule;
 use crate::sync::{pin, Arc, AtomicU64, AtomicUsize, Guard, Ordering, Published};
+
+use super::cell::SeriesCell;
 
 use numatree_core::Record;
 
@@ -26,6 +39,29 @@ const FREE: u64 = 0;
 
 /// Cells per chunk.
 const CHUNK_CELLS: usize = 4096;
+
+/// Ranks in a shard whose series have a direct cell (a million: 8 MiB of
+/// cells a shard when every one is taken).
+#[cfg(not(any(loom, shuttle)))]
+const DIRECT_RANKS: usize = 1 << 20;
+
+/// Direct cells per chunk (8 KiB).
+#[cfg(not(any(loom, shuttle)))]
+const DIRECT_CHUNK: usize = 1024;
+
+/// Under a model checker, 16 direct ranks in chunks of 4 (series of
+/// higher ranks take the table).
+#[cfg(any(loom, shuttle))]
+const DIRECT_RANKS: usize = 16;
+
+#[cfg(any(loom, shuttle))]
+const DIRECT_CHUNK: usize = 4;
+
+/// Bytes of a chunk of direct cells.
+const DIRECT_CHUNK_BYTES: usize = DIRECT_CHUNK * size_of::<SeriesCell>();
+
+/// The residue of a directory that has no direct cell yet.
+const NO_RESIDUE: u64 = u64::MAX;
 
 /// One generation of the table.
 #[derive(Debug)]
@@ -103,11 +139,22 @@ fn slot_of(local: u32) -> usize {
 }
 
 /// One chunk of cells; shared by every list of chunks that includes it.
-type Chunk = Arc<[Published<Series>]>;
+type Chunk = Arc<[SeriesCell]>;
+
+/// A chunk of direct cells, set once.
+type DirectChunk = OnceLock<Box<[SeriesCell]>>;
 
 /// The directory of one shard.
 #[derive(Debug)]
 pub(crate) struct Directory {
+    rule: ShardRule,
+    /// What the ids of the series with direct cells leave beside their
+    /// rank (`ShardRule::residue`: the same for every series routed to the
+    /// shard), set by the first series given a direct cell; a series with
+    /// another residue (a shard fed ids that are not its own, in a test)
+    /// goes to the table.
+    residue: AtomicU64,
+    direct: Box<[DirectChunk]>,
     table: Published<Table>,
     chunks: Published<Vec<Chunk>>,
 }
@@ -116,8 +163,40 @@ impl Directory {
     /// An empty directory of a shard whose series follow `rule`.
     pub(crate) fn new(rule: ShardRule) -> Self {
         Directory {
+            rule,
+            residue: AtomicU64::new(NO_RESIDUE),
+            direct: (0..DIRECT_RANKS / DIRECT_CHUNK)
+                .map(|_| OnceLock::new())
+                .collect(),
             table: Published::new(Table::with_slots(64, rule)),
             chunks: Published::new(Vec::new()),
+        }
+    }
+
+    /// The direct cell index of `series` (its rank), when it has one.
+    #[inline]
+    fn direct_rank(&self, series: u32) -> Option<usize> {
+        let rank = self.rule.local_index(series) as usize;
+        let residue = u64::from(self.rule.residue(series));
+        (rank < DIRECT_RANKS && residue == self.residue.load(Ordering::Relaxed)).then_some(rank)
+    }
+
+    /// Calls `f` with the cell of `series` (`None` when it has none yet).
+    #[inline]
+    fn with_cell<R>(
+        &self,
+        series: u32,
+        guard: &Guard,
+        f: impl FnOnce(Option<&SeriesCell>) -> R,
+    ) -> R {
+        if let Some(rank) = self.direct_rank(series) {
+            let chunk = self.direct[rank / DIRECT_CHUNK].get();
+            return f(chunk.map(|c| &c[rank % DIRECT_CHUNK]));
+        }
+        let cell = self.table.load(guard).and_then(|t| t.cell(series));
+        match (cell, self.chunks.load(guard)) {
+            (Some(cell), Some(chunks)) => f(Some(&chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS])),
+            _ => f(None),
         }
     }
 
@@ -128,11 +207,10 @@ impl Directory {
     #[allow(clippy::needless_borrow)]
     pub(crate) fn with<R>(&self, series: u32, f: impl FnOnce(&Series) -> R) -> Option<R> {
         let guard = pin();
-        let table = self.table.load(&guard)?;
-        let cell = table.cell(series)?;
-        let chunks = self.chunks.load(&guard)?;
-        let version = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(&guard)?;
-        Some(f(&version))
+        self.with_cell(series, &guard, |cell| {
+            let version = cell?.load(&guard)?;
+            Some(f(&version))
+        })
     }
 
     /// The merge's view of the directory for one run, pinned for its
@@ -152,6 +230,17 @@ impl Directory {
     /// Calls `f` with every series and its current version, as of `guard`.
     #[allow(clippy::needless_borrow)] // an `Arc` under a model checker
     fn walk(&self, guard: &Guard, mut f: impl FnMut(u32, &Series)) {
+        let residue = self.residue.load(Ordering::Relaxed);
+        if residue != NO_RESIDUE {
+            for (k, chunk) in self.direct.iter().enumerate() {
+                for (i, cell) in chunk.get().into_iter().flat_map(|c| c.iter().enumerate()) {
+                    if let Some(version) = cell.load(guard) {
+                        let rank = (k * DIRECT_CHUNK + i) as u32;
+                        f(self.rule.series_of(rank, residue as u32), &version);
+                    }
+                }
+            }
+        }
         let (Some(table), Some(chunks)) = (self.table.load(guard), self.chunks.load(guard)) else {
             return;
         };
@@ -166,14 +255,16 @@ impl Directory {
         }
     }
 
-    /// Bytes of the table and the cells.
+    /// Bytes of the direct cells, the table and the cells.
     pub(crate) fn bytes(&self) -> usize {
         let guard = pin();
         let table = self.table.load(&guard).map_or(0, |t| t.bytes());
         let cells = self.chunks.load(&guard).map_or(0, |c| c.len())
             * CHUNK_CELLS
-            * size_of::<Published<Series>>();
-        table + cells
+            * size_of::<SeriesCell>();
+        let direct_chunks = self.direct.iter().filter(|c| c.get().is_some()).count();
+        let direct = size_of_val(&*self.direct) + direct_chunks * DIRECT_CHUNK_BYTES;
+        table + cells + direct
     }
 }
 
@@ -185,31 +276,39 @@ pub(crate) struct DirectoryWriter<'g> {
 
 impl DirectoryWriter<'_> {
     /// Brings what merging `run` will touch into the cache, one kind of
-    /// thing at a time: every series' table slot, then every version, then
-    /// every tail block. The loads of one stage do not depend on each
-    /// other, so their cache misses overlap, where the merge itself would
-    /// take them one series after another (with many short series, most of
-    /// a merge's time is these misses).
+    /// thing at a time: every table slot of a series without a direct
+    /// cell, then every version (a short series' is its tail block). The
+    /// loads of one stage do not depend on each other, so their cache
+    /// misses overlap, where the merge itself would take them one series
+    /// after another (with many short series, most of a merge's time is
+    /// these misses).
     pub(crate) fn warm(&self, run: &[Record], cells: &mut Vec<usize>) {
         let d = self.directory;
-        let (Some(table), Some(chunks)) = (d.table.load(self.guard), d.chunks.load(self.guard))
-        else {
-            return;
-        };
+        let table = d.table.load(self.guard);
         cells.clear();
+        let mut touched = 0u64;
         let mut last = None;
         for r in run {
-            if last != Some(r.key.series) {
-                last = Some(r.key.series);
-                if let Some(cell) = table.cell(r.key.series) {
-                    cells.push(cell);
+            if last == Some(r.key.series) {
+                continue;
+            }
+            last = Some(r.key.series);
+            if let Some(rank) = d.direct_rank(r.key.series) {
+                // No slot to probe: the version at once.
+                let chunk = d.direct[rank / DIRECT_CHUNK].get();
+                if let Some(version) = chunk.and_then(|c| c[rank % DIRECT_CHUNK].load(self.guard)) {
+                    touched ^= version.tail_len();
                 }
+            } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(r.key.series)) {
+                cells.push(cell);
             }
         }
-        let mut touched = 0u64;
-        for &cell in cells.iter() {
-            if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard) {
-                touched ^= version.tail_len();
+        if let Some(chunks) = d.chunks.load(self.guard) {
+            for &cell in cells.iter() {
+                if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
+                {
+                    touched ^= version.tail_len();
+                }
             }
         }
         std::hint::black_box(touched);
@@ -220,15 +319,10 @@ impl DirectoryWriter<'_> {
     #[inline]
     #[allow(clippy::needless_option_as_deref)] // an `Arc` under a model checker
     pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
-        let d = self.directory;
-        let cell = d.table.load(self.guard).and_then(|t| t.cell(series));
-        match (cell, d.chunks.load(self.guard)) {
-            (Some(cell), Some(chunks)) => {
-                let version = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard);
-                f(version.as_deref())
-            }
-            _ => f(None),
-        }
+        self.directory.with_cell(series, self.guard, |cell| {
+            let version = cell.and_then(|c| c.load(self.guard));
+            f(version.as_deref())
+        })
     }
 
     /// Calls `f` with every series and its current version.
@@ -241,6 +335,22 @@ impl DirectoryWriter<'_> {
     /// the bytes the directory grew by.
     pub(crate) fn publish(&mut self, series: u32, version: Series) -> usize {
         let d = self.directory;
+        let rank = d.rule.local_index(series) as usize;
+        if rank < DIRECT_RANKS && d.residue.load(Ordering::Relaxed) == NO_RESIDUE {
+            // The first series with a direct cell: every later series of
+            // the shard has its residue.
+            d.residue
+                .store(u64::from(d.rule.residue(series)), Ordering::Relaxed);
+        }
+        if let Some(rank) = d.direct_rank(series) {
+            let mut grown = 0;
+            let chunk = d.direct[rank / DIRECT_CHUNK].get_or_init(|| {
+                grown = DIRECT_CHUNK_BYTES;
+                (0..DIRECT_CHUNK).map(|_| SeriesCell::default()).collect()
+            });
+            chunk[rank % DIRECT_CHUNK].store(version, self.guard);
+            return grown;
+        }
         let table = d
             .table
             .load(self.guard)
@@ -258,10 +368,10 @@ impl DirectoryWriter<'_> {
         // leads to it), then the slot.
         let cell = table.used.load(Ordering::Relaxed);
         if cell / CHUNK_CELLS == chunks.len() {
-            let chunk: Chunk = (0..CHUNK_CELLS).map(|_| Published::default()).collect();
+            let chunk: Chunk = (0..CHUNK_CELLS).map(|_| SeriesCell::default()).collect();
             let mut longer: Vec<Chunk> = chunks.to_vec();
             longer.push(chunk);
-            grown += CHUNK_CELLS * size_of::<Published<Series>>();
+            grown += CHUNK_CELLS * size_of::<SeriesCell>();
             d.chunks.store(longer, self.guard);
         }
         let chunks = d.chunks.load(self.guard).expect("just stored");
@@ -280,5 +390,70 @@ impl DirectoryWriter<'_> {
             table.used.fetch_add(1, Ordering::Relaxed);
         }
         grown
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use numatree_core::Point;
+
+    use super::*;
+    use crate::storage::block::Block;
+    use crate::storage::frozen::Encoder;
+    use crate::storage::series::{BlockRef, Stored};
+
+    /// A version of `n` points from `first`, its values the series id.
+    fn version(series: u32, first: i64, n: i64) -> Series {
+        let points = (first..first + n).map(|t| Point::new(t, u64::from(series)));
+        let block = BlockRef {
+            first_ts: first,
+            block: Stored::Hot(Block::flat_of(points.collect::<Vec<_>>().into_iter())),
+        };
+        Series::from_blocks([block], &mut Encoder::default())
+    }
+
+    #[test]
+    fn dense_sparse_and_foreign_ids_are_each_found_and_walked_once() {
+        // Node 1 of 2, shard 3 of 4: its series are 8k + 7.
+        let rule = ShardRule::new(2, 4);
+        let own = |rank: u32| rule.series_of(rank, 7);
+        let dense = (0..3000).map(own);
+        // Ranks past the direct cells, spread over the id space.
+        let sparse = (0..200u32).map(|k| own(DIRECT_RANKS as u32 + k * 1_000_003));
+        // Ids of another shard (a test may feed a shard any id).
+        let foreign = [0u32, 1, 8, 4_000_000_001];
+        let ids: Vec<u32> = dense.chain(sparse).chain(foreign).collect();
+
+        let directory = Directory::new(rule);
+        let mut bytes = directory.bytes();
+        let guard = pin();
+        let mut writer = directory.writer(&guard);
+        for (k, &id) in ids.iter().enumerate() {
+            bytes += writer.publish(id, version(id, 0, 1 + k as i64 % 3));
+        }
+        // Republishing replaces, adding nothing.
+        for &id in &ids[..10] {
+            assert_eq!(writer.publish(id, version(id, 100, 2)), 0);
+        }
+        drop(writer);
+        assert_eq!(directory.bytes(), bytes, "publish reports every byte the directory grew");
+
+        for &id in &ids {
+            let got = directory.with(id, |s| s.get(if ids[..10].contains(&id) { 101 } else { 0 }));
+            assert_eq!(got, Some(Some(u64::from(id))), "series {id}");
+        }
+        assert!(directory.with(own(3000), |_| ()).is_none());
+        assert!(directory.with(9, |_| ()).is_none());
+
+        let mut walked = BTreeMap::new();
+        directory.for_each(|id, s| *walked.entry(id).or_insert(0) += s.points());
+        let expected: BTreeMap<u32, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, &id)| (id, if k < 10 { 2 } else { 1 + k % 3 }))
+            .collect();
+        assert_eq!(walked, expected);
     }
 }

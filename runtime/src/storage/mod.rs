@@ -83,6 +83,7 @@
 //! before writing, flat and segmented).
 
 mod block;
+mod cell;
 mod directory;
 mod frozen;
 mod idle;

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 use super::block::{Block, BlockView, FlatView, SegmentedView};
 use super::frozen::{self, Decoded, Encoder, FrozenBlock};
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU64};
 
 /// A block, owned: what versions are built from.
 #[derive(Clone, Debug)]
@@ -183,8 +183,58 @@ impl Series {
         self.frozen_blocks().len()
     }
 
-    /// Bytes of the version itself (not its blocks or its run).
+    /// The block of a short series' version: one flat hot block whose
+    /// lower bound is its first point, nothing frozen. Such a version is
+    /// published as its block alone (`super::cell`), and rebuilt from it
+    /// by [`Series::of_short`].
+    fn short_block(&self) -> Option<&Arc<[AtomicU64]>> {
+        let [h] = self.hot.as_slice() else {
+            return None;
+        };
+        let Block::Flat(words) = &h.words else {
+            return None;
+        };
+        let view = h.words.view();
+        (self.frozen.is_none() && view.len() > 0 && view.ts(0) == h.first_ts).then_some(words)
+    }
+
+    /// This version's block, when it is a short series' (see
+    /// [`Series::short_block`]); else the version.
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))] // every version boxed there
+    pub(crate) fn into_short(mut self) -> Result<Arc<[AtomicU64]>, Series> {
+        if self.short_block().is_none() {
+            return Err(self);
+        }
+        match self.hot.pop() {
+            Some(HotRef {
+                words: Block::Flat(words),
+                ..
+            }) => Ok(words),
+            _ => unreachable!("a short series' version holds one flat block"),
+        }
+    }
+
+    /// The version of a short series whose block is `words` (published,
+    /// at least one point; see [`Series::short_block`]).
+    #[inline]
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
+    pub(crate) fn of_short(words: Arc<[AtomicU64]>) -> Series {
+        let words = Block::Flat(words);
+        let first_ts = match words.view() {
+            BlockView::Flat(view) => view.ts(0),
+            BlockView::Segmented(view) => view.ts(0),
+        };
+        let mut hot = SmallVec::new();
+        hot.push(HotRef { first_ts, words });
+        Series { frozen: None, hot }
+    }
+
+    /// Bytes of the version itself (not its blocks or its run): none for
+    /// a short series' (its cell points to its block).
     fn own_bytes(&self) -> usize {
+        if self.short_block().is_some() {
+            return 0;
+        }
         let spilled = if self.hot.spilled() {
             self.hot.capacity() * size_of::<HotRef>()
         } else {

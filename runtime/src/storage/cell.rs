@@ -1,0 +1,260 @@
+//! A series' cell in the directory: where its current version is published.
+//!
+//! Most series of a high-cardinality index are short: one flat hot block,
+//! nothing frozen. Publishing such a version as a `Series` object of its
+//! own would cost an allocation (48 bytes) beside the block for every
+//! series, and a dependent cache miss on every read. So the cell holds
+//! either a pointer to a boxed `Series` (tag bit 0), or, for a short
+//! series, a pointer to its block's words alone (tag bit 1: the block's
+//! `Arc`, whose reference the cell owns). A flat block's first word holds
+//! its capacity (`block::capacity_in`), so the thin pointer finds the
+//! whole block; the version's lower bound is the block's first point
+//! (`Series::short_block` publishes a version this way only then).
+//!
+//! The protocol is `Published`'s: the merge (one thread per shard) writes
+//! the version, or the block, in full, then stores the cell (`Release`);
+//! a reader loads it (`Acquire`) under an epoch guard; what a store
+//! replaces is destroyed (a box freed, a block reference dropped) once
+//! every reader pinned before the store has unpinned. A reader of a short
+//! cell sees the series through a `Series` made on its stack over the
+//! block, which it never drops (the cell's reference keeps the block
+//! alive while the reader is pinned).
+//!
+//! Under a model checker the cell is a `Published<Series>` (every version
+//! boxed): the short form changes where a version's words are, not the
+//! order in which they are written and published.
+
+#[cfg(not(any(loom, shuttle)))]
+mod imp {
+    use std::mem::ManuallyDrop;
+    use std::ops::Deref;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::storage::block;
+    use crate::storage::series::Series;
+    use crate::sync::{AtomicU64, Guard};
+
+    /// The tag of a short series' cell.
+    const SHORT: usize = 1;
+
+    /// One series' published version, or none (0).
+    #[derive(Debug, Default)]
+    pub(crate) struct SeriesCell {
+        word: AtomicUsize,
+    }
+
+    /// A version loaded from a cell, valid while the guard it was loaded
+    /// under is held.
+    pub(crate) enum Current<'g> {
+        Boxed(&'g Series),
+        /// A version made over a short series' block; never dropped (it
+        /// holds no reference of its own).
+        Short(ManuallyDrop<Series>),
+    }
+
+    impl Deref for Current<'_> {
+        type Target = Series;
+        #[inline]
+        fn deref(&self) -> &Series {
+            match self {
+                Current::Boxed(series) => series,
+                Current::Short(series) => series,
+            }
+        }
+    }
+
+    impl SeriesCell {
+        /// The current version (`Acquire`: everything written before it
+        /// was stored is visible), valid while `guard` is held.
+        #[inline]
+        pub(crate) fn load<'g>(&self, _guard: &'g Guard) -> Option<Current<'g>> {
+            let word = self.word.load(Ordering::Acquire);
+            if word == 0 {
+                return None;
+            }
+            if word & SHORT == 0 {
+                // SAFETY: a word without the tag is a pointer from
+                // `Box::into_raw` in `store`; it is freed only by a
+                // deferred destruction after a later store replaced it
+                // (which waits for every guard pinned before, `_guard`
+                // included) or by `Drop` (`&mut self`: no load running).
+                return Some(Current::Boxed(unsafe { &*(word as *const Series) }));
+            }
+            let words = (word & !SHORT) as *const AtomicU64;
+            // SAFETY: `words` is the data pointer of a flat block's
+            // `Arc<[AtomicU64]>` whose reference the cell owns (`store`),
+            // kept alive while `_guard` is held as a boxed version is. Word
+            // 0's capacity was written when the block was allocated, before
+            // the `Release` store of the cell that this `Acquire` load saw.
+            // The `Arc` made from it is wrapped in `ManuallyDrop` and never
+            // dropped, so it takes no reference and gives none back.
+            let block = unsafe {
+                let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
+                let slice = std::ptr::slice_from_raw_parts(words, block::flat_words(capacity));
+                Arc::from_raw(slice)
+            };
+            Some(Current::Short(ManuallyDrop::new(Series::of_short(block))))
+        }
+
+        /// Publishes `version` (`Release`) and retires the one it replaces,
+        /// destroyed once every reader that could hold it has unpinned.
+        pub(crate) fn store(&self, version: Series, guard: &Guard) {
+            let word = match version.into_short() {
+                Ok(block) => {
+                    let word = Arc::into_raw(block).cast::<AtomicU64>() as usize;
+                    debug_assert_eq!(word & SHORT, 0, "a block's words are word-aligned");
+                    word | SHORT
+                }
+                Err(version) => Box::into_raw(Box::new(version)) as usize,
+            };
+            let old = self.word.swap(word, Ordering::AcqRel);
+            if old != 0 {
+                // SAFETY: `old` is no longer reachable through the cell
+                // (the swap replaced it, and only the shard's merge stores),
+                // so only readers pinned before the swap can hold it; the
+                // deferred destruction runs after all of them have unpinned.
+                unsafe { guard.defer_unchecked(move || destroy(old)) };
+            }
+        }
+    }
+
+    impl Drop for SeriesCell {
+        fn drop(&mut self) {
+            let word = *self.word.get_mut();
+            if word != 0 {
+                // SAFETY: `&mut self`: no reader can load the cell any
+                // more, and `word` was stored by `store`, replaced by
+                // nothing: it is destroyed exactly once, here.
+                unsafe { destroy(word) };
+            }
+        }
+    }
+
+    /// Frees what a cell's `word` owns: a boxed version, or a short
+    /// series' block reference.
+    ///
+    /// # Safety
+    /// `word` was made by `SeriesCell::store`, no reader can still hold
+    /// it, and it is destroyed once.
+    unsafe fn destroy(word: usize) {
+        if word & SHORT == 0 {
+            // SAFETY: the caller's contract; the word is `Box::into_raw`'s.
+            drop(unsafe { Box::from_raw(word as *mut Series) });
+        } else {
+            let words = (word & !SHORT) as *const AtomicU64;
+            // SAFETY: the caller's contract; the word is the data pointer
+            // of `Arc::into_raw` of a flat block, whose word 0 holds its
+            // capacity; this gives the cell's reference back.
+            unsafe {
+                let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
+                let slice = std::ptr::slice_from_raw_parts(words, block::flat_words(capacity));
+                drop(Arc::from_raw(slice));
+            }
+        }
+    }
+}
+
+#[cfg(any(loom, shuttle))]
+mod imp {
+    /// Every version boxed (see the module docs).
+    pub(crate) type SeriesCell = crate::sync::Published<crate::storage::series::Series>;
+}
+
+pub(crate) use imp::SeriesCell;
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use std::sync::Arc;
+
+    use numatree_core::Point;
+
+    use super::imp::Current;
+    use super::SeriesCell;
+    use crate::storage::block::Block;
+    use crate::storage::frozen::Encoder;
+    use crate::storage::series::{BlockRef, Series, Stored};
+    use crate::sync::pin;
+
+    fn block_of(ts: impl IntoIterator<Item = i64>) -> Block {
+        let points: Vec<Point> = ts.into_iter().map(|t| Point::new(t, t as u64 * 3)).collect();
+        Block::flat_of(points.into_iter())
+    }
+
+    fn version(blocks: Vec<(i64, Block)>) -> Series {
+        let refs = blocks.into_iter().map(|(first_ts, b)| BlockRef {
+            first_ts,
+            block: Stored::Hot(b),
+        });
+        Series::from_blocks(refs, &mut Encoder::default())
+    }
+
+    fn strong(block: &Block) -> usize {
+        match block {
+            Block::Flat(words) => Arc::strong_count(words),
+            Block::Segmented(_) => unreachable!("the tests make flat blocks"),
+        }
+    }
+
+    #[test]
+    fn a_short_series_is_published_as_its_block_and_read_back_whole() {
+        let block = block_of(10..20);
+        let cell = SeriesCell::default();
+        let guard = pin();
+        cell.store(version(vec![(10, block.clone())]), &guard);
+        // The cell holds the block's one other reference, and no version.
+        assert_eq!(strong(&block), 2);
+        let current = cell.load(&guard).expect("published");
+        assert!(matches!(current, Current::Short(_)));
+        assert_eq!(current.points(), 10);
+        assert_eq!(current.get(15), Some(45));
+        assert_eq!(current.get(9), None);
+        assert_eq!(current.footprint().bytes, block.bytes());
+        assert_eq!(current.validate(), Ok(10));
+        drop(current);
+        // Reading took no reference.
+        assert_eq!(strong(&block), 2);
+        drop(guard);
+        drop(cell);
+        assert_eq!(strong(&block), 1, "dropping the cell gives its reference back");
+    }
+
+    #[test]
+    fn a_version_that_is_not_short_is_boxed() {
+        let guard = pin();
+        let cases = [
+            // Two blocks.
+            version(vec![(0, block_of(0..4)), (4, block_of(4..8))]),
+            // A lower bound before its first point (a cut block's).
+            version(vec![(-5, block_of(0..4))]),
+            // No point.
+            Series::default(),
+        ];
+        for (k, v) in cases.into_iter().enumerate() {
+            let points = v.points();
+            let cell = SeriesCell::default();
+            cell.store(v, &guard);
+            let current = cell.load(&guard).expect("published");
+            assert!(matches!(current, Current::Boxed(_)), "case {k}");
+            assert_eq!(current.points(), points, "case {k}");
+        }
+    }
+
+    #[test]
+    fn a_cell_goes_from_short_to_boxed_and_back() {
+        let guard = pin();
+        let cell = SeriesCell::default();
+        assert!(cell.load(&guard).is_none());
+        cell.store(version(vec![(0, block_of(0..3))]), &guard);
+        cell.store(
+            version(vec![(0, block_of(0..4)), (4, block_of(4..6))]),
+            &guard,
+        );
+        assert!(matches!(cell.load(&guard), Some(Current::Boxed(_))));
+        cell.store(version(vec![(1, block_of(1..9))]), &guard);
+        let current = cell.load(&guard).expect("published");
+        assert!(matches!(current, Current::Short(_)));
+        assert_eq!(current.points(), 8);
+        assert_eq!(current.get(8), Some(24));
+    }
+}
