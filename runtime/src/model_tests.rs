@@ -560,17 +560,26 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
     });
 }
 
-/// A reader's scan of series 7 in the storage models: every point whole
+/// The series the storage models read and write: its cell is a direct one
+/// (rank 7 < 16 under a checker, `storage::directory`).
+const SERIES: u32 = 7;
+
+/// A series whose cell is found through the directory's hash table (rank
+/// 40 >= 16, the direct ranks under a checker).
+const TABLE_SERIES: u32 = 40;
+
+/// A reader's scan of `series` in the storage models: every point whole
 /// (its value is `1000 + ts`, as written), ascending, and every point of the
 /// previous scan `seen` still there unless `may_vanish(ts)`. Returns the
 /// scan.
 fn scan_and_check(
     storage: &crate::storage::ShardStorage,
+    series: u32,
     seen: &[(i64, u64)],
     may_vanish: impl Fn(i64) -> bool,
 ) -> Vec<(i64, u64)> {
     let mut now = Vec::new();
-    storage.scan(7, .., usize::MAX, |ts, value| now.push((ts, value)));
+    storage.scan(series, .., usize::MAX, |ts, value| now.push((ts, value)));
     for &(ts, value) in &now {
         assert_eq!(
             value,
@@ -590,11 +599,12 @@ fn scan_and_check(
     now
 }
 
-/// Spawns the storage models' reader of series 7: twice, a scan checked by
+/// Spawns the storage models' reader of `series`: twice, a scan checked by
 /// `scan_and_check` (a point of the previous scan may vanish only where
 /// `may_vanish` says), then the model's own `check`. Returns what joins it.
 fn spawn_reader(
     storage: &Arc<crate::storage::ShardStorage>,
+    series: u32,
     may_vanish: fn(i64) -> bool,
     check: impl Fn(&crate::storage::ShardStorage) + Send + 'static,
 ) -> impl FnOnce() {
@@ -602,18 +612,23 @@ fn spawn_reader(
     let reader = spawn(move || {
         let mut seen: Vec<(i64, u64)> = Vec::new();
         for _ in 0..2 {
-            seen = scan_and_check(&storage, &seen, may_vanish);
+            seen = scan_and_check(&storage, series, &seen, may_vanish);
             check(&storage);
         }
     });
     move || reader.join().unwrap()
 }
 
-/// Merges series 7's first `n` points (at 10, 20, ..., valued `1000 + ts`,
+/// Merges [`SERIES`]' first `n` points (at 10, 20, ..., valued `1000 + ts`,
 /// as `scan_and_check` expects) as one run.
 fn merge_first_points(storage: &crate::storage::ShardStorage, n: i64) {
+    merge_first_points_of(storage, SERIES, n);
+}
+
+/// Merges `series`' first `n` points, as [`merge_first_points`].
+fn merge_first_points_of(storage: &crate::storage::ShardStorage, series: u32, n: i64) {
     let run: Vec<Record> = (1..=n)
-        .map(|k| Record::new(7, k * 10, 1000 + k as u64 * 10))
+        .map(|k| Record::new(series, k * 10, 1000 + k as u64 * 10))
         .collect();
     storage.merge_run(&run);
 }
@@ -624,22 +639,23 @@ fn merge_first_points(storage: &crate::storage::ShardStorage, n: i64) {
 /// twice. Every point the reader sees must be whole (its value is the one
 /// written for its timestamp), the scans ascending, and the second scan must
 /// hold every point of the first.
-fn reader_during_appends_and_rewrites(publish_first: bool) {
+fn reader_during_appends_and_rewrites(series: u32, publish_first: bool) {
     use crate::storage::ShardStorage;
     let storage = Arc::new(ShardStorage::default());
     let v = |ts: i64| 1000 + ts as u64;
-    merge_first_points(&storage, 7);
+    merge_first_points_of(&storage, series, 7);
     if publish_first {
         storage.set_mutant_publish_first();
     }
     let join_reader = spawn_reader(
         &storage,
+        series,
         |_| false,
-        |storage| {
+        move |storage| {
             // A bounded scan, past the series' end when it starts: points
             // appended meanwhile below the bound stay out.
             let mut late = Vec::new();
-            storage.scan(7, 85.., usize::MAX, |ts, value| late.push((ts, value)));
+            storage.scan(series, 85.., usize::MAX, |ts, value| late.push((ts, value)));
             assert!(
                 late.iter().all(|&(ts, _)| ts >= 85),
                 "a scan of 85.. returned {late:?}"
@@ -647,9 +663,12 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
         },
     );
     // In place: the eighth point fills the block.
-    storage.merge_run(&[Record::new(7, 80, v(80))]);
+    storage.merge_run(&[Record::new(series, 80, v(80))]);
     // A late point rewrites the block (split in two), a new one is appended.
-    storage.merge_run(&[Record::new(7, 15, v(15)), Record::new(7, 90, v(90))]);
+    storage.merge_run(&[
+        Record::new(series, 15, v(15)),
+        Record::new(series, 90, v(90)),
+    ]);
     join_reader();
     assert_eq!(storage.validate(), Ok(10));
 }
@@ -657,7 +676,16 @@ fn reader_during_appends_and_rewrites(publish_first: bool) {
 #[test]
 fn model_readers_see_whole_points_while_merges_append_and_rewrite() {
     check("reader_during_appends_and_rewrites", || {
-        reader_during_appends_and_rewrites(false)
+        reader_during_appends_and_rewrites(SERIES, false)
+    });
+}
+
+/// The same through the directory's hash table (a sparse id's cell): the
+/// slot is published after the cell it leads to.
+#[test]
+fn model_readers_see_whole_points_of_a_table_series_while_merges_append_and_rewrite() {
+    check("reader_during_appends_and_rewrites_table", || {
+        reader_during_appends_and_rewrites(TABLE_SERIES, false)
     });
 }
 
@@ -686,17 +714,21 @@ fn reader_during_freezing_and_retention() {
     merge_first_points(&storage, 7);
     let join_reader = spawn_reader(
         &storage,
+        SERIES,
         |ts| ts < 35,
         |storage| {
-            if let Some(value) = storage.get(7, 60) {
+            if let Some(value) = storage.get(SERIES, 60) {
                 assert_eq!(value, 1060, "get of a frozen point");
             }
         },
     );
     // The first block fills, the next starts: the first freezes.
-    storage.merge_run(&[Record::new(7, 80, v(80)), Record::new(7, 90, v(90))]);
+    storage.merge_run(&[
+        Record::new(SERIES, 80, v(80)),
+        Record::new(SERIES, 90, v(90)),
+    ]);
     // A late point into the frozen block: thawed, rewritten, refrozen.
-    storage.merge_run(&[Record::new(7, 15, v(15))]);
+    storage.merge_run(&[Record::new(SERIES, 15, v(15))]);
     // Retention cuts the series at 35.
     assert_eq!(storage.drop_before(35), 4);
     join_reader();
@@ -718,20 +750,21 @@ fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
 fn reader_during_idle_freezing() {
     let storage = freezing_storage(Some(20));
     let v = |ts: i64| 1000 + ts as u64;
-    storage.merge_run(&[10, 20, 30].map(|ts| Record::new(7, ts, v(ts))));
+    storage.merge_run(&[10, 20, 30].map(|ts| Record::new(SERIES, ts, v(ts))));
     assert_eq!(storage.frozen().1, 0, "series 7 is not idle yet");
     let join_reader = spawn_reader(
         &storage,
+        SERIES,
         |_| false,
         |storage| {
-            assert_eq!(storage.get(7, 20), Some(1020), "get of an idle point");
+            assert_eq!(storage.get(SERIES, 20), Some(1020), "get of an idle point");
         },
     );
     // The horizon moves to 100: series 7 (newest 30) is idle, frozen whole.
     storage.merge_run(&[Record::new(8, 100, v(100))]);
     assert_eq!(storage.frozen().1, 3, "series 7's newest block froze");
     // An append to series 7 thaws it.
-    storage.merge_run(&[Record::new(7, 110, v(110))]);
+    storage.merge_run(&[Record::new(SERIES, 110, v(110))]);
     join_reader();
     assert_eq!(storage.validate(), Ok(5));
     assert_eq!(storage.frozen().1, 0, "series 7 thawed");
@@ -755,26 +788,27 @@ fn reader_during_segment_growth(publish_first: bool) {
     let v = |ts: i64| 1000 + ts as u64;
     merge_first_points(&storage, 8);
     // The next block starts (the first freezes): its head segment.
-    storage.merge_run(&[Record::new(7, 90, v(90))]);
+    storage.merge_run(&[Record::new(SERIES, 90, v(90))]);
     if publish_first {
         storage.set_mutant_publish_first();
     }
     let bytes = storage.bytes();
     let join_reader = spawn_reader(
         &storage,
+        SERIES,
         |_| false,
         move |storage| {
             // (The negative control scans only: a lookup may trip on the
             // unwritten point first, with another message.)
             if !publish_first {
-                assert_eq!(storage.get(7, 90), Some(1090), "get of a head point");
-                let grown = storage.get(7, 110);
+                assert_eq!(storage.get(SERIES, 90), Some(1090), "get of a head point");
+                let grown = storage.get(SERIES, 110);
                 assert!(matches!(grown, None | Some(1110)), "get of 110: {grown:?}");
             }
         },
     );
-    storage.merge_run(&[100, 110].map(|ts| Record::new(7, ts, v(ts))));
-    storage.merge_run(&[120, 130].map(|ts| Record::new(7, ts, v(ts))));
+    storage.merge_run(&[100, 110].map(|ts| Record::new(SERIES, ts, v(ts))));
+    storage.merge_run(&[120, 130].map(|ts| Record::new(SERIES, ts, v(ts))));
     join_reader();
     assert_eq!(storage.validate(), Ok(13));
     assert!(storage.bytes() > bytes, "the segments are counted");
@@ -803,6 +837,6 @@ fn model_negative_control_segmented_publishing_before_writing() {
 #[should_panic(expected = "a point seen before it was written")]
 fn model_negative_control_publishing_before_writing_shows_unwritten_points() {
     check("negative_control_publish_first", || {
-        reader_during_appends_and_rewrites(true)
+        reader_during_appends_and_rewrites(SERIES, true)
     });
 }

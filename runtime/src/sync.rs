@@ -212,6 +212,32 @@ pub(crate) mod publish {
 
 pub(crate) use publish::{flush, pin, Guard, Published};
 
+/// A value set once by one writer and read without a lock: `std`'s
+/// `OnceLock` normally; under a model checker a mutex around an `Arc`, so
+/// the checker sees the value published (`get` then returns an `Arc`).
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) type SetOnce<T> = std::sync::OnceLock<T>;
+
+/// See the `std` build's `SetOnce`.
+#[cfg(any(loom, shuttle))]
+#[derive(Debug)]
+pub(crate) struct SetOnce<T>(Mutex<Option<Arc<T>>>);
+
+#[cfg(any(loom, shuttle))]
+impl<T> SetOnce<T> {
+    pub(crate) fn new() -> Self {
+        SetOnce(Mutex::new(None))
+    }
+
+    pub(crate) fn get(&self) -> Option<Arc<T>> {
+        lock(&self.0).clone()
+    }
+
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> Arc<T> {
+        Arc::clone(lock(&self.0).get_or_insert_with(|| Arc::new(f())))
+    }
+}
+
 /// Locks `m`, ignoring lock poisoning: our own poison flag (set by the
 /// merge pool's panic handler) is what reports a failed merge, and the data
 /// behind these mutexes stays consistent across a panic elsewhere.

@@ -177,7 +177,10 @@ mod tests {
     use crate::sync::pin;
 
     fn block_of(ts: impl IntoIterator<Item = i64>) -> Block {
-        let points: Vec<Point> = ts.into_iter().map(|t| Point::new(t, t as u64 * 3)).collect();
+        let points: Vec<Point> = ts
+            .into_iter()
+            .map(|t| Point::new(t, t as u64 * 3))
+            .collect();
         Block::flat_of(points.into_iter())
     }
 
@@ -204,19 +207,24 @@ mod tests {
         cell.store(version(vec![(10, block.clone())]), &guard);
         // The cell holds the block's one other reference, and no version.
         assert_eq!(strong(&block), 2);
-        let current = cell.load(&guard).expect("published");
-        assert!(matches!(current, Current::Short(_)));
-        assert_eq!(current.points(), 10);
-        assert_eq!(current.get(15), Some(45));
-        assert_eq!(current.get(9), None);
-        assert_eq!(current.footprint().bytes, block.bytes());
-        assert_eq!(current.validate(), Ok(10));
-        drop(current);
+        {
+            let current = cell.load(&guard).expect("published");
+            assert!(matches!(current, Current::Short(_)));
+            assert_eq!(current.points(), 10);
+            assert_eq!(current.get(15), Some(45));
+            assert_eq!(current.get(9), None);
+            assert_eq!(current.footprint().bytes, block.bytes());
+            assert_eq!(current.validate(), Ok(10));
+        }
         // Reading took no reference.
         assert_eq!(strong(&block), 2);
         drop(guard);
         drop(cell);
-        assert_eq!(strong(&block), 1, "dropping the cell gives its reference back");
+        assert_eq!(
+            strong(&block),
+            1,
+            "dropping the cell gives its reference back"
+        );
     }
 
     #[test]

@@ -23,10 +23,8 @@
 //! never moves. Every published thing is reclaimed once no reader pinned
 //! before its replacement is left (`crate::sync::publish`).
 
-use std::sync::OnceLock;
-
 use crate::plan::ShardRule;
-use crate::sync::{pin, Arc, AtomicU64, AtomicUsize, Guard, Ordering, Published};
+use crate::sync::{pin, Arc, AtomicU64, AtomicUsize, Guard, Ordering, Published, SetOnce};
 
 use super::cell::SeriesCell;
 
@@ -142,7 +140,7 @@ fn slot_of(local: u32) -> usize {
 type Chunk = Arc<[SeriesCell]>;
 
 /// A chunk of direct cells, set once.
-type DirectChunk = OnceLock<Box<[SeriesCell]>>;
+type DirectChunk = SetOnce<Box<[SeriesCell]>>;
 
 /// The directory of one shard.
 #[derive(Debug)]
@@ -166,7 +164,7 @@ impl Directory {
             rule,
             residue: AtomicU64::new(NO_RESIDUE),
             direct: (0..DIRECT_RANKS / DIRECT_CHUNK)
-                .map(|_| OnceLock::new())
+                .map(|_| SetOnce::new())
                 .collect(),
             table: Published::new(Table::with_slots(64, rule)),
             chunks: Published::new(Vec::new()),
@@ -191,7 +189,7 @@ impl Directory {
     ) -> R {
         if let Some(rank) = self.direct_rank(series) {
             let chunk = self.direct[rank / DIRECT_CHUNK].get();
-            return f(chunk.map(|c| &c[rank % DIRECT_CHUNK]));
+            return f(chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]));
         }
         let cell = self.table.load(guard).and_then(|t| t.cell(series));
         match (cell, self.chunks.load(guard)) {
@@ -233,7 +231,10 @@ impl Directory {
         let residue = self.residue.load(Ordering::Relaxed);
         if residue != NO_RESIDUE {
             for (k, chunk) in self.direct.iter().enumerate() {
-                for (i, cell) in chunk.get().into_iter().flat_map(|c| c.iter().enumerate()) {
+                let Some(chunk) = chunk.get() else {
+                    continue;
+                };
+                for (i, cell) in chunk.iter().enumerate() {
                     if let Some(version) = cell.load(guard) {
                         let rank = (k * DIRECT_CHUNK + i) as u32;
                         f(self.rule.series_of(rank, residue as u32), &version);
@@ -259,9 +260,8 @@ impl Directory {
     pub(crate) fn bytes(&self) -> usize {
         let guard = pin();
         let table = self.table.load(&guard).map_or(0, |t| t.bytes());
-        let cells = self.chunks.load(&guard).map_or(0, |c| c.len())
-            * CHUNK_CELLS
-            * size_of::<SeriesCell>();
+        let cells =
+            self.chunks.load(&guard).map_or(0, |c| c.len()) * CHUNK_CELLS * size_of::<SeriesCell>();
         let direct_chunks = self.direct.iter().filter(|c| c.get().is_some()).count();
         let direct = size_of_val(&*self.direct) + direct_chunks * DIRECT_CHUNK_BYTES;
         table + cells + direct
@@ -296,7 +296,8 @@ impl DirectoryWriter<'_> {
             if let Some(rank) = d.direct_rank(r.key.series) {
                 // No slot to probe: the version at once.
                 let chunk = d.direct[rank / DIRECT_CHUNK].get();
-                if let Some(version) = chunk.and_then(|c| c[rank % DIRECT_CHUNK].load(self.guard)) {
+                let cell = chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]);
+                if let Some(version) = cell.and_then(|c| c.load(self.guard)) {
                     touched ^= version.tail_len();
                 }
             } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(r.key.series)) {
@@ -305,7 +306,8 @@ impl DirectoryWriter<'_> {
         }
         if let Some(chunks) = d.chunks.load(self.guard) {
             for &cell in cells.iter() {
-                if let Some(version) = chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
+                if let Some(version) =
+                    chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
                 {
                     touched ^= version.tail_len();
                 }
@@ -437,8 +439,11 @@ mod tests {
         for &id in &ids[..10] {
             assert_eq!(writer.publish(id, version(id, 100, 2)), 0);
         }
-        drop(writer);
-        assert_eq!(directory.bytes(), bytes, "publish reports every byte the directory grew");
+        assert_eq!(
+            directory.bytes(),
+            bytes,
+            "publish reports every byte the directory grew"
+        );
 
         for &id in &ids {
             let got = directory.with(id, |s| s.get(if ids[..10].contains(&id) { 101 } else { 0 }));
