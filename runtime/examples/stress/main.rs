@@ -26,7 +26,9 @@
 //!   series of thousands of points, so blocks fill (256 points) and freeze,
 //!   and deep late points (up to 4,000 back) land in frozen blocks and thaw
 //!   them. Each index's clock moves on between phases, so later phases also
-//!   write into the frozen past of earlier ones.
+//!   write into the frozen past of earlier ones. A quarter of the phases
+//!   spread their series ids over all of `u32` (found through the
+//!   directory's hash table; the others' dense ids have direct cells).
 //! - **retention** (module `retention`, which states the model): a fifth of
 //!   the indexes have `retain(window)`; in ordinary and delay phases a
 //!   thread calls `drop_before` and `drop_series` while writers ingest and
@@ -225,6 +227,7 @@ fn run(args: &Args) -> Outcome {
         let current = life.as_mut().expect("built above");
         let phase = draw_phase(&mut rng, fault, current.shape, current.clock);
         totals.long_phases += u64::from(phase.long);
+        totals.sparse_phases += u64::from(phase.sparse);
         let label = format!(
             "{:?}, {} writers{}, {} readers{}, {} {}records{}{}, {:?}",
             fault,
@@ -237,7 +240,12 @@ fn run(args: &Args) -> Outcome {
             phase.readers,
             if phase.flusher { ", flusher" } else { "" },
             phase.values.len(),
-            if phase.long { "long-series " } else { "" },
+            match (phase.long, phase.sparse) {
+                (true, true) => "long-series sparse-id ",
+                (true, false) => "long-series ",
+                (false, true) => "sparse-id ",
+                (false, false) => "",
+            },
             if phase.ops.is_empty() {
                 ""
             } else {
@@ -312,11 +320,12 @@ fn run(args: &Args) -> Outcome {
         t.closes
     );
     println!(
-        "  blocks: {} long-series phases, most frozen points in an index {}, {} indexes with \
+        "  blocks: {} long-series phases, {} with sparse ids, most frozen points in an index {}, {} indexes with \
          freezing off, {} freezing idle series; retention: {} indexes with retain, {} \
          drop_before, {} drop_series, {} points dropped, {} records expired, {} keys raced by \
          a drop ({} survived)",
         t.long_phases,
+        t.sparse_phases,
         t.most_frozen_points,
         t.unfrozen_indexes,
         t.idle_indexes,

@@ -52,6 +52,9 @@ pub(crate) struct Phase {
     /// Whether the writers write few series of many points (blocks fill
     /// and freeze; late points thaw them).
     pub(crate) long: bool,
+    /// Whether the series ids are spread over all of `u32` (a shard's
+    /// directory finds them through its hash table, not by rank).
+    pub(crate) sparse: bool,
     /// A snapshot taken during the phase, then restored and checked.
     pub(crate) snapshot: Option<snapshot::Plan>,
 }
@@ -115,6 +118,16 @@ pub(crate) fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -
         rng.random_range(2..=24) as u32
     };
     let extra = if long { 8_000 } else { 4_000 };
+    // A quarter of the phases spread their ids over `u32` (an odd
+    // multiplier: distinct ids stay distinct).
+    let sparse = rng.random_ratio(25, 100);
+    let spread = |series: u32| {
+        if sparse {
+            series.wrapping_mul(0x9E37_79B1)
+        } else {
+            series
+        }
+    };
     // With `retain`, one `i64::MAX` makes every other point expire: rare.
     let extremes = shape.retain.is_none() || rng.random_ratio(5, 100);
     let mut values: HashMap<Key, HashSet<u64>> = HashMap::new();
@@ -129,12 +142,12 @@ pub(crate) fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -
         while written < records {
             // Mostly this writer's own series; some shared ones (a key
             // written by several writers keeps one of their values).
-            let series = if rng.random_ratio(15, 100) {
+            let series = spread(if rng.random_ratio(15, 100) {
                 rng.random_range(0..2) as u32
             } else {
                 2 + (w as u32)
                     + writer_count as u32 * rng.random_range(0..u64::from(series_count)) as u32
-            };
+            });
             let head = next_ts
                 .entry(series)
                 .or_insert(base + rng.random_range(0..1000) as i64 - 500);
@@ -202,6 +215,7 @@ pub(crate) fn draw_phase(rng: &mut Rng, fault: Fault, shape: Shape, base: i64) -
         values,
         ops,
         long,
+        sparse,
         snapshot,
     }
 }

@@ -29,6 +29,8 @@ pub(crate) struct Totals {
     pub(crate) closes: u64,
     pub(crate) slowest_phase: Duration,
     pub(crate) long_phases: u64,
+    /// Phases whose series ids are spread over `u32`.
+    pub(crate) sparse_phases: u64,
     /// Indexes with freezing off, with `retain`, and with
     /// `freeze_idle_after`.
     pub(crate) unfrozen_indexes: u64,
