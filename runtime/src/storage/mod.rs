@@ -10,13 +10,16 @@
 //! Only one thread merges into a shard at a time (the shard's lane), and
 //! readers take no lock at all:
 //!
-//! 1. **Directory.** A reader pins an epoch, loads the current table and
-//!    probes for the series' slot, which names the series' cell, whose
-//!    version it loads (plain `Acquire` loads: no lock, no reference count,
-//!    no wait for the merge). A new series' cell is published before the
-//!    slot that leads to it (`Release`). The merge grows the table by
-//!    publishing a copy (cells never move, so both tables lead to the same
-//!    versions).
+//! 1. **Directory.** A reader pins an epoch and finds the series' cell:
+//!    at its rank in the shard for dense ids (a direct cell, in chunks set
+//!    once), else through the current table's slot, which names the cell.
+//!    It loads the cell's version (plain `Acquire` loads: no lock, no
+//!    reference count, no wait for the merge). A new series' cell is
+//!    published before the slot that leads to it (`Release`). The merge
+//!    grows the table by publishing a copy (cells never move, so both
+//!    tables lead to the same versions). A short series' cell holds its
+//!    one block instead of a version (`cell`): the reader sees the same
+//!    version, made on its stack.
 //! 2. **Versions.** A series version (its block index) is immutable. A
 //!    merge that adds, splits or replaces blocks builds a new version over
 //!    new blocks written in full beforehand, and publishes it: a reader
