@@ -296,7 +296,11 @@ impl Series {
         let b = core_series::locate(self, ts)?;
         let f = self.frozen_len();
         if b < f {
-            frozen::get(&self.frozen_blocks()[b].bytes, ts)
+            let bytes = &self.frozen_blocks()[b].bytes;
+            let next =
+                (b + 1 < BlockIndex::len(self)).then(|| BlockIndex::get(self, b + 1).first_ts);
+            prefetch_guess(bytes, self.frozen_blocks()[b].first_ts, next, ts);
+            frozen::get(bytes, ts)
         } else {
             match self.hot[b - f].words.view() {
                 BlockView::Flat(view) => value_at(&view, ts),
@@ -495,6 +499,37 @@ fn prefetch(bytes: &[u8]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
+}
+
+/// Starts loading the lines of `bytes` (a frozen block whose time line
+/// runs from `first_ts` to `next`) that `ts`'s value most likely sits in,
+/// while the block's header and timestamps are read: its share of the
+/// block's time span, as a share of its bytes. Values take most of a
+/// block's bytes when they do not compress (8 bytes a point against ~0 for
+/// regular timestamps), so the guess lands on or next to the value's line,
+/// and the two cache misses of a lookup (the header, then the value)
+/// overlap. A wrong guess costs a wasted load, nothing else.
+#[inline]
+fn prefetch_guess(bytes: &[u8], first_ts: i64, next: Option<i64>, ts: i64) {
+    let Some(next) = next else {
+        return;
+    };
+    let span = next.wrapping_sub(first_ts) as u64;
+    let offset = ts.wrapping_sub(first_ts) as u64;
+    if span == 0 || offset >= span || bytes.len() <= 64 {
+        return;
+    }
+    // The guess is at most the header and the timestamps' bytes before
+    // the value (they come first): its line and the next.
+    let at = if span <= u64::from(u32::MAX) && bytes.len() <= u32::MAX as usize {
+        // Both factors below 2^32: no overflow, and no 128-bit division.
+        (offset * bytes.len() as u64 / span) as usize
+    } else {
+        (offset as f64 / span as f64 * bytes.len() as f64) as usize
+    }
+    .min(bytes.len() - 1);
+    prefetch(&bytes[at..]);
+    prefetch(&bytes[(at + 64).min(bytes.len() - 1)..]);
 }
 
 /// A block, read: hot words (flat or segmented), or a frozen block
