@@ -28,20 +28,30 @@
 mod imp {
     use std::mem::ManuallyDrop;
     use std::ops::Deref;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::ptr;
+    use std::sync::atomic::{AtomicPtr, Ordering};
     use std::sync::Arc;
 
     use crate::storage::block;
     use crate::storage::series::Series;
     use crate::sync::{AtomicU64, Guard};
 
-    /// The tag of a short series' cell.
+    /// The tag of a short series' cell (in the pointer's lowest bit: both
+    /// a `Series` and a block's words are word-aligned).
     const SHORT: usize = 1;
 
-    /// One series' published version, or none (0).
-    #[derive(Debug, Default)]
+    /// One series' published version, or none (null).
+    #[derive(Debug)]
     pub(crate) struct SeriesCell {
-        word: AtomicUsize,
+        word: AtomicPtr<()>,
+    }
+
+    impl Default for SeriesCell {
+        fn default() -> Self {
+            SeriesCell {
+                word: AtomicPtr::new(ptr::null_mut()),
+            }
+        }
     }
 
     /// A version loaded from a cell, valid while the guard it was loaded
@@ -70,30 +80,24 @@ mod imp {
         #[inline]
         pub(crate) fn load<'g>(&self, _guard: &'g Guard) -> Option<Current<'g>> {
             let word = self.word.load(Ordering::Acquire);
-            if word == 0 {
+            if word.is_null() {
                 return None;
             }
-            if word & SHORT == 0 {
-                // SAFETY: a word without the tag is a pointer from
+            if word.addr() & SHORT == 0 {
+                // SAFETY: an untagged word is a pointer from
                 // `Box::into_raw` in `store`; it is freed only by a
                 // deferred destruction after a later store replaced it
                 // (which waits for every guard pinned before, `_guard`
                 // included) or by `Drop` (`&mut self`: no load running).
-                return Some(Current::Boxed(unsafe { &*(word as *const Series) }));
+                return Some(Current::Boxed(unsafe { &*word.cast::<Series>() }));
             }
-            let words = (word & !SHORT) as *const AtomicU64;
-            // SAFETY: `words` is the data pointer of a flat block's
-            // `Arc<[AtomicU64]>` whose reference the cell owns (`store`),
-            // kept alive while `_guard` is held as a boxed version is. Word
-            // 0's capacity was written when the block was allocated, before
+            // SAFETY: a tagged word is a short series' block whose
+            // reference the cell owns (`store`), kept alive while `_guard`
+            // is held as a boxed version is; its word 0 was written before
             // the `Release` store of the cell that this `Acquire` load saw.
-            // The `Arc` made from it is wrapped in `ManuallyDrop` and never
-            // dropped, so it takes no reference and gives none back.
-            let block = unsafe {
-                let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
-                let slice = std::ptr::slice_from_raw_parts(words, block::flat_words(capacity));
-                Arc::from_raw(slice)
-            };
+            // The `Arc` is wrapped in `ManuallyDrop` and never dropped, so
+            // it takes no reference and gives none back.
+            let block = unsafe { short_block(word) };
             Some(Current::Short(ManuallyDrop::new(Series::of_short(block))))
         }
 
@@ -102,18 +106,20 @@ mod imp {
         pub(crate) fn store(&self, version: Series, guard: &Guard) {
             let word = match version.into_short() {
                 Ok(block) => {
-                    let word = Arc::into_raw(block).cast::<AtomicU64>() as usize;
-                    debug_assert_eq!(word & SHORT, 0, "a block's words are word-aligned");
-                    word | SHORT
+                    let words = Arc::into_raw(block).cast::<()>().cast_mut();
+                    debug_assert_eq!(words.addr() & SHORT, 0, "a block's words are word-aligned");
+                    words.map_addr(|a| a | SHORT)
                 }
-                Err(version) => Box::into_raw(Box::new(version)) as usize,
+                Err(version) => Box::into_raw(Box::new(version)).cast::<()>(),
             };
             let old = self.word.swap(word, Ordering::AcqRel);
-            if old != 0 {
+            if !old.is_null() {
                 // SAFETY: `old` is no longer reachable through the cell
                 // (the swap replaced it, and only the shard's merge stores),
                 // so only readers pinned before the swap can hold it; the
-                // deferred destruction runs after all of them have unpinned.
+                // deferred destruction runs after all of them have unpinned
+                // (on whichever thread collects: a `Series` and a block are
+                // `Send`).
                 unsafe { guard.defer_unchecked(move || destroy(old)) };
             }
         }
@@ -122,7 +128,7 @@ mod imp {
     impl Drop for SeriesCell {
         fn drop(&mut self) {
             let word = *self.word.get_mut();
-            if word != 0 {
+            if !word.is_null() {
                 // SAFETY: `&mut self`: no reader can load the cell any
                 // more, and `word` was stored by `store`, replaced by
                 // nothing: it is destroyed exactly once, here.
@@ -137,20 +143,37 @@ mod imp {
     /// # Safety
     /// `word` was made by `SeriesCell::store`, no reader can still hold
     /// it, and it is destroyed once.
-    unsafe fn destroy(word: usize) {
-        if word & SHORT == 0 {
+    unsafe fn destroy(word: *mut ()) {
+        if word.addr() & SHORT == 0 {
             // SAFETY: the caller's contract; the word is `Box::into_raw`'s.
-            drop(unsafe { Box::from_raw(word as *mut Series) });
+            drop(unsafe { Box::from_raw(word.cast::<Series>()) });
         } else {
-            let words = (word & !SHORT) as *const AtomicU64;
-            // SAFETY: the caller's contract; the word is the data pointer
-            // of `Arc::into_raw` of a flat block, whose word 0 holds its
-            // capacity; this gives the cell's reference back.
-            unsafe {
-                let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
-                let slice = std::ptr::slice_from_raw_parts(words, block::flat_words(capacity));
-                drop(Arc::from_raw(slice));
-            }
+            // SAFETY: the caller's contract; dropping the `Arc` gives the
+            // cell's reference back.
+            drop(unsafe { short_block(word) });
+        }
+    }
+
+    /// The block `Arc` that a short cell's `word` holds the reference of
+    /// (without taking one: the caller drops it to give the cell's back, or
+    /// never).
+    ///
+    /// # Safety
+    /// `word` was made by `SeriesCell::store` from a short series' block
+    /// (`Arc::into_raw` of a flat block, whose word 0 holds its capacity,
+    /// `block::capacity_in`), and the block is still alive.
+    #[inline]
+    unsafe fn short_block(word: *mut ()) -> Arc<[AtomicU64]> {
+        let words = word
+            .map_addr(|a| a & !SHORT)
+            .cast::<AtomicU64>()
+            .cast_const();
+        // SAFETY: the caller's contract: `words` points to a live block's
+        // first word, and the block has `flat_words(capacity)` words.
+        unsafe {
+            let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
+            let slice = ptr::slice_from_raw_parts(words, block::flat_words(capacity));
+            Arc::from_raw(slice)
         }
     }
 }

@@ -220,10 +220,7 @@ impl Series {
     #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     pub(crate) fn of_short(words: Arc<[AtomicU64]>) -> Series {
         let words = Block::Flat(words);
-        let first_ts = match words.view() {
-            BlockView::Flat(view) => view.ts(0),
-            BlockView::Segmented(view) => view.ts(0),
-        };
+        let first_ts = words.view().ts(0);
         let mut hot = SmallVec::new();
         hot.push(HotRef { first_ts, words });
         Series { frozen: None, hot }
