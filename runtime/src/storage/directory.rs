@@ -7,7 +7,8 @@
 //!   series of the chunk arrives: dense ids (every series of a shard up to
 //!   a million, the common case) cost 8 bytes a series, found with no
 //!   probe. Sparse ids that happen to fall below the bound cost a chunk
-//!   each at worst (at most [`DIRECT_RANKS`] cells a shard in all);
+//!   each at worst (at most [`DIRECT_RANKS`] cells a shard in all). The
+//!   table of chunks (24 KiB) is made with the first direct series;
 //! - a **hash table** for the other series (open addressing, linear
 //!   probing) of atomic words, each `series << 32 | cell + 1` (0 marks a
 //!   free slot): 8 bytes a slot, at most 3/4 full, whatever the ids;
@@ -152,7 +153,9 @@ pub(crate) struct Directory {
     /// another residue (a shard fed ids that are not its own, in a test)
     /// goes to the table.
     residue: AtomicU64,
-    direct: Box<[DirectChunk]>,
+    /// The chunks of direct cells, made with the first direct series (an
+    /// empty shard holds none of it).
+    direct: SetOnce<Box<[DirectChunk]>>,
     table: Published<Table>,
     chunks: Published<Vec<Chunk>>,
 }
@@ -163,9 +166,7 @@ impl Directory {
         Directory {
             rule,
             residue: AtomicU64::new(NO_RESIDUE),
-            direct: (0..DIRECT_RANKS / DIRECT_CHUNK)
-                .map(|_| SetOnce::new())
-                .collect(),
+            direct: SetOnce::new(),
             table: Published::new(Table::with_slots(64, rule)),
             chunks: Published::new(Vec::new()),
         }
@@ -188,7 +189,8 @@ impl Directory {
         f: impl FnOnce(Option<&SeriesCell>) -> R,
     ) -> R {
         if let Some(rank) = self.direct_rank(series) {
-            let chunk = self.direct[rank / DIRECT_CHUNK].get();
+            let chunks = self.direct.get();
+            let chunk = chunks.as_ref().and_then(|c| c[rank / DIRECT_CHUNK].get());
             return f(chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]));
         }
         let cell = self.table.load(guard).and_then(|t| t.cell(series));
@@ -230,7 +232,8 @@ impl Directory {
     fn walk(&self, guard: &Guard, mut f: impl FnMut(u32, &Series)) {
         let residue = self.residue.load(Ordering::Relaxed);
         if residue != NO_RESIDUE {
-            for (k, chunk) in self.direct.iter().enumerate() {
+            let chunks = self.direct.get();
+            for (k, chunk) in chunks.iter().flat_map(|c| c.iter()).enumerate() {
                 let Some(chunk) = chunk.get() else {
                     continue;
                 };
@@ -262,8 +265,10 @@ impl Directory {
         let table = self.table.load(&guard).map_or(0, |t| t.bytes());
         let cells =
             self.chunks.load(&guard).map_or(0, |c| c.len()) * CHUNK_CELLS * size_of::<SeriesCell>();
-        let direct_chunks = self.direct.iter().filter(|c| c.get().is_some()).count();
-        let direct = size_of_val(&*self.direct) + direct_chunks * DIRECT_CHUNK_BYTES;
+        let direct = self.direct.get().map_or(0, |chunks| {
+            let set = chunks.iter().filter(|c| c.get().is_some()).count();
+            size_of_val(&**chunks) + set * DIRECT_CHUNK_BYTES
+        });
         table + cells + direct
     }
 }
@@ -295,7 +300,8 @@ impl DirectoryWriter<'_> {
             last = Some(r.key.series);
             if let Some(rank) = d.direct_rank(r.key.series) {
                 // No slot to probe: the version at once.
-                let chunk = d.direct[rank / DIRECT_CHUNK].get();
+                let chunks = d.direct.get();
+                let chunk = chunks.as_ref().and_then(|c| c[rank / DIRECT_CHUNK].get());
                 let cell = chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]);
                 if let Some(version) = cell.and_then(|c| c.load(self.guard)) {
                     touched ^= version.tail_len();
@@ -346,8 +352,15 @@ impl DirectoryWriter<'_> {
         }
         if let Some(rank) = d.direct_rank(series) {
             let mut grown = 0;
-            let chunk = d.direct[rank / DIRECT_CHUNK].get_or_init(|| {
-                grown = DIRECT_CHUNK_BYTES;
+            let chunks = d.direct.get_or_init(|| {
+                let chunks: Box<[DirectChunk]> = (0..DIRECT_RANKS / DIRECT_CHUNK)
+                    .map(|_| SetOnce::new())
+                    .collect();
+                grown += size_of_val(&*chunks);
+                chunks
+            });
+            let chunk = chunks[rank / DIRECT_CHUNK].get_or_init(|| {
+                grown += DIRECT_CHUNK_BYTES;
                 (0..DIRECT_CHUNK).map(|_| SeriesCell::default()).collect()
             });
             chunk[rank % DIRECT_CHUNK].store(version, self.guard);
@@ -430,6 +443,7 @@ mod tests {
 
         let directory = Directory::new(rule);
         let mut bytes = directory.bytes();
+        assert!(bytes < 1024, "an empty directory holds {bytes} bytes");
         let guard = pin();
         let mut writer = directory.writer(&guard);
         for (k, &id) in ids.iter().enumerate() {
