@@ -163,7 +163,7 @@ impl Block {
 
 /// Bytes a flat block of `capacity` points holds, with the `Arc` counts.
 fn flat_bytes(capacity: usize) -> usize {
-    (1 + 2 * capacity) * size_of::<u64>() + 2 * size_of::<usize>()
+    flat_words(capacity) * size_of::<u64>() + 2 * size_of::<usize>()
 }
 
 /// Bytes of a [`Block::reserved`] block.
@@ -205,7 +205,6 @@ pub(crate) fn capacity_in(word: u64) -> usize {
 
 /// Words of a flat block of `capacity` points.
 #[inline]
-#[cfg_attr(any(loom, shuttle), allow(dead_code))] // read by the short cell
 pub(crate) fn flat_words(capacity: usize) -> usize {
     1 + 2 * capacity
 }

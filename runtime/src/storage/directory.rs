@@ -180,6 +180,15 @@ impl Directory {
         (rank < DIRECT_RANKS && residue == self.residue.load(Ordering::Relaxed)).then_some(rank)
     }
 
+    /// Calls `f` with the direct cell of rank `rank` (`None` when its chunk
+    /// is not made yet).
+    #[inline]
+    fn with_direct_cell<R>(&self, rank: usize, f: impl FnOnce(Option<&SeriesCell>) -> R) -> R {
+        let chunks = self.direct.get();
+        let chunk = chunks.as_ref().and_then(|c| c[rank / DIRECT_CHUNK].get());
+        f(chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]))
+    }
+
     /// Calls `f` with the cell of `series` (`None` when it has none yet).
     #[inline]
     fn with_cell<R>(
@@ -189,9 +198,7 @@ impl Directory {
         f: impl FnOnce(Option<&SeriesCell>) -> R,
     ) -> R {
         if let Some(rank) = self.direct_rank(series) {
-            let chunks = self.direct.get();
-            let chunk = chunks.as_ref().and_then(|c| c[rank / DIRECT_CHUNK].get());
-            return f(chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]));
+            return self.with_direct_cell(rank, f);
         }
         let cell = self.table.load(guard).and_then(|t| t.cell(series));
         match (cell, self.chunks.load(guard)) {
@@ -300,12 +307,10 @@ impl DirectoryWriter<'_> {
             last = Some(r.key.series);
             if let Some(rank) = d.direct_rank(r.key.series) {
                 // No slot to probe: the version at once.
-                let chunks = d.direct.get();
-                let chunk = chunks.as_ref().and_then(|c| c[rank / DIRECT_CHUNK].get());
-                let cell = chunk.as_ref().map(|c| &c[rank % DIRECT_CHUNK]);
-                if let Some(version) = cell.and_then(|c| c.load(self.guard)) {
-                    touched ^= version.tail_len();
-                }
+                touched ^= d.with_direct_cell(rank, |cell| {
+                    cell.and_then(|c| c.load(self.guard))
+                        .map_or(0, |version| version.tail_len())
+                });
             } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(r.key.series)) {
                 cells.push(cell);
             }

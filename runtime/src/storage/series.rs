@@ -293,11 +293,11 @@ impl Series {
         let b = core_series::locate(self, ts)?;
         let f = self.frozen_len();
         if b < f {
-            let bytes = &self.frozen_blocks()[b].bytes;
+            let block = &self.frozen_blocks()[b];
             let next =
                 (b + 1 < BlockIndex::len(self)).then(|| BlockIndex::get(self, b + 1).first_ts);
-            prefetch_guess(bytes, self.frozen_blocks()[b].first_ts, next, ts);
-            frozen::get(bytes, ts)
+            prefetch_guess(&block.bytes, block.first_ts, next, ts);
+            frozen::get(&block.bytes, ts)
         } else {
             match self.hot[b - f].words.view() {
                 BlockView::Flat(view) => value_at(&view, ts),
