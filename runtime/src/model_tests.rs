@@ -736,6 +736,50 @@ fn reader_during_freezing_and_retention() {
     assert!(storage.frozen().1 > 0, "nothing froze");
 }
 
+/// A frozen tail made into another series' new tail (`storage::segmented`,
+/// `Spare`) under the same protocol: series 7 fills two blocks (the
+/// second a segmented tail), a reader scans it, and a point more freezes
+/// that tail, which the merge keeps; series 8 then needs a segmented tail
+/// of its own, made of the kept one only if no version still holds it.
+/// Every point the reader sees must be series 7's, whole (series 8's
+/// values differ), and none may vanish.
+fn reader_during_tail_reuse(reuse_held: bool) {
+    let storage = freezing_storage(None);
+    merge_first_points(&storage, 16);
+    if reuse_held {
+        storage.set_mutant_reuse_held();
+    }
+    let join_reader = spawn_reader(&storage, SERIES, |_| false, |_| {});
+    // Series 7's tail is full: a point more freezes it (kept for reuse).
+    storage.merge_run(&[Record::new(SERIES, 170, 1170)]);
+    // Series 8's first 8 points fill a flat block; the next ones need a
+    // segmented tail.
+    let other: Vec<Record> = (1..=10)
+        .map(|k| Record::new(8, k * 10 + 5, 5000 + k as u64))
+        .collect();
+    storage.merge_run(&other);
+    join_reader();
+    assert_eq!(storage.validate(), Ok(27));
+}
+
+#[test]
+fn model_readers_never_see_a_frozen_tail_reused_while_a_version_holds_it() {
+    check("reader_during_tail_reuse", || {
+        reader_during_tail_reuse(false)
+    });
+}
+
+/// Negative control: a tail reused while a version holds it shows its
+/// reader another series' points (whose values the check takes for
+/// unwritten ones).
+#[test]
+#[should_panic(expected = "a point seen before it was written")]
+fn model_negative_control_reusing_a_held_tail() {
+    check("negative_control_reuse_held", || {
+        reader_during_tail_reuse(true)
+    });
+}
+
 #[test]
 fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
     check("reader_during_freezing_and_retention", || {

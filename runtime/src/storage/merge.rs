@@ -17,7 +17,9 @@ use smallvec::SmallVec;
 
 use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
 use super::frozen::{Decoded, Encoder};
-use super::series::{build, BlockRef, Series, Stored};
+use super::segmented::{Segmented, Spare};
+use super::series::{build, BlockRef, NewlyFrozen, Series, Stored};
+use crate::sync::Arc;
 
 /// Full-size blocks allocated and touched ahead of need
 /// ([`Builder::reserve_records`](crate::Builder::reserve_records)), and
@@ -33,9 +35,26 @@ pub(crate) struct Reserve {
     new_blocks: Vec<Block>,
     /// Scratch of freezing.
     pub(crate) encoder: Encoder,
+    /// Segmented blocks the merge froze, reused once no version holds
+    /// them.
+    spare: Spare,
     /// Negative control for the model tests (see `BlockFill`).
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
+    /// Negative control for the model tests (see `Spare::take_held`).
+    #[cfg(test)]
+    pub(crate) mutant_reuse_held: bool,
+}
+
+impl Reserve {
+    /// A frozen tail to make a new one of, if one is free (see `Spare`).
+    fn spare_block(&mut self) -> Option<Arc<Segmented>> {
+        #[cfg(test)]
+        if self.mutant_reuse_held {
+            return self.spare.take_held();
+        }
+        self.spare.take()
+    }
 }
 
 /// What a series merge changed, for the shard's accounting.
@@ -127,13 +146,16 @@ fn build_version(
     if frozen_kept {
         // Blocks `f..` are hot (published or new): freeze all but the
         // newest onto a copy of the run, or share the run.
-        let mut newly = Vec::new();
+        let mut newly = NewlyFrozen::new();
         let mut newly_points = 0;
         let mut hot = SmallVec::new();
         for (k, e) in entries[f..].iter().enumerate() {
             let words = store.hot_block(e.id);
             if freeze && f + k < last {
                 let (block, points) = build::frozen(e.first_ts, &words, &mut store.reserve.encoder);
+                if let Block::Segmented(segmented) = &words {
+                    store.reserve.spare.retire(segmented);
+                }
                 newly.push(block);
                 newly_points += points;
             } else {
@@ -351,7 +373,9 @@ impl BlockStore for MergeStore<'_> {
                 // With freezing on, a full-size block (a long series'
                 // next tail) takes memory as it fills.
                 if self.freeze && capacity == MAX_POINTS {
-                    Block::segmented()
+                    self.reserve
+                        .spare_block()
+                        .map_or_else(Block::segmented, Block::Segmented)
                 } else {
                     Block::flat(capacity)
                 }

@@ -166,6 +166,10 @@ pub(crate) struct ShardStorage {
     /// Negative control for the model tests: blocks publish before writing.
     #[cfg(test)]
     mutant_publish_first: std::sync::atomic::AtomicBool,
+    /// Negative control for the model tests: frozen tails are reused while
+    /// versions still hold them.
+    #[cfg(test)]
+    mutant_reuse_held: std::sync::atomic::AtomicBool,
 }
 
 impl Default for ShardStorage {
@@ -192,6 +196,8 @@ impl ShardStorage {
             reserve: Mutex::new(Reserve::default()),
             #[cfg(test)]
             mutant_publish_first: Default::default(),
+            #[cfg(test)]
+            mutant_reuse_held: Default::default(),
         }
     }
 
@@ -244,6 +250,9 @@ impl ShardStorage {
             {
                 reserve.mutant_publish_first = self
                     .mutant_publish_first
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                reserve.mutant_reuse_held = self
+                    .mutant_reuse_held
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
             let merged = directory.current(id, |current| {
@@ -395,6 +404,14 @@ impl ShardStorage {
     #[cfg(all(test, any(loom, shuttle)))]
     pub(crate) fn set_mutant_publish_first(&self) {
         self.mutant_publish_first
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Negative control for the model tests: from now on, a new tail is
+    /// made of the oldest frozen one even while a version holds it.
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn set_mutant_reuse_held(&self) {
+        self.mutant_reuse_held
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 

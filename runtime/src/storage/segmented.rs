@@ -17,6 +17,12 @@
 //! that falls into it is written: the block holds at most about twice its
 //! points' bytes, and growing is one allocation, nothing else.
 //!
+//! A shard's merge keeps the blocks it froze ([`Spare`]) and makes its
+//! next tails of them once no version holds them: with the system
+//! allocator, a new block was five allocations and five frees (the frees
+//! by whichever thread reclaimed the retired version), most of the
+//! merge's allocations (see BENCHMARKS.md).
+//!
 //! Publication is the flat block's (`super::block`): a merge writes points
 //! beyond the published length, then stores the length with `Release`; a
 //! reader loads it with `Acquire` and reads below it only. A segment is set
@@ -24,12 +30,13 @@
 //! in it is written, so one that holds a published point is visible to
 //! the reader that sees the length.
 
+use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 use numatree_core::{BlockRead, Point, Record};
 
 use super::block::MAX_POINTS;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Segments of a block: the inline head, then the doubling ones. Measured
 /// on the bench's default shape (1,024 x 10,000 gauge points, 2 writers,
@@ -58,6 +65,66 @@ pub(crate) struct Segmented {
     len: AtomicU64,
     head: [AtomicU64; 2 * HEAD],
     more: [OnceLock<Box<[AtomicU64]>>; SEGMENTS - 1],
+}
+
+/// Segmented blocks a shard's merge froze, oldest first, kept to be its
+/// next tails. A block is reused once the list holds its only reference
+/// (`Arc::get_mut`): the versions that indexed it are gone, reclaimed by
+/// the epoch collector after every reader that could see them, so no
+/// reader can reach it. Its segments stay, allocated and touched on the
+/// shard's node; their words hold old points, which no reader sees (a
+/// block is read below its published length only, and a merge writes
+/// every point it publishes).
+///
+/// The list is not in the shard's byte count (no more than retired
+/// versions awaiting reclamation are): at most [`Spare::KEEP`] blocks.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    blocks: VecDeque<Arc<Segmented>>,
+}
+
+impl Spare {
+    /// Blocks kept: what a merge of the bench's default shape freezes in
+    /// about four slots (the oldest goes when a block comes to a full
+    /// list; freed when its last version is).
+    const KEEP: usize = 256;
+    /// Blocks `take` looks at, oldest first (the likeliest to be free).
+    const LOOK: usize = 4;
+
+    /// Keeps `block`, which the merge just froze (its versions may
+    /// still be read).
+    pub(crate) fn retire(&mut self, block: &Arc<Segmented>) {
+        if self.blocks.len() == Self::KEEP {
+            self.blocks.pop_front();
+        }
+        self.blocks.push_back(Arc::clone(block));
+    }
+
+    /// An empty block made of a kept one that nothing else holds, if
+    /// any.
+    pub(crate) fn take(&mut self) -> Option<Arc<Segmented>> {
+        let n = self.blocks.len().min(Self::LOOK);
+        let i = (0..n).find(|&i| Arc::get_mut(&mut self.blocks[i]).is_some())?;
+        let mut block = self.blocks.remove(i)?;
+        Arc::get_mut(&mut block)?.len = AtomicU64::new(0);
+        Some(block)
+    }
+
+    /// Negative control for the model tests: the oldest kept block, emptied
+    /// even if a version still holds it (its readers then see its points
+    /// vanish, or another series' points).
+    #[cfg(test)]
+    pub(crate) fn take_held(&mut self) -> Option<Arc<Segmented>> {
+        let block = self.blocks.pop_front()?;
+        block.len.store(0, Ordering::Release);
+        Some(block)
+    }
+
+    /// Blocks kept, for the tests.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
 }
 
 /// The segment point `i` falls into, and its place there.
@@ -378,5 +445,64 @@ mod tests {
         view.columns_into(&mut ts, &mut values);
         assert_eq!(ts, (0..n).map(|i| 100 + i as i64).collect::<Vec<_>>());
         assert_eq!(values.len(), n);
+    }
+
+    /// A block the merge froze and a version may still read, published.
+    fn frozen_block(points: usize) -> Arc<Segmented> {
+        let block = Arc::new(Segmented::new());
+        for i in 0..points {
+            block.write(i, Point::new(i as i64, i as u64));
+        }
+        block.len.store(points as u64, Ordering::Release);
+        block
+    }
+
+    #[test]
+    fn a_spare_block_is_reused_once_nothing_else_holds_it_and_comes_back_empty() {
+        let mut spare = Spare::default();
+        let version = frozen_block(MAX_POINTS);
+        spare.retire(&version);
+        assert!(spare.take().is_none(), "a version still holds it");
+        assert_eq!(spare.len(), 1);
+        let full = version.bytes();
+        drop(version);
+        let block = spare.take().expect("nothing else holds it");
+        assert_eq!(spare.len(), 0);
+        assert_eq!(block.view().len(), 0, "reused blocks start empty");
+        assert_eq!(block.bytes(), full, "and keep their segments");
+        block.write_records(0, &[Record::new(1, 7, 70), Record::new(1, 8, 80)]);
+        block.len.store(2, Ordering::Release);
+        let mut points = Vec::new();
+        block.view().visit(0, 2, &mut |t, v| points.push((t, v)));
+        assert_eq!(points, [(7, 70), (8, 80)], "old points are never seen");
+    }
+
+    #[test]
+    fn the_spare_list_keeps_the_newest_blocks_and_looks_at_the_oldest_first() {
+        let mut spare = Spare::default();
+        let held: Vec<_> = (0..Spare::KEEP + 3).map(|_| frozen_block(1)).collect();
+        for block in &held {
+            spare.retire(block);
+        }
+        assert_eq!(spare.len(), Spare::KEEP);
+        // The three oldest left the list: dropping them frees them.
+        assert!(held[..3].iter().all(|b| Arc::strong_count(b) == 1));
+        let newest = Arc::as_ptr(&held[Spare::KEEP + 2]);
+        drop(held);
+        let first = spare.take().expect("every kept block is free now");
+        assert_ne!(Arc::as_ptr(&first), newest);
+        // Only the oldest few are looked at: held ones there mean none.
+        let mut spare = Spare::default();
+        let mut held: Vec<_> = (0..Spare::LOOK).map(|_| frozen_block(1)).collect();
+        for block in &held {
+            spare.retire(block);
+        }
+        spare.retire(&frozen_block(1));
+        assert!(
+            spare.take().is_none(),
+            "the free block is past the ones looked at"
+        );
+        held.clear();
+        assert!(spare.take().is_some());
     }
 }

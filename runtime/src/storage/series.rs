@@ -86,6 +86,10 @@ impl FrozenRun {
     }
 }
 
+/// Blocks a merge froze, to append to a series' frozen run (usually
+/// one: the block the series' points just filled).
+pub(crate) type NewlyFrozen = SmallVec<[FrozenRef; 2]>;
+
 /// A hot block of a version.
 #[derive(Clone, Debug)]
 pub(crate) struct HotRef {
@@ -158,7 +162,7 @@ impl Series {
     /// which shares the run when nothing was frozen.
     fn extend(
         published: &Series,
-        newly: Vec<FrozenRef>,
+        newly: NewlyFrozen,
         newly_points: usize,
         hot: SmallVec<[HotRef; 1]>,
     ) -> Series {
@@ -166,7 +170,10 @@ impl Series {
             published.frozen.clone()
         } else {
             let run = published.frozen.as_ref();
-            let mut blocks = run.map_or_else(Vec::new, |run| run.blocks.to_vec());
+            let kept = run.map_or(&[][..], |run| &run.blocks);
+            // Sized exactly: the run is boxed without a reallocation.
+            let mut blocks = Vec::with_capacity(kept.len() + newly.len());
+            blocks.extend_from_slice(kept);
             blocks.extend(newly);
             let points = run.map_or(0, |run| run.points) + newly_points;
             Some(FrozenRun::new(blocks, points))
@@ -351,7 +358,7 @@ impl Series {
         if last >= cutoff {
             return None;
         }
-        let mut newly = Vec::with_capacity(self.hot.len());
+        let mut newly = NewlyFrozen::new();
         let mut points = 0;
         // An empty hot block has no points to keep: its part of the time
         // line goes to the block before or after it.
@@ -604,7 +611,7 @@ pub(crate) mod build {
     /// See `Series::extend`.
     pub(crate) fn extend(
         published: &Series,
-        newly: Vec<FrozenRef>,
+        newly: NewlyFrozen,
         newly_points: usize,
         hot: SmallVec<[HotRef; 1]>,
     ) -> Series {
