@@ -13,8 +13,8 @@
 
 use numatree_core::{BlockRead, BlockWrite, Point, Record};
 
-use super::segmented::Segmented;
 pub(crate) use super::segmented::SegmentedView;
+use super::segmented::{Segmented, SpareSegments};
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Block capacities, in points: a series grows through them one by one
@@ -155,6 +155,7 @@ impl Block {
         BlockFill {
             len: len_in(self.len_word().load(Ordering::Relaxed)),
             target,
+            spare: None,
             #[cfg(test)]
             mutant_publish_first: false,
         }
@@ -313,12 +314,23 @@ enum Target<'a> {
 pub(crate) struct BlockFill<'a> {
     target: Target<'a>,
     len: usize,
+    /// Where a segmented block's new segments come from, if not new.
+    spare: Option<&'a SpareSegments>,
     /// Negative control for the model tests: publish before writing.
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
 }
 
-impl BlockFill<'_> {
+impl<'a> BlockFill<'a> {
+    /// This fill, taking a segmented block's new segments from `spare`
+    /// when it has them.
+    pub(crate) fn with_spare(self, spare: &'a SpareSegments) -> Self {
+        BlockFill {
+            spare: Some(spare),
+            ..self
+        }
+    }
+
     fn len_word(&self) -> &AtomicU64 {
         match self.target {
             Target::Flat(words) => &words[0],
@@ -378,7 +390,7 @@ impl BlockWrite for BlockFill<'_> {
                 words[1 + i].store(point.ts as u64, Ordering::Relaxed);
                 words[1 + cap + i].store(point.value, Ordering::Relaxed);
             }
-            Target::Segmented(block) => block.write(i, point),
+            Target::Segmented(block) => block.write(i, point, self.spare),
         }
     }
 
@@ -404,7 +416,7 @@ impl BlockWrite for BlockFill<'_> {
                     v.store(r.value, Ordering::Relaxed);
                 }
             }
-            Target::Segmented(block) => block.write_records(from, records),
+            Target::Segmented(block) => block.write_records(from, records, self.spare),
         }
     }
 

@@ -328,7 +328,10 @@ impl MergeStore<'_> {
 impl MergeStore<'_> {
     fn fill(&self, id: BlockId) -> BlockFill<'_> {
         #[allow(unused_mut)]
-        let mut fill = self.words(id).fill();
+        let mut fill = self
+            .words(id)
+            .fill()
+            .with_spare(&self.reserve.spare.segments);
         #[cfg(test)]
         {
             fill.mutant_publish_first = self.reserve.mutant_publish_first;

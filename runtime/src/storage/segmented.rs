@@ -30,6 +30,7 @@
 //! in it is written, so one that holds a published point is visible to
 //! the reader that sees the length.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::OnceLock;
 
@@ -71,22 +72,27 @@ pub(crate) struct Segmented {
 /// next tails. A block is reused once the list holds its only reference
 /// (`Arc::get_mut`): the versions that indexed it are gone, reclaimed by
 /// the epoch collector after every reader that could see them, so no
-/// reader can reach it. Its segments stay, allocated and touched on the
-/// shard's node; their words hold old points, which no reader sees (a
-/// block is read below its published length only, and a merge writes
-/// every point it publishes).
+/// reader can reach it. It comes back as a new block does, its head only:
+/// its other segments go to [`SpareSegments`], which the shard's next
+/// tails take as they fill (a tail holds at most about twice its points'
+/// bytes, as before). Segments were allocated and touched by the shard's
+/// merge, so they lie on its node; their words hold old points, which no
+/// reader sees (a block is read below its published length only, and a
+/// merge writes every point it publishes).
 ///
-/// The list is not in the shard's byte count (no more than retired
-/// versions awaiting reclamation are): at most [`Spare::KEEP`] blocks.
+/// Neither list is in the shard's byte count (no more than retired
+/// versions awaiting reclamation are): at most [`Spare::KEEP`] blocks
+/// and as many segments of each size.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
     blocks: VecDeque<Arc<Segmented>>,
+    pub(crate) segments: SpareSegments,
 }
 
 impl Spare {
-    /// Blocks kept: what a merge of the bench's default shape freezes in
-    /// about four slots (the oldest goes when a block comes to a full
-    /// list; freed when its last version is).
+    /// Blocks (and segments of each size) kept: what a merge of the
+    /// bench's default shape freezes in about four slots (the oldest goes
+    /// when a block comes to a full list; freed when its last version is).
     const KEEP: usize = 256;
     /// Blocks `take` looks at, oldest first (the likeliest to be free).
     const LOOK: usize = 4;
@@ -100,13 +106,19 @@ impl Spare {
         self.blocks.push_back(Arc::clone(block));
     }
 
-    /// An empty block made of a kept one that nothing else holds, if
-    /// any.
+    /// An empty block (its head only) made of a kept one that nothing
+    /// else holds, if any; its other segments go to `self.segments`.
     pub(crate) fn take(&mut self) -> Option<Arc<Segmented>> {
         let n = self.blocks.len().min(Self::LOOK);
         let i = (0..n).find(|&i| Arc::get_mut(&mut self.blocks[i]).is_some())?;
         let mut block = self.blocks.remove(i)?;
-        Arc::get_mut(&mut block)?.len = AtomicU64::new(0);
+        let empty = Arc::get_mut(&mut block)?;
+        empty.len = AtomicU64::new(0);
+        for (s, segment) in (1..SEGMENTS).zip(&mut empty.more) {
+            if let Some(words) = segment.take() {
+                self.segments.put(s, words);
+            }
+        }
         Some(block)
     }
 
@@ -124,6 +136,35 @@ impl Spare {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.blocks.len()
+    }
+}
+
+/// Segments of reused blocks, by size, for the merge's next tails (see
+/// [`Spare`]); the merge's only (a `RefCell`: its blocks' fills share it).
+#[derive(Debug, Default)]
+pub(crate) struct SpareSegments(RefCell<[Vec<Box<[AtomicU64]>>; SEGMENTS - 1]>);
+
+impl SpareSegments {
+    /// Keeps segment `s`'s words, unless [`Spare::KEEP`] are kept.
+    fn put(&self, s: usize, words: Box<[AtomicU64]>) {
+        let mut spare = self.0.borrow_mut();
+        if spare[s - 1].len() < Spare::KEEP {
+            spare[s - 1].push(words);
+        }
+    }
+
+    /// Words for segment `s`: kept ones, or new ones, zeroed (so touched
+    /// by the merge thread: placed on its node).
+    fn take_or_alloc(&self, s: usize) -> Box<[AtomicU64]> {
+        self.0.borrow_mut()[s - 1]
+            .pop()
+            .unwrap_or_else(|| zeroed(2 * points_in(s)))
+    }
+
+    /// Segments kept of each size, for the tests.
+    #[cfg(test)]
+    fn counts(&self) -> Vec<usize> {
+        self.0.borrow().iter().map(Vec::len).collect()
     }
 }
 
@@ -177,7 +218,7 @@ impl Segmented {
     pub(crate) fn full() -> Segmented {
         let block = Segmented::new();
         for s in 1..SEGMENTS {
-            block.segment_or_alloc(s);
+            block.segment_or_alloc(s, None);
         }
         block
     }
@@ -225,20 +266,23 @@ impl Segmented {
 
     /// Segment `s`'s words, allocated (zeroed, so touched by the merge
     /// thread: placed on its node) if they were not. The merge's only.
-    fn segment_or_alloc(&self, s: usize) -> &[AtomicU64] {
+    fn segment_or_alloc(&self, s: usize, spare: Option<&SpareSegments>) -> &[AtomicU64] {
         if s == 0 {
             &self.head
         } else {
-            self.more[s - 1].get_or_init(|| zeroed(2 * points_in(s)))
+            self.more[s - 1].get_or_init(|| match spare {
+                Some(spare) => spare.take_or_alloc(s),
+                None => zeroed(2 * points_in(s)),
+            })
         }
     }
 
     /// Writes point `i` (beyond the published length), allocating its
     /// segment first if needed. The merge's only.
     #[inline]
-    pub(crate) fn write(&self, i: usize, point: Point) {
+    pub(crate) fn write(&self, i: usize, point: Point, spare: Option<&SpareSegments>) {
         let (s, at) = locate(i);
-        let words = self.segment_or_alloc(s);
+        let words = self.segment_or_alloc(s, spare);
         words[at].store(point.ts as u64, Ordering::Relaxed);
         words[points_in(s) + at].store(point.value, Ordering::Relaxed);
     }
@@ -247,11 +291,16 @@ impl Segmented {
     /// length), a segment at a time: one segment lookup (and allocation,
     /// if needed) per segment the run touches, not per point.
     #[inline]
-    pub(crate) fn write_records(&self, from: usize, records: &[Record]) {
+    pub(crate) fn write_records(
+        &self,
+        from: usize,
+        records: &[Record],
+        spare: Option<&SpareSegments>,
+    ) {
         let (mut i, mut rest) = (from, records);
         while !rest.is_empty() {
             let (s, at) = locate(i);
-            let (ts, values) = self.segment_or_alloc(s).split_at(points_in(s));
+            let (ts, values) = self.segment_or_alloc(s, spare).split_at(points_in(s));
             let n = rest.len().min(points_in(s) - at);
             let (ts, values) = (&ts[at..at + n], &values[at..at + n]);
             for ((t, v), r) in ts.iter().zip(values).zip(&rest[..n]) {
@@ -268,7 +317,7 @@ impl Segmented {
     /// first).
     #[cfg(test)]
     pub(crate) fn allocate_for(&self, i: usize) {
-        self.segment_or_alloc(locate(i).0);
+        self.segment_or_alloc(locate(i).0, None);
     }
 
     /// Point `i`'s timestamp and value, read by the merge (which wrote
@@ -388,10 +437,10 @@ mod tests {
         let block = Segmented::new();
         let empty = block.bytes();
         for i in 0..HEAD {
-            block.write(i, Point::new(i as i64, 10 * i as u64));
+            block.write(i, Point::new(i as i64, 10 * i as u64), None);
         }
         assert_eq!(block.bytes(), empty, "the head is inline");
-        block.write(HEAD, Point::new(HEAD as i64, 0));
+        block.write(HEAD, Point::new(HEAD as i64, 0), None);
         assert_eq!(block.bytes(), empty + 2 * HEAD * size_of::<u64>());
         assert_eq!(Segmented::full().bytes(), Segmented::full_bytes());
         assert_eq!(Segmented::full_bytes(), empty + 2 * (MAX_POINTS - HEAD) * 8);
@@ -406,9 +455,9 @@ mod tests {
             let (one_by_one, at_once) = (Segmented::new(), Segmented::new());
             let run = &records[..records.len() - from];
             for (k, r) in run.iter().enumerate() {
-                one_by_one.write(from + k, Point::new(r.key.ts, r.value));
+                one_by_one.write(from + k, Point::new(r.key.ts, r.value), None);
             }
-            at_once.write_records(from, run);
+            at_once.write_records(from, run, None);
             for i in from..from + run.len() {
                 assert_eq!(
                     at_once.point(i),
@@ -425,7 +474,7 @@ mod tests {
         let block = Segmented::new();
         let n = MAX_POINTS - 3;
         for i in 0..n {
-            block.write(i, Point::new(100 + i as i64, i as u64 * 7));
+            block.write(i, Point::new(100 + i as i64, i as u64 * 7), None);
         }
         assert_eq!(block.view().len(), 0, "nothing published");
         block.len.store(n as u64, Ordering::Release);
@@ -451,7 +500,7 @@ mod tests {
     fn frozen_block(points: usize) -> Arc<Segmented> {
         let block = Arc::new(Segmented::new());
         for i in 0..points {
-            block.write(i, Point::new(i as i64, i as u64));
+            block.write(i, Point::new(i as i64, i as u64), None);
         }
         block.len.store(points as u64, Ordering::Release);
         block
@@ -464,17 +513,34 @@ mod tests {
         spare.retire(&version);
         assert!(spare.take().is_none(), "a version still holds it");
         assert_eq!(spare.len(), 1);
-        let full = version.bytes();
         drop(version);
         let block = spare.take().expect("nothing else holds it");
         assert_eq!(spare.len(), 0);
         assert_eq!(block.view().len(), 0, "reused blocks start empty");
-        assert_eq!(block.bytes(), full, "and keep their segments");
-        block.write_records(0, &[Record::new(1, 7, 70), Record::new(1, 8, 80)]);
-        block.len.store(2, Ordering::Release);
+        assert_eq!(
+            block.bytes(),
+            Segmented::new().bytes(),
+            "with their head only"
+        );
+        assert_eq!(spare.segments.counts(), [1; SEGMENTS - 1], "the rest kept");
+        // A fill past the head takes the kept segment, old points and all.
+        let run: Vec<Record> = (0..HEAD as i64 + 2)
+            .map(|t| Record::new(1, 7 + t, 70 + t as u64))
+            .collect();
+        block.write_records(0, &run, Some(&spare.segments));
+        assert_eq!(
+            spare.segments.counts()[0],
+            0,
+            "segment 1 came from the spare"
+        );
+        assert_eq!(spare.segments.counts()[1..], [1; SEGMENTS - 2]);
+        block.len.store(run.len() as u64, Ordering::Release);
         let mut points = Vec::new();
-        block.view().visit(0, 2, &mut |t, v| points.push((t, v)));
-        assert_eq!(points, [(7, 70), (8, 80)], "old points are never seen");
+        block
+            .view()
+            .visit(0, run.len(), &mut |t, v| points.push((t, v)));
+        let written: Vec<_> = run.iter().map(|r| (r.key.ts, r.value)).collect();
+        assert_eq!(points, written, "old points are never seen");
     }
 
     #[test]
