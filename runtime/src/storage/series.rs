@@ -4,7 +4,8 @@
 //! A version is immutable: its frozen blocks (encoded bytes, oldest
 //! first), then its hot blocks (atomic words a merge may still append
 //! to; with freezing on, just the newest), each block with its lower bound
-//! in the series' time line. The frozen part is one shared `FrozenRun`: a
+//! in the series' time line. The frozen part is a `FrozenRun`, one shared
+//! index of the frozen blocks (its totals held in the version): a
 //! merge that only touches the hot part (appending, growing the tail,
 //! starting a new tail) builds a new version over the same run, so a
 //! version change costs the same however long the series is; a run is
@@ -59,10 +60,11 @@ pub(crate) struct FrozenRef {
 }
 
 /// A series' frozen blocks, oldest first, shared by every version that has
-/// them, with their totals.
-#[derive(Debug)]
+/// them (one allocation: the blocks' index), with their totals (in the
+/// version, where a reader finds the index without another load).
+#[derive(Clone, Debug)]
 struct FrozenRun {
-    blocks: Box<[FrozenRef]>,
+    blocks: Arc<[FrozenRef]>,
     /// Bytes and points of the blocks.
     bytes: usize,
     points: usize,
@@ -71,18 +73,19 @@ struct FrozenRun {
 impl FrozenRun {
     /// A run of `blocks`, which hold `points` points (counted by the
     /// caller, who knows them without reading the blocks).
-    fn new(blocks: Vec<FrozenRef>, points: usize) -> Arc<FrozenRun> {
+    fn new(blocks: Arc<[FrozenRef]>, points: usize) -> FrozenRun {
         let bytes = blocks.iter().map(|b| frozen::frozen_bytes(&b.bytes)).sum();
-        Arc::new(FrozenRun {
-            blocks: blocks.into_boxed_slice(),
+        FrozenRun {
+            blocks,
             bytes,
             points,
-        })
+        }
     }
 
-    /// Bytes of the run itself (not its blocks).
+    /// Bytes of the run's index (not its blocks; its totals are in the
+    /// version).
     fn own_bytes(&self) -> usize {
-        size_of::<FrozenRun>() + 2 * size_of::<usize>() + size_of_val(&*self.blocks)
+        2 * size_of::<usize>() + size_of_val(&*self.blocks)
     }
 }
 
@@ -100,7 +103,7 @@ pub(crate) struct HotRef {
 /// A published version of one series' block index.
 #[derive(Debug, Default)]
 pub(crate) struct Series {
-    frozen: Option<Arc<FrozenRun>>,
+    frozen: Option<FrozenRun>,
     /// One block inline (a short series' version is one allocation).
     hot: SmallVec<[HotRef; 1]>,
 }
@@ -152,7 +155,7 @@ impl Series {
             }
         }
         Series {
-            frozen: (!frozen.is_empty()).then(|| FrozenRun::new(frozen, points)),
+            frozen: (!frozen.is_empty()).then(|| FrozenRun::new(frozen.into(), points)),
             hot,
         }
     }
@@ -171,10 +174,9 @@ impl Series {
         } else {
             let run = published.frozen.as_ref();
             let kept = run.map_or(&[][..], |run| &run.blocks);
-            // Sized exactly: the run is boxed without a reallocation.
-            let mut blocks = Vec::with_capacity(kept.len() + newly.len());
-            blocks.extend_from_slice(kept);
-            blocks.extend(newly);
+            // One allocation, sized exactly (the iterator's length is
+            // known): the kept blocks' references, then the new ones.
+            let blocks = kept.iter().chain(&newly).cloned().collect();
             let points = run.map_or(0, |run| run.points) + newly_points;
             Some(FrozenRun::new(blocks, points))
         };
