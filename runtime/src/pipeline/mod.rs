@@ -84,6 +84,10 @@ impl Pipelines {
     pub(crate) fn flush(&self) -> Result<(), Error> {
         for node in &self.nodes {
             node.flush.barrier(&self.health)?;
+            // Ingest paused here: the merges' spare blocks go back.
+            for shard in &node.shards {
+                shard.storage.release_spare();
+            }
         }
         Ok(())
     }

@@ -37,7 +37,7 @@ pub(crate) struct Reserve {
     pub(crate) encoder: Encoder,
     /// Segmented blocks the merge froze, reused once no version holds
     /// them.
-    spare: Spare,
+    pub(crate) spare: Spare,
     /// Negative control for the model tests (see `BlockFill`).
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,
@@ -47,6 +47,11 @@ pub(crate) struct Reserve {
 }
 
 impl Reserve {
+    /// Frees the spare blocks and segments (see `Spare`).
+    pub(crate) fn release_spare(&mut self) {
+        self.spare = Spare::default();
+    }
+
     /// A frozen tail to make a new one of, if one is free (see `Spare`).
     fn spare_block(&mut self) -> Option<Arc<Segmented>> {
         #[cfg(test)]
