@@ -287,8 +287,8 @@ impl Index {
 
     /// Waits until every slot sealed before the call (by [`Writer::flush`],
     /// a full slot, or a dropped writer) is merged and visible. Then frees
-    /// what the merges kept to reuse while ingest runs (the blocks they
-    /// froze, at most 256 a shard; see BENCHMARKS.md).
+    /// what the merges of idle shards kept to reuse while ingest runs (the
+    /// blocks they froze, at most 256 a shard; see BENCHMARKS.md).
     ///
     /// # Errors
     /// [`Error::Poisoned`] when a merge thread panicked.

@@ -84,7 +84,8 @@ impl Pipelines {
     pub(crate) fn flush(&self) -> Result<(), Error> {
         for node in &self.nodes {
             node.flush.barrier(&self.health)?;
-            // Ingest paused here: the merges' spare blocks go back.
+            // Ingest paused here: the merges' spare blocks go back
+            // (unless a merge is running: then ingest goes on).
             for shard in &node.shards {
                 shard.storage.release_spare();
             }

@@ -18,10 +18,11 @@
 //! points' bytes, and growing is one allocation, nothing else.
 //!
 //! A shard's merge keeps the blocks it froze ([`Spare`]) and makes its
-//! next tails of them once no version holds them: with the system
-//! allocator, a new block was five allocations and five frees (the frees
-//! by whichever thread reclaimed the retired version), most of the
-//! merge's allocations (see BENCHMARKS.md).
+//! next tails of them once no version holds them, their segments coming
+//! back one by one as they fill: a new block was five allocations and five
+//! frees (the frees by whichever thread reclaimed the retired version),
+//! half of the merge's calls to the system allocator, which took about a
+//! third of its time (see BENCHMARKS.md); in a sustained ingest it is none.
 //!
 //! Publication is the flat block's (`super::block`): a merge writes points
 //! beyond the published length, then stores the length with `Release`; a
@@ -264,8 +265,9 @@ impl Segmented {
         }
     }
 
-    /// Segment `s`'s words, allocated (zeroed, so touched by the merge
-    /// thread: placed on its node) if they were not. The merge's only.
+    /// Segment `s`'s words, set if they were not: taken from `spare`
+    /// when it has some, else allocated (zeroed, so touched by the merge
+    /// thread: placed on its node). The merge's only.
     fn segment_or_alloc(&self, s: usize, spare: Option<&SpareSegments>) -> &[AtomicU64] {
         if s == 0 {
             &self.head
