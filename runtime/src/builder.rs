@@ -141,7 +141,10 @@ impl Builder {
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the budget from the
     /// start. The reserve is full-size hot blocks (with freezing on,
     /// segmented ones with every segment allocated), which new tail blocks
-    /// take until it is used up. Default 0.
+    /// take until it is used up; with freezing on, a new tail is first made
+    /// of a frozen one no reader holds any more, so the reserve serves the
+    /// tails none is free for (at the start of an ingest, or while readers
+    /// hold reclamation back). Default 0.
     pub fn reserve_records(mut self, records: usize) -> Self {
         self.reserve_records = records;
         self

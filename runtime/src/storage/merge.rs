@@ -371,19 +371,29 @@ impl BlockStore for MergeStore<'_> {
 
     fn alloc(&mut self, points: usize) -> Option<BlockId> {
         let capacity = self.capacity_for(points);
-        let words = match self.reserve.blocks.pop() {
-            Some(reserved) if capacity == MAX_POINTS => {
+        let full = capacity == MAX_POINTS;
+        // With freezing on, a full-size block (a long series' next tail)
+        // is a frozen tail reused when one is free: no allocation, and the
+        // reserve lasts longer.
+        let spare = if self.freeze && full {
+            self.reserve.spare_block()
+        } else {
+            None
+        };
+        let words = match (spare, self.reserve.blocks.pop()) {
+            (Some(spare), other) => {
+                self.reserve.blocks.extend(other);
+                Block::Segmented(spare)
+            }
+            (None, Some(reserved)) if full => {
                 self.from_reserve += reserved.bytes();
                 reserved
             }
-            other => {
+            (None, other) => {
                 self.reserve.blocks.extend(other);
-                // With freezing on, a full-size block (a long series'
-                // next tail) takes memory as it fills.
-                if self.freeze && capacity == MAX_POINTS {
-                    self.reserve
-                        .spare_block()
-                        .map_or_else(Block::segmented, Block::Segmented)
+                // A new segmented tail takes memory as it fills.
+                if self.freeze && full {
+                    Block::segmented()
                 } else {
                     Block::flat(capacity)
                 }
