@@ -380,24 +380,20 @@ impl BlockStore for MergeStore<'_> {
         } else {
             None
         };
-        let words = match (spare, self.reserve.blocks.pop()) {
-            (Some(spare), other) => {
-                self.reserve.blocks.extend(other);
-                Block::Segmented(spare)
-            }
-            (None, Some(reserved)) if full => {
+        let reserved = if spare.is_none() && full {
+            self.reserve.blocks.pop()
+        } else {
+            None
+        };
+        let words = match (spare, reserved) {
+            (Some(spare), _) => Block::Segmented(spare),
+            (None, Some(reserved)) => {
                 self.from_reserve += reserved.bytes();
                 reserved
             }
-            (None, other) => {
-                self.reserve.blocks.extend(other);
-                // A new segmented tail takes memory as it fills.
-                if self.freeze && full {
-                    Block::segmented()
-                } else {
-                    Block::flat(capacity)
-                }
-            }
+            // A new segmented tail takes memory as it fills.
+            (None, None) if self.freeze && full => Block::segmented(),
+            (None, None) => Block::flat(capacity),
         };
         self.new_blocks.push(words);
         Some(BlockId(
