@@ -1,6 +1,7 @@
 //! `cargo xtask deps`: make sure everything the build needs is installed.
 //!
-//! Three groups, each checked first so that a machine with everything present
+//! First the free disk space (a warning when a CI run would not fit), then
+//! three groups, each checked first so that a machine with everything present
 //! only pays for a few quick probes:
 //! - system packages for the runtime's hwloc binding (`libhwloc-dev`,
 //!   `libudev-dev`, `pkg-config`) and the `hwloc-bind` tool (`hwloc`),
@@ -14,6 +15,7 @@
 use anyhow::{bail, Context as _, Result};
 use xshell::{cmd, Shell};
 
+use crate::disk;
 use crate::shell;
 use crate::steps::{Outcome, Step};
 
@@ -45,6 +47,13 @@ pub(crate) enum Nightly {
 
 /// `cargo xtask deps`: installs what is missing and reports on nightly.
 pub(crate) fn run(sh: &Shell) -> Result<Report> {
+    match disk::free_bytes(sh) {
+        Some(free) => match disk::low_space_warning(free) {
+            Some(warning) => eprintln!("deps: WARNING: {warning}"),
+            None => eprintln!("deps: {} GiB free on this disk", free >> 30),
+        },
+        None => eprintln!("deps: could not read free disk space (`df -Pk .`)"),
+    }
     ensure_system_packages(sh)?;
     ensure_targets(sh)?;
     let nightly = ensure_nightly(sh);

@@ -13,6 +13,7 @@ mod bench;
 mod ci;
 mod debs;
 mod deps;
+mod disk;
 mod embedded;
 mod flags;
 mod numa_vm;
