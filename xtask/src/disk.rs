@@ -1,8 +1,8 @@
 //! Free disk space, checked before anything is built.
 //!
 //! A full `cargo xtask ci` writes several build trees (debug, release, loom,
-//! shuttle, Miri, fuzz, embedded, the NUMA VMs' initramfs): about
-//! [`CI_NEEDS_GIB`] GiB on a clean clone. A CI run once failed half-way with
+//! shuttle, Miri, fuzz, embedded, the NUMA VMs' initramfs): nearly 4 GiB
+//! on a clean clone, [`CI_NEEDS_GIB`] GiB with what it installs. A CI run once failed half-way with
 //! "No space left on device" inside rustc; saying so up front, with the
 //! number, turns that into something a person can act on.
 
@@ -10,8 +10,9 @@ use xshell::{cmd, Shell};
 
 use crate::shell;
 
-/// What a clean `cargo xtask ci` was measured to write under `target/`,
-/// rounded up (README.md, "Prerequisites").
+/// Room a clean `cargo xtask ci` needs: it wrote 3.8 GiB (`target/` 3.4,
+/// the fuzz tree 0.3; 2026-11-26), plus the nightly toolchain, the apt
+/// packages and the crates it downloads on a fresh machine.
 pub(crate) const CI_NEEDS_GIB: u64 = 6;
 
 /// Free bytes on the file system that holds the current directory, from
@@ -37,8 +38,8 @@ pub(crate) fn low_space_warning(free: u64) -> Option<String> {
     let needed = CI_NEEDS_GIB << 30;
     (free < needed).then(|| {
         format!(
-            "only {:.1} GiB free here; a full `cargo xtask ci` writes about {CI_NEEDS_GIB} GiB \
-             under target/ and stops with \"No space left on device\" when it runs out. \
+            "only {:.1} GiB free here; a full `cargo xtask ci` needs about {CI_NEEDS_GIB} GiB \
+             (its builds and what it installs) and stops with \"No space left on device\" when it runs out. \
              Free space first (`cargo clean` drops this tree's builds)",
             gib(free)
         )
