@@ -236,51 +236,7 @@ impl Builder {
     /// the pinned merge pools and reserves memory: everything `build` does
     /// but wrap the result.
     pub(crate) fn start(self) -> Result<Started, Error> {
-        let slot_capacity = self.slot_capacity.unwrap_or(DEFAULT_SLOT_CAPACITY);
-        check_range(
-            "slot_capacity",
-            slot_capacity,
-            MIN_SLOT_CAPACITY,
-            MAX_SLOT_CAPACITY,
-            "records",
-        )?;
-        if let Some(n) = self.slots_per_node {
-            check_range("slots_per_node", n, 1, MAX_SLOTS_PER_NODE, "slots")?;
-        }
-        if self.memory_budget == Some(0) {
-            return Err(Error::InvalidConfig(
-                "memory_budget = 0 is invalid: must be > 0 bytes".into(),
-            ));
-        }
-        if let Some(window) = self.retain.filter(|&w| w < 1) {
-            return Err(Error::InvalidConfig(format!(
-                "retain = {window} is invalid: the window must be >= 1 timestamp unit"
-            )));
-        }
-        if let Some(age) = self.freeze_idle_after {
-            if age < 1 {
-                return Err(Error::InvalidConfig(format!(
-                    "freeze_idle_after = {age} is invalid: the age must be >= 1 timestamp unit"
-                )));
-            }
-            if let Some(window) = self.retain.filter(|&w| age >= w) {
-                return Err(Error::InvalidConfig(format!(
-                    "freeze_idle_after = {age} must be below retain = {window}: retention drops every point older than the window before its series could count as idle"
-                )));
-            }
-            if self.keep_blocks_hot {
-                return Err(Error::InvalidConfig(
-                    "freeze_idle_after needs freezing on: remove freeze_blocks(false) or freeze_idle_after"
-                        .into(),
-                ));
-            }
-        }
-        if self.wait_for_memory && self.memory_budget.is_none() {
-            return Err(Error::InvalidConfig(
-                "wait_for_memory needs a memory_budget: without one no writer ever waits for memory"
-                    .into(),
-            ));
-        }
+        let slot_capacity = self.checked_slot_capacity()?;
         let source = self
             .topology
             .clone()
@@ -354,6 +310,57 @@ impl Builder {
             merge_threads,
             bind,
         })
+    }
+
+    /// Checks every setting that does not need the topology; returns the
+    /// slot capacity.
+    fn checked_slot_capacity(&self) -> Result<usize, Error> {
+        let slot_capacity = self.slot_capacity.unwrap_or(DEFAULT_SLOT_CAPACITY);
+        check_range(
+            "slot_capacity",
+            slot_capacity,
+            MIN_SLOT_CAPACITY,
+            MAX_SLOT_CAPACITY,
+            "records",
+        )?;
+        if let Some(n) = self.slots_per_node {
+            check_range("slots_per_node", n, 1, MAX_SLOTS_PER_NODE, "slots")?;
+        }
+        if self.memory_budget == Some(0) {
+            return Err(Error::InvalidConfig(
+                "memory_budget = 0 is invalid: must be > 0 bytes".into(),
+            ));
+        }
+        if let Some(window) = self.retain.filter(|&w| w < 1) {
+            return Err(Error::InvalidConfig(format!(
+                "retain = {window} is invalid: the window must be >= 1 timestamp unit"
+            )));
+        }
+        if let Some(age) = self.freeze_idle_after {
+            if age < 1 {
+                return Err(Error::InvalidConfig(format!(
+                    "freeze_idle_after = {age} is invalid: the age must be >= 1 timestamp unit"
+                )));
+            }
+            if let Some(window) = self.retain.filter(|&w| age >= w) {
+                return Err(Error::InvalidConfig(format!(
+                    "freeze_idle_after = {age} must be below retain = {window}: retention drops every point older than the window before its series could count as idle"
+                )));
+            }
+            if self.keep_blocks_hot {
+                return Err(Error::InvalidConfig(
+                    "freeze_idle_after needs freezing on: remove freeze_blocks(false) or freeze_idle_after"
+                        .into(),
+                ));
+            }
+        }
+        if self.wait_for_memory && self.memory_budget.is_none() {
+            return Err(Error::InvalidConfig(
+                "wait_for_memory needs a memory_budget: without one no writer ever waits for memory"
+                    .into(),
+            ));
+        }
+        Ok(slot_capacity)
     }
 
     /// Checks that the slots and the reservation fit the address space, the
