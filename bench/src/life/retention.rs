@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use numatree_core::Record;
 use rand::RngExt as _;
@@ -16,6 +16,7 @@ use crate::config::{BenchConfig, Phase};
 use crate::contender::Contender;
 use crate::memory;
 use crate::numatree_adapter::NumatreeContender;
+use crate::oracle::Oracle;
 use crate::phases::{metric, ms, per_us, Recorder};
 use crate::verify::{self, Mismatches, Problem};
 use crate::workload::{stream_rng, Workload};
@@ -55,48 +56,14 @@ pub(super) fn retention(
     let oracle = w.oracle();
     let ctx = ctx(cfg, FROZEN, repeat);
     let cutoff = oracle.ts_of(base / 2);
-    let mut problems = Vec::new();
-    // Every record ingested during the drop must be at or after the cutoff,
-    // or the oracle could not say whether it is dropped.
-    let mut early = Mismatches::default();
-    for r in after.iter().flatten().filter(|r| r.key.ts < cutoff) {
-        early.record(|| {
-            format!(
-                "record ({}, {}) of a round >= {base} is before the cutoff {cutoff}: \
-                 more points per series needed",
-                r.key.series, r.key.ts
-            )
-        });
-    }
-    problems.extend(early.into_problem("retention-workload"));
+    let mut problems: Vec<Problem> = records_before(after, base, cutoff).into_iter().collect();
 
     let c = NumatreeContender::with_freezing(true, &options(cfg, oracle));
     let t0 = c.ingest(&slices(before), cfg.batch);
     problems.extend(verify::verify_timing(&t0));
     let at_start = c.block_bytes().expect("numatree reports its blocks");
 
-    // Keys the readers look up: kept ones, whose final value is in before
-    // the drop (points base/2.. up to the last ones a late point or a
-    // duplicate ingested during the drop can still change), and dropped
-    // ones (points 0..base/2).
-    let mut rng = stream_rng(oracle.seed(), 0x5245_5445);
-    let n = cfg.lookups.clamp(1, 1 << 20);
-    let settled = base
-        .saturating_sub(w.config().max_delay + RECENT_MARGIN)
-        .max(base / 2 + 1);
-    let kept: Vec<(u32, u64)> = (0..n)
-        .map(|_| {
-            let s = rng.random_range(0..oracle.series());
-            (s, rng.random_range(base / 2..settled))
-        })
-        .collect();
-    let dropped: Vec<(u32, u64)> = (0..n)
-        .map(|_| {
-            let s = rng.random_range(0..oracle.series());
-            (s, rng.random_range(0..base / 2))
-        })
-        .collect();
-
+    let keys = ReadKeys::draw(cfg, w, base);
     let readers = cfg.life_threads;
     let stop = AtomicBool::new(false);
     let drop_done = AtomicBool::new(false);
@@ -106,38 +73,10 @@ pub(super) fn retention(
     let (timing, drop_span, after_drop, tallies) = thread::scope(|sc| {
         let reader_handles: Vec<_> = (0..readers)
             .map(|i| {
-                let (stop, drop_done, barrier) = (&stop, &drop_done, &barrier);
-                let (kept, dropped) = (&kept, &dropped);
+                let (stop, drop_done, barrier, keys) = (&stop, &drop_done, &barrier, &keys);
                 sc.spawn(move || {
-                    let mut t = ReadTally::default();
                     barrier.wait();
-                    let mut k = i;
-                    while !stop.load(Ordering::Acquire) {
-                        let gone = drop_done.load(Ordering::Acquire);
-                        let (s, p) = kept[k % kept.len()];
-                        let ts = oracle.ts_of(p);
-                        let want = oracle.value_at(s, p);
-                        match cr.get(s, ts) {
-                            Some(v) if v == want => {}
-                            got => t.wrong.record(|| {
-                                format!("get({s}, {ts}) = {got:?} during the drop, oracle {want:#x}")
-                            }),
-                        }
-                        if gone {
-                            let (s, p) = dropped[k % dropped.len()];
-                            let ts = oracle.ts_of(p);
-                            if let Some(v) = cr.get(s, ts) {
-                                t.wrong.record(|| {
-                                    format!(
-                                        "get({s}, {ts}) = {v:#x} after drop_before({cutoff}) returned"
-                                    )
-                                });
-                            }
-                        }
-                        t.ops += 1 + u64::from(gone);
-                        k += readers;
-                    }
-                    t
+                    read_during_drop(cr, oracle, keys, i, readers, stop, drop_done)
                 })
             })
             .collect();
@@ -155,10 +94,11 @@ pub(super) fn retention(
         };
         barrier.wait();
         let timing = cr.ingest(&after_parts, cfg.batch);
-        let (span, bytes) = dropper.join().expect("drop thread panicked");
-        // Readers check dropped keys for a while after the drop returned.
-        thread::sleep(Duration::from_millis(20));
+        let dropped = dropper.join();
+        // Each reader goes on until it has also checked
+        // `CHECKS_AFTER_DROP` dropped keys after the drop returned.
         stop.store(true, Ordering::Release);
+        let (span, bytes) = dropped.expect("drop thread panicked");
         let tallies: Vec<ReadTally> = reader_handles
             .into_iter()
             .map(|h| h.join().expect("reader panicked"))
@@ -173,16 +113,10 @@ pub(super) fn retention(
     problems.extend(verify::verify_timing(&timing));
     problems.extend(verify::verify_index_from(&c, oracle, cutoff));
     let stats = c.index().stats().total;
-    if let Err(e) = c.index().stats().verify_accounting() {
-        problems.push(Problem {
-            check: "accounting".into(),
-            mismatches: 1,
-            examples: vec![e.to_string()],
-        });
-    }
     // Every point before the cutoff was ingested (and merged) before the
     // drop: the workload check above guarantees none came later.
     let dropped_points = oracle.distinct_keys() - oracle.keys_from(cutoff);
+    problems.extend(check_counts(&c, stats.points_dropped, dropped_points));
     let freed = 1.0 - after_drop.bytes as f64 / at_start.bytes.max(1) as f64;
     // What the drop itself freed (the index counts it), whatever the
     // writers added meanwhile: the figure the target is about.
@@ -222,20 +156,146 @@ pub(super) fn retention(
         stats.points_dropped,
         per_us(new_records as f64, timing.end_to_end)
     );
-    if stats.points_dropped != dropped_points {
-        problems.push(Problem {
-            check: "points-dropped".into(),
-            mismatches: 1,
-            examples: vec![format!(
-                "stats say {} points dropped, the oracle {dropped_points}",
-                stats.points_dropped
-            )],
-        });
-    }
     rec.sample(&ctx, Phase::Retention, &m, c.extra(), note);
     rec.problems(&ctx, Phase::Retention, problems);
     drop(c);
     memory::reclaim();
+}
+
+/// Records of the rounds ingested during the drop (`base` on) that lie
+/// before the cutoff: the oracle could not say whether those are dropped,
+/// so there must be none.
+fn records_before(after: &[Vec<Record>], base: u64, cutoff: i64) -> Option<Problem> {
+    let mut early = Mismatches::default();
+    for r in after.iter().flatten().filter(|r| r.key.ts < cutoff) {
+        early.record(|| {
+            format!(
+                "record ({}, {}) of a round >= {base} is before the cutoff {cutoff}: \
+                 more points per series needed",
+                r.key.series, r.key.ts
+            )
+        });
+    }
+    early.into_problem("retention-workload")
+}
+
+/// The index's own accounting, and the points it says the drop removed
+/// (`stats_dropped`) against the oracle's count.
+fn check_counts(c: &NumatreeContender, stats_dropped: u64, oracle_dropped: u64) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Err(e) = c.index().stats().verify_accounting() {
+        problems.push(Problem {
+            check: "accounting".into(),
+            mismatches: 1,
+            examples: vec![e.to_string()],
+        });
+    }
+    if stats_dropped != oracle_dropped {
+        problems.push(Problem {
+            check: "points-dropped".into(),
+            mismatches: 1,
+            examples: vec![format!(
+                "stats say {stats_dropped} points dropped, the oracle {oracle_dropped}"
+            )],
+        });
+    }
+    problems
+}
+
+/// Keys the readers look up: kept ones, whose final value is in before
+/// the drop (points base/2.. up to the last ones a late point or a
+/// duplicate ingested during the drop can still change), and dropped ones
+/// (points 0..base/2, before `cutoff`), as (series, point number).
+struct ReadKeys {
+    kept: Vec<(u32, u64)>,
+    dropped: Vec<(u32, u64)>,
+    cutoff: i64,
+}
+
+impl ReadKeys {
+    fn draw(cfg: &BenchConfig, w: &Workload, base: u64) -> ReadKeys {
+        let oracle = w.oracle();
+        let mut rng = stream_rng(oracle.seed(), 0x5245_5445);
+        let n = cfg.lookups.clamp(1, 1 << 20);
+        let settled = base
+            .saturating_sub(w.config().max_delay + RECENT_MARGIN)
+            .max(base / 2 + 1);
+        let kept = (0..n)
+            .map(|_| {
+                let s = rng.random_range(0..oracle.series());
+                (s, rng.random_range(base / 2..settled))
+            })
+            .collect();
+        let dropped = (0..n)
+            .map(|_| {
+                let s = rng.random_range(0..oracle.series());
+                (s, rng.random_range(0..base / 2))
+            })
+            .collect();
+        ReadKeys {
+            kept,
+            dropped,
+            cutoff: oracle.ts_of(base / 2),
+        }
+    }
+}
+
+/// Dropped keys each reader checks after the drop returned, at least,
+/// before it stops.
+const CHECKS_AFTER_DROP: u64 = 1_024;
+
+/// Reader `i` of `readers`: looks up kept keys (which must hold their
+/// values throughout) and, once `drop_done`, dropped keys too (which must
+/// be gone); stops once `stop` is set and it has checked
+/// [`CHECKS_AFTER_DROP`] dropped keys (at once if the drop never
+/// returned).
+fn read_during_drop(
+    c: &NumatreeContender,
+    oracle: &Oracle,
+    keys: &ReadKeys,
+    i: usize,
+    readers: usize,
+    stop: &AtomicBool,
+    drop_done: &AtomicBool,
+) -> ReadTally {
+    let mut t = ReadTally::default();
+    let mut checked_gone = 0u64;
+    let mut k = i;
+    loop {
+        // `stop` first: once it is set, the drop has returned (the main
+        // thread sets it after joining the drop's thread), unless that
+        // thread panicked, and then nothing is left to wait for.
+        let stopping = stop.load(Ordering::Acquire);
+        let gone = drop_done.load(Ordering::Acquire);
+        if stopping && (!gone || checked_gone >= CHECKS_AFTER_DROP) {
+            break;
+        }
+        let (s, p) = keys.kept[k % keys.kept.len()];
+        let ts = oracle.ts_of(p);
+        let want = oracle.value_at(s, p);
+        match c.get(s, ts) {
+            Some(v) if v == want => {}
+            got => t
+                .wrong
+                .record(|| format!("get({s}, {ts}) = {got:?} during the drop, oracle {want:#x}")),
+        }
+        if gone {
+            let (s, p) = keys.dropped[k % keys.dropped.len()];
+            let ts = oracle.ts_of(p);
+            if let Some(v) = c.get(s, ts) {
+                t.wrong.record(|| {
+                    format!(
+                        "get({s}, {ts}) = {v:#x} after drop_before({}) returned",
+                        keys.cutoff
+                    )
+                });
+            }
+            checked_gone += 1;
+        }
+        t.ops += 1 + u64::from(gone);
+        k += readers;
+    }
+    t
 }
 
 #[cfg(test)]
