@@ -2,9 +2,10 @@
 //!
 //! A full `cargo xtask ci` writes several build trees (debug, release, loom,
 //! shuttle, Miri, fuzz, embedded, the NUMA VMs' initramfs): nearly 4 GiB
-//! on a clean clone, [`CI_NEEDS_GIB`] GiB with what it installs. A CI run once failed half-way with
-//! "No space left on device" inside rustc; saying so up front, with the
-//! number, turns that into something a person can act on.
+//! on a clean clone, [`CI_NEEDS_GIB`] GiB with what it installs. A CI run
+//! once failed half-way with "No space left on device" inside rustc;
+//! saying so up front, with the number, turns that into something a
+//! person can act on.
 
 use xshell::{cmd, Shell};
 
@@ -38,9 +39,10 @@ pub(crate) fn low_space_warning(free: u64) -> Option<String> {
     let needed = CI_NEEDS_GIB << 30;
     (free < needed).then(|| {
         format!(
-            "only {:.1} GiB free here; a full `cargo xtask ci` needs about {CI_NEEDS_GIB} GiB \
-             (its builds and what it installs) and stops with \"No space left on device\" when it runs out. \
-             Free space first (`cargo clean` drops this tree's builds)",
+            "only {:.1} GiB free here; a full `cargo xtask ci` needs about \
+             {CI_NEEDS_GIB} GiB (its builds and what it installs) and stops with \
+             \"No space left on device\" when it runs out. Free space first \
+             (`cargo clean` drops this tree's builds)",
             gib(free)
         )
     })
