@@ -236,7 +236,7 @@ impl Builder {
     /// the pinned merge pools and reserves memory: everything `build` does
     /// but wrap the result.
     pub(crate) fn start(self) -> Result<Started, Error> {
-        let slot_capacity = self.checked_slot_capacity()?;
+        let slot_capacity = self.check_settings()?;
         let source = self
             .topology
             .clone()
@@ -312,9 +312,10 @@ impl Builder {
         })
     }
 
-    /// Checks every setting that does not need the topology; returns the
-    /// slot capacity.
-    fn checked_slot_capacity(&self) -> Result<usize, Error> {
+    /// Checks every setting that does not need the topology (ranges, and
+    /// settings that contradict each other); returns the slot capacity to
+    /// use.
+    fn check_settings(&self) -> Result<usize, Error> {
         let slot_capacity = self.slot_capacity.unwrap_or(DEFAULT_SLOT_CAPACITY);
         check_range(
             "slot_capacity",
