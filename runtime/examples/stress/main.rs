@@ -88,7 +88,6 @@
 //! and the loop of phases.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rand::rngs::Xoshiro256PlusPlus;
@@ -228,34 +227,7 @@ fn run(args: &Args) -> Outcome {
         let phase = draw_phase(&mut rng, fault, current.shape, current.clock);
         totals.long_phases += u64::from(phase.long);
         totals.sparse_phases += u64::from(phase.sparse);
-        let label = format!(
-            "{:?}, {} writers{}, {} readers{}, {} {}records{}{}, {:?}",
-            fault,
-            phase.writers.len(),
-            if phase.run_writers {
-                " (run_writers)"
-            } else {
-                ""
-            },
-            phase.readers,
-            if phase.flusher { ", flusher" } else { "" },
-            phase.values.len(),
-            match (phase.long, phase.sparse) {
-                (true, true) => "long-series sparse-id ",
-                (true, false) => "long-series ",
-                (false, true) => "sparse-id ",
-                (false, false) => "",
-            },
-            if phase.ops.is_empty() {
-                ""
-            } else {
-                ", retention "
-            },
-            phase.ops.label(),
-            current.shape
-        ) + &phase
-            .snapshot
-            .map_or(String::new(), |p| format!(", snapshot {p:?}"));
+        let label = phase.label(current.shape);
         dog.enter(phase_no, label.clone());
         let t = Instant::now();
         let end = run_phase(current, &phase, &mut rng, &mut totals, &mut snaps)
@@ -291,57 +263,7 @@ fn run(args: &Args) -> Outcome {
             .map_err(|e| format!("final close: {e}"))?;
     }
     ticker.finish();
-    let t = &totals;
-    println!(
-        "numatree-stress: seed {} passed: {} phases on {} indexes in {:.1} s (slowest phase {:.2?})",
-        args.seed,
-        t.phases,
-        t.lifetimes,
-        started.elapsed().as_secs_f64(),
-        t.slowest_phase
-    );
-    println!(
-        "  records accepted {}, keys verified {}, full/range scans verified {}, reader scans checked {}",
-        t.records_accepted,
-        t.keys_verified,
-        t.scans_verified,
-        t.reader_scans.load(Ordering::Relaxed)
-    );
-    println!(
-        "  faults: merge delays {} ({} with writers seen waiting), merge panics {} fired / {} armed, \
-         memory-budget phases {} ({} MemoryBudget errors); writers dropped mid-stream {}; closes {}",
-        t.delays,
-        t.delays_with_backpressure,
-        t.panics_fired,
-        t.panics_armed,
-        t.budget_phases,
-        t.budget_hits,
-        t.writers_reopened,
-        t.closes
-    );
-    println!(
-        "  blocks: {} long-series phases, {} with sparse ids, most frozen points in an index {}, {} indexes with \
-         freezing off, {} freezing idle series; retention: {} indexes with retain, {} \
-         drop_before, {} drop_series, {} points dropped, {} records expired, {} keys raced by \
-         a drop ({} survived)",
-        t.long_phases,
-        t.sparse_phases,
-        t.most_frozen_points,
-        t.unfrozen_indexes,
-        t.idle_indexes,
-        t.retain_indexes,
-        t.drop_befores,
-        t.drop_series,
-        t.points_dropped,
-        t.records_expired,
-        t.maybe_keys,
-        t.maybe_survived
-    );
-    println!(
-        "  snapshots: {} taken during ingest and restored ({} on another topology), {} points \
-         restored, {} keys of their phases flushed before them demanded",
-        t.snapshots, t.restores_elsewhere, t.snapshot_points, t.snapshot_phase_keys
-    );
+    totals.print_summary(args.seed, started.elapsed());
     Ok(())
 }
 

@@ -59,6 +59,41 @@ pub(crate) struct Phase {
     pub(crate) snapshot: Option<snapshot::Plan>,
 }
 
+impl Phase {
+    /// One line saying what the phase does, for progress, the watchdog
+    /// and failure messages.
+    pub(crate) fn label(&self, shape: Shape) -> String {
+        format!(
+            "{:?}, {} writers{}, {} readers{}, {} {}records{}{}, {:?}",
+            self.fault,
+            self.writers.len(),
+            if self.run_writers {
+                " (run_writers)"
+            } else {
+                ""
+            },
+            self.readers,
+            if self.flusher { ", flusher" } else { "" },
+            self.values.len(),
+            match (self.long, self.sparse) {
+                (true, true) => "long-series sparse-id ",
+                (true, false) => "long-series ",
+                (false, true) => "sparse-id ",
+                (false, false) => "",
+            },
+            if self.ops.is_empty() {
+                ""
+            } else {
+                ", retention "
+            },
+            self.ops.label(),
+            shape
+        ) + &self
+            .snapshot
+            .map_or(String::new(), |p| format!(", snapshot {p:?}"))
+    }
+}
+
 /// The shape of the index a lifetime uses.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shape {

@@ -3,7 +3,7 @@
 //! hangs. None of it checks the index; it is kept apart so the driver in
 //! `main.rs` reads as the loop of phases.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,63 @@ pub(crate) struct Totals {
     pub(crate) snapshot_points: u64,
     pub(crate) snapshot_phase_keys: u64,
     pub(crate) restores_elsewhere: u64,
+}
+
+impl Totals {
+    /// The closing lines of a passed run: what was exercised, and how
+    /// often.
+    pub(crate) fn print_summary(&self, seed: u64, elapsed: Duration) {
+        println!(
+            "numatree-stress: seed {} passed: {} phases on {} indexes in {:.1} s (slowest phase {:.2?})",
+            seed,
+            self.phases,
+            self.lifetimes,
+            elapsed.as_secs_f64(),
+            self.slowest_phase
+        );
+        println!(
+            "  records accepted {}, keys verified {}, full/range scans verified {}, reader scans checked {}",
+            self.records_accepted,
+            self.keys_verified,
+            self.scans_verified,
+            self.reader_scans.load(Ordering::Relaxed)
+        );
+        println!(
+            "  faults: merge delays {} ({} with writers seen waiting), merge panics {} fired / {} armed, \
+             memory-budget phases {} ({} MemoryBudget errors); writers dropped mid-stream {}; closes {}",
+            self.delays,
+            self.delays_with_backpressure,
+            self.panics_fired,
+            self.panics_armed,
+            self.budget_phases,
+            self.budget_hits,
+            self.writers_reopened,
+            self.closes
+        );
+        println!(
+            "  blocks: {} long-series phases, {} with sparse ids, most frozen points in an index {}, {} indexes with \
+             freezing off, {} freezing idle series; retention: {} indexes with retain, {} \
+             drop_before, {} drop_series, {} points dropped, {} records expired, {} keys raced by \
+             a drop ({} survived)",
+            self.long_phases,
+            self.sparse_phases,
+            self.most_frozen_points,
+            self.unfrozen_indexes,
+            self.idle_indexes,
+            self.retain_indexes,
+            self.drop_befores,
+            self.drop_series,
+            self.points_dropped,
+            self.records_expired,
+            self.maybe_keys,
+            self.maybe_survived
+        );
+        println!(
+            "  snapshots: {} taken during ingest and restored ({} on another topology), {} points \
+             restored, {} keys of their phases flushed before them demanded",
+            self.snapshots, self.restores_elsewhere, self.snapshot_points, self.snapshot_phase_keys
+        );
+    }
 }
 
 // ------------------------------------------------------------------ watchdog
