@@ -130,7 +130,6 @@ pub(crate) fn run_phase(
         totals.restores_elsewhere += u64::from(!matches!(plan.topo, snapshot::Topo::TwoNodes));
     }
     totals.writers_reopened += ran.runs.iter().map(|r| r.reopened).sum::<u64>();
-    let vanish = expect.vanish;
     match phase.fault {
         Fault::None | Fault::Delay => {
             if let Some(e) = ran.runs.iter().find_map(|r| r.error.as_ref()) {
@@ -160,7 +159,11 @@ pub(crate) fn run_phase(
             verify(life, rng, totals, &maybe)?;
             Ok(After::Close)
         }
-        Fault::Panic(_) => check_panic(life, phase, &ran.runs, &accepted, &vanish, rng, totals),
+        Fault::Panic(_) => {
+            // Moved out: `expect` borrows `life`, which the check changes.
+            let vanish = expect.vanish;
+            check_panic(life, phase, &ran.runs, &accepted, &vanish, rng, totals)
+        }
     }
 }
 
