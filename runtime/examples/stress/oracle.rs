@@ -9,6 +9,7 @@ use numatree::{Index, Record};
 use rand::RngExt as _;
 
 use crate::lifetime::Lifetime;
+use crate::plan::Shape;
 use crate::report::Totals;
 use crate::retention::{Mutant, Ops, Retention};
 use crate::{ensure, Key, Outcome, Rng};
@@ -69,6 +70,20 @@ pub(crate) fn verify(
 ) -> Outcome {
     let index = &life.index;
     let oracle = &mut life.oracle;
+    settle_raced(index, oracle, maybe, totals)?;
+    check_keys(index, oracle, totals)?;
+    check_scans(index, oracle, life.clock, rng, totals)?;
+    check_stats(index, life.shape, totals)
+}
+
+/// Keys a retention call raced: absent, they leave the oracle; present,
+/// their value must be one a writer gave.
+fn settle_raced(
+    index: &Index,
+    oracle: &mut Oracle,
+    maybe: &HashSet<Key>,
+    totals: &mut Totals,
+) -> Outcome {
     for k in maybe {
         let vs = &oracle.keys[k];
         totals.maybe_keys += 1;
@@ -87,6 +102,12 @@ pub(crate) fn verify(
             }
         }
     }
+    Ok(())
+}
+
+/// The storage's invariants and counts, and every key's value, which then
+/// becomes the only one the oracle allows.
+fn check_keys(index: &Index, oracle: &mut Oracle, totals: &mut Totals) -> Outcome {
     let points = index
         .validate()
         .map_err(|e| format!("storage invariants: {e}"))?;
@@ -112,6 +133,19 @@ pub(crate) fn verify(
         *vs = vec![v];
     }
     totals.keys_verified += oracle.keys.len() as u64;
+    Ok(())
+}
+
+/// A full scan of every written series (nothing below its retention
+/// floor), and 16 random ranges around `clock` (some inverted, some of
+/// series never written).
+fn check_scans(
+    index: &Index,
+    oracle: &Oracle,
+    clock: i64,
+    rng: &mut Rng,
+    totals: &mut Totals,
+) -> Outcome {
     for &s in &oracle.written {
         let got = index.scan(s, ..);
         let gone = oracle.retention.absent_below(s);
@@ -139,7 +173,7 @@ pub(crate) fn verify(
     }
     for _ in 0..16 {
         let s = rng.random_range(0..40) as u32;
-        let a = life.clock + rng.random_range(0..5_000) as i64 - 4_000;
+        let a = clock + rng.random_range(0..5_000) as i64 - 4_000;
         let b = a + rng.random_range(0..300) as i64 - 50; // sometimes inverted
         let got = index.scan(s, a..b);
         let want: Vec<(i64, u64)> = if a < b {
@@ -154,6 +188,12 @@ pub(crate) fn verify(
         ensure!(got == want, "scan({s}, {a}..{b}) differs from the oracle");
         totals.scans_verified += 1;
     }
+    Ok(())
+}
+
+/// Shard lengths, the index's accounting and its statistics against its
+/// length; no frozen point with freezing off.
+fn check_stats(index: &Index, shape: Shape, totals: &mut Totals) -> Outcome {
     let per_shard: usize = index.shard_lengths().iter().map(|x| x.2).sum();
     ensure!(
         per_shard == index.len(),
@@ -178,7 +218,7 @@ pub(crate) fn verify(
         index.len()
     );
     ensure!(
-        life.shape.freeze || (t.frozen_points == 0 && t.frozen_bytes == 0),
+        shape.freeze || (t.frozen_points == 0 && t.frozen_bytes == 0),
         "freezing is off but {} points in {} bytes are frozen",
         t.frozen_points,
         t.frozen_bytes
