@@ -74,7 +74,14 @@ impl FrozenRun {
     /// A run of `blocks`, which hold `points` points (counted by the
     /// caller, who knows them without reading the blocks).
     fn new(blocks: Arc<[FrozenRef]>, points: usize) -> FrozenRun {
-        let bytes = blocks.iter().map(|b| frozen::frozen_bytes(&b.bytes)).sum();
+        let bytes = bytes_of(&blocks);
+        FrozenRun::with_totals(blocks, bytes, points)
+    }
+
+    /// A run of `blocks`, which hold `bytes` and `points` (a run extended:
+    /// its totals plus the new blocks', not a sum over every block on
+    /// each freeze of a long series).
+    fn with_totals(blocks: Arc<[FrozenRef]>, bytes: usize, points: usize) -> FrozenRun {
         FrozenRun {
             blocks,
             bytes,
@@ -87,6 +94,11 @@ impl FrozenRun {
     fn own_bytes(&self) -> usize {
         2 * size_of::<usize>() + size_of_val(&*self.blocks)
     }
+}
+
+/// Bytes of frozen `blocks`.
+fn bytes_of(blocks: &[FrozenRef]) -> usize {
+    blocks.iter().map(|b| frozen::frozen_bytes(&b.bytes)).sum()
 }
 
 /// Blocks a merge froze, to append to a series' frozen run (usually
@@ -177,8 +189,9 @@ impl Series {
             // One allocation, sized exactly (the iterator's length is
             // known): the kept blocks' references, then the new ones.
             let blocks = kept.iter().chain(&newly).cloned().collect();
+            let bytes = run.map_or(0, |run| run.bytes) + bytes_of(&newly);
             let points = run.map_or(0, |run| run.points) + newly_points;
-            Some(FrozenRun::new(blocks, points))
+            Some(FrozenRun::with_totals(blocks, bytes, points))
         };
         Series { frozen, hot }
     }
@@ -339,6 +352,9 @@ impl Series {
             .sum();
         if self.frozen.as_ref().map_or(0, |run| run.points) != counted {
             return Err("a frozen run's point count is not its blocks'");
+        }
+        if self.frozen.as_ref().map_or(0, |run| run.bytes) != bytes_of(self.frozen_blocks()) {
+            return Err("a frozen run's byte count is not its blocks'");
         }
         Ok(points)
     }
