@@ -63,7 +63,7 @@ pub(super) fn retention(
     problems.extend(verify::verify_timing(&t0));
     let at_start = c.block_bytes().expect("numatree reports its blocks");
 
-    let keys = ReadKeys::draw(cfg, w, base);
+    let keys = ReadKeys::draw(cfg, w, base, cutoff);
     let readers = cfg.life_threads;
     let stop = AtomicBool::new(false);
     let drop_done = AtomicBool::new(false);
@@ -213,7 +213,7 @@ struct ReadKeys {
 }
 
 impl ReadKeys {
-    fn draw(cfg: &BenchConfig, w: &Workload, base: u64) -> ReadKeys {
+    fn draw(cfg: &BenchConfig, w: &Workload, base: u64, cutoff: i64) -> ReadKeys {
         let oracle = w.oracle();
         let mut rng = stream_rng(oracle.seed(), 0x5245_5445);
         let n = cfg.lookups.clamp(1, 1 << 20);
@@ -235,7 +235,7 @@ impl ReadKeys {
         ReadKeys {
             kept,
             dropped,
-            cutoff: oracle.ts_of(base / 2),
+            cutoff,
         }
     }
 }
