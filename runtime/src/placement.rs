@@ -44,10 +44,8 @@ pub struct NodeMemory {
     /// Frozen (encoded) blocks examined (at most 4,096 per node).
     pub frozen_blocks: usize,
     /// Nodes holding the pages where those start, ascending. Frozen blocks
-    /// are small heap allocations made by the node's merge threads, but
-    /// the allocator may hand such a thread a chunk that a thread of
-    /// another node freed (see the README's placement notes), so they are
-    /// reported here and not part of [`is_local`](Self::is_local).
+    /// are pieces of their shard's chunks, which are bound to the node
+    /// before their first touch, whoever frees and reuses a piece.
     pub frozen_block_pages: Vec<NodeId>,
 }
 
@@ -58,6 +56,7 @@ impl NodeMemory {
         self.slot_pages
             .iter()
             .chain(&self.block_pages)
+            .chain(&self.frozen_block_pages)
             .all(|&n| n == self.node_id)
     }
 }

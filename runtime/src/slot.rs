@@ -43,6 +43,16 @@ pub(crate) struct Binder {
     pub(crate) node: NodeId,
 }
 
+impl Default for Binder {
+    /// Binds nothing: pages are placed by first touch.
+    fn default() -> Self {
+        Binder {
+            topology: None,
+            node: NodeId::new(0),
+        }
+    }
+}
+
 impl Binder {
     pub(crate) fn bind<T>(&self, area: &[T]) {
         if let Some(topology) = &self.topology {

@@ -1,5 +1,6 @@
 //! `Index::memory_placement` on the real machine: reserved slot buffers and
-//! tree chunks are resident, and all on their node. (The multi-node proof
+//! column blocks are resident, and all on their node, and so are the frozen
+//! blocks an ingest makes. (The multi-node proof
 //! runs in a VM: `cargo xtask numa-vm`.) On a synthetic topology the query
 //! is an error, not a guess.
 
@@ -22,6 +23,26 @@ fn reserved_memory_is_resident_on_its_node_or_the_query_is_refused() {
         assert!(node.slots > 0 && node.blocks > 0, "{node:?}");
         assert_eq!(node.slot_pages, [node.node_id], "{node:?}");
         assert_eq!(node.block_pages, [node.node_id], "{node:?}");
+        assert!(node.is_local());
+    }
+
+    // Frozen blocks: 8 series of 2,000 points, 7 full blocks each frozen.
+    let mut writer = index.writer();
+    for s in 0..8 {
+        for ts in 0..2_000 {
+            writer
+                .insert(s, ts, (ts as u64) * 7 + u64::from(s))
+                .unwrap();
+        }
+    }
+    drop(writer);
+    index.flush().unwrap();
+    for node in index.memory_placement().unwrap() {
+        assert!(
+            node.frozen_blocks >= 8 * 7 / index.plan().node_count(),
+            "{node:?}"
+        );
+        assert_eq!(node.frozen_block_pages, [node.node_id], "{node:?}");
         assert!(node.is_local());
     }
 

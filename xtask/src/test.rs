@@ -133,6 +133,21 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             &[("MIRIFLAGS", "-Zmiri-tree-borrows -Zmiri-ignore-leaks")],
         ))
     }));
+    // The frozen blocks' arena (`runtime/src/storage/arena.rs`): its
+    // pieces, reference counts and cross-thread frees, with Miri's default
+    // checks (Stacked Borrows, and leaks: an arena must free its chunks).
+    steps.push(Step::new("miri numatree storage::arena", move |cx| {
+        if flags.no_miri {
+            return Ok(Outcome::Skipped("--no-miri".into()));
+        }
+        if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
+            return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+        }
+        passed(shell::run(cmd!(
+            cx.sh,
+            "cargo +nightly miri test -p numatree --lib storage::arena"
+        )))
+    }));
     steps
 }
 

@@ -127,7 +127,7 @@ impl NodePipeline {
             storage,
         } = setup;
         let shards = (0..rule.shards())
-            .map(|_| Shard::new(rule, storage))
+            .map(|_| Shard::new(rule, storage, binder.clone()))
             .collect();
         NodePipeline {
             index,

@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use crate::slot::Slot;
+use crate::slot::{Binder, Slot};
 use crate::storage::{ShardStorage, StorageConfig};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex};
 
@@ -71,9 +71,15 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(rule: crate::plan::ShardRule, config: StorageConfig) -> Shard {
+    /// A shard whose frozen blocks are in memory `binder` binds to its
+    /// node.
+    pub(crate) fn new(
+        rule: crate::plan::ShardRule,
+        config: StorageConfig,
+        binder: Binder,
+    ) -> Shard {
         Shard {
-            storage: ShardStorage::new(rule, config),
+            storage: ShardStorage::on_node(rule, config, binder),
             keys: AtomicUsize::new(0),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]

@@ -16,15 +16,13 @@ use std::ops::Bound;
 use numatree_core::codec;
 use numatree_core::{lower_bound, BlockRead, Point};
 
+pub(crate) use super::arena::FrozenBlock;
+use super::arena::{piece_bytes, Arena};
 use super::block::{BlockView, MAX_POINTS};
-use crate::sync::Arc;
 
-/// A frozen block's bytes, shared by every version that indexes it.
-pub(crate) type FrozenBlock = Arc<[u8]>;
-
-/// Bytes a frozen block holds, with the `Arc` counts.
+/// Bytes a frozen block holds: its piece of the shard's arena.
 pub(crate) fn frozen_bytes(block: &[u8]) -> usize {
-    block.len() + 2 * size_of::<usize>()
+    piece_bytes(block.len())
 }
 
 /// Points in a frozen block (from its header; 0 for bytes that are not a
@@ -33,25 +31,40 @@ pub(crate) fn frozen_points(block: &[u8]) -> usize {
     codec::header(block).map_or(0, |h| h.points)
 }
 
-/// Scratch for encoding: the columns of one block and the output.
+/// Scratch for encoding (the columns of one block and the output), and
+/// the shard's arena that frozen blocks are copied into.
 #[derive(Debug)]
 pub(crate) struct Encoder {
     ts: Vec<i64>,
     values: Vec<u64>,
     out: Vec<u8>,
+    arena: Arena,
 }
 
 impl Default for Encoder {
+    /// An encoder over an arena bound to no node.
     fn default() -> Self {
-        Encoder {
-            ts: Vec::with_capacity(MAX_POINTS),
-            values: Vec::with_capacity(MAX_POINTS),
-            out: vec![0; codec::max_encoded_len(MAX_POINTS)],
-        }
+        Encoder::new(Arena::default())
     }
 }
 
 impl Encoder {
+    /// An encoder whose frozen blocks are pieces of `arena`.
+    pub(crate) fn new(arena: Arena) -> Self {
+        Encoder {
+            ts: Vec::with_capacity(MAX_POINTS),
+            values: Vec::with_capacity(MAX_POINTS),
+            out: vec![0; codec::max_encoded_len(MAX_POINTS)],
+            arena,
+        }
+    }
+
+    /// A frozen block holding a copy of `bytes` (an encoded block read
+    /// from a snapshot).
+    pub(crate) fn copy(&self, bytes: &[u8]) -> FrozenBlock {
+        self.arena.alloc(bytes)
+    }
+
     /// The published points of `block`, encoded.
     pub(crate) fn freeze(&mut self, block: &BlockView<'_>) -> FrozenBlock {
         self.ts.clear();
@@ -78,7 +91,7 @@ impl Encoder {
         }
         let len = codec::encode(&self.ts, &self.values, &mut self.out)
             .expect("the output is sized by max_encoded_len");
-        Arc::from(&self.out[..len])
+        self.arena.alloc(&self.out[..len])
     }
 }
 

@@ -10,7 +10,7 @@
 //! block decodes, holds at most a block's points, and points ascend
 //! strictly across a series; a series appears once.
 
-use numatree_core::{BlockRead, Point};
+use numatree_core::{codec, BlockRead, Point};
 use smallvec::SmallVec;
 
 use super::block::{Block, MAX_POINTS};
@@ -18,7 +18,7 @@ use super::frozen::{self, Decoded};
 use super::series::{BlockRef, Series, Stored};
 use super::{Change, ShardStorage};
 use crate::snapshot::{SnapBlock, SnapshotError, SnapshotWriter, StoredBlock};
-use crate::sync::{lock, pin, Arc};
+use crate::sync::{lock, pin};
 
 /// What a shard wrote to a snapshot.
 #[derive(Clone, Copy, Debug, Default)]
@@ -134,8 +134,15 @@ impl ShardStorage {
                             decoded.len()
                         ));
                     }
+                    if bytes.len() > codec::max_encoded_len(decoded.len()) {
+                        return Err(format!(
+                            "series {id} block {i}: {} bytes, more than {} points encode to",
+                            bytes.len(),
+                            decoded.len()
+                        ));
+                    }
                     let first = decoded.all_columns().0.first().copied().unwrap_or(i64::MIN);
-                    (Stored::Frozen(Arc::from(bytes)), first)
+                    (Stored::Frozen(reserve.encoder.copy(bytes)), first)
                 }
             };
             refs.push(BlockRef { first_ts, block });

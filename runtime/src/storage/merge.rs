@@ -47,6 +47,14 @@ pub(crate) struct Reserve {
 }
 
 impl Reserve {
+    /// An empty reserve whose frozen blocks `encoder` makes.
+    pub(crate) fn new(encoder: Encoder) -> Self {
+        Reserve {
+            encoder,
+            ..Reserve::default()
+        }
+    }
+
     /// Frees the spare blocks and segments (see `Spare`).
     pub(crate) fn release_spare(&mut self) {
         self.spare = Spare::default();

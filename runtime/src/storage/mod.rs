@@ -66,7 +66,9 @@
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
-//!   timestamps and gauge or counter values; random values stay raw). A
+//!   timestamps and gauge or counter values; random values stay raw), a
+//!   piece of the shard's arena (`arena`: chunks bound to the shard's node,
+//!   so a frozen block is on its node whichever thread frees it). A
 //!   version holds hot and frozen blocks alike (`series::Stored`); readers
 //!   decode a frozen block into a buffer on their stack (a scan decodes
 //!   its timestamps, then the values of the points it returns only:
@@ -94,6 +96,7 @@
 //! negative controls that publish before writing, flat and segmented, and
 //! that reuse a tail a version still holds).
 
+mod arena;
 mod block;
 mod cell;
 mod directory;
@@ -110,12 +113,15 @@ use std::ops::RangeBounds;
 use numatree_core::{PointSink, Record};
 
 use crate::plan::ShardRule;
+use crate::slot::Binder;
 use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
 // Written under the shard's merge lock only, so not model-checked.
 use std::sync::atomic::AtomicI64;
 
+use self::arena::Arena;
 use self::block::{Block, MAX_POINTS};
 use self::directory::Directory;
+use self::frozen::Encoder;
 use self::merge::Reserve;
 use self::series::{Footprint, Stored};
 
@@ -189,8 +195,15 @@ impl Default for ShardStorage {
 }
 
 impl ShardStorage {
-    /// An empty shard whose series follow `rule`.
+    /// An empty shard whose series follow `rule`, its frozen blocks in
+    /// memory bound to no node.
     pub(crate) fn new(rule: ShardRule, config: StorageConfig) -> Self {
+        Self::on_node(rule, config, Binder::default())
+    }
+
+    /// An empty shard whose series follow `rule`, its frozen blocks in
+    /// memory that `binder` binds to the shard's node.
+    pub(crate) fn on_node(rule: ShardRule, config: StorageConfig, binder: Binder) -> Self {
         let directory = Directory::new(rule);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
@@ -202,7 +215,7 @@ impl ShardStorage {
             floor: AtomicI64::new(i64::MIN),
             newest: AtomicI64::new(i64::MIN),
             idle_floor: AtomicI64::new(i64::MIN),
-            reserve: Mutex::new(Reserve::default()),
+            reserve: Mutex::new(Reserve::new(Encoder::new(Arena::new(binder)))),
             #[cfg(test)]
             mutant_publish_first: Default::default(),
             #[cfg(test)]

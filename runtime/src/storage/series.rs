@@ -51,13 +51,16 @@ pub(crate) struct BlockRef {
     pub(crate) block: Stored,
 }
 
-/// A frozen block of a run (24 bytes: the run's index is a tenth of what
-/// its blocks hold at ~1 byte a point).
+/// A frozen block of a run (16 bytes: the run's index is a sixteenth of
+/// what its blocks hold at ~1 byte a point).
 #[derive(Clone, Debug)]
 pub(crate) struct FrozenRef {
     first_ts: i64,
     bytes: FrozenBlock,
 }
+
+#[cfg(not(any(loom, shuttle)))]
+const _: () = assert!(size_of::<FrozenRef>() == 16);
 
 /// A series' frozen blocks, oldest first, shared by every version that has
 /// them (one allocation: the blocks' index), with their totals (in the
@@ -287,7 +290,7 @@ impl Series {
             let b = &self.frozen_blocks()[i];
             BlockRef {
                 first_ts: b.first_ts,
-                block: Stored::Frozen(Arc::clone(&b.bytes)),
+                block: Stored::Frozen(b.bytes.clone()),
             }
         } else {
             let h = &self.hot[i - f];
