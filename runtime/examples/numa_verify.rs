@@ -27,7 +27,10 @@
 //! - `bench-per-node`: `--bench-script PATH --quick` exits 0 (SKIP without it).
 //!
 //! `--mis-bind` is the negative control: the first writer rebinds itself to
-//! another node's CPUs, so `writer-affinity` must FAIL.
+//! another node's CPUs, so `writer-affinity` must FAIL. `--mis-place-frozen`
+//! is the frozen blocks' one: each node's arenas are bound to the next
+//! node's memory (`Builder::plant_frozen_elsewhere`), so
+//! `pages-after-ingest` must FAIL.
 //!
 //! Outside a multi-node machine it runs too (`cargo run --release --example
 //! numa_verify -- --nodes 1 --cpus-per-node $(nproc)`), which is how to try a
@@ -54,6 +57,7 @@ struct Args {
     nodes: usize,
     cpus_per_node: usize,
     mis_bind: bool,
+    mis_place_frozen: bool,
     bench_script: Option<String>,
 }
 
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         nodes: 2,
         cpus_per_node: 1,
         mis_bind: false,
+        mis_place_frozen: false,
         bench_script: None,
     };
     let mut it = std::env::args().skip(1);
@@ -71,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
             "--nodes" => args.nodes = parse_count(&value("--nodes")?)?,
             "--cpus-per-node" => args.cpus_per_node = parse_count(&value("--cpus-per-node")?)?,
             "--mis-bind" => args.mis_bind = true,
+            "--mis-place-frozen" => args.mis_place_frozen = true,
             "--bench-script" => args.bench_script = Some(value("--bench-script")?),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -158,6 +164,7 @@ fn run(args: &Args, report: &mut Report) {
     let built = Index::builder()
         .topology(TopologySource::System)
         .reserve_records(RESERVE_RECORDS)
+        .plant_frozen_elsewhere(args.mis_place_frozen)
         .merge_hook(move |event: MergeEvent| {
             let thread = std::thread::current();
             let seen_here = MergeSeen {

@@ -46,6 +46,7 @@ pub struct Builder {
     no_pinning: bool,
     merge_hook: Option<MergeHook>,
     plant_merge_loss: bool,
+    plant_frozen_elsewhere: bool,
     keep_blocks_hot: bool,
     retain: Option<i64>,
     freeze_idle_after: Option<i64>,
@@ -232,6 +233,16 @@ impl Builder {
         self
     }
 
+    /// Fault injection for the placement check (`numa_verify
+    /// --mis-place-frozen`): each node's frozen blocks are bound to the
+    /// next node's memory, so [`Index::memory_placement`] must report them
+    /// there. Never set it otherwise.
+    #[doc(hidden)]
+    pub fn plant_frozen_elsewhere(mut self, plant: bool) -> Self {
+        self.plant_frozen_elsewhere = plant;
+        self
+    }
+
     /// Checks every value, loads the topology, computes the plan, starts
     /// the pinned merge pools and reserves memory: everything `build` does
     /// but wrap the result.
@@ -265,6 +276,19 @@ impl Builder {
                     binder: Binder {
                         topology: bind.then(|| Arc::clone(&topology)),
                         node: np.node,
+                    },
+                    frozen_binder: Binder {
+                        topology: bind.then(|| Arc::clone(&topology)),
+                        node: if self.plant_frozen_elsewhere {
+                            // The next node, the first after the last.
+                            let nodes = plan.nodes();
+                            nodes
+                                .get(i.wrapping_add(1))
+                                .or(nodes.first())
+                                .map_or(np.node, |n| n.node)
+                        } else {
+                            np.node
+                        },
                     },
                     health: Arc::clone(&health),
                     hook: self.merge_hook.clone(),

@@ -49,7 +49,6 @@ use crate::pipeline::{Executor, Job, NodePipeline, NodeSetup, Origin};
 use crate::plan::ShardRule;
 use crate::slot::{Binder, Slot};
 use crate::sync::{lock, Arc, AtomicUsize, Condvar, Mutex, Ordering};
-use crate::topology::NodeId;
 use crate::Error;
 
 /// The model checker behind `check` and `spawn`.
@@ -175,10 +174,8 @@ impl Harness {
             rule: ShardRule::new(1, shards),
             slot_capacity: 64,
             in_flight_slots: in_flight,
-            binder: Binder {
-                topology: None,
-                node: NodeId::new(0),
-            },
+            binder: Binder::default(),
+            frozen_binder: Binder::default(),
             health: Arc::clone(&health),
             hook: None,
             plant_loss: false,

@@ -97,6 +97,11 @@ pub(crate) struct NumaVmFlags {
     /// so the command must fail on writer-affinity (needs --nodes >= 2) [default: off]
     #[arg(long)]
     pub(crate) mis_bind: bool,
+    /// Negative control: each node's frozen blocks are bound to the next
+    /// node's memory, so the command must fail on pages-after-ingest (needs
+    /// --nodes >= 2) [default: off]
+    #[arg(long)]
+    pub(crate) mis_place_frozen: bool,
 }
 
 impl Default for NumaVmFlags {
@@ -106,6 +111,7 @@ impl Default for NumaVmFlags {
             cpus_per_node: 1,
             timeout_s: 300,
             mis_bind: false,
+            mis_place_frozen: false,
         }
     }
 }
@@ -237,6 +243,12 @@ where
                 "--mis-bind needs --nodes >= 2: a writer can only be bound to another node",
             ));
         }
+        if f.mis_place_frozen && f.nodes < 2 {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "--mis-place-frozen needs --nodes >= 2: frozen blocks can only be bound to another node",
+            ));
+        }
     }
     Ok(command)
 }
@@ -350,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn numa_vm_takes_nodes_cpus_timeout_and_mis_bind() {
+    fn numa_vm_takes_nodes_cpus_timeout_and_negative_controls() {
         assert_eq!(
             p(&["numa-vm"]).unwrap(),
             Command::NumaVm(NumaVmFlags::default())
@@ -360,6 +372,7 @@ mod tests {
             cpus_per_node: 2,
             timeout_s: 60,
             mis_bind: true,
+            mis_place_frozen: true,
         };
         let args = [
             "numa-vm",
@@ -370,6 +383,7 @@ mod tests {
             "--timeout",
             "60",
             "--mis-bind",
+            "--mis-place-frozen",
         ];
         assert_eq!(p(&args).unwrap(), Command::NumaVm(flags));
     }
@@ -466,6 +480,11 @@ mod tests {
             &["numa-vm", "--nodes", "1", "--mis-bind"],
             ErrorKind::ArgumentConflict,
             &["--mis-bind", "--nodes >= 2"],
+        );
+        rejects(
+            &["numa-vm", "--nodes", "1", "--mis-place-frozen"],
+            ErrorKind::ArgumentConflict,
+            &["--mis-place-frozen", "--nodes >= 2"],
         );
     }
 

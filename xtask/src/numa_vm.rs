@@ -368,6 +368,9 @@ fn initramfs_image(
     if flags.mis_bind {
         args.push_str(" --mis-bind");
     }
+    if flags.mis_place_frozen {
+        args.push_str(" --mis-place-frozen");
+    }
     if let (Some(script), Some(bench)) = (bench_script, &built.bench) {
         archive.file(&format!("/{BENCH_SCRIPT}"), 0o755, &std::fs::read(script)?);
         add_binary(sh, &mut archive, &mut libs, bench, "/bin/numatree-bench")?;

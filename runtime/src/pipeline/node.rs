@@ -64,7 +64,11 @@ pub(crate) struct NodeSetup {
     /// Records per slot, and slots that may be sealed or merging at once.
     pub(crate) slot_capacity: usize,
     pub(crate) in_flight_slots: usize,
+    /// Binds slot buffers to the node.
     pub(crate) binder: Binder,
+    /// Binds the shards' frozen-block arenas to the node (another, in
+    /// the placement check's negative control).
+    pub(crate) frozen_binder: Binder,
     pub(crate) health: Arc<Health>,
     pub(crate) hook: Option<MergeHook>,
     /// Fault injection for the accounting check: every merge drops the
@@ -121,13 +125,14 @@ impl NodePipeline {
             slot_capacity,
             in_flight_slots,
             binder,
+            frozen_binder,
             health,
             hook,
             plant_loss,
             storage,
         } = setup;
         let shards = (0..rule.shards())
-            .map(|_| Shard::new(rule, storage, binder.clone()))
+            .map(|_| Shard::new(rule, storage, frozen_binder.clone()))
             .collect();
         NodePipeline {
             index,
