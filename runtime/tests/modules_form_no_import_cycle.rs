@@ -128,15 +128,23 @@ fn code_of(path: &Path) -> String {
         .join("\n")
 }
 
-/// The code of a module: its file, or every file of its folder.
+/// The code of a module: its file, or every file of its folder and of the
+/// folders inside it.
 fn source_of(dir: &Path, module: &str) -> String {
     let file = dir.join(format!("{module}.rs"));
     if file.exists() {
         return code_of(&file);
     }
+    let folder = dir.join(module);
     let mut text = String::new();
-    for entry in fs::read_dir(dir.join(module)).unwrap() {
-        text += &code_of(&entry.unwrap().path());
+    for entry in fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            text += &source_of(&folder, &name);
+        } else {
+            text += &code_of(&path);
+        }
     }
     text
 }

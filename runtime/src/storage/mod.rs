@@ -90,12 +90,13 @@
 //! The shard counts its bytes (and its frozen bytes and points) from the
 //! footprints of the versions it publishes and replaces, plus the segments
 //! a merge adds to a published tail in place; `validate` checks the counts
-//! against what the versions hold.
+//! against what the versions hold (`accounting`).
 //! The protocol is model-checked in `model_tests` (publication of appends,
 //! of segments and of new versions, and the reuse of frozen tails, with
 //! negative controls that publish before writing, flat and segmented, and
 //! that reuse a tail a version still holds).
 
+mod accounting;
 mod arena;
 mod block;
 mod cell;
@@ -118,12 +119,12 @@ use crate::sync::{flush, lock, pin, AtomicUsize, Mutex, Ordering};
 // Written under the shard's merge lock only, so not model-checked.
 use std::sync::atomic::AtomicI64;
 
+use self::accounting::Change;
 use self::arena::Arena;
 use self::block::{Block, MAX_POINTS};
 use self::directory::Directory;
 use self::frozen::Encoder;
 use self::merge::Reserve;
-use self::series::{Footprint, Stored};
 
 /// How a shard keeps its blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,6 +150,14 @@ pub(crate) struct RunStats {
     pub(crate) expired: usize,
     /// Points removed by the retention the merge applied.
     pub(crate) dropped: usize,
+}
+
+/// Where a run left the shard's time line: the newest timestamp it merged
+/// and the retention floor it merged under.
+#[derive(Clone, Copy, Debug)]
+struct Horizon {
+    newest: i64,
+    floor: i64,
 }
 
 /// A block of the shard, for finding where its memory is.
@@ -295,6 +304,37 @@ impl ShardStorage {
             }
             start = end;
         }
+        retired += self.sweep_horizon(
+            &mut directory,
+            &mut reserve,
+            Horizon { newest, floor },
+            &mut stats,
+            &mut change,
+        );
+        drop(reserve);
+        self.account(&change);
+        // Hand what this run retired to the collector now and collect as
+        // much as it retired, so replaced versions and blocks are freed as
+        // soon as readers allow instead of piling up (the collector frees a
+        // few bags of 64 per call).
+        flush(guard, retired);
+        stats
+    }
+
+    /// After a run: applies the shard's `retain` and `freeze_idle`
+    /// settings as the horizon (the newest timestamp merged into the
+    /// shard) moves, each once it moved by a sixteenth of its window, not
+    /// after every run. Returns the versions it retired.
+    fn sweep_horizon(
+        &self,
+        directory: &mut directory::DirectoryWriter<'_>,
+        reserve: &mut Reserve,
+        run: Horizon,
+        stats: &mut RunStats,
+        change: &mut Change,
+    ) -> usize {
+        let Horizon { newest, floor } = run;
+        let mut retired = 0;
         let newest = if self.config.retain.is_some() || self.config.freeze_idle.is_some() {
             self.newest.fetch_max(newest, Ordering::Relaxed).max(newest)
         } else {
@@ -306,8 +346,7 @@ impl ShardStorage {
             // not after every run.
             if cutoff > floor.saturating_add(keep / 16) {
                 self.floor.fetch_max(cutoff, Ordering::Relaxed);
-                let swept =
-                    retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
+                let swept = retention::sweep(directory, cutoff, reserve, self.config.freeze);
                 stats.dropped += swept.points;
                 retired += swept.published;
                 self.count_freed(&swept.change);
@@ -320,19 +359,12 @@ impl ShardStorage {
             let last = self.idle_floor.load(Ordering::Relaxed);
             if newest > i64::MIN && cutoff > last.saturating_add(age / 16) {
                 self.idle_floor.store(cutoff, Ordering::Relaxed);
-                let (swept, series) = idle::sweep(&mut directory, cutoff, &mut reserve);
+                let (swept, series) = idle::sweep(directory, cutoff, reserve);
                 retired += series;
                 change.add(&swept);
             }
         }
-        drop(reserve);
-        self.account(&change);
-        // Hand what this run retired to the collector now and collect as
-        // much as it retired, so replaced versions and blocks are freed as
-        // soon as readers allow instead of piling up (the collector frees a
-        // few bags of 64 per call).
-        flush(guard, retired);
-        stats
+        retired
     }
 
     /// Removes every point older than `cutoff` (and every record older
@@ -385,42 +417,6 @@ impl ShardStorage {
         self.floor.fetch_max(floor, Ordering::Relaxed);
     }
 
-    /// Bytes retention has freed in this shard so far.
-    pub(crate) fn retention_freed(&self) -> usize {
-        self.retention_freed.load(Ordering::Relaxed)
-    }
-
-    fn count_freed(&self, change: &Change) {
-        let freed = (change.before.bytes + change.from_reserve)
-            .saturating_sub(change.after.bytes + change.grown);
-        self.retention_freed.fetch_add(freed, Ordering::Relaxed);
-    }
-
-    fn account(&self, change: &Change) {
-        let add = |counter: &AtomicUsize, up: usize, down: usize| {
-            if up >= down {
-                counter.fetch_add(up - down, Ordering::Relaxed);
-            } else {
-                counter.fetch_sub(down - up, Ordering::Relaxed);
-            }
-        };
-        add(
-            &self.bytes,
-            change.after.bytes + change.grown,
-            change.before.bytes + change.from_reserve,
-        );
-        add(
-            &self.frozen_bytes,
-            change.after.frozen_bytes,
-            change.before.frozen_bytes,
-        );
-        add(
-            &self.frozen_points,
-            change.after.frozen_points,
-            change.before.frozen_points,
-        );
-    }
-
     /// Negative control for the model tests: from now on, blocks publish
     /// their length before their points are written.
     #[cfg(all(test, any(loom, shuttle)))]
@@ -468,103 +464,6 @@ impl ShardStorage {
         if let Ok(mut reserve) = self.reserve.try_lock() {
             reserve.release_spare();
         }
-    }
-
-    /// Bytes of memory the shard holds (blocks, versions, directory).
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Checks every series' invariants and the shard's byte counts (which
-    /// must equal what its versions, blocks, directory and reserve hold);
-    /// returns the shard's point count. Waits for the run being merged.
-    ///
-    /// # Errors
-    /// The first violation found.
-    pub(crate) fn validate(&self) -> Result<usize, String> {
-        let reserve = lock(&self.reserve);
-        let mut points = 0;
-        let mut result = Ok(());
-        let mut held = Footprint::default();
-        self.directory.for_each(|id, series| {
-            let f = series.footprint();
-            held.bytes += f.bytes;
-            held.frozen_bytes += f.frozen_bytes;
-            held.frozen_points += f.frozen_points;
-            match series.validate() {
-                Ok(n) => points += n,
-                Err(e) if result.is_ok() => result = Err(format!("series {id}: {e}")),
-                Err(_) => {}
-            }
-        });
-        result?;
-        held.bytes +=
-            self.directory.bytes() + reserve.blocks.iter().map(Block::bytes).sum::<usize>();
-        let counted = Footprint {
-            bytes: self.bytes(),
-            frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),
-            frozen_points: self.frozen_points.load(Ordering::Relaxed),
-        };
-        if counted != held {
-            return Err(format!("the shard counts {counted:?} but holds {held:?}"));
-        }
-        Ok(points)
-    }
-
-    /// Bytes and points of frozen blocks.
-    pub(crate) fn frozen(&self) -> (usize, usize) {
-        (
-            self.frozen_bytes.load(Ordering::Relaxed),
-            self.frozen_points.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Calls `f` with every block of every series, and every reserved block.
-    pub(crate) fn for_each_block(&self, mut f: impl FnMut(BlockMemory<'_>)) {
-        self.directory.for_each(|_, series| {
-            for b in series.blocks() {
-                match &b.block {
-                    Stored::Hot(words) => f(BlockMemory::Hot(words.first_words())),
-                    Stored::Frozen(bytes) => f(BlockMemory::Frozen(bytes)),
-                }
-            }
-        });
-        for words in lock(&self.reserve).blocks.iter() {
-            f(BlockMemory::Hot(words.first_words()));
-        }
-    }
-}
-
-/// What a merge or a sweep changed in a shard's footprint.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Change {
-    /// Footprints of the versions replaced, and of those that replaced them.
-    before: Footprint,
-    after: Footprint,
-    /// Bytes outside the footprints of the versions replaced and
-    /// replacing: the directory's growth, and segments a merge added to a
-    /// published tail in place.
-    grown: usize,
-    /// Bytes of reserved blocks taken (counted when reserved).
-    from_reserve: usize,
-}
-
-impl Change {
-    pub(crate) fn replace(&mut self, before: Option<Footprint>, after: Footprint) {
-        if let Some(b) = before {
-            self.before.bytes += b.bytes;
-            self.before.frozen_bytes += b.frozen_bytes;
-            self.before.frozen_points += b.frozen_points;
-        }
-        self.after.bytes += after.bytes;
-        self.after.frozen_bytes += after.frozen_bytes;
-        self.after.frozen_points += after.frozen_points;
-    }
-
-    fn add(&mut self, other: &Change) {
-        self.replace(Some(other.before), other.after);
-        self.grown += other.grown;
-        self.from_reserve += other.from_reserve;
     }
 }
 

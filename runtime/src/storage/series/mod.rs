@@ -1,5 +1,5 @@
 //! One series in shared memory: a published version of its block index,
-//! and how it is read.
+//! and how it is read (`reading`).
 //!
 //! A version is immutable: its frozen blocks (encoded bytes, oldest
 //! first), then its hot blocks (atomic words a merge may still append
@@ -13,16 +13,16 @@
 //! `Arc`s, shared with the versions before and after, and stay alive while
 //! any reader still holds a version that indexes them.
 
-use std::cell::{Ref, RefCell};
-use std::ops::Bound;
+mod reading;
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex};
-use numatree_core::{BlockId, BlockRead, BlockSource, PointSink};
+use numatree_core::{BlockId, BlockRead, PointSink};
 
 use smallvec::SmallVec;
 
-use super::block::{Block, BlockView, FlatView, SegmentedView};
-use super::frozen::{self, Decoded, Encoder, FrozenBlock};
+use self::reading::{prefetch_guess, Reading};
+use super::block::{Block, BlockView};
+use super::frozen::{self, Encoder, FrozenBlock};
 use crate::sync::{Arc, AtomicU64};
 
 /// A block, owned: what versions are built from.
@@ -433,176 +433,6 @@ impl BlockIndex for Series {
         BlockEntry {
             first_ts,
             id: BlockId(i as u32),
-        }
-    }
-}
-
-/// A version being read: its blocks, with a buffer that frozen ones are
-/// decoded into (made on first use, so reads of hot blocks never pay for
-/// it). Core's reads hold one block at a time.
-struct Reading<'s> {
-    series: &'s Series,
-    decoded: RefCell<Option<Decoded>>,
-}
-
-impl<'s> Reading<'s> {
-    fn new(series: &'s Series) -> Self {
-        Reading {
-            series,
-            decoded: RefCell::new(None),
-        }
-    }
-}
-
-impl BlockIndex for Reading<'_> {
-    #[inline]
-    fn len(&self) -> usize {
-        BlockIndex::len(self.series)
-    }
-    #[inline]
-    fn get(&self, i: usize) -> BlockEntry {
-        BlockIndex::get(self.series, i)
-    }
-}
-
-impl BlockSource for Reading<'_> {
-    type Block<'a>
-        = View<'a>
-    where
-        Self: 'a;
-    #[inline]
-    fn block(&self, id: BlockId) -> View<'_> {
-        self.view(id, |decoded, bytes| decoded.fill(bytes))
-    }
-
-    #[inline]
-    fn block_within(&self, id: BlockId, range: (Bound<i64>, Bound<i64>)) -> View<'_> {
-        self.view(id, |decoded, bytes| decoded.fill_within(bytes, range))
-    }
-
-    #[inline]
-    fn prefetch(&self, id: BlockId) {
-        if let Some(b) = self.series.frozen_blocks().get(id.0 as usize) {
-            prefetch(&b.bytes);
-        }
-    }
-}
-
-impl Reading<'_> {
-    /// Block `id`: its words if hot, else the decode buffer after `fill`
-    /// decoded the block into it.
-    #[inline]
-    fn view(&self, id: BlockId, fill: impl FnOnce(&mut Decoded, &[u8])) -> View<'_> {
-        let i = id.0 as usize;
-        let f = self.series.frozen_len();
-        if i >= f {
-            return match self.series.hot[i - f].words.view() {
-                BlockView::Flat(v) => View::Flat(v),
-                BlockView::Segmented(v) => View::Segmented(v),
-            };
-        }
-        fill(
-            self.decoded.borrow_mut().get_or_insert_with(Decoded::new),
-            &self.series.frozen_blocks()[i].bytes,
-        );
-        View::Decoded(Ref::map(self.decoded.borrow(), |d| {
-            d.as_ref().expect("just filled")
-        }))
-    }
-}
-
-/// Starts loading the first cache line of `bytes` (a block a scan reads
-/// next) while the current one is decoded.
-#[inline]
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
-    // cannot fault, whatever the address; this one is a live allocation.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
-
-/// Starts loading the lines of `bytes` (a frozen block whose time line
-/// runs from `first_ts` to `next`) that `ts`'s value most likely sits in,
-/// while the block's header and timestamps are read: its share of the
-/// block's time span, as a share of its bytes. Values take most of a
-/// block's bytes when they do not compress (8 bytes a point against ~0 for
-/// regular timestamps), so the guess lands on or next to the value's line,
-/// and the two cache misses of a lookup (the header, then the value)
-/// overlap. A wrong guess costs a wasted load, nothing else.
-#[inline]
-fn prefetch_guess(bytes: &[u8], first_ts: i64, next: Option<i64>, ts: i64) {
-    let Some(next) = next else {
-        return;
-    };
-    let span = next.wrapping_sub(first_ts) as u64;
-    let offset = ts.wrapping_sub(first_ts) as u64;
-    if span == 0 || offset >= span || bytes.len() <= 64 {
-        return;
-    }
-    // The guess is at most the header and the timestamps' bytes before
-    // the value (they come first): its line and the next.
-    let at = if span <= u64::from(u32::MAX) && bytes.len() <= u32::MAX as usize {
-        // Both factors below 2^32: no overflow, and no 128-bit division.
-        (offset * bytes.len() as u64 / span) as usize
-    } else {
-        (offset as f64 / span as f64 * bytes.len() as f64) as usize
-    }
-    .min(bytes.len() - 1);
-    prefetch(&bytes[at..]);
-    prefetch(&bytes[(at + 64).min(bytes.len() - 1)..]);
-}
-
-/// A block, read: hot words (flat or segmented), or a frozen block
-/// decoded. One variant per layout, so a read dispatches once per block.
-pub(crate) enum View<'a> {
-    Flat(FlatView<'a>),
-    Segmented(SegmentedView<'a>),
-    Decoded(Ref<'a, Decoded>),
-}
-
-impl BlockRead for View<'_> {
-    #[inline]
-    fn len(&self) -> usize {
-        match self {
-            View::Flat(v) => v.len(),
-            View::Segmented(v) => v.len(),
-            View::Decoded(d) => d.len(),
-        }
-    }
-    #[inline]
-    fn ts(&self, i: usize) -> i64 {
-        match self {
-            View::Flat(v) => v.ts(i),
-            View::Segmented(v) => v.ts(i),
-            View::Decoded(d) => d.ts(i),
-        }
-    }
-    #[inline]
-    fn value(&self, i: usize) -> u64 {
-        match self {
-            View::Flat(v) => v.value(i),
-            View::Segmented(v) => v.value(i),
-            View::Decoded(d) => d.value(i),
-        }
-    }
-    #[inline]
-    fn visit(&self, from: usize, to: usize, f: &mut impl FnMut(i64, u64)) {
-        match self {
-            View::Flat(v) => v.visit(from, to, f),
-            View::Segmented(v) => v.visit(from, to, f),
-            View::Decoded(d) => d.visit(from, to, f),
-        }
-    }
-    #[inline]
-    fn columns(&self, from: usize, to: usize) -> Option<(&[i64], &[u64])> {
-        match self {
-            View::Flat(_) | View::Segmented(_) => None,
-            View::Decoded(d) => d.columns(from, to),
         }
     }
 }
