@@ -7,9 +7,9 @@
 //! system allocator, made by the node's pinned merge thread. But blocks
 //! are freed by whichever thread drops the last version that holds them
 //! (readers collecting epoch garbage, any node's), and glibc's per-thread
-//! cache hands that thread's next allocation of the size the chunk it just
-//! freed: a node's merge could be given memory of another node, so their
-//! placement could be reported but not checked. Here a block's memory
+//! cache gives a thread's next allocation of a size the chunk of that size
+//! it freed last: a node's merge could be given memory of another node, so
+//! their placement could be reported but not checked. Here a block's memory
 //! comes from its shard's chunks only, whoever frees it.
 //!
 //! A block is one piece: a 16-byte header (reference count, length, the
