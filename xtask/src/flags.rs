@@ -35,8 +35,9 @@ pub(crate) enum Command {
     /// deps, fmt check, clippy -D warnings, cargo test --workspace, the
     /// examples with --quick, cargo doc -D warnings, no_std builds of
     /// numatree-core, embedded and its negative control (skipped without
-    /// QEMU), Miri on numatree-core, then the reliability suite with short
-    /// budgets: loom and shuttle models, stress 10 s, fuzz 10 s
+    /// QEMU), Miri on numatree-core and on the runtime's `unsafe`
+    /// (directory cell, frozen-block arena), then the reliability suite
+    /// with short budgets: loom and shuttle models, stress 10 s, fuzz 10 s
     Test(TestFlags),
     /// What .ci/run runs: test with the long budgets (shuttle 10,000
     /// schedules, stress 60 s, fuzz 60 s), numa-vm with 2 and 4 nodes, then

@@ -87,11 +87,8 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             Some(t) => format!("miri numatree-core --target {t} (32-bit)"),
         };
         steps.push(Step::new(name, move |cx| {
-            if flags.no_miri {
-                return Ok(Outcome::Skipped("--no-miri".into()));
-            }
-            if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
-                return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+            if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+                return Ok(skipped);
             }
             let target_args = target.map(|t| ["--target", t]).into_iter().flatten();
             passed(shell::run_with_env(
@@ -114,16 +111,13 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             ))
         }));
     }
-    // The runtime's one pointer-tagging `unsafe`: a short series' directory
+    // The runtime's pointer-tagging `unsafe` in a short series' directory
     // cell (`runtime/src/storage/cell.rs`), its unit tests under Miri.
     // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
     // crossbeam, not here); its deferred garbage is never freed at exit.
     steps.push(Step::new("miri numatree storage::cell", move |cx| {
-        if flags.no_miri {
-            return Ok(Outcome::Skipped("--no-miri".into()));
-        }
-        if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
-            return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+        if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+            return Ok(skipped);
         }
         passed(shell::run_with_env(
             cmd!(
@@ -137,11 +131,8 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
     // pieces, reference counts and cross-thread frees, with Miri's default
     // checks (Stacked Borrows, and leaks: an arena must free its chunks).
     steps.push(Step::new("miri numatree storage::arena", move |cx| {
-        if flags.no_miri {
-            return Ok(Outcome::Skipped("--no-miri".into()));
-        }
-        if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
-            return Ok(Outcome::Skipped("nightly/miri not installed".into()));
+        if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+            return Ok(skipped);
         }
         passed(shell::run(cmd!(
             cx.sh,
@@ -149,6 +140,18 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
         )))
     }));
     steps
+}
+
+/// Why a Miri step is skipped, if it is: `--no-miri`, or no nightly
+/// toolchain with Miri.
+fn miri_skipped(cx: &mut steps::Context, no_miri: bool) -> Result<Option<Outcome>> {
+    if no_miri {
+        return Ok(Some(Outcome::Skipped("--no-miri".into())));
+    }
+    if let Nightly::Unavailable(_) = deps_report(cx)?.nightly {
+        return Ok(Some(Outcome::Skipped("nightly/miri not installed".into())));
+    }
+    Ok(None)
 }
 
 /// The runtime's examples for users, run with `--quick` after the tests.
