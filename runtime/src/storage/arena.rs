@@ -30,7 +30,7 @@ pub(crate) use bound::{Arena, FrozenBlock};
 pub(crate) use plain::{Arena, FrozenBlock};
 
 /// Pieces are multiples of this many bytes (their header included).
-pub(crate) const GRAIN: usize = 16;
+const GRAIN: usize = 16;
 
 /// Bytes a piece holding `len` bytes takes: its header and its bytes,
 /// rounded up to [`GRAIN`].

@@ -152,14 +152,6 @@ pub(crate) struct RunStats {
     pub(crate) dropped: usize,
 }
 
-/// Where a run left the shard's time line: the newest timestamp it merged
-/// and the retention floor it merged under.
-#[derive(Clone, Copy, Debug)]
-struct Horizon {
-    newest: i64,
-    floor: i64,
-}
-
 /// A block of the shard, for finding where its memory is.
 pub(crate) enum BlockMemory<'a> {
     Hot(&'a [crate::sync::AtomicU64]),
@@ -307,7 +299,7 @@ impl ShardStorage {
         retired += self.sweep_horizon(
             &mut directory,
             &mut reserve,
-            Horizon { newest, floor },
+            (newest, floor),
             &mut stats,
             &mut change,
         );
@@ -329,11 +321,10 @@ impl ShardStorage {
         &self,
         directory: &mut directory::DirectoryWriter<'_>,
         reserve: &mut Reserve,
-        run: Horizon,
+        (newest, floor): (i64, i64),
         stats: &mut RunStats,
         change: &mut Change,
     ) -> usize {
-        let Horizon { newest, floor } = run;
         let mut retired = 0;
         let newest = if self.config.retain.is_some() || self.config.freeze_idle.is_some() {
             self.newest.fetch_max(newest, Ordering::Relaxed).max(newest)
