@@ -784,6 +784,53 @@ fn model_readers_see_whole_points_while_blocks_freeze_thaw_and_drop() {
     });
 }
 
+/// A frozen run appended to in place (`storage::series::run`) under the
+/// same protocol: series 7's first block froze when its second started;
+/// while a reader scans and looks points up, the second and third blocks
+/// fill and freeze, each set in the run's next free slot (the index
+/// shared with the version the reader may hold) before the version that
+/// counts it is published. Every point seen must be whole and none may
+/// vanish; a slot read through a version before it was set panics.
+fn reader_during_run_appends() {
+    let storage = freezing_storage(None);
+    let v = |ts: i64| 1000 + ts as u64;
+    merge_first_points(&storage, 9);
+    assert_eq!(storage.frozen().1, 8, "the first block froze");
+    let join_reader = spawn_reader(
+        &storage,
+        SERIES,
+        |_| false,
+        |storage| {
+            assert_eq!(storage.get(SERIES, 20), Some(1020), "get of a frozen point");
+            let second = storage.get(SERIES, 120);
+            assert!(
+                matches!(second, None | Some(1120)),
+                "get of 120: {second:?}"
+            );
+        },
+    );
+    // The second block fills and the third starts: the second freezes.
+    storage.merge_run(
+        &(10..=17)
+            .map(|k| Record::new(SERIES, k * 10, v(k * 10)))
+            .collect::<Vec<_>>(),
+    );
+    // The third fills and the fourth starts: the third freezes.
+    storage.merge_run(
+        &(18..=25)
+            .map(|k| Record::new(SERIES, k * 10, v(k * 10)))
+            .collect::<Vec<_>>(),
+    );
+    join_reader();
+    assert_eq!(storage.validate(), Ok(25));
+    assert_eq!(storage.frozen().1, 24, "three blocks froze");
+}
+
+#[test]
+fn model_readers_see_whole_points_while_a_frozen_run_grows_in_place() {
+    check("reader_during_run_appends", reader_during_run_appends);
+}
+
 /// Idle freezing under the same protocol: series 7 falls behind the
 /// shard's horizon (series 8 moves it on) and its newest block is frozen
 /// while a reader scans and looks it up; the next append thaws it. Every

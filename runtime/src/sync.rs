@@ -238,6 +238,35 @@ impl<T> SetOnce<T> {
     }
 }
 
+/// Memory written and read without a lock under a protocol of the
+/// caller's, with loom's API (`with`, `with_mut`: a raw pointer inside a
+/// closure): `std`'s cell normally and under shuttle; under loom, loom's,
+/// which checks that every access is ordered after the last write (a read
+/// racing a write fails the model).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
 /// Locks `m`, ignoring lock poisoning: our own poison flag (set by the
 /// merge pool's panic handler) is what reports a failed merge, and the data
 /// behind these mutexes stays consistent across a panic elsewhere.

@@ -128,17 +128,22 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
         ))
     }));
     // The frozen blocks' arena (`runtime/src/storage/arena.rs`): its
-    // pieces, reference counts and cross-thread frees, with Miri's default
-    // checks (Stacked Borrows, and leaks: an arena must free its chunks).
-    steps.push(Step::new("miri numatree storage::arena", move |cx| {
-        if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
-            return Ok(skipped);
-        }
-        passed(shell::run(cmd!(
-            cx.sh,
-            "cargo +nightly miri test -p numatree --lib storage::arena"
-        )))
-    }));
+    // pieces, reference counts and cross-thread frees; and the frozen
+    // runs' shared index (`storage/series/run.rs`), its slots written in
+    // place. Miri's default checks (Stacked Borrows, and leaks: an arena
+    // must free its chunks, an index its blocks).
+    steps.push(Step::new(
+        "miri numatree storage::{arena, series::run}",
+        move |cx| {
+            if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+                return Ok(skipped);
+            }
+            passed(shell::run(cmd!(
+                cx.sh,
+                "cargo +nightly miri test -p numatree --lib -- storage::arena storage::series::run"
+            )))
+        },
+    ));
     steps
 }
 

@@ -324,6 +324,12 @@ mod bound {
             (self.tagged.addr().get() as u64 >> TAG_SHIFT) as usize
         }
 
+        /// Handles to the piece now.
+        #[cfg(test)]
+        pub(crate) fn refs(&self) -> u32 {
+            self.header().refs.load(Ordering::Relaxed)
+        }
+
         fn header(&self) -> &Header {
             // SAFETY: the header was written by `Arena::alloc` and stays
             // while this handle holds its count.

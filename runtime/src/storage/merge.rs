@@ -8,7 +8,8 @@
 //! The version the merge then builds freezes every block but the newest
 //! (with freezing on). When the merge left the frozen blocks as they were
 //! (the common case: appends, a tail that grew, a new tail), the new
-//! version shares the old one's frozen run; otherwise it is rebuilt.
+//! version shares the old one's frozen run, the blocks it froze appended
+//! in place (`series::run`); otherwise it is rebuilt.
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
 use numatree_core::{BlockId, BlockSource, BlockStore, Point, Record, SeriesMergeStats};
@@ -158,7 +159,7 @@ fn build_version(
         });
     if frozen_kept {
         // Blocks `f..` are hot (published or new): freeze all but the
-        // newest onto a copy of the run, or share the run.
+        // newest onto the end of the run (in place), or share the run.
         let mut newly = NewlyFrozen::new();
         let mut newly_points = 0;
         let mut hot = SmallVec::new();

@@ -4,16 +4,16 @@
 //! A version is immutable: its frozen blocks (encoded bytes, oldest
 //! first), then its hot blocks (atomic words a merge may still append
 //! to; with freezing on, just the newest), each block with its lower bound
-//! in the series' time line. The frozen part is a `FrozenRun`, one shared
-//! index of the frozen blocks (its totals held in the version): a
-//! merge that only touches the hot part (appending, growing the tail,
-//! starting a new tail) builds a new version over the same run, so a
-//! version change costs the same however long the series is; a run is
-//! rebuilt only when a block is frozen, thawed or dropped. Blocks are
-//! `Arc`s, shared with the versions before and after, and stay alive while
-//! any reader still holds a version that indexes them.
+//! in the series' time line. The frozen part is a `FrozenRun` (`run`): a
+//! prefix of one index of the frozen blocks, shared by the versions before
+//! and after and appended to in place when a block is frozen, so a version
+//! change costs the same however long the series is; a run is rebuilt only
+//! when a block is thawed or dropped. Blocks are reference-counted, held
+//! by the indexes that have them, and stay alive while any reader still
+//! holds a version whose index has them.
 
 mod reading;
+mod run;
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex};
 use numatree_core::{BlockId, BlockRead, PointSink};
@@ -21,6 +21,8 @@ use numatree_core::{BlockId, BlockRead, PointSink};
 use smallvec::SmallVec;
 
 use self::reading::{prefetch_guess, Reading};
+use self::run::{bytes_of, FrozenRun};
+pub(crate) use self::run::{FrozenRef, NewlyFrozen};
 use super::block::{Block, BlockView};
 use super::frozen::{self, Encoder, FrozenBlock};
 use crate::sync::{Arc, AtomicU64};
@@ -50,63 +52,6 @@ pub(crate) struct BlockRef {
     pub(crate) first_ts: i64,
     pub(crate) block: Stored,
 }
-
-/// A frozen block of a run (16 bytes: the run's index is a sixteenth of
-/// what its blocks hold at ~1 byte a point).
-#[derive(Clone, Debug)]
-pub(crate) struct FrozenRef {
-    first_ts: i64,
-    bytes: FrozenBlock,
-}
-
-#[cfg(not(any(loom, shuttle)))]
-const _: () = assert!(size_of::<FrozenRef>() == 16);
-
-/// A series' frozen blocks, oldest first, shared by every version that has
-/// them (one allocation: the blocks' index), with their totals (in the
-/// version, where a reader finds the index without another load).
-#[derive(Clone, Debug)]
-struct FrozenRun {
-    blocks: Arc<[FrozenRef]>,
-    /// Bytes and points of the blocks.
-    bytes: usize,
-    points: usize,
-}
-
-impl FrozenRun {
-    /// A run of `blocks`, which hold `points` points (counted by the
-    /// caller, who knows them without reading the blocks).
-    fn new(blocks: Arc<[FrozenRef]>, points: usize) -> FrozenRun {
-        let bytes = bytes_of(&blocks);
-        FrozenRun::with_totals(blocks, bytes, points)
-    }
-
-    /// A run of `blocks`, which hold `bytes` and `points` (a run extended:
-    /// its totals plus the new blocks', not a sum over every block on
-    /// each freeze of a long series).
-    fn with_totals(blocks: Arc<[FrozenRef]>, bytes: usize, points: usize) -> FrozenRun {
-        FrozenRun {
-            blocks,
-            bytes,
-            points,
-        }
-    }
-
-    /// Bytes of the run's index (not its blocks; its totals are in the
-    /// version).
-    fn own_bytes(&self) -> usize {
-        2 * size_of::<usize>() + size_of_val(&*self.blocks)
-    }
-}
-
-/// Bytes of frozen `blocks`.
-fn bytes_of(blocks: &[FrozenRef]) -> usize {
-    blocks.iter().map(|b| frozen::frozen_bytes(&b.bytes)).sum()
-}
-
-/// Blocks a merge froze, to append to a series' frozen run (usually
-/// one: the block the series' points just filled).
-pub(crate) type NewlyFrozen = SmallVec<[FrozenRef; 2]>;
 
 /// A hot block of a version.
 #[derive(Clone, Debug)]
@@ -170,7 +115,7 @@ impl Series {
             }
         }
         Series {
-            frozen: (!frozen.is_empty()).then(|| FrozenRun::new(frozen.into(), points)),
+            frozen: (!frozen.is_empty()).then(|| FrozenRun::new(frozen, points)),
             hot,
         }
     }
@@ -187,25 +132,39 @@ impl Series {
         let frozen = if newly.is_empty() {
             published.frozen.clone()
         } else {
-            let run = published.frozen.as_ref();
-            let kept = run.map_or(&[][..], |run| &run.blocks);
-            // One allocation, sized exactly (the iterator's length is
-            // known): the kept blocks' references, then the new ones.
-            let blocks = kept.iter().chain(&newly).cloned().collect();
-            let bytes = run.map_or(0, |run| run.bytes) + bytes_of(&newly);
-            let points = run.map_or(0, |run| run.points) + newly_points;
-            Some(FrozenRun::with_totals(blocks, bytes, points))
+            Some(FrozenRun::extend(
+                published.frozen.as_ref(),
+                newly,
+                newly_points,
+            ))
         };
         Series { frozen, hot }
     }
 
-    fn frozen_blocks(&self) -> &[FrozenRef] {
-        self.frozen.as_ref().map_or(&[], |run| &run.blocks)
+    /// Frozen block `i` (below `frozen_len`).
+    #[inline]
+    fn frozen_block(&self, i: usize) -> &FrozenRef {
+        match &self.frozen {
+            Some(run) => run.block(i),
+            None => panic!("frozen block {i} of none"),
+        }
+    }
+
+    /// Frozen block `i`, if the version has it.
+    #[inline]
+    fn frozen_get(&self, i: usize) -> Option<&FrozenRef> {
+        self.frozen.as_ref()?.get(i)
+    }
+
+    /// The frozen blocks, oldest first.
+    fn frozen_blocks(&self) -> impl Iterator<Item = &FrozenRef> {
+        self.frozen.iter().flat_map(FrozenRun::iter)
     }
 
     /// Number of frozen blocks (they come first).
+    #[inline]
     pub(crate) fn frozen_len(&self) -> usize {
-        self.frozen_blocks().len()
+        self.frozen.as_ref().map_or(0, FrozenRun::len)
     }
 
     /// The block of a short series' version: one flat hot block whose
@@ -287,7 +246,7 @@ impl Series {
     pub(crate) fn block(&self, i: usize) -> BlockRef {
         let f = self.frozen_len();
         if i < f {
-            let b = &self.frozen_blocks()[i];
+            let b = self.frozen_block(i);
             BlockRef {
                 first_ts: b.first_ts,
                 block: Stored::Frozen(b.bytes.clone()),
@@ -318,7 +277,7 @@ impl Series {
         let b = core_series::locate(self, ts)?;
         let f = self.frozen_len();
         if b < f {
-            let block = &self.frozen_blocks()[b];
+            let block = self.frozen_block(b);
             let next =
                 (b + 1 < BlockIndex::len(self)).then(|| BlockIndex::get(self, b + 1).first_ts);
             prefetch_guess(&block.bytes, block.first_ts, next, ts);
@@ -350,7 +309,6 @@ impl Series {
         let points = core_series::validate(&reading, &reading)?;
         let counted: usize = self
             .frozen_blocks()
-            .iter()
             .map(|b| frozen::frozen_points(&b.bytes))
             .sum();
         if self.frozen.as_ref().map_or(0, |run| run.points) != counted {
@@ -426,7 +384,7 @@ impl BlockIndex for Series {
     fn get(&self, i: usize) -> BlockEntry {
         let f = self.frozen_len();
         let first_ts = if i < f {
-            self.frozen_blocks()[i].first_ts
+            self.frozen_block(i).first_ts
         } else {
             self.hot[i - f].first_ts
         };
@@ -477,6 +435,6 @@ pub(crate) mod build {
 
     /// The bytes of published block `i`, if frozen.
     pub(crate) fn frozen_bytes(series: &Series, i: usize) -> Option<&FrozenBlock> {
-        series.frozen_blocks().get(i).map(|b| &b.bytes)
+        series.frozen_get(i).map(|b| &b.bytes)
     }
 }

@@ -58,7 +58,7 @@ impl BlockSource for Reading<'_> {
 
     #[inline]
     fn prefetch(&self, id: BlockId) {
-        if let Some(b) = self.series.frozen_blocks().get(id.0 as usize) {
+        if let Some(b) = self.series.frozen_get(id.0 as usize) {
             prefetch(&b.bytes);
         }
     }
@@ -79,7 +79,7 @@ impl Reading<'_> {
         }
         fill(
             self.decoded.borrow_mut().get_or_insert_with(Decoded::new),
-            &self.series.frozen_blocks()[i].bytes,
+            &self.series.frozen_block(i).bytes,
         );
         View::Decoded(Ref::map(self.decoded.borrow(), |d| {
             d.as_ref().expect("just filled")
