@@ -160,10 +160,12 @@ pub fn merge<L: BlockList + ?Sized, S: BlockStore>(
 }
 
 /// How many points merging `chunk` into `old` gives, and how many of the
-/// chunk's timestamps are new.
-fn merged_len<B: BlockRead>(old: &B, chunk: &[Record]) -> (usize, usize) {
+/// chunk's timestamps are new. `from` is where the chunk's first
+/// timestamp falls in `old` (`lower_bound`): the points before it are
+/// kept as they are, and not read.
+fn merged_len<B: BlockRead>(old: &B, chunk: &[Record], from: usize) -> (usize, usize) {
     let mut new = 0;
-    let mut i = 0;
+    let mut i = from;
     for r in chunk {
         while i < old.len() && old.ts(i) < r.key.ts {
             i += 1;
@@ -226,7 +228,15 @@ fn rewrite<L: BlockList + ?Sized, S: BlockStore>(
     stats: &mut SeriesMergeStats,
 ) -> Result<(), ()> {
     let old_entry = list.get(b);
-    let (total, new) = merged_len(&store.block(old_entry.id), chunk);
+    // The points before the chunk's first timestamp (most of the block,
+    // for a late point into a series' tail) are copied, not merged.
+    let (kept, (total, new)) = {
+        let old = store.block(old_entry.id);
+        let kept = chunk
+            .first()
+            .map_or(0, |r| lower_bound(&old, r.key.ts, false));
+        (kept, merged_len(&old, chunk, kept))
+    };
     let max = store.max_points();
     let pieces = total.div_ceil(max);
     if store.available() < pieces || list.room() < pieces - 1 {
@@ -238,14 +248,22 @@ fn rewrite<L: BlockList + ?Sized, S: BlockStore>(
         let len = total / pieces + usize::from(k < total % pieces);
         let id = store.alloc(len).ok_or(())?;
         let (old, mut block) = store.pair(old_entry.id, id);
-        let mut first = 0;
-        for i in 0..len {
+        // The kept points that land in this piece, in one pass.
+        let copied = kept.saturating_sub(cursor.old).min(len);
+        let mut first = None;
+        let mut i = 0;
+        old.visit(cursor.old, cursor.old + copied, &mut |ts, value| {
+            first.get_or_insert(ts);
+            block.write(i, Point::new(ts, value));
+            i += 1;
+        });
+        cursor.old += copied;
+        for i in copied..len {
             let p = cursor.next(&old, chunk);
-            if i == 0 {
-                first = p.ts;
-            }
+            first.get_or_insert(p.ts);
             block.write(i, p);
         }
+        let first = first.unwrap_or_default();
         block.publish(len);
         // The first piece keeps the old lower bound: earlier points of the
         // series' time line still belong to it.
