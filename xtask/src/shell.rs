@@ -42,3 +42,54 @@ pub(crate) fn probe(cmd: Cmd<'_>) -> bool {
         .output()
         .is_ok_and(|out| out.status.success())
 }
+
+/// A command of [`run_side_by_side`]: a label for its log, the program and
+/// its arguments, and extra environment variables.
+pub(crate) struct Parallel {
+    pub(crate) label: &'static str,
+    pub(crate) program: &'static str,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(&'static str, String)>,
+}
+
+/// Runs `commands` at once, in `sh`'s directory, each one's output into
+/// `logs/<label>.log`, echoed first and printed whole as each ends (in
+/// order); fails naming the ones that failed. For commands that each keep
+/// one core busy (a Miri run interprets one thread at a time), so that on
+/// two cores two of them take the wall time of the longer.
+pub(crate) fn run_side_by_side(
+    sh: &xshell::Shell,
+    logs: &std::path::Path,
+    commands: Vec<Parallel>,
+) -> Result<()> {
+    std::fs::create_dir_all(logs)?;
+    let mut running = Vec::new();
+    for c in commands {
+        let prefix: String = c.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        eprintln!("$ {prefix}{} {} &", c.program, c.args.join(" "));
+        let path = logs.join(format!("{}.log", c.label));
+        let log = std::fs::File::create(&path)?;
+        let child = std::process::Command::new(c.program)
+            .args(&c.args)
+            .envs(c.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(sh.current_dir())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start `{}`: {e}", c.program))?;
+        running.push((c.label, path, child));
+    }
+    let mut failed = Vec::new();
+    for (label, path, mut child) in running {
+        let status = child.wait()?;
+        eprintln!("----- {label}: {status} (log {}) -----", path.display());
+        eprint!("{}", std::fs::read_to_string(&path).unwrap_or_default());
+        if !status.success() {
+            failed.push(label);
+        }
+    }
+    match failed.as_slice() {
+        [] => Ok(()),
+        _ => anyhow::bail!("failed side by side: {}", failed.join(", ")),
+    }
+}

@@ -81,36 +81,60 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
     // The host (64-bit) and a 32-bit target: a `usize` of 32 bits is where
     // series-id arithmetic overflows (the embedded targets are 32-bit), and
     // Miri runs a foreign target's tests with no cross linker or emulator.
-    for target in [None, Some(MIRI_32_BIT_TARGET)] {
-        let name = match target {
-            None => "miri numatree-core".to_string(),
-            Some(t) => format!("miri numatree-core --target {t} (32-bit)"),
-        };
-        steps.push(Step::new(name, move |cx| {
+    // Side by side: each Miri run interprets one thread at a time, so on
+    // two cores both take the wall time of the longer (4.4 and 5.2 minutes
+    // one after the other on a slow day of the 2-core VM); the 32-bit run
+    // builds into a target directory of its own, so neither waits for the
+    // other's build lock.
+    steps.push(Step::new(
+        format!("miri numatree-core, host and --target {MIRI_32_BIT_TARGET} (32-bit) side by side"),
+        move |cx| {
             if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
                 return Ok(skipped);
             }
-            let target_args = target.map(|t| ["--target", t]).into_iter().flatten();
-            passed(shell::run_with_env(
-                cmd!(
-                    cx.sh,
-                    "cargo +nightly miri test -p numatree-core {target_args...}"
-                ),
-                &[
+            // Each target's Miri sysroot, one at a time (no race on the
+            // shared cache when it is first built).
+            for target in [None, Some(MIRI_32_BIT_TARGET)] {
+                let target_args = target.map(|t| ["--target", t]).into_iter().flatten();
+                shell::run(cmd!(cx.sh, "cargo +nightly miri setup {target_args...}"))?;
+            }
+            let run = |label, target: Option<&str>| {
+                let mut args: Vec<String> = ["+nightly", "miri", "test", "-p", "numatree-core"]
+                    .map(String::from)
+                    .into();
+                let mut env = vec![
                     // Miri looks for undefined behaviour, not for inputs:
                     // the property tests search natively (hundreds of cases
-                    // each, step `test`). With 8 cases the two Miri steps
+                    // each, step `test`). With 8 cases the two Miri runs
                     // took 6-6.5 minutes each on a slow day of the 2-core
                     // VM, CI 30.4 minutes in all.
-                    ("PROPTEST_CASES", "4"),
+                    ("PROPTEST_CASES", "4".to_string()),
                     (
                         "MIRIFLAGS",
-                        "-Zmiri-strict-provenance -Zmiri-disable-isolation",
+                        "-Zmiri-strict-provenance -Zmiri-disable-isolation".to_string(),
                     ),
+                ];
+                if let Some(t) = target {
+                    args.extend(["--target".to_string(), t.to_string()]);
+                    env.push(("CARGO_TARGET_DIR", "target/miri-32-bit".to_string()));
+                }
+                shell::Parallel {
+                    label,
+                    program: "cargo",
+                    args,
+                    env,
+                }
+            };
+            passed(shell::run_side_by_side(
+                &cx.sh,
+                &cx.sh.current_dir().join("target/xtask-logs"),
+                vec![
+                    run("miri-core-host", None),
+                    run("miri-core-32-bit", Some(MIRI_32_BIT_TARGET)),
                 ],
             ))
-        }));
-    }
+        },
+    ));
     // The runtime's pointer-tagging `unsafe` in a short series' directory
     // cell (`runtime/src/storage/cell.rs`), its unit tests under Miri.
     // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
