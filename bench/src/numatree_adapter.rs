@@ -153,6 +153,7 @@ impl Contender for NumatreeContender {
             "slots_sealed": s.slots_sealed,
             "backpressure_waits": s.backpressure_waits,
             "helped_merges": s.helped_merges,
+            "priority_refusals": s.priority_refusals,
             "blocked_ms": s.blocked.as_secs_f64() * 1e3,
             "merge_busy_ms": s.merge_busy.as_secs_f64() * 1e3,
             "records_inserted": s.records_inserted,
@@ -174,7 +175,18 @@ impl Contender for NumatreeContender {
     }
 
     fn plan(&self) -> Option<String> {
-        Some(self.index.plan().to_string())
+        let priority = match std::env::var(numatree::MERGE_NICE_ENV) {
+            Ok(v) if !v.trim().is_empty() => format!(
+                "merge priority: nice {} ({}; merge threads, and writers while they help)",
+                v.trim(),
+                numatree::MERGE_NICE_ENV
+            ),
+            _ => format!(
+                "merge priority: each thread's own ({} unset)",
+                numatree::MERGE_NICE_ENV
+            ),
+        };
+        Some(format!("{}\n{priority}", self.index.plan()))
     }
 }
 

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use crate::health::{Health, Waiters};
 use crate::pipeline::{merge_pool, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines};
 use crate::plan::{Plan, PlanConfig};
+use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
 use crate::slot::Binder;
 use crate::storage::{ShardStorage, StorageConfig};
 use crate::sync::{Arc, Mutex};
@@ -51,6 +52,7 @@ pub struct Builder {
     retain: Option<i64>,
     freeze_idle_after: Option<i64>,
     wait_for_memory: bool,
+    merge_nice: Option<i32>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Builder {
             .field("retain", &self.retain)
             .field("freeze_idle_after", &self.freeze_idle_after)
             .field("wait_for_memory", &self.wait_for_memory)
+            .field("merge_nice", &self.merge_nice)
             .finish()
     }
 }
@@ -208,6 +211,26 @@ impl Builder {
         self
     }
 
+    /// Runs the merge threads at nice value `nice` (Linux: -20 runs first,
+    /// 19 last), and writers while they help merge too when `nice` is a
+    /// higher priority than their own. Default: `NUMATREE_MERGE_NICE` if
+    /// set, else every thread keeps its own.
+    ///
+    /// For ingest that must keep up while more query threads than cores run
+    /// beside it: a shard applies merges one at a time in seal order, and a
+    /// merging thread the scheduler preempts holds up every slot behind it.
+    /// A lower value keeps merges running, at the queries' expense
+    /// (BENCHMARKS.md measures the trade). A value below a thread's own
+    /// needs `CAP_SYS_NICE` or `RLIMIT_NICE`; where the system refuses,
+    /// merges run at the thread's own priority and
+    /// [`NodeStats::priority_refusals`](crate::NodeStats::priority_refusals)
+    /// counts it. A writer's own value is restored after each merge it
+    /// helps with. Valid: -20..=19.
+    pub fn merge_nice(mut self, nice: i32) -> Self {
+        self.merge_nice = Some(nice);
+        self
+    }
+
     /// Whether to bind threads and memory to nodes (default true; binding is
     /// skipped anyway on synthetic or XML topologies).
     pub fn pin_threads(mut self, pin: bool) -> Self {
@@ -261,6 +284,10 @@ impl Builder {
         let plan = Plan::for_topology(&topology, &plan_config)?;
         let memory = self.check_memory(&plan, slot_capacity)?;
         let bind = plan.binding_applied() && !self.no_pinning;
+        let merge_nice = match self.merge_nice {
+            Some(nice) => Some(nice),
+            None => merge_nice_from_env()?,
+        };
         let health = Arc::new(Health::default());
         let nodes: Vec<Arc<NodePipeline>> = plan
             .nodes()
@@ -293,6 +320,7 @@ impl Builder {
                     health: Arc::clone(&health),
                     hook: self.merge_hook.clone(),
                     plant_loss: self.plant_merge_loss,
+                    merge_nice,
                     storage: StorageConfig {
                         freeze: !self.keep_blocks_hot,
                         retain: self.retain,
@@ -313,8 +341,10 @@ impl Builder {
                 i,
                 np.merge_cpus.clone(),
                 bind,
+                merge_nice,
                 &topology,
                 &health,
+                node,
                 &merge_threads,
             )?;
             if memory.reserve_per_node > 0 {
@@ -378,6 +408,9 @@ impl Builder {
                         .into(),
                 ));
             }
+        }
+        if let Some(nice) = self.merge_nice {
+            check_nice("merge_nice", nice)?;
         }
         if self.wait_for_memory && self.memory_budget.is_none() {
             return Err(Error::InvalidConfig(
@@ -523,6 +556,34 @@ fn physical_memory() -> Option<usize> {
     #[cfg(not(all(unix, not(miri))))]
     {
         None
+    }
+}
+
+/// Checks a nice value against [`NICE_RANGE`].
+fn check_nice(what: &str, nice: i32) -> Result<(), Error> {
+    if NICE_RANGE.contains(&nice) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "{what} = {nice} is invalid: nice values run from {} (first) to {} (last)",
+        NICE_RANGE.start(),
+        NICE_RANGE.end()
+    )))
+}
+
+/// Parses `NUMATREE_MERGE_NICE`, if set and non-empty.
+fn merge_nice_from_env() -> Result<Option<i32>, Error> {
+    match std::env::var(MERGE_NICE_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            let nice = v.trim().parse().map_err(|_| {
+                Error::InvalidConfig(format!(
+                    "{MERGE_NICE_ENV}={v:?} is invalid: expected a nice value like -5"
+                ))
+            })?;
+            check_nice(MERGE_NICE_ENV, nice)?;
+            Ok(Some(nice))
+        }
+        _ => Ok(None),
     }
 }
 

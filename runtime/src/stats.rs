@@ -29,6 +29,7 @@ pub(crate) struct NodeCounters {
     pub(crate) slots_merged: AtomicU64,
     pub(crate) backpressure_waits: AtomicU64,
     pub(crate) helped_merges: AtomicU64,
+    pub(crate) priority_refusals: AtomicU64,
     pub(crate) blocked_ns: AtomicU64,
     pub(crate) merge_busy_ns: AtomicU64,
     pub(crate) local_records: AtomicU64,
@@ -72,6 +73,11 @@ pub struct NodeStats {
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
+    /// Times a merge thread or a helping writer was refused the merge
+    /// priority ([`Builder::merge_nice`](crate::Builder::merge_nice)): the
+    /// system does not let it raise its priority (`CAP_SYS_NICE` or
+    /// `RLIMIT_NICE` needed), so it merged at its own. 0 without the setting.
+    pub priority_refusals: u64,
     /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,
     /// Wall time (not CPU time from the OS) that merge threads and helping
@@ -163,6 +169,7 @@ impl NodeCounters {
             slots_merged: get(&self.slots_merged),
             backpressure_waits: get(&self.backpressure_waits),
             helped_merges: get(&self.helped_merges),
+            priority_refusals: get(&self.priority_refusals),
             blocked: Duration::from_nanos(get(&self.blocked_ns)),
             merge_busy: Duration::from_nanos(get(&self.merge_busy_ns)),
             local_records: get(&self.local_records),
@@ -205,6 +212,7 @@ impl Stats {
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;
             t.helped_merges += n.helped_merges;
+            t.priority_refusals += n.priority_refusals;
             t.blocked += n.blocked;
             t.merge_busy += n.merge_busy;
             t.local_records += n.local_records;

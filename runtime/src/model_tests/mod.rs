@@ -176,6 +176,7 @@ impl Harness {
             health: Arc::clone(&health),
             hook: None,
             plant_loss: false,
+            merge_nice: None,
             storage: Default::default(),
         }));
         let executor = Arc::new(ModelExecutor::default());

@@ -5,8 +5,10 @@
 
 use std::thread::{self, JoinHandle};
 
+use super::node::NodePipeline;
 use crate::health::{panic_message, Health};
-use crate::sync::{lock, Arc, Mutex};
+use crate::priority;
+use crate::sync::{lock, Arc, Mutex, Ordering};
 use crate::topology::{CpuId, Topology};
 use crate::Error;
 
@@ -37,19 +39,25 @@ impl Executor for RayonPool {
 }
 
 /// Starts node `index`'s merge pool: one thread per merge CPU, each pinned
-/// at start (when `bind`), a panic outside a merge job poisoning the index,
-/// and every thread's join handle pushed to `joins` so `close` can join
-/// them all.
+/// at start (when `bind`) and set to nice value `nice` (when given; a
+/// refusal counted in `node`'s stats), a panic outside a merge job
+/// poisoning the index, and every thread's join handle pushed to `joins`
+/// so `close` can join them all.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn merge_pool(
     index: usize,
     cpus: Vec<CpuId>,
     bind: bool,
+    nice: Option<i32>,
     topology: &Arc<Topology>,
     health: &Arc<Health>,
+    node: &Arc<NodePipeline>,
     joins: &Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) -> Result<RayonPool, Error> {
     let threads = cpus.len().max(1);
     let topo = Arc::clone(topology);
+    // Weak: the node owns the pool, whose start handler this is.
+    let node = Arc::downgrade(node);
     let h = Arc::clone(health);
     let joins = Arc::clone(joins);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -64,6 +72,13 @@ pub(crate) fn merge_pool(
             if bind {
                 // Best effort: an unbound merge thread is slower, not wrong.
                 let _ = topo.bind_current_thread(&cpus);
+            }
+            if let (Some(nice), Some(node)) = (nice, node.upgrade()) {
+                if priority::set_current(nice).is_err() {
+                    node.counters
+                        .priority_refusals
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
         })
         // Merges catch their own panics (see `NodePipeline::merge_next`);

@@ -36,10 +36,16 @@ impl NodePipeline {
         let Some(sealed) = self.pop_sealed() else {
             return false;
         };
+        self.merge_sealed(sealed);
+        true
+    }
+
+    /// Merges one sealed slot taken from the queue; a panic in the merge
+    /// poisons the index instead of unwinding further.
+    pub(super) fn merge_sealed(&self, sealed: Sealed) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.merge(sealed))) {
             self.health.poison(panic_message(&*payload));
         }
-        true
     }
 
     /// Sorts one sealed slot and delivers its part to every shard.

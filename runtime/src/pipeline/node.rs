@@ -22,6 +22,7 @@ use super::shard::Shard;
 use crate::flush::FlushTracker;
 use crate::health::{Health, Waiters};
 use crate::plan::ShardRule;
+use crate::priority::Raised;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
 use crate::storage::StorageConfig;
@@ -74,6 +75,8 @@ pub(crate) struct NodeSetup {
     /// Fault injection for the accounting check: every merge drops the
     /// last record of its run.
     pub(crate) plant_loss: bool,
+    /// The nice value writers take while they help merge (`Builder::merge_nice`).
+    pub(crate) merge_nice: Option<i32>,
     /// How shards keep their blocks.
     pub(crate) storage: StorageConfig,
 }
@@ -106,6 +109,7 @@ pub(crate) struct NodePipeline {
     pub(super) rule: ShardRule,
     pub(super) hook: Option<MergeHook>,
     pub(super) plant_loss: bool,
+    merge_nice: Option<i32>,
 }
 
 impl std::fmt::Debug for NodePipeline {
@@ -129,6 +133,7 @@ impl NodePipeline {
             health,
             hook,
             plant_loss,
+            merge_nice,
             storage,
         } = setup;
         let shards = (0..rule.shards())
@@ -146,6 +151,7 @@ impl NodePipeline {
             rule,
             hook,
             plant_loss,
+            merge_nice,
         }
     }
 
@@ -184,7 +190,7 @@ impl NodePipeline {
                 Err(e) => break Err(e),
                 Ok(None) => {}
             }
-            if origin != Origin::Remote && self.merge_next() {
+            if origin != Origin::Remote && self.help_merge() {
                 c.helped_merges.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -193,6 +199,32 @@ impl NodePipeline {
         c.blocked_ns
             .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
         result
+    }
+
+    /// Merges the oldest sealed slot on this writer's thread, if any, at
+    /// the merge priority when one is set (the writer's own priority is
+    /// restored after); returns whether there was one.
+    fn help_merge(&self) -> bool {
+        let Some(sealed) = self.pop_sealed() else {
+            return false;
+        };
+        let _raised = self.merge_nice.and_then(|nice| self.raise_to(nice));
+        self.merge_sealed(sealed);
+        true
+    }
+
+    /// Raises the calling thread to nice value `nice` (see
+    /// [`Raised`]), counting a refusal.
+    fn raise_to(&self, nice: i32) -> Option<Raised> {
+        match Raised::to(nice) {
+            Ok(raised) => raised,
+            Err(_) => {
+                self.counters
+                    .priority_refusals
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Seals `slot` and hands it to the node's merges. Once the index is
