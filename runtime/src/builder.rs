@@ -344,7 +344,15 @@ impl Builder {
                 merge_nice,
                 &topology,
                 &health,
-                node,
+                {
+                    // Weak: the node owns the pool, whose start handler this is.
+                    let node = Arc::downgrade(node);
+                    move || {
+                        if let Some(node) = node.upgrade() {
+                            node.count_priority_refusal();
+                        }
+                    }
+                },
                 &merge_threads,
             )?;
             if memory.reserve_per_node > 0 {

@@ -5,10 +5,9 @@
 
 use std::thread::{self, JoinHandle};
 
-use super::node::NodePipeline;
 use crate::health::{panic_message, Health};
 use crate::priority;
-use crate::sync::{lock, Arc, Mutex, Ordering};
+use crate::sync::{lock, Arc, Mutex};
 use crate::topology::{CpuId, Topology};
 use crate::Error;
 
@@ -39,8 +38,8 @@ impl Executor for RayonPool {
 }
 
 /// Starts node `index`'s merge pool: one thread per merge CPU, each pinned
-/// at start (when `bind`) and set to nice value `nice` (when given; a
-/// refusal counted in `node`'s stats), a panic outside a merge job
+/// at start (when `bind`) and set to nice value `nice` (when given;
+/// `refused` is called when the system refuses), a panic outside a merge job
 /// poisoning the index, and every thread's join handle pushed to `joins`
 /// so `close` can join them all.
 #[allow(clippy::too_many_arguments)]
@@ -51,13 +50,11 @@ pub(crate) fn merge_pool(
     nice: Option<i32>,
     topology: &Arc<Topology>,
     health: &Arc<Health>,
-    node: &Arc<NodePipeline>,
+    refused: impl Fn() + Send + Sync + 'static,
     joins: &Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) -> Result<RayonPool, Error> {
     let threads = cpus.len().max(1);
     let topo = Arc::clone(topology);
-    // Weak: the node owns the pool, whose start handler this is.
-    let node = Arc::downgrade(node);
     let h = Arc::clone(health);
     let joins = Arc::clone(joins);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -73,11 +70,9 @@ pub(crate) fn merge_pool(
                 // Best effort: an unbound merge thread is slower, not wrong.
                 let _ = topo.bind_current_thread(&cpus);
             }
-            if let (Some(nice), Some(node)) = (nice, node.upgrade()) {
+            if let Some(nice) = nice {
                 if priority::set_current(nice).is_err() {
-                    node.counters
-                        .priority_refusals
-                        .fetch_add(1, Ordering::Relaxed);
+                    refused();
                 }
             }
         })

@@ -219,12 +219,17 @@ impl NodePipeline {
         match Raised::to(nice) {
             Ok(raised) => raised,
             Err(_) => {
-                self.counters
-                    .priority_refusals
-                    .fetch_add(1, Ordering::Relaxed);
+                self.count_priority_refusal();
                 None
             }
         }
+    }
+
+    /// Counts a thread the system refused the merge priority.
+    pub(crate) fn count_priority_refusal(&self) {
+        self.counters
+            .priority_refusals
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Seals `slot` and hands it to the node's merges. Once the index is
