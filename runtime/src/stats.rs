@@ -73,10 +73,12 @@ pub struct NodeStats {
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
-    /// Times a merge thread or a helping writer was refused the merge
-    /// priority ([`Builder::merge_nice`](crate::Builder::merge_nice)): the
-    /// system does not let it raise its priority (`CAP_SYS_NICE` or
-    /// `RLIMIT_NICE` needed), so it merged at its own. 0 without the setting.
+    /// Times a merge thread (once, at its start) or a writer helping with
+    /// a merge (once per merge) was refused the merge priority
+    /// ([`Builder::merge_nice`](crate::Builder::merge_nice)): the system
+    /// does not let it raise its priority (`CAP_SYS_NICE` or `RLIMIT_NICE`
+    /// needed) or has no per-thread nice (not Linux), so it merged at its
+    /// own. 0 without the setting.
     pub priority_refusals: u64,
     /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,

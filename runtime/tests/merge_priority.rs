@@ -1,14 +1,17 @@
 //! `Builder::merge_nice`: merge threads run at the nice value given; a
 //! writer that helps merge takes it for the merge only when it is a higher
 //! priority than its own, and keeps its own value after. Linux only (nice
-//! is per thread there).
+//! is per thread there). One node (a synthetic topology, threads not
+//! pinned), whatever the host has, and nice values relative to the one the
+//! test inherits (merge threads inherit it too), so that the same moves
+//! are allowed unprivileged under `nice -n 5 cargo test`.
 #![cfg(target_os = "linux")]
 
 mod common;
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use numatree::{Error, Index};
+use numatree::{Builder, Error, Index, TopologySource};
 
 /// The calling thread's nice value, from `/proc/thread-self/stat`.
 fn own_nice() -> i32 {
@@ -38,9 +41,19 @@ fn on_merge_thread() -> bool {
 /// Whether this process may raise a thread's priority (root, or
 /// `CAP_SYS_NICE`, or a generous `RLIMIT_NICE`).
 fn may_raise_priority() -> bool {
-    std::thread::spawn(|| set_own_nice(10).is_ok() && set_own_nice(5).is_ok())
-        .join()
-        .unwrap()
+    std::thread::spawn(|| {
+        let own = own_nice();
+        own < 19 && set_own_nice(own + 1).is_ok() && set_own_nice(own).is_ok()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A one-node index builder: with one writer per node, one writer.
+fn one_node() -> Builder {
+    Index::builder().topology(TopologySource::Synthetic(
+        "pack:1 numa:1 core:2 pu:1".into(),
+    ))
 }
 
 #[derive(Default)]
@@ -53,13 +66,15 @@ struct Seen {
 
 #[test]
 fn merge_threads_run_at_the_merge_nice_value() {
+    // Lowering a thread's priority is always allowed.
+    let nice = (own_nice() + 7).min(19);
     let seen = Arc::new(Seen::default());
     let hook_seen = Arc::clone(&seen);
     // Room for every slot: the writer never helps, the merge thread merges all.
-    let index = Index::builder()
+    let index = one_node()
         .slot_capacity(64)
         .slots_per_node(8)
-        .merge_nice(7)
+        .merge_nice(nice)
         .merge_hook(move |_| {
             let m = &hook_seen.merges;
             m.lock().unwrap().push((on_merge_thread(), own_nice()));
@@ -76,8 +91,8 @@ fn merge_threads_run_at_the_merge_nice_value() {
     assert!(
         merges
             .iter()
-            .all(|&(merge_thread, nice)| merge_thread && nice == 7),
-        "every merge on a merge thread at nice 7: {merges:?}"
+            .all(|&(merge_thread, n)| merge_thread && n == nice),
+        "every merge on a merge thread at nice {nice}: {merges:?}"
     );
     assert_eq!(
         index.stats().total.priority_refusals,
@@ -90,15 +105,26 @@ fn merge_threads_run_at_the_merge_nice_value() {
 #[test]
 fn a_helping_writer_merges_at_the_merge_nice_and_keeps_its_own() {
     let privileged = may_raise_priority();
+    // The merge threads go from the inherited value down to `merge` (always
+    // allowed); the writer lowers itself to `writer`, below `merge`, so
+    // that `merge` is a raise for it.
+    let base = own_nice();
+    let (merge, writer) = (base + 3, base + 6);
+    if writer > 19 {
+        eprintln!("skipped: inherited nice {base} leaves no room for a raise below 19");
+        return;
+    }
     let seen = Arc::new(Seen::default());
     let hook_seen = Arc::clone(&seen);
-    // One merge thread, held in its first merge until a writer has helped:
-    // with one slot in flight the writer runs dry and must help.
-    let index = Index::builder()
+    // One merge thread, held in its first merge until a writer has helped.
+    // The pool holds one slot in flight plus the writer's own: when the
+    // writer runs dry, two slots are sealed, the merge thread holds at most
+    // one of them in the hook, and the writer helps with the other.
+    let index = one_node()
         .slot_capacity(64)
         .slots_per_node(1)
         .merge_threads_per_node(1)
-        .merge_nice(5)
+        .merge_nice(merge)
         .merge_hook(move |_| {
             let s = &hook_seen;
             let merge_thread = on_merge_thread();
@@ -119,7 +145,7 @@ fn a_helping_writer_merges_at_the_merge_nice_and_keeps_its_own() {
     let writer_nice = Mutex::new(Vec::new());
     index
         .run_writers(1, |ctx, w| {
-            set_own_nice(10).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+            set_own_nice(writer).map_err(|e| Error::InvalidConfig(e.to_string()))?;
             w.insert_batch(&streams[ctx.global])?;
             w.flush()?;
             writer_nice.lock().unwrap().push(own_nice());
@@ -129,7 +155,7 @@ fn a_helping_writer_merges_at_the_merge_nice_and_keeps_its_own() {
     index.flush().unwrap();
     assert_eq!(
         writer_nice.into_inner().unwrap(),
-        vec![10],
+        vec![writer],
         "the writer keeps its own nice value"
     );
     let helped: Vec<i32> = seen
@@ -145,8 +171,8 @@ fn a_helping_writer_merges_at_the_merge_nice_and_keeps_its_own() {
     if privileged {
         assert_eq!(refusals, 0);
         assert!(
-            helped.iter().all(|&n| n == 5),
-            "helped at nice 5: {helped:?}"
+            helped.iter().all(|&n| n == merge),
+            "helped at nice {merge}: {helped:?}"
         );
     } else {
         assert_eq!(
@@ -155,7 +181,7 @@ fn a_helping_writer_merges_at_the_merge_nice_and_keeps_its_own() {
             "each refused raise counted"
         );
         assert!(
-            helped.iter().all(|&n| n == 10),
+            helped.iter().all(|&n| n == writer),
             "helped at its own: {helped:?}"
         );
     }

@@ -13,12 +13,15 @@ use std::thread::JoinHandle;
 use crate::health::{Health, Waiters};
 use crate::pipeline::{merge_pool, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines};
 use crate::plan::{Plan, PlanConfig};
-use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
 use crate::slot::Binder;
 use crate::storage::{ShardStorage, StorageConfig};
 use crate::sync::{Arc, Mutex};
 use crate::topology::{Topology, TopologySource};
 use crate::Error;
+
+mod env;
+
+use env::{check_nice, merge_nice_from_env, nodes_from_env};
 
 /// Smallest slot capacity accepted, in records.
 pub const MIN_SLOT_CAPACITY: usize = 64;
@@ -567,66 +570,9 @@ fn physical_memory() -> Option<usize> {
     }
 }
 
-/// Checks a nice value against [`NICE_RANGE`].
-fn check_nice(what: &str, nice: i32) -> Result<(), Error> {
-    if NICE_RANGE.contains(&nice) {
-        return Ok(());
-    }
-    Err(Error::InvalidConfig(format!(
-        "{what} = {nice} is invalid: nice values run from {} (first) to {} (last)",
-        NICE_RANGE.start(),
-        NICE_RANGE.end()
-    )))
-}
-
-/// Parses `NUMATREE_MERGE_NICE`, if set and non-empty.
-fn merge_nice_from_env() -> Result<Option<i32>, Error> {
-    match std::env::var(MERGE_NICE_ENV) {
-        Ok(v) if !v.trim().is_empty() => {
-            let nice = v.trim().parse().map_err(|_| {
-                Error::InvalidConfig(format!(
-                    "{MERGE_NICE_ENV}={v:?} is invalid: expected a nice value like -5"
-                ))
-            })?;
-            check_nice(MERGE_NICE_ENV, nice)?;
-            Ok(Some(nice))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Parses `NUMATREE_NODES`, if set and non-empty.
-fn nodes_from_env() -> Result<Option<Vec<usize>>, Error> {
-    match std::env::var(NODES_ENV) {
-        Ok(v) if !v.trim().is_empty() => parse_node_list(&v).map(Some),
-        _ => Ok(None),
-    }
-}
-
-/// Parses a comma-separated list of node indexes.
-fn parse_node_list(list: &str) -> Result<Vec<usize>, Error> {
-    list.split(',')
-        .map(|n| {
-            n.trim().parse().map_err(|_| {
-                Error::InvalidConfig(format!(
-                    "{NODES_ENV}={list:?} is invalid: expected node indexes like 0 or 0,2"
-                ))
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_lists_parse_or_name_the_bad_value() {
-        assert_eq!(parse_node_list("1").unwrap(), [1]);
-        assert_eq!(parse_node_list("0, 2").unwrap(), [0, 2]);
-        let err = parse_node_list("0,x").unwrap_err().to_string();
-        assert!(err.contains("NUMATREE_NODES=\"0,x\" is invalid"), "{err}");
-    }
 
     #[test]
     fn ranges_name_the_value_and_the_limits() {

@@ -1,0 +1,89 @@
+//! Settings the environment gives when the code does not:
+//! `NUMATREE_NODES` (which nodes) and `NUMATREE_MERGE_NICE` (the merge
+//! priority), each checked as strictly as the setter it stands for.
+//! (`NUMATREE_TOPOLOGY` is the topology module's.)
+
+use super::NODES_ENV;
+use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
+use crate::Error;
+
+/// Checks a nice value against [`NICE_RANGE`].
+pub(super) fn check_nice(what: &str, nice: i32) -> Result<(), Error> {
+    if NICE_RANGE.contains(&nice) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "{what} = {nice} is invalid: nice values run from {} (first) to {} (last)",
+        NICE_RANGE.start(),
+        NICE_RANGE.end()
+    )))
+}
+
+/// Parses `NUMATREE_MERGE_NICE`, if set and non-empty.
+pub(super) fn merge_nice_from_env() -> Result<Option<i32>, Error> {
+    match std::env::var(MERGE_NICE_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_nice(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a `NUMATREE_MERGE_NICE` value.
+fn parse_nice(v: &str) -> Result<i32, Error> {
+    let nice = v.trim().parse().map_err(|_| {
+        Error::InvalidConfig(format!(
+            "{MERGE_NICE_ENV}={v:?} is invalid: expected a nice value like -5"
+        ))
+    })?;
+    check_nice(MERGE_NICE_ENV, nice)?;
+    Ok(nice)
+}
+
+/// Parses `NUMATREE_NODES`, if set and non-empty.
+pub(super) fn nodes_from_env() -> Result<Option<Vec<usize>>, Error> {
+    match std::env::var(NODES_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_node_list(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a comma-separated list of node indexes.
+fn parse_node_list(list: &str) -> Result<Vec<usize>, Error> {
+    list.split(',')
+        .map(|n| {
+            n.trim().parse().map_err(|_| {
+                Error::InvalidConfig(format!(
+                    "{NODES_ENV}={list:?} is invalid: expected node indexes like 0 or 0,2"
+                ))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_parse_or_name_the_bad_value() {
+        assert_eq!(parse_node_list("1").unwrap(), [1]);
+        assert_eq!(parse_node_list("0, 2").unwrap(), [0, 2]);
+        let err = parse_node_list("0,x").unwrap_err().to_string();
+        assert!(err.contains("NUMATREE_NODES=\"0,x\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn nice_values_parse_or_name_the_bad_value() {
+        assert_eq!(parse_nice(" -5 ").unwrap(), -5);
+        assert_eq!(parse_nice("19").unwrap(), 19);
+        let err = parse_nice("high").unwrap_err().to_string();
+        assert!(
+            err.contains("NUMATREE_MERGE_NICE=\"high\" is invalid"),
+            "{err}"
+        );
+        let err = parse_nice("-21").unwrap_err().to_string();
+        assert!(
+            err.contains("NUMATREE_MERGE_NICE = -21 is invalid") && err.contains("-20"),
+            "{err}"
+        );
+    }
+}
