@@ -261,8 +261,12 @@ impl ShardStorage {
         let mut start = 0;
         while start < run.len() {
             let id = run[start].key.series;
-            let end = start + run[start..].partition_point(|r| r.key.series == id);
-            let kept = start + run[start..end].partition_point(|r| r.key.ts < floor);
+            let end = series_end(run, start);
+            let kept = if run[start].key.ts >= floor {
+                start
+            } else {
+                start + run[start..end].partition_point(|r| r.key.ts < floor)
+            };
             stats.expired += kept - start;
             if kept == end {
                 start = end;
@@ -462,6 +466,25 @@ impl ShardStorage {
 /// makes of its current one (`None`: it stays); returns what changed and
 /// how many versions were published (each retires one). The sweeps of
 /// retention and of idle series.
+/// Where the records of the series that starts at `run[start]` end, in a
+/// run grouped by series. Gallops (1, 2, 4, ... records ahead) and then
+/// bisects the last step: a series of `n` records in the run costs about
+/// `2 log2 n` loads next to `start`, where a bisection of the whole rest
+/// of the run cost ~12 dependent loads across it for every series (14% of
+/// the merge's samples at 16 records a series).
+fn series_end(run: &[Record], start: usize) -> usize {
+    let id = run[start].key.series;
+    let rest = &run[start..];
+    let mut ahead = 1;
+    while ahead < rest.len() && rest[ahead].key.series == id {
+        ahead *= 2;
+    }
+    // `rest[ahead / 2]` is of the series (`rest[0]` when `ahead` is 1).
+    let from = ahead / 2;
+    let to = ahead.min(rest.len());
+    start + from + rest[from..to].partition_point(|r| r.key.series == id)
+}
+
 fn republish(
     directory: &mut directory::DirectoryWriter<'_>,
     mut f: impl FnMut(&series::Series) -> Option<series::Series>,
@@ -484,6 +507,29 @@ fn republish(
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_end_finds_where_each_series_of_a_run_ends() {
+        // Series of 1..=40 records, each run checked against a linear walk.
+        for lens in [
+            vec![1],
+            vec![1, 1, 1],
+            vec![2, 5, 1, 16, 17, 3],
+            (1..=40).collect(),
+        ] {
+            let run: Vec<Record> = lens
+                .iter()
+                .enumerate()
+                .flat_map(|(s, &n)| (0..n).map(move |t| Record::new(s as u32 * 3, t as i64, 0)))
+                .collect();
+            let mut start = 0;
+            for &n in &lens {
+                assert_eq!(series_end(&run, start), start + n, "{lens:?} at {start}");
+                start += n;
+            }
+            assert_eq!(start, run.len());
+        }
+    }
 
     #[test]
     fn frozen_tails_are_kept_for_reuse_and_released_on_request() {
