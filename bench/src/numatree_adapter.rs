@@ -175,14 +175,12 @@ impl Contender for NumatreeContender {
     }
 
     fn plan(&self) -> Option<String> {
-        let priority = match std::env::var(numatree::MERGE_NICE_ENV) {
-            Ok(v) if !v.trim().is_empty() => format!(
-                "merge priority: nice {} ({}; merge threads, and writers while they help)",
-                v.trim(),
-                numatree::MERGE_NICE_ENV
-            ),
-            _ => format!(
-                "merge priority: each thread's own ({} unset)",
+        let priority = match self.index.merge_nice() {
+            Some(nice) => {
+                format!("merge priority: nice {nice} (merge threads, and writers while they help)")
+            }
+            None => format!(
+                "merge priority: each thread's own (merge_nice and {} unset)",
                 numatree::MERGE_NICE_ENV
             ),
         };

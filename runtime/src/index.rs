@@ -237,6 +237,13 @@ impl Index {
         &self.pipelines.plan
     }
 
+    /// The nice value the merge threads run at
+    /// ([`Builder::merge_nice`](crate::Builder::merge_nice) or
+    /// `NUMATREE_MERGE_NICE`), `None` when neither set one.
+    pub fn merge_nice(&self) -> Option<i32> {
+        self.pipelines.nodes.first().and_then(|n| n.merge_nice())
+    }
+
     /// The topology the plan was computed from.
     pub fn topology(&self) -> &Topology {
         &self.topology

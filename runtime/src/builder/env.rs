@@ -3,20 +3,20 @@
 //! priority), each checked as strictly as the setter it stands for.
 //! (`NUMATREE_TOPOLOGY` is the topology module's.)
 
-use super::NODES_ENV;
+use super::{check_range, NODES_ENV};
 use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
 use crate::Error;
 
 /// Checks a nice value against [`NICE_RANGE`].
 pub(super) fn check_nice(what: &str, nice: i32) -> Result<(), Error> {
-    if NICE_RANGE.contains(&nice) {
-        return Ok(());
-    }
-    Err(Error::InvalidConfig(format!(
-        "{what} = {nice} is invalid: nice values run from {} (first) to {} (last)",
-        NICE_RANGE.start(),
-        NICE_RANGE.end()
-    )))
+    let (first, last) = (*NICE_RANGE.start(), *NICE_RANGE.end());
+    check_range(
+        what,
+        nice,
+        first,
+        last,
+        "(nice values: the lowest runs first)",
+    )
 }
 
 /// Parses `NUMATREE_MERGE_NICE`, if set and non-empty.

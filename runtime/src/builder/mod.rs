@@ -533,11 +533,11 @@ pub(crate) struct Started {
 
 /// `Err(InvalidConfig)` naming `name`, its value and the range, unless
 /// `value` is in `min..=max`.
-pub(crate) fn check_range(
+pub(crate) fn check_range<T: PartialOrd + Copy + std::fmt::Display>(
     name: &str,
-    value: usize,
-    min: usize,
-    max: usize,
+    value: T,
+    min: T,
+    max: T,
     unit: &str,
 ) -> Result<(), Error> {
     if (min..=max).contains(&value) {

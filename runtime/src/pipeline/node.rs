@@ -225,6 +225,11 @@ impl NodePipeline {
         }
     }
 
+    /// The nice value merge threads and helping writers take, if set.
+    pub(crate) fn merge_nice(&self) -> Option<i32> {
+        self.merge_nice
+    }
+
     /// Counts a thread the system refused the merge priority.
     pub(crate) fn count_priority_refusal(&self) {
         self.counters
