@@ -43,6 +43,7 @@
 use crate::topology::{CpuId, CpuList, NodeId, NumaNode, Topology, TopologySource};
 use crate::Error;
 use std::fmt;
+use strength_reduce::StrengthReducedU32;
 
 /// Most shards one node's tree may be split into.
 pub const MAX_SHARDS_PER_NODE: usize = 256;
@@ -110,24 +111,65 @@ impl NodePlan {
 /// The second half of the partition rule, for one node: which of the
 /// node's shards owns a series. The one place the rule is written; the
 /// plan's [`route`](Plan::route) and the node pipelines both use it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Its divisors are known only at run time, so each is kept with its
+/// reciprocal (`strength_reduce`): a division becomes a multiplication and
+/// a shift. A lookup computed four divisions before its first load (its
+/// shard, then its rank in the shard), and a merge's sort two per record
+/// it groups.
+#[derive(Clone, Copy, Debug)]
 pub struct ShardRule {
     node_count: u32,
     /// Shards of the node, `1..=256`.
     shards: u32,
+    by_nodes: StrengthReducedU32,
+    by_shards: StrengthReducedU32,
+    /// `node_count * shards`: a rank is `series / (node_count * shards)`.
+    by_stride: StrengthReducedU32,
+}
+
+impl PartialEq for ShardRule {
+    fn eq(&self, other: &Self) -> bool {
+        (self.node_count, self.shards) == (other.node_count, other.shards)
+    }
+}
+
+impl Eq for ShardRule {}
+
+impl std::hash::Hash for ShardRule {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.node_count, self.shards).hash(state);
+    }
 }
 
 impl ShardRule {
     /// The rule for a node of a plan with `node_count` nodes and `shards`
-    /// shards on this node (both at least 1).
+    /// shards on this node (both at least 1; shards at most 256, so the
+    /// product fits a `u32` below 16,777,216 nodes).
     pub(crate) fn new(node_count: u32, shards: u32) -> ShardRule {
-        ShardRule { node_count, shards }
+        let stride = node_count
+            .checked_mul(shards)
+            .expect("nodes times shards fits a u32");
+        ShardRule {
+            node_count,
+            shards,
+            by_nodes: StrengthReducedU32::new(node_count),
+            by_shards: StrengthReducedU32::new(shards),
+            by_stride: StrengthReducedU32::new(stride),
+        }
+    }
+
+    /// The node of `series` (an index into the plan's nodes):
+    /// `series % node_count`.
+    #[inline]
+    pub(crate) fn node_of(self, series: u32) -> usize {
+        (series % self.by_nodes) as usize
     }
 
     /// The shard of `series`: `(series / node_count) % shards`.
     #[inline]
     pub fn shard_of(self, series: u32) -> usize {
-        ((series / self.node_count) % self.shards) as usize
+        ((series / self.by_nodes) % self.by_shards) as usize
     }
 
     /// Shards of the node.
@@ -140,7 +182,7 @@ impl ShardRule {
     /// its table by, so a sorted run walks it in order).
     #[inline]
     pub fn local_index(self, series: u32) -> u32 {
-        series / self.node_count / self.shards
+        series / self.by_stride
     }
 
     /// What `series` keeps of its id beside its rank:
@@ -149,7 +191,7 @@ impl ShardRule {
     /// the shard give the id back.
     #[inline]
     pub(crate) fn residue(self, series: u32) -> u32 {
-        series - self.local_index(series) * self.node_count * self.shards
+        series % self.by_stride
     }
 
     /// The series of rank `local` whose ids leave `residue`.
@@ -165,6 +207,8 @@ pub struct Plan {
     nodes: Vec<NodePlan>,
     /// `nodes.len()`, as the divisor of the partition rule.
     node_count: u32,
+    /// Each node's shard rule (see [`ShardRule`]), made once.
+    rules: Vec<ShardRule>,
     binding_applied: bool,
     /// One line describing the topology the plan was computed from.
     topology: String,
@@ -254,9 +298,14 @@ impl Plan {
         }
 
         let total_cpus: usize = nodes.iter().map(|n| n.cpus.len()).sum();
+        let rules = plans
+            .iter()
+            .map(|p| ShardRule::new(node_count, p.shards as u32))
+            .collect();
         Ok(Plan {
             nodes: plans,
             node_count,
+            rules,
             binding_applied,
             topology: format!(
                 "{} NUMA node{} given, {total_cpus} CPUs",
@@ -335,7 +384,7 @@ impl Plan {
         if self.node_count == 1 {
             0
         } else {
-            (series % self.node_count) as usize
+            self.rules[0].node_of(series)
         }
     }
 
@@ -359,10 +408,7 @@ impl Plan {
     ///
     /// If `node_idx >= node_count()`.
     pub fn shard_rule(&self, node_idx: usize) -> ShardRule {
-        ShardRule {
-            node_count: self.node_count,
-            shards: self.nodes[node_idx].shards as u32,
-        }
+        self.rules[node_idx]
     }
 
     /// The CPU for the `i`-th writer of node `node_idx`: writer CPUs in
@@ -469,6 +515,33 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The rule's reciprocals give exactly what the divisions they
+        /// replace give, at every id, the extremes included.
+        #[test]
+        fn shard_rule_matches_plain_division(
+            node_count in 1u32..=64,
+            shards in 1u32..=256,
+            series in proptest::prop_oneof![
+                proptest::prelude::any::<u32>(),
+                (u32::MAX - 1024)..=u32::MAX,
+                0u32..1024,
+            ],
+        ) {
+            let rule = ShardRule::new(node_count, shards);
+            proptest::prop_assert_eq!(rule.node_of(series), (series % node_count) as usize);
+            proptest::prop_assert_eq!(
+                rule.shard_of(series),
+                ((series / node_count) % shards) as usize
+            );
+            let rank = series / node_count / shards;
+            proptest::prop_assert_eq!(rule.local_index(series), rank);
+            let residue = series - rank * node_count * shards;
+            proptest::prop_assert_eq!(rule.residue(series), residue);
+            proptest::prop_assert_eq!(rule.series_of(rank, residue), series);
+        }
+    }
 
     /// Nodes with the given CPU counts, CPUs numbered consecutively.
     fn nodes(cpu_counts: &[usize]) -> Vec<NumaNode> {
