@@ -289,30 +289,42 @@ pub(crate) struct DirectoryWriter<'g> {
 impl DirectoryWriter<'_> {
     /// Brings what merging `run` will touch into the cache, one kind of
     /// thing at a time: every table slot of a series without a direct
-    /// cell, then every version (a short series' is its tail block). The
-    /// loads of one stage do not depend on each other, so their cache
-    /// misses overlap, where the merge itself would take them one series
-    /// after another (with many short series, most of a merge's time is
-    /// these misses).
+    /// cell, then every version (a short series' is its tail block), then
+    /// the tail block of every boxed version. The loads of one stage do
+    /// not depend on each other, so their cache misses overlap, where the
+    /// merge itself would take them one series after another (with many
+    /// short series, most of a merge's time is these misses). What a
+    /// direct cell points at is prefetched, not loaded: a loop of loads
+    /// keeps only as many misses in flight as the core's reorder window
+    /// holds iterations, a loop of prefetches as many as its fill buffers.
     pub(crate) fn warm(&self, run: &[Record], cells: &mut Vec<usize>) {
         let d = self.directory;
         let table = d.table.load(self.guard);
         cells.clear();
         let mut touched = 0u64;
-        let mut last = None;
-        for r in run {
-            if last == Some(r.key.series) {
-                continue;
-            }
-            last = Some(r.key.series);
-            if let Some(rank) = d.direct_rank(r.key.series) {
-                // No slot to probe: the version at once.
-                touched ^= d.with_direct_cell(rank, |cell| {
-                    cell.and_then(|c| c.load(self.guard))
-                        .map_or(0, |version| version.tail_len())
-                });
-            } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(r.key.series)) {
+        let distinct = || {
+            let mut last = None;
+            run.iter().filter_map(move |r| {
+                let new = last != Some(r.key.series);
+                last = Some(r.key.series);
+                new.then_some(r.key.series)
+            })
+        };
+        for series in distinct() {
+            if let Some(rank) = d.direct_rank(series) {
+                d.with_direct_cell(rank, |cell| cell.map(SeriesCell::prefetch));
+            } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(series)) {
                 cells.push(cell);
+            }
+        }
+        for series in distinct() {
+            if let Some(rank) = d.direct_rank(series) {
+                touched ^= d.with_direct_cell(rank, |cell| match cell {
+                    Some(cell) if !cell.is_short() => cell
+                        .load(self.guard)
+                        .map_or(0, |version| version.tail_len()),
+                    _ => 0,
+                });
             }
         }
         if let Some(chunks) = d.chunks.load(self.guard) {

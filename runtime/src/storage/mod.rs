@@ -105,6 +105,7 @@ mod frozen;
 mod idle;
 mod image;
 mod merge;
+mod prefetch;
 mod retention;
 mod segmented;
 mod series;

@@ -12,6 +12,7 @@ use numatree_core::{BlockId, BlockRead, BlockSource};
 use super::Series;
 use crate::storage::block::{BlockView, FlatView, SegmentedView};
 use crate::storage::frozen::Decoded;
+use crate::storage::prefetch::prefetch_line;
 
 /// A version being read: its blocks, with a buffer that frozen ones are
 /// decoded into (made on first use, so reads of hot blocks never pay for
@@ -91,15 +92,7 @@ impl Reading<'_> {
 /// next) while the current one is decoded.
 #[inline]
 fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
-    // cannot fault, whatever the address; this one is a live allocation.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    prefetch_line(bytes.as_ptr());
 }
 
 /// Starts loading the lines of `bytes` (a frozen block whose time line
