@@ -592,6 +592,20 @@ mod tests {
         }
 
         #[test]
+        fn the_xor_bound_is_at_most_the_stream_and_size_below_is_exact(
+            values in (0usize..if cfg!(miri) { 20 } else { 300 }).prop_flat_map(shaped),
+            share in 0usize..=100,
+        ) {
+            let mut count = xor::Count::default();
+            xor::encode(&values, &mut count);
+            prop_assert!(xor::bits_at_least(&values) <= count.0);
+            // A limit anywhere from nothing to past the stream's size.
+            let limit = (count.0 + 64) * share / 100;
+            let expected = (count.0 < limit).then_some(count.0);
+            prop_assert_eq!(xor::size_below(&values, limit), expected);
+        }
+
+        #[test]
         fn full_blocks_choose_the_same_either_side_of_the_scratch(
             values in (STACK_POINTS - 2..=STACK_POINTS + 2).prop_flat_map(shaped),
         ) {

@@ -120,10 +120,45 @@ impl Sink for Bounded {
 }
 
 /// The bits of the stream for `values`, if fewer than `limit`; `None` as
-/// soon as the bits so far and 2 a value left reach `limit`.
+/// soon as the bits so far and 2 a value left reach `limit`, or at once
+/// when [`bits_at_least`] reaches it.
 pub(super) fn size_below(values: &[u64], limit: usize) -> Option<usize> {
+    // Where the limit leaves room for a quarter of a value's bits or more
+    // (nothing else compressed the block much: random values, where the
+    // count below would run almost to the end before the 2-bit bound
+    // stops it), first a bound that needs no branch a value.
+    if limit >= 16 * values.len() && bits_at_least(values) >= limit {
+        return None;
+    }
     let mut sink = Bounded { bits: 0, limit };
     encode(values, &mut sink).then_some(sink.bits)
+}
+
+/// A lower bound of the stream's bits for `values`: the first value's 64,
+/// then per value 2 for a repeat, else its flag and class bits and the
+/// XOR's bits from its highest set bit down (its lowest set bit, past the
+/// trailing-zero threshold). The class rounds leading zeros down, so the
+/// stream stores at least these bits.
+pub(super) fn bits_at_least(values: &[u64]) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    let rest: usize = values
+        .windows(2)
+        .map(|w| {
+            let x = w[0] ^ w[1];
+            let (leading, trailing) = (x.leading_zeros(), x.trailing_zeros());
+            let bits = if x == 0 {
+                2
+            } else if trailing > TRAILING_THRESHOLD {
+                11 + 64 - leading - trailing
+            } else {
+                2 + 64 - leading
+            };
+            bits as usize
+        })
+        .sum();
+    64 + rest
 }
 
 /// Streams `values` into `sink`; false if the sink stopped it.
