@@ -92,6 +92,13 @@ mod imp {
                 // included) or by `Drop` (`&mut self`: no load running).
                 return Some(Current::Boxed(unsafe { &*word.cast::<Series>() }));
             }
+            // A short block spans a few lines (its length, then its
+            // timestamps, then its values): start loading the next two while
+            // the first arrives, so that a read takes one miss, not three
+            // in turn. Hints: past a block's end they load a wasted line.
+            let first = word.map_addr(|a| a & !SHORT).cast::<u8>().cast_const();
+            prefetch_line(first.wrapping_add(64));
+            prefetch_line(first.wrapping_add(128));
             // SAFETY: a tagged word is a short series' block whose
             // reference the cell owns (`store`), kept alive while `_guard`
             // is held as a boxed version is; its word 0 was written before
