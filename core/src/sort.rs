@@ -57,7 +57,8 @@ impl<const N: usize> Default for SortScratch<N> {
 ///
 /// `scratch` must hold at least `records.len()` records. `counts` may be any
 /// length (even 0): when the series ids of the run span at most
-/// `counts.len()` values, the fast counting sort is used, else a merge sort.
+/// `counts.len()` values, the fast counting sort is used, else a stable
+/// scatter by group and a merge sort by key within each group.
 /// `group` is called with series ids and must be a pure function of them.
 ///
 /// # Errors
@@ -98,14 +99,17 @@ pub fn sort_dedup(
         sort_each_series_by_ts(scratch, records);
         Ok(dedup_into(scratch, records))
     } else {
-        let bounds = scatter_by_group(records, scratch, &group);
-        for g in 0..GROUPS {
-            let range = bounds[g]..bounds[g + 1];
-            if range.len() > 1 {
-                merge_sort_by(&mut scratch[range.clone()], &mut records[range], |a, b| {
-                    a.key < b.key
-                });
+        let ends = scatter_by_group(records, scratch, &group);
+        let mut start = 0;
+        for end in ends {
+            if end - start > 1 {
+                merge_sort_by(
+                    &mut scratch[start..end],
+                    &mut records[start..end],
+                    |a, b| a.key < b.key,
+                );
             }
+            start = end;
         }
         Ok(dedup_into(scratch, records))
     }
@@ -115,29 +119,32 @@ pub fn sort_dedup(
 const GROUPS: usize = 256;
 
 /// Stable scatter of `src` into `dst` ordered by `group(series)` only;
-/// returns where each group starts in `dst` (and, last, its length).
+/// returns where each group ends in `dst` (one table of 256 positions on
+/// the stack: each group's start, advanced past each record placed).
 /// Calls `group` twice per record, so that the merge sort of each group
-/// after it compares keys alone (a wide run's merge sort used to call it
-/// twice per comparison: two divisions each, in the runtime).
+/// after it compares keys alone instead of calling `group` twice per
+/// comparison.
 fn scatter_by_group(
     src: &[Record],
     dst: &mut [Record],
     group: &impl Fn(u32) -> u8,
-) -> [usize; GROUPS + 1] {
-    let mut bounds = [0usize; GROUPS + 1];
+) -> [usize; GROUPS] {
+    let mut next = [0usize; GROUPS];
     for r in src {
-        bounds[group(r.key.series) as usize + 1] += 1;
+        next[group(r.key.series) as usize] += 1;
     }
-    for g in 0..GROUPS {
-        bounds[g + 1] += bounds[g];
+    let mut start = 0;
+    for n in next.iter_mut() {
+        let count = *n;
+        *n = start;
+        start += count;
     }
-    let mut next = bounds;
     for r in src {
         let pos = &mut next[group(r.key.series) as usize];
         dst[*pos] = *r;
         *pos += 1;
     }
-    bounds
+    next
 }
 
 /// Stable scatter of `src` into `dst` ordered by `(group(series), series)`.

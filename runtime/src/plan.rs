@@ -117,7 +117,7 @@ impl NodePlan {
 /// a shift. A lookup computed four divisions before its first load (its
 /// shard, then its rank in the shard), and a merge's sort two per record
 /// it groups.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct ShardRule {
     node_count: u32,
     /// Shards of the node, `1..=256`.
@@ -128,6 +128,8 @@ pub struct ShardRule {
     by_stride: StrengthReducedU32,
 }
 
+// Equality, hashing and `Debug` look at the two counts only: the
+// reciprocals are made from them.
 impl PartialEq for ShardRule {
     fn eq(&self, other: &Self) -> bool {
         (self.node_count, self.shards) == (other.node_count, other.shards)
@@ -135,6 +137,15 @@ impl PartialEq for ShardRule {
 }
 
 impl Eq for ShardRule {}
+
+impl fmt::Debug for ShardRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardRule")
+            .field("node_count", &self.node_count)
+            .field("shards", &self.shards)
+            .finish()
+    }
+}
 
 impl std::hash::Hash for ShardRule {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -144,8 +155,8 @@ impl std::hash::Hash for ShardRule {
 
 impl ShardRule {
     /// The rule for a node of a plan with `node_count` nodes and `shards`
-    /// shards on this node (both at least 1; shards at most 256, so the
-    /// product fits a `u32` below 16,777,216 nodes).
+    /// shards on this node (both at least 1, their product a `u32`: a
+    /// plan has at most `u32::MAX / 256` nodes of at most 256 shards).
     pub(crate) fn new(node_count: u32, shards: u32) -> ShardRule {
         let stride = node_count
             .checked_mul(shards)
@@ -262,9 +273,16 @@ impl Plan {
                 if usable.len() == 1 { "" } else { "s" }
             ));
         }
-        let node_count = u32::try_from(count).map_err(|_| {
-            Error::InvalidConfig(format!("nodes = {count} is invalid: must fit in u32"))
-        })?;
+        // The partition rule divides ids by nodes times shards, a `u32`.
+        let node_count = u32::try_from(count)
+            .ok()
+            .filter(|&n| n.checked_mul(MAX_SHARDS_PER_NODE as u32).is_some())
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "nodes = {count} is invalid: must be at most {}",
+                    u32::MAX / MAX_SHARDS_PER_NODE as u32
+                ))
+            })?;
 
         let mut plans = Vec::with_capacity(count);
         for node in &usable[..count] {

@@ -126,7 +126,7 @@ pub(super) fn size_below(values: &[u64], limit: usize) -> Option<usize> {
     // Where the limit leaves room for a quarter of a value's bits or more
     // (nothing else compressed the block much: random values, where the
     // count below would run almost to the end before the 2-bit bound
-    // stops it), first a bound that needs no branch a value.
+    // stops it), first a bound: one pass, no early exit, no bit counting.
     if limit >= 16 * values.len() && bits_at_least(values) >= limit {
         return None;
     }
@@ -135,10 +135,11 @@ pub(super) fn size_below(values: &[u64], limit: usize) -> Option<usize> {
 }
 
 /// A lower bound of the stream's bits for `values`: the first value's 64,
-/// then per value 2 for a repeat, else its flag and class bits and the
-/// XOR's bits from its highest set bit down (its lowest set bit, past the
-/// trailing-zero threshold). The class rounds leading zeros down, so the
-/// stream stores at least these bits.
+/// then per value 2 for a repeat; else, past the trailing-zero threshold,
+/// 11 (flag, class and significant-bit count) and the XOR's bits from its
+/// highest set bit down to its lowest; below it, 2 (the flag; a new class
+/// adds 3 more) and the XOR's bits from its highest set bit down. The
+/// class rounds leading zeros down, so the stream stores at least these.
 pub(super) fn bits_at_least(values: &[u64]) -> usize {
     if values.is_empty() {
         return 0;

@@ -92,10 +92,13 @@ mod imp {
                 // included) or by `Drop` (`&mut self`: no load running).
                 return Some(Current::Boxed(unsafe { &*word.cast::<Series>() }));
             }
-            // A short block spans a few lines (its length, then its
-            // timestamps, then its values): start loading the next two while
-            // the first arrives, so that a read takes one miss, not three
-            // in turn. Hints: past a block's end they load a wasted line.
+            // A short block's length word, timestamps and values follow
+            // one another (after the `Arc`'s counts), each read only once
+            // the one before has arrived: start loading the two lines after
+            // the first with it, which for the blocks of a few points that
+            // most short series hold (10 points: 184 bytes) is all or most
+            // of the block. Hints: past a block's end they load a wasted
+            // line; in a larger block the value read may lie beyond them.
             let first = word.map_addr(|a| a & !SHORT).cast::<u8>().cast_const();
             prefetch_line(first.wrapping_add(64));
             prefetch_line(first.wrapping_add(128));

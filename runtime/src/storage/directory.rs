@@ -288,15 +288,20 @@ pub(crate) struct DirectoryWriter<'g> {
 
 impl DirectoryWriter<'_> {
     /// Brings what merging `run` will touch into the cache, one kind of
-    /// thing at a time: every table slot of a series without a direct
-    /// cell, then every version (a short series' is its tail block), then
-    /// the tail block of every boxed version. The loads of one stage do
-    /// not depend on each other, so their cache misses overlap, where the
+    /// thing at a time, so that the misses of one pass overlap where the
     /// merge itself would take them one series after another (with many
-    /// short series, most of a merge's time is these misses). What a
-    /// direct cell points at is prefetched, not loaded: a loop of loads
-    /// keeps only as many misses in flight as the core's reorder window
-    /// holds iterations, a loop of prefetches as many as its fill buffers.
+    /// short series, most of a merge's time is these misses):
+    ///
+    /// 1. for a series with a direct cell, a prefetch of what the cell
+    ///    points at (a short series' block, or a boxed version); for one
+    ///    without, its table slot, probed;
+    /// 2. the tail block of every boxed version of a direct cell, loaded;
+    /// 3. the version and tail block of every series found in the table,
+    ///    loaded.
+    ///
+    /// The first pass prefetches rather than loads: a loop of loads keeps
+    /// only as many misses in flight as the core's reorder window holds
+    /// iterations, a loop of prefetches as many as its fill buffers.
     pub(crate) fn warm(&self, run: &[Record], cells: &mut Vec<usize>) {
         let d = self.directory;
         let table = d.table.load(self.guard);
@@ -312,7 +317,11 @@ impl DirectoryWriter<'_> {
         };
         for series in distinct() {
             if let Some(rank) = d.direct_rank(series) {
-                d.with_direct_cell(rank, |cell| cell.map(SeriesCell::prefetch));
+                d.with_direct_cell(rank, |cell| {
+                    if let Some(cell) = cell {
+                        cell.prefetch();
+                    }
+                });
             } else if let Some(cell) = table.as_ref().and_then(|t| t.cell(series)) {
                 cells.push(cell);
             }
