@@ -10,7 +10,7 @@ use strength_reduce::StrengthReducedU32;
 
 /// The second half of the partition rule, for one node: which of the
 /// node's shards owns a series. The one place the rule is written; the
-/// plan's [`route`](Plan::route) and the node pipelines both use it.
+/// plan's [`route`](super::Plan::route) and the node pipelines both use it.
 ///
 /// Its divisors are known only at run time, so each is kept with its
 /// reciprocal (`strength_reduce`): a division becomes a multiplication and
