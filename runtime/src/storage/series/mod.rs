@@ -314,6 +314,11 @@ impl Series {
         if self.frozen.as_ref().map_or(0, |run| run.points) != counted {
             return Err("a frozen run's point count is not its blocks'");
         }
+        if let Some(run) = &self.frozen {
+            if run.len() > 0 && run.first_ts_of(0) != run.block(0).first_ts {
+                return Err("a frozen run's first bound is not its first block's");
+            }
+        }
         if self.frozen.as_ref().map_or(0, |run| run.bytes) != bytes_of(self.frozen_blocks()) {
             return Err("a frozen run's byte count is not its blocks'");
         }
@@ -382,11 +387,9 @@ impl BlockIndex for Series {
     }
     #[inline]
     fn get(&self, i: usize) -> BlockEntry {
-        let f = self.frozen_len();
-        let first_ts = if i < f {
-            self.frozen_block(i).first_ts
-        } else {
-            self.hot[i - f].first_ts
+        let first_ts = match &self.frozen {
+            Some(run) if i < run.len() => run.first_ts_of(i),
+            _ => self.hot[i - self.frozen_len()].first_ts,
         };
         BlockEntry {
             first_ts,

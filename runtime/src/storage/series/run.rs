@@ -96,6 +96,10 @@ pub(super) struct FrozenRun {
     /// the slots, so a reader's lines hold blocks only).
     claimed: Arc<AtomicUsize>,
     len: usize,
+    /// The first block's lower bound, kept here too: a lookup's
+    /// interpolation over the run starts from it, and reading it from the
+    /// index would be one more dependent miss before the slot it picks.
+    first_ts: i64,
     /// Bytes and points of the run's blocks.
     pub(super) bytes: usize,
     pub(super) points: usize,
@@ -108,6 +112,7 @@ impl FrozenRun {
     pub(super) fn new(blocks: Vec<FrozenRef>, points: usize) -> FrozenRun {
         let len = blocks.len();
         let bytes = bytes_of(&blocks);
+        let first_ts = blocks.first().map_or(i64::MIN, |b| b.first_ts);
         let capacity = capacity_for(len);
         let mut blocks = blocks.into_iter();
         let slots = (0..capacity)
@@ -117,6 +122,7 @@ impl FrozenRun {
             slots,
             claimed: Arc::new(AtomicUsize::new(len)),
             len,
+            first_ts,
             bytes,
             points,
         }
@@ -149,6 +155,7 @@ impl FrozenRun {
             slots: Arc::clone(&run.slots),
             claimed: Arc::clone(&run.claimed),
             len,
+            first_ts: run.first_ts,
             bytes,
             points,
         }
@@ -179,6 +186,17 @@ impl FrozenRun {
         match unsafe { self.slots[i].read() } {
             Some(block) => block,
             None => unset(i),
+        }
+    }
+
+    /// The lower bound of block `i` (below `len`), without a load of the
+    /// index for the first.
+    #[inline]
+    pub(super) fn first_ts_of(&self, i: usize) -> i64 {
+        if i == 0 {
+            self.first_ts
+        } else {
+            self.block(i).first_ts
         }
     }
 
@@ -274,6 +292,11 @@ mod tests {
         for (k, run) in runs.iter().enumerate() {
             let expected: Vec<i64> = (0..=k as i64).map(|b| 10 * b).collect();
             assert_eq!(firsts(run), expected, "version {k} sees its own blocks");
+            let bounds: Vec<i64> = (0..run.len()).map(|i| run.first_ts_of(i)).collect();
+            assert_eq!(
+                bounds, expected,
+                "version {k}'s kept first bound is its first block's"
+            );
             assert!(run.get(run.len()).is_none());
         }
     }
