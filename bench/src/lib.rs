@@ -5,7 +5,8 @@
 //! The data flow follows the modules: [`workload`] generates per-writer
 //! record streams and the [`oracle`] of their final state; [`registry`]
 //! lists the [`contender`]s ([`peers`] and, later, numatree); [`phases`]
-//! drives the measurements and [`verify`] checks each one; [`report`] prints
+//! drives the measurements (with [`memory`] and [`cpu`] counting what they
+//! cost) and [`verify`] checks each one; [`report`] prints
 //! the tables and writes the JSON, [`plot`] the SVG; [`progress`] tells
 //! how much of the run is done and estimates the time left.
 //!
@@ -20,6 +21,7 @@
 
 pub mod config;
 pub mod contender;
+pub mod cpu;
 pub mod life;
 pub mod memory;
 pub mod numatree_adapter;

@@ -3,6 +3,7 @@
 
 use crate::config::Phase;
 use crate::contender::{BuildOptions, Contender, ContenderFactory};
+use crate::cpu::CpuWindow;
 use crate::memory::{self, Window};
 use crate::verify;
 
@@ -35,8 +36,13 @@ pub(super) fn insert_phase(
     if let Some(plan) = c.plan() {
         rec.out.plans.entry(f.name().to_owned()).or_insert(plan);
     }
+    let cpu = CpuWindow::open();
     let t = c.ingest(&round.parts, rec.cfg.batch);
-    let m = insert_metrics(records, &t);
+    let mut m = insert_metrics(records, &t);
+    if let Some(u) = cpu.as_ref().and_then(CpuWindow::usage) {
+        m.push((metric::PAGE_FAULTS_K, u.faults as f64 / 1e3));
+        m.extend(u.kernel_share().map(|s| (metric::KERNEL_CPU, s)));
+    }
     let note = format!(
         "{:.1} ms end-to-end, {:.2} Mops/s ({:.2} writer-only)",
         ms(t.end_to_end),

@@ -66,6 +66,12 @@ pub mod metric {
     pub const WAITS: &str = "backpressure_waits";
     /// Failed buffer allocations (must be 0).
     pub const UNACCOUNTED: &str = "unaccounted_records";
+    /// Insert: the process's page faults during the ingest, thousands
+    /// ([`cpu`](crate::cpu)).
+    pub const PAGE_FAULTS_K: &str = "page_faults_k";
+    /// Insert: the kernel's share of the process's CPU time during the
+    /// ingest, 0..=1 (page faults first of all).
+    pub const KERNEL_CPU: &str = "kernel_cpu_share";
     /// Queries issued.
     pub const QUERIES: &str = "queries";
     /// Queries for keys that exist.
