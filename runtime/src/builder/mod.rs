@@ -142,8 +142,9 @@ impl Builder {
 
     /// Pre-allocate and pre-fault tree and slot memory for this many
     /// records, from threads pinned on each node (first touch is ~10x slower
-    /// than a copy on some machines). The memory it takes (about 26 bytes a
-    /// record plus the slots) must fit in this machine's memory and in the
+    /// than a copy on some machines). The memory it takes (about 17 bytes a
+    /// record of hot blocks, with freezing on 9 more for frozen blocks,
+    /// plus the slots) must fit in this machine's memory and in the
     /// [memory budget](Self::memory_budget), when set; it counts toward
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the budget from the
     /// start. The reserve is full-size hot blocks (with freezing on,
@@ -151,11 +152,12 @@ impl Builder {
     /// take until it is used up; with freezing on, a new tail is first made
     /// of a frozen one no reader holds any more, so the reserve serves the
     /// tails none is free for (at the start of an ingest, or while readers
-    /// hold reclamation back). Frozen blocks' memory (the shard's arena)
-    /// is not reserved: with freezing on, most of a long ingest's new
-    /// memory is frozen blocks, faulted in as the merge carves them (the
-    /// bench's warm insert takes ~90% of the cold one's page faults; its
-    /// insert tables count them). Default 0.
+    /// hold reclamation back). With freezing on it also holds each shard's
+    /// arena chunks (256 KiB each, rounded up) for 9 bytes a record of
+    /// frozen blocks: raw values with regular timestamps take ~8.2 with
+    /// their headers, compressible values less (the rest serves later
+    /// blocks), irregular timestamps more (the rest is faulted in as the
+    /// merge carves it). Default 0.
     pub fn reserve_records(mut self, records: usize) -> Self {
         self.reserve_records = records;
         self

@@ -29,10 +29,13 @@ impl ShardStorage {
                 counter.fetch_sub(down - up, Ordering::Relaxed);
             }
         };
+        // Reserved arena chunks the merge or the sweep started carving
+        // frozen blocks from: counted in the blocks' footprints now.
+        let started = self.arena.take_reserved_started();
         add(
             &self.bytes,
             change.after.bytes + change.grown,
-            change.before.bytes + change.from_reserve,
+            change.before.bytes + change.from_reserve + started,
         );
         add(
             &self.frozen_bytes,
@@ -74,8 +77,9 @@ impl ShardStorage {
             }
         });
         result?;
-        held.bytes +=
-            self.directory.bytes() + reserve.blocks.iter().map(Block::bytes).sum::<usize>();
+        held.bytes += self.directory.bytes()
+            + reserve.blocks.iter().map(Block::bytes).sum::<usize>()
+            + self.arena.reserved_left();
         let counted = Footprint {
             bytes: self.bytes(),
             frozen_bytes: self.frozen_bytes.load(Ordering::Relaxed),

@@ -61,7 +61,7 @@ mod bound {
     /// with a fresh mapping (128 KiB), whose pages nobody touched before
     /// the binding; smaller chunks come from the heap, where memory freed
     /// earlier may already be placed (binding moves no page).
-    const MAX_CHUNK: usize = 64 * PAGE;
+    pub(super) const MAX_CHUNK: usize = 64 * PAGE;
     /// The longest byte string a piece holds: a quarter of the largest
     /// chunk (a frozen block of 256 points takes at most about 4 KiB).
     pub(crate) const MAX_LEN: usize = MAX_CHUNK / 4 - HEADER;
@@ -91,6 +91,12 @@ mod bound {
         /// Free pieces by size: `free[i]` holds pieces of `(i + 1) *
         /// GRAIN` bytes.
         free: Vec<Vec<NonNull<u8>>>,
+        /// Chunks of [`MAX_CHUNK`] bytes reserved ahead (bound and touched,
+        /// [`Arena::reserve`]), which `carve` takes before allocating.
+        reserved: Vec<NonNull<u8>>,
+        /// Bytes of reserved chunks `carve` started using since
+        /// [`Arena::take_reserved_started`] last asked.
+        reserved_started: usize,
     }
 
     struct Shared {
@@ -99,7 +105,8 @@ mod bound {
     }
 
     // SAFETY: `State`'s pointers are to chunks this arena owns (allocated
-    // in `carve`, freed in `drop` only) and to free pieces in them, which
+    // in `new_chunk`, freed in `drop` only), started or reserved, and to
+    // free pieces in them, which
     // no handle reaches any more; they are read and written under the
     // mutex only. `Binder` is `Send + Sync`.
     unsafe impl Send for Shared {}
@@ -118,10 +125,15 @@ mod bound {
         fn drop(&mut self) {
             let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
             for &(chunk, size) in &state.chunks {
-                // SAFETY: allocated in `carve` with this layout; the last
-                // piece holding the arena is gone (each holds a count), so
-                // nothing points into the chunk any more.
+                // SAFETY: allocated in `new_chunk` with this layout; the
+                // last piece holding the arena is gone (each holds a
+                // count), so nothing points into the chunk any more.
                 unsafe { alloc::dealloc(chunk.as_ptr(), chunk_layout(size)) };
+            }
+            for &chunk in &state.reserved {
+                // SAFETY: allocated in `new_chunk` with this layout by
+                // `reserve`, and never handed out (no piece is in it).
+                unsafe { alloc::dealloc(chunk.as_ptr(), chunk_layout(MAX_CHUNK)) };
             }
         }
     }
@@ -131,7 +143,9 @@ mod bound {
     }
 
     /// One shard's frozen-block memory, used by its merge (through the
-    /// merge's `Encoder`).
+    /// merge's `Encoder`); the shard keeps a second handle to count its
+    /// reserve.
+    #[derive(Clone)]
     pub(crate) struct Arena {
         shared: Arc<Shared>,
     }
@@ -174,6 +188,35 @@ mod bound {
                 .iter()
                 .map(|&(_, size)| size)
                 .sum()
+        }
+
+        /// Allocates chunks of [`MAX_CHUNK`] bytes for at least `bytes`,
+        /// binds them and touches every page (from the calling thread: the
+        /// reserve's pinned one), so that frozen blocks carved from them
+        /// take no page fault. Returns the bytes reserved.
+        pub(crate) fn reserve(&self, bytes: usize) -> usize {
+            let chunks = bytes.div_ceil(MAX_CHUNK);
+            for _ in 0..chunks {
+                let chunk = self.new_chunk(MAX_CHUNK);
+                for page in (0..MAX_CHUNK).step_by(PAGE) {
+                    // SAFETY: `page < MAX_CHUNK`: inside the chunk, which
+                    // nothing else reaches yet.
+                    unsafe { chunk.as_ptr().add(page).write(0) };
+                }
+                self.shared.state().reserved.push(chunk);
+            }
+            chunks * MAX_CHUNK
+        }
+
+        /// Bytes of reserved chunks not started yet.
+        pub(crate) fn reserved_left(&self) -> usize {
+            self.shared.state().reserved.len() * MAX_CHUNK
+        }
+
+        /// Bytes of reserved chunks started since the last call: what
+        /// moved from the shard's reserve into its frozen blocks.
+        pub(crate) fn take_reserved_started(&self) -> usize {
+            std::mem::take(&mut self.shared.state().reserved_started)
         }
 
         /// A frozen block holding a copy of `bytes`.
@@ -239,17 +282,16 @@ mod bound {
                         at += piece;
                     }
                 }
-                let layout = chunk_layout(next);
-                // SAFETY: the layout's size is not zero.
-                let raw = unsafe { alloc::alloc(layout) };
-                let Some(chunk) = NonNull::new(raw) else {
-                    alloc::handle_alloc_error(layout)
+                // A reserved chunk first (the largest size: every piece
+                // fits), else a new one.
+                let chunk = match state.reserved.pop() {
+                    Some(chunk) => {
+                        next = MAX_CHUNK;
+                        state.reserved_started += MAX_CHUNK;
+                        chunk
+                    }
+                    None => self.new_chunk(next),
                 };
-                // SAFETY: `chunk` is `next` bytes, allocated just now.
-                let area = unsafe { std::slice::from_raw_parts(chunk.as_ptr(), next) };
-                // Before the first touch, so that whoever writes a piece,
-                // its pages are on the node.
-                self.shared.binder.bind(area);
                 state.chunks.push((chunk, next));
                 state.used = 0;
             }
@@ -258,6 +300,24 @@ mod bound {
             let piece = unsafe { chunk.add(state.used) };
             state.used += size;
             piece
+        }
+    }
+
+    impl Arena {
+        /// `size` bytes of fresh memory (a page multiple), bound to the
+        /// arena's node before anything touches it, so that whoever writes
+        /// a piece of it, its pages are on the node.
+        fn new_chunk(&self, size: usize) -> NonNull<u8> {
+            let layout = chunk_layout(size);
+            // SAFETY: the layout's size is not zero.
+            let raw = unsafe { alloc::alloc(layout) };
+            let Some(chunk) = NonNull::new(raw) else {
+                alloc::handle_alloc_error(layout)
+            };
+            // SAFETY: `chunk` is `size` bytes, allocated just now.
+            let area = unsafe { std::slice::from_raw_parts(chunk.as_ptr(), size) };
+            self.shared.binder.bind(area);
+            chunk
         }
     }
 
@@ -397,13 +457,25 @@ mod plain {
     /// A frozen block under a model checker: an `Arc<[u8]>`.
     pub(crate) type FrozenBlock = Arc<[u8]>;
 
-    /// The heap, under a model checker.
-    #[derive(Debug, Default)]
+    /// The heap, under a model checker: nothing to reserve.
+    #[derive(Clone, Debug, Default)]
     pub(crate) struct Arena(());
 
     impl Arena {
         pub(crate) fn new(_binder: crate::slot::Binder) -> Self {
             Arena(())
+        }
+
+        pub(crate) fn reserve(&self, _bytes: usize) -> usize {
+            0
+        }
+
+        pub(crate) fn reserved_left(&self) -> usize {
+            0
+        }
+
+        pub(crate) fn take_reserved_started(&self) -> usize {
+            0
         }
 
         pub(crate) fn alloc(&self, bytes: &[u8]) -> FrozenBlock {
@@ -414,7 +486,7 @@ mod plain {
 
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
-    use super::bound::MAX_LEN;
+    use super::bound::{MAX_CHUNK, MAX_LEN};
     use super::*;
 
     /// `len` bytes that differ with `seed`.
@@ -507,6 +579,42 @@ mod tests {
         let longest = arena.alloc(&bytes(MAX_LEN, 1));
         assert_eq!(&*longest, &bytes(MAX_LEN, 1)[..]);
         assert!(arena.chunk_bytes() >= piece_bytes(MAX_LEN));
+    }
+
+    #[test]
+    fn reserved_chunks_are_carved_first_and_counted_once_started() {
+        let arena = Arena::default();
+        assert_eq!(arena.reserve(MAX_CHUNK + 1), 2 * MAX_CHUNK);
+        assert_eq!(arena.reserved_left(), 2 * MAX_CHUNK);
+        assert_eq!((arena.chunk_bytes(), arena.take_reserved_started()), (0, 0));
+        // The first piece starts a reserved chunk (the largest size, not
+        // the first size of a new arena's growth).
+        let mut blocks = vec![arena.alloc(&bytes(MAX_LEN, 1))];
+        assert_eq!(arena.chunk_bytes(), MAX_CHUNK);
+        assert_eq!(arena.reserved_left(), MAX_CHUNK);
+        assert_eq!(arena.take_reserved_started(), MAX_CHUNK);
+        assert_eq!(arena.take_reserved_started(), 0, "counted once");
+        // Four of the longest pieces fill a chunk: the fifth starts the
+        // second reserved one, the ninth a new chunk.
+        for i in 2..=9 {
+            blocks.push(arena.alloc(&bytes(MAX_LEN, i)));
+            let reserved_started = arena.take_reserved_started();
+            assert_eq!(
+                reserved_started,
+                if i == 5 { MAX_CHUNK } else { 0 },
+                "piece {i}"
+            );
+        }
+        assert_eq!(arena.reserved_left(), 0);
+        assert_eq!(arena.chunk_bytes(), 3 * MAX_CHUNK);
+        for (i, b) in blocks.iter().enumerate() {
+            assert_eq!(&**b, &bytes(MAX_LEN, i as u8 + 1)[..]);
+        }
+        // A reserve never started is freed with the arena (Miri reports a
+        // leak otherwise).
+        let unused = Arena::default();
+        unused.reserve(1);
+        drop(unused);
     }
 
     #[test]

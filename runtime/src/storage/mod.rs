@@ -159,6 +159,13 @@ pub(crate) enum BlockMemory<'a> {
     Frozen(&'a [u8]),
 }
 
+/// Frozen bytes a point that [`ShardStorage::reserve`] sets aside in the
+/// arena: a frozen block of 256 raw values with regular timestamps takes
+/// ~8.2 bytes a point with its headers. Compressible values take less (the
+/// rest of the reserve serves later blocks); irregular timestamps take more
+/// (faulted in as the merge carves them).
+const RESERVED_FROZEN_BYTES_PER_POINT: usize = 9;
+
 /// One shard's series, shared by its merge and any number of readers.
 #[derive(Debug)]
 pub(crate) struct ShardStorage {
@@ -180,6 +187,9 @@ pub(crate) struct ShardStorage {
     idle_floor: AtomicI64,
     /// State only the merge touches: full-size blocks reserved ahead.
     reserve: Mutex<Reserve>,
+    /// The arena the merge's encoder carves frozen blocks from (a second
+    /// handle): its reserved chunks are counted in `bytes` until started.
+    arena: Arena,
     /// Negative control for the model tests: blocks publish before writing.
     #[cfg(test)]
     mutant_publish_first: std::sync::atomic::AtomicBool,
@@ -207,6 +217,7 @@ impl ShardStorage {
     /// memory that `binder` binds to the shard's node.
     pub(crate) fn on_node(rule: ShardRule, config: StorageConfig, binder: Binder) -> Self {
         let directory = Directory::new(rule);
+        let arena = Arena::new(binder);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
@@ -217,7 +228,8 @@ impl ShardStorage {
             floor: AtomicI64::new(i64::MIN),
             newest: AtomicI64::new(i64::MIN),
             idle_floor: AtomicI64::new(i64::MIN),
-            reserve: Mutex::new(Reserve::new(Encoder::new(Arena::new(binder)))),
+            reserve: Mutex::new(Reserve::new(Encoder::new(arena.clone()))),
+            arena,
             #[cfg(test)]
             mutant_publish_first: Default::default(),
             #[cfg(test)]
@@ -430,7 +442,10 @@ impl ShardStorage {
     }
 
     /// Allocates and touches full-size blocks for about `points` more
-    /// points (call from a thread pinned to the node).
+    /// points and, when the shard freezes blocks, arena chunks for their
+    /// frozen bytes (raw values with regular timestamps:
+    /// [`RESERVED_FROZEN_BYTES_PER_POINT`]); call from a thread pinned to
+    /// the node.
     pub(crate) fn reserve(&self, points: usize) {
         let mut reserve = lock(&self.reserve);
         let blocks = points.div_ceil(MAX_POINTS);
@@ -438,8 +453,14 @@ impl ShardStorage {
         for _ in 0..blocks {
             reserve.blocks.push(Block::reserved(self.config.freeze));
         }
+        let frozen = if self.config.freeze {
+            self.arena
+                .reserve(points.saturating_mul(RESERVED_FROZEN_BYTES_PER_POINT))
+        } else {
+            0
+        };
         self.bytes.fetch_add(
-            blocks * block::reserved_bytes(self.config.freeze),
+            blocks * block::reserved_bytes(self.config.freeze) + frozen,
             Ordering::Relaxed,
         );
     }
@@ -447,9 +468,15 @@ impl ShardStorage {
     /// Bytes `reserve(points)` takes in a shard that freezes blocks or
     /// not, or `None` past `usize`.
     pub(crate) fn reserved_bytes(points: usize, freeze: bool) -> Option<usize> {
-        points
+        let hot = points
             .div_ceil(MAX_POINTS)
-            .checked_mul(block::reserved_bytes(freeze))
+            .checked_mul(block::reserved_bytes(freeze))?;
+        let frozen = if freeze {
+            points.checked_mul(RESERVED_FROZEN_BYTES_PER_POINT)?
+        } else {
+            0
+        };
+        hot.checked_add(frozen)
     }
 
     /// Frees the blocks and segments the merge kept to reuse (see
@@ -530,6 +557,54 @@ mod tests {
             }
             assert_eq!(start, run.len());
         }
+    }
+
+    #[test]
+    fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
+        let config = |freeze| StorageConfig {
+            freeze,
+            retain: None,
+            freeze_idle: None,
+        };
+        let points = 4 * MAX_POINTS;
+        let storage = ShardStorage::new(ShardRule::new(1, 1), config(true));
+        let empty = storage.bytes();
+        storage.reserve(points);
+        let reserved = storage.arena.reserved_left();
+        assert!(
+            reserved >= points * RESERVED_FROZEN_BYTES_PER_POINT,
+            "{reserved}"
+        );
+        assert_eq!(
+            storage.bytes() - empty,
+            reserved
+                + lock(&storage.reserve)
+                    .blocks
+                    .iter()
+                    .map(Block::bytes)
+                    .sum::<usize>()
+        );
+        assert!(
+            ShardStorage::reserved_bytes(points, true).unwrap() <= storage.bytes() - empty,
+            "the builder's estimate is what the reserve takes, chunks rounded up"
+        );
+        assert_eq!(storage.validate(), Ok(0));
+        // Four blocks of raw values: three freeze, into reserved chunks.
+        let run: Vec<Record> = (0..points as i64)
+            .map(|ts| Record::new(7, ts, (ts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+            .collect();
+        storage.merge_run(&run);
+        assert!(storage.arena.reserved_left() < reserved);
+        assert_eq!(
+            storage.validate(),
+            Ok(points),
+            "started chunks left the count"
+        );
+        // A shard that does not freeze reserves no arena chunk.
+        let hot = ShardStorage::new(ShardRule::new(1, 1), config(false));
+        hot.reserve(points);
+        assert_eq!(hot.arena.reserved_left(), 0);
+        assert_eq!(hot.validate(), Ok(0));
     }
 
     #[test]
