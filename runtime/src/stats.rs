@@ -96,8 +96,10 @@ pub struct NodeStats {
     pub unpinned_records: u64,
     /// Bytes of series storage: column blocks (including those reserved
     /// and touched ahead by
-    /// [`Builder::reserve_records`](crate::Builder::reserve_records)),
-    /// block-index versions and series directories.
+    /// [`Builder::reserve_records`](crate::Builder::reserve_records), and
+    /// with freezing on the frozen blocks' arena chunks it reserves, until
+    /// frozen blocks start them), block-index versions and series
+    /// directories.
     pub tree_bytes: usize,
     /// Bytes of this node's slot buffers (every slot allocated, free or in
     /// use; slots are touched when allocated).

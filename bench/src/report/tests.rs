@@ -95,6 +95,33 @@ fn tables_compare_numatree_with_the_best_peer_and_mark_unsupported_rows() {
     assert!(!t.contains("### Scan"), "{t}");
 }
 
+#[test]
+fn insert_rows_show_page_faults_and_the_kernel_s_share() {
+    let mut cfg = BenchConfig::profile("ci").unwrap();
+    cfg.threads = vec![2];
+    cfg.phases = vec![Phase::Insert];
+    let contenders = [ContenderInfo {
+        name: "numatree".into(),
+        caps: Caps {
+            queries: true,
+            reserved: false,
+        },
+    }];
+    let mut sum = summary(Phase::Insert, "numatree", 2, metric::MOPS_E2E, 53.19);
+    for (m, v) in [(metric::PAGE_FAULTS_K, 24.23), (metric::KERNEL_CPU, 0.183)] {
+        let stat = Stat {
+            median: v,
+            min: v,
+            max: v,
+            n: 1,
+        };
+        sum.metrics.insert(m.to_owned(), stat);
+    }
+    let t = tables(&cfg, &contenders, &[sum]);
+    assert!(t.contains("| page faults (K) | kernel CPU |"), "{t}");
+    assert!(t.contains("| 24.23 | 18.3% |"), "{t}");
+}
+
 fn with_shape(mut s: Summary, shape: Shape) -> Summary {
     s.shape = shape;
     s

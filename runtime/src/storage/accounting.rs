@@ -49,7 +49,8 @@ impl ShardStorage {
         );
     }
 
-    /// Bytes of memory the shard holds (blocks, versions, directory).
+    /// Bytes of memory the shard holds (blocks, versions, directory, and
+    /// the reserve: hot blocks and arena chunks not started yet).
     pub(crate) fn bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }

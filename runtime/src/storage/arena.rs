@@ -20,14 +20,23 @@
 //! arena with live pieces is kept alive by them). Memory freed by
 //! retention is reused by later frozen blocks of the shard, not returned.
 //!
+//! An arena can be given chunks ahead of need (`Arena::reserve`, for
+//! `Builder::reserve_records`): bound and touched by the node's pinned
+//! thread when the index is built, so that an ingest's frozen blocks take
+//! no page fault (with freezing on they are most of an ingest's new
+//! memory). The merge starts a reserved chunk before allocating one; the
+//! shard counts reserved chunks in its bytes until they are started
+//! (`Arena::take_reserved_started`), and those never started are freed
+//! with the arena.
+//!
 //! Under a model checker a frozen block is a plain `Arc<[u8]>`: the models
 //! check the publication of versions and blocks, not this allocator, whose
 //! own tests run under Miri (data races, leaks and provenance included).
 
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) use bound::{Arena, FrozenBlock};
+pub(crate) use bound::{reserved_size, Arena, FrozenBlock};
 #[cfg(any(loom, shuttle))]
-pub(crate) use plain::{Arena, FrozenBlock};
+pub(crate) use plain::{reserved_size, Arena, FrozenBlock};
 
 /// Pieces are multiples of this many bytes (their header included).
 const GRAIN: usize = 16;
@@ -104,11 +113,10 @@ mod bound {
         state: Mutex<State>,
     }
 
-    // SAFETY: `State`'s pointers are to chunks this arena owns (allocated
-    // in `new_chunk`, freed in `drop` only), started or reserved, and to
-    // free pieces in them, which
-    // no handle reaches any more; they are read and written under the
-    // mutex only. `Binder` is `Send + Sync`.
+    // SAFETY: `State`'s pointers are to chunks this arena owns, started or
+    // reserved (allocated in `new_chunk`, freed in `drop` only), and to
+    // free pieces in them, which no handle reaches any more; they are read
+    // and written under the mutex only. `Binder` is `Send + Sync`.
     unsafe impl Send for Shared {}
     // SAFETY: as above: all shared mutable state is behind the mutex.
     unsafe impl Sync for Shared {}
@@ -156,6 +164,7 @@ mod bound {
             f.debug_struct("Arena")
                 .field("chunks", &state.chunks.len())
                 .field("used", &state.used)
+                .field("reserved", &state.reserved.len())
                 .finish_non_exhaustive()
         }
     }
@@ -196,6 +205,7 @@ mod bound {
         /// take no page fault. Returns the bytes reserved.
         pub(crate) fn reserve(&self, bytes: usize) -> usize {
             let chunks = bytes.div_ceil(MAX_CHUNK);
+            debug_assert_eq!(reserved_size(bytes), Some(chunks * MAX_CHUNK));
             for _ in 0..chunks {
                 let chunk = self.new_chunk(MAX_CHUNK);
                 for page in (0..MAX_CHUNK).step_by(PAGE) {
@@ -319,6 +329,12 @@ mod bound {
             self.shared.binder.bind(area);
             chunk
         }
+    }
+
+    /// Bytes [`Arena::reserve`] takes for `bytes`: whole chunks of
+    /// [`MAX_CHUNK`] (`None` past `usize`).
+    pub(crate) fn reserved_size(bytes: usize) -> Option<usize> {
+        bytes.div_ceil(MAX_CHUNK).checked_mul(MAX_CHUNK)
     }
 
     /// Puts `piece` (`size` bytes) on its free list.
@@ -482,195 +498,12 @@ mod plain {
             Arc::from(bytes)
         }
     }
+
+    /// Nothing is reserved under a model checker.
+    pub(crate) fn reserved_size(_bytes: usize) -> Option<usize> {
+        Some(0)
+    }
 }
 
 #[cfg(all(test, not(any(loom, shuttle))))]
-mod tests {
-    use super::bound::{MAX_CHUNK, MAX_LEN};
-    use super::*;
-
-    /// `len` bytes that differ with `seed`.
-    fn bytes(len: usize, seed: u8) -> Vec<u8> {
-        let mut out = vec![seed; len];
-        // A few marks, not every byte (Miri runs these tests).
-        for i in (0..len).step_by(61) {
-            out[i] = (i as u8).wrapping_mul(31) ^ seed;
-        }
-        out
-    }
-
-    #[test]
-    fn a_block_holds_its_bytes_and_its_clones_share_them() {
-        let arena = Arena::default();
-        let want = bytes(100, 7);
-        let block = arena.alloc(&want);
-        let copy = block.clone();
-        assert_eq!(&*block, &want[..]);
-        assert_eq!(copy.as_ptr(), block.as_ptr());
-        drop(block);
-        assert_eq!(&*copy, &want[..]);
-        assert!(arena.alloc(&[]).is_empty());
-    }
-
-    #[test]
-    fn a_freed_piece_is_reused_for_the_same_size_only() {
-        let arena = Arena::default();
-        let first = arena.alloc(&bytes(100, 1));
-        let at = first.as_ptr();
-        let copy = first.clone();
-        drop(first);
-        // Still held by the copy: not reused.
-        let other = arena.alloc(&bytes(100, 2));
-        assert_ne!(other.as_ptr(), at);
-        drop(copy);
-        // A size of another piece size: not reused either.
-        let longer = arena.alloc(&bytes(100 + GRAIN, 3));
-        assert_ne!(longer.as_ptr(), at);
-        // The same piece size (97..=112 bytes with the header): reused.
-        let again = arena.alloc(&bytes(97, 4));
-        assert_eq!(again.as_ptr(), at);
-        assert_eq!(&*again, &bytes(97, 4)[..]);
-    }
-
-    #[test]
-    fn pieces_never_overlap_as_chunks_fill_and_grow() {
-        let arena = Arena::default();
-        let mut live: Vec<(FrozenBlock, Vec<u8>)> = Vec::new();
-        let mut round = 0u8;
-        for len in (0..300).map(|i| (i * 397) % (MAX_LEN + 1)) {
-            let want = bytes(len, round);
-            live.push((arena.alloc(&want), want));
-            round = round.wrapping_add(1);
-            if live.len().is_multiple_of(5) {
-                // Free every third one, so that later ones reuse pieces.
-                let mut i = 0;
-                live.retain(|_| {
-                    i += 1;
-                    i % 3 != 0
-                });
-            }
-        }
-        for (block, want) in &live {
-            assert_eq!(&**block, &want[..]);
-        }
-        let chunks = arena.chunk_bytes();
-        let held: usize = live.iter().map(|(b, _)| piece_bytes(b.len())).sum();
-        assert!(chunks >= held, "{chunks} bytes of chunks hold {held}");
-    }
-
-    #[test]
-    fn chunks_double_up_to_the_largest_size() {
-        let arena = Arena::default();
-        let mut sizes = Vec::new();
-        let mut blocks = Vec::new();
-        let piece = bytes(4000, 0);
-        while sizes.len() < 6 {
-            blocks.push(arena.alloc(&piece));
-            let now = arena.chunk_bytes();
-            if sizes.last() != Some(&now) {
-                sizes.push(now);
-            }
-        }
-        let grown: Vec<usize> = sizes.windows(2).map(|w| w[1] - w[0]).collect();
-        assert_eq!(sizes[0], 16 << 10);
-        assert_eq!(grown, [32 << 10, 64 << 10, 128 << 10, 256 << 10, 256 << 10]);
-        // The longest piece in a new arena: its first chunk holds it.
-        let arena = Arena::default();
-        let longest = arena.alloc(&bytes(MAX_LEN, 1));
-        assert_eq!(&*longest, &bytes(MAX_LEN, 1)[..]);
-        assert!(arena.chunk_bytes() >= piece_bytes(MAX_LEN));
-    }
-
-    #[test]
-    fn reserved_chunks_are_carved_first_and_counted_once_started() {
-        let arena = Arena::default();
-        assert_eq!(arena.reserve(MAX_CHUNK + 1), 2 * MAX_CHUNK);
-        assert_eq!(arena.reserved_left(), 2 * MAX_CHUNK);
-        assert_eq!((arena.chunk_bytes(), arena.take_reserved_started()), (0, 0));
-        // The first piece starts a reserved chunk (the largest size, not
-        // the first size of a new arena's growth).
-        let mut blocks = vec![arena.alloc(&bytes(MAX_LEN, 1))];
-        assert_eq!(arena.chunk_bytes(), MAX_CHUNK);
-        assert_eq!(arena.reserved_left(), MAX_CHUNK);
-        assert_eq!(arena.take_reserved_started(), MAX_CHUNK);
-        assert_eq!(arena.take_reserved_started(), 0, "counted once");
-        // Four of the longest pieces fill a chunk: the fifth starts the
-        // second reserved one, the ninth a new chunk.
-        for i in 2..=9 {
-            blocks.push(arena.alloc(&bytes(MAX_LEN, i)));
-            let reserved_started = arena.take_reserved_started();
-            assert_eq!(
-                reserved_started,
-                if i == 5 { MAX_CHUNK } else { 0 },
-                "piece {i}"
-            );
-        }
-        assert_eq!(arena.reserved_left(), 0);
-        assert_eq!(arena.chunk_bytes(), 3 * MAX_CHUNK);
-        for (i, b) in blocks.iter().enumerate() {
-            assert_eq!(&**b, &bytes(MAX_LEN, i as u8 + 1)[..]);
-        }
-        // A reserve never started is freed with the arena (Miri reports a
-        // leak otherwise).
-        let unused = Arena::default();
-        unused.reserve(1);
-        drop(unused);
-    }
-
-    #[test]
-    fn blocks_outlive_their_arena_and_free_its_chunks_last() {
-        let arena = Arena::default();
-        let want = bytes(300, 9);
-        let block = arena.alloc(&want);
-        drop(arena);
-        assert_eq!(&*block, &want[..]);
-        // Dropping the last block frees the chunks (Miri reports a leak
-        // otherwise).
-        drop(block);
-    }
-
-    #[test]
-    fn blocks_dropped_on_other_threads_return_to_the_arena() {
-        let arena = Arena::default();
-        let blocks: Vec<FrozenBlock> = (0..64).map(|i| arena.alloc(&bytes(40, i))).collect();
-        let at: Vec<usize> = blocks.iter().map(|b| b.as_ptr() as usize).collect();
-        std::thread::scope(|s| {
-            let mut blocks = blocks.into_iter();
-            for start in [0, 32] {
-                let half: Vec<FrozenBlock> = blocks.by_ref().take(32).collect();
-                s.spawn(move || {
-                    for (i, b) in half.into_iter().enumerate() {
-                        assert_eq!(&*b, &bytes(40, i as u8 + start)[..]);
-                        drop(b);
-                    }
-                });
-            }
-        });
-        let again: Vec<FrozenBlock> = (0..64).map(|i| arena.alloc(&bytes(40, i))).collect();
-        let mut reused: Vec<usize> = again.iter().map(|b| b.as_ptr() as usize).collect();
-        let mut before = at;
-        reused.sort_unstable();
-        before.sort_unstable();
-        assert_eq!(reused, before, "every freed piece is handed out again");
-    }
-
-    #[test]
-    fn the_length_in_the_pointer_is_the_headers() {
-        let arena = Arena::default();
-        for len in [0, 1, 100, 4096, MAX_LEN] {
-            let want = bytes(len, 3);
-            let block = arena.alloc(&want);
-            assert_eq!(block.len(), len);
-            assert_eq!(&*block, &want[..]);
-            assert_eq!(block.clone().len(), len);
-            // Tagged on this 64-bit target (a 0 length needs no tag).
-            assert_eq!(block.tagged_len(), len);
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "longer than")]
-    fn a_block_longer_than_a_piece_holds_is_refused() {
-        Arena::default().alloc(&bytes(MAX_LEN + 1, 0));
-    }
-}
+mod tests;

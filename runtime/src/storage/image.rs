@@ -14,7 +14,9 @@ use numatree_core::{codec, BlockRead, Point};
 use smallvec::SmallVec;
 
 use super::block::{Block, MAX_POINTS};
+use super::directory::DirectoryWriter;
 use super::frozen::{self, Decoded};
+use super::merge::Reserve;
 use super::series::{BlockRef, Series, Stored};
 use super::{Change, ShardStorage};
 use crate::snapshot::{SnapBlock, SnapshotError, SnapshotWriter, StoredBlock};
@@ -105,66 +107,83 @@ impl ShardStorage {
         let mut reserve = lock(&self.reserve);
         let guard = pin();
         let mut directory = self.directory.writer(&guard);
-        if directory.current(id, |s| s.is_some()) {
-            return Err(format!("series {id} appears twice"));
-        }
-        let mut refs: SmallVec<[BlockRef; 1]> = SmallVec::new();
-        let mut decoded = Decoded::new();
-        for (i, b) in blocks.enumerate() {
-            let (block, first_ts) = match b {
-                StoredBlock::Raw(raw) => {
-                    if raw.len() > MAX_POINTS {
-                        return Err(format!(
-                            "series {id} block {i}: {} points, more than a block's {MAX_POINTS}",
-                            raw.len()
-                        ));
-                    }
-                    let points = raw.ts().zip(raw.values());
-                    let words = Block::flat_of(points.map(|(t, v)| Point::new(t, v)));
-                    let first = raw.ts().next().unwrap_or(i64::MIN);
-                    (Stored::Hot(words), first)
+        let installed =
+            install_series(id, blocks, &mut reserve, &mut directory, self.config.freeze);
+        // Every exit accounts, a failed one too: copying or freezing a
+        // block may have started a reserved arena chunk.
+        let change = installed.as_ref().map_or(Change::default(), |&(_, c)| c);
+        self.account(&change);
+        drop(reserve);
+        installed.map(|(points, _)| points)
+    }
+}
+
+/// Builds series `id`'s version from `blocks` and publishes it; returns
+/// its points and what it adds to the shard's footprint.
+fn install_series(
+    id: u32,
+    blocks: &mut dyn Iterator<Item = StoredBlock<'_>>,
+    reserve: &mut Reserve,
+    directory: &mut DirectoryWriter<'_>,
+    freeze: bool,
+) -> Result<(usize, Change), String> {
+    if directory.current(id, |s| s.is_some()) {
+        return Err(format!("series {id} appears twice"));
+    }
+    let mut refs: SmallVec<[BlockRef; 1]> = SmallVec::new();
+    let mut decoded = Decoded::new();
+    for (i, b) in blocks.enumerate() {
+        let (block, first_ts) = match b {
+            StoredBlock::Raw(raw) => {
+                if raw.len() > MAX_POINTS {
+                    return Err(format!(
+                        "series {id} block {i}: {} points, more than a block's {MAX_POINTS}",
+                        raw.len()
+                    ));
                 }
-                StoredBlock::Encoded { points, bytes } => {
-                    decoded
-                        .try_fill(bytes)
-                        .map_err(|e| format!("series {id} block {i}: {e}"))?;
-                    if decoded.len() != points as usize {
-                        return Err(format!(
-                            "series {id} block {i}: says {points} points but decodes to {}",
-                            decoded.len()
-                        ));
-                    }
-                    if bytes.len() > codec::max_encoded_len(decoded.len()) {
-                        return Err(format!(
-                            "series {id} block {i}: {} bytes, more than {} points encode to",
-                            bytes.len(),
-                            decoded.len()
-                        ));
-                    }
-                    let first = decoded.all_columns().0.first().copied().unwrap_or(i64::MIN);
-                    (Stored::Frozen(reserve.encoder.copy(bytes)), first)
+                let points = raw.ts().zip(raw.values());
+                let words = Block::flat_of(points.map(|(t, v)| Point::new(t, v)));
+                let first = raw.ts().next().unwrap_or(i64::MIN);
+                (Stored::Hot(words), first)
+            }
+            StoredBlock::Encoded { points, bytes } => {
+                decoded
+                    .try_fill(bytes)
+                    .map_err(|e| format!("series {id} block {i}: {e}"))?;
+                if decoded.len() != points as usize {
+                    return Err(format!(
+                        "series {id} block {i}: says {points} points but decodes to {}",
+                        decoded.len()
+                    ));
                 }
-            };
-            refs.push(BlockRef { first_ts, block });
-        }
-        if self.config.freeze {
-            let last = refs.len().saturating_sub(1);
-            for r in &mut refs[..last] {
-                if let Stored::Hot(words) = &r.block {
-                    let frozen = reserve.encoder.freeze(&words.view());
-                    r.block = Stored::Frozen(frozen);
+                if bytes.len() > codec::max_encoded_len(decoded.len()) {
+                    return Err(format!(
+                        "series {id} block {i}: {} bytes, more than {} points encode to",
+                        bytes.len(),
+                        decoded.len()
+                    ));
                 }
+                let first = decoded.all_columns().0.first().copied().unwrap_or(i64::MIN);
+                (Stored::Frozen(reserve.encoder.copy(bytes)), first)
+            }
+        };
+        refs.push(BlockRef { first_ts, block });
+    }
+    if freeze {
+        let last = refs.len().saturating_sub(1);
+        for r in &mut refs[..last] {
+            if let Stored::Hot(words) = &r.block {
+                let frozen = reserve.encoder.freeze(&words.view());
+                r.block = Stored::Frozen(frozen);
             }
         }
-        let version = Series::from_blocks(refs, &mut reserve.encoder);
-        let points = version
-            .validate()
-            .map_err(|e| format!("series {id}: {e}"))?;
-        let mut change = Change::default();
-        change.replace(None, version.footprint());
-        change.grown += directory.publish(id, version);
-        drop(reserve);
-        self.account(&change);
-        Ok(points)
     }
+    let version = Series::from_blocks(refs, &mut reserve.encoder);
+    let points = version
+        .validate()
+        .map_err(|e| format!("series {id}: {e}"))?;
+    let mut change = Change::default();
+    change.replace(None, version.footprint());
+    change.grown += directory.publish(id, version);
+    Ok((points, change))
 }

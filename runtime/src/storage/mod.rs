@@ -89,8 +89,9 @@
 //!
 //! The shard counts its bytes (and its frozen bytes and points) from the
 //! footprints of the versions it publishes and replaces, plus the segments
-//! a merge adds to a published tail in place; `validate` checks the counts
-//! against what the versions hold (`accounting`).
+//! a merge adds to a published tail in place, plus its reserve (hot blocks
+//! and arena chunks not taken yet); `validate` checks the counts against
+//! what the versions and the reserve hold (`accounting`).
 //! The protocol is model-checked in `model_tests` (publication of appends,
 //! of segments and of new versions, and the reuse of frozen tails, with
 //! negative controls that publish before writing, flat and segmented, and
@@ -320,8 +321,10 @@ impl ShardStorage {
             &mut stats,
             &mut change,
         );
-        drop(reserve);
+        // Counted before the lock goes, so that `validate` (which takes it)
+        // never sees the published versions without their bytes.
         self.account(&change);
+        drop(reserve);
         // Hand what this run retired to the collector now and collect as
         // much as it retired, so replaced versions and blocks are freed as
         // soon as readers allow instead of piling up (the collector frees a
@@ -386,9 +389,9 @@ impl ShardStorage {
         }
         let mut directory = self.directory.writer(&guard);
         let swept = retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
-        drop(reserve);
         self.count_freed(&swept.change);
         self.account(&swept.change);
+        drop(reserve);
         flush(guard, swept.published);
         swept.points
     }
@@ -407,9 +410,9 @@ impl ShardStorage {
         let mut change = Change::default();
         change.replace(Some(footprint), empty.footprint());
         directory.publish(series, empty);
-        drop(_reserve);
         self.count_freed(&change);
         self.account(&change);
+        drop(_reserve);
         flush(guard, 1);
         points
     }
@@ -472,7 +475,7 @@ impl ShardStorage {
             .div_ceil(MAX_POINTS)
             .checked_mul(block::reserved_bytes(freeze))?;
         let frozen = if freeze {
-            points.checked_mul(RESERVED_FROZEN_BYTES_PER_POINT)?
+            arena::reserved_size(points.checked_mul(RESERVED_FROZEN_BYTES_PER_POINT)?)?
         } else {
             0
         };
@@ -533,119 +536,4 @@ fn republish(
 }
 
 #[cfg(all(test, not(any(loom, shuttle))))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn series_end_finds_where_each_series_of_a_run_ends() {
-        // Series of 1..=40 records, each run checked against a linear walk.
-        for lens in [
-            vec![1],
-            vec![1, 1, 1],
-            vec![2, 5, 1, 16, 17, 3],
-            (1..=40).collect(),
-        ] {
-            let run: Vec<Record> = lens
-                .iter()
-                .enumerate()
-                .flat_map(|(s, &n)| (0..n).map(move |t| Record::new(s as u32 * 3, t as i64, 0)))
-                .collect();
-            let mut start = 0;
-            for &n in &lens {
-                assert_eq!(series_end(&run, start), start + n, "{lens:?} at {start}");
-                start += n;
-            }
-            assert_eq!(start, run.len());
-        }
-    }
-
-    #[test]
-    fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
-        let config = |freeze| StorageConfig {
-            freeze,
-            retain: None,
-            freeze_idle: None,
-        };
-        let points = 4 * MAX_POINTS;
-        let storage = ShardStorage::new(ShardRule::new(1, 1), config(true));
-        let empty = storage.bytes();
-        storage.reserve(points);
-        let reserved = storage.arena.reserved_left();
-        assert!(
-            reserved >= points * RESERVED_FROZEN_BYTES_PER_POINT,
-            "{reserved}"
-        );
-        assert_eq!(
-            storage.bytes() - empty,
-            reserved
-                + lock(&storage.reserve)
-                    .blocks
-                    .iter()
-                    .map(Block::bytes)
-                    .sum::<usize>()
-        );
-        assert!(
-            ShardStorage::reserved_bytes(points, true).unwrap() <= storage.bytes() - empty,
-            "the builder's estimate is what the reserve takes, chunks rounded up"
-        );
-        assert_eq!(storage.validate(), Ok(0));
-        // Four blocks of raw values: three freeze, into reserved chunks.
-        let run: Vec<Record> = (0..points as i64)
-            .map(|ts| Record::new(7, ts, (ts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
-            .collect();
-        storage.merge_run(&run);
-        assert!(storage.arena.reserved_left() < reserved);
-        assert_eq!(
-            storage.validate(),
-            Ok(points),
-            "started chunks left the count"
-        );
-        // A shard that does not freeze reserves no arena chunk.
-        let hot = ShardStorage::new(ShardRule::new(1, 1), config(false));
-        hot.reserve(points);
-        assert_eq!(hot.arena.reserved_left(), 0);
-        assert_eq!(hot.validate(), Ok(0));
-    }
-
-    #[test]
-    fn frozen_tails_are_kept_for_reuse_and_released_on_request() {
-        let storage = ShardStorage::new(
-            ShardRule::new(1, 1),
-            StorageConfig {
-                freeze: true,
-                retain: None,
-                freeze_idle: None,
-            },
-        );
-        let full = MAX_POINTS as i64;
-        // Series 1 and 2, four blocks each, a block per run: from the
-        // second run on, each run freezes the series' tail, which the
-        // merge keeps.
-        for b in 0..4 {
-            for series in [1, 2] {
-                let run: Vec<Record> = (b * full..(b + 1) * full)
-                    .map(|ts| Record::new(series, ts, ts as u64 * 3))
-                    .collect();
-                storage.merge_run(&run);
-            }
-            // Let the epoch collector reclaim the retired versions (other
-            // tests' pins may hold it back: whether tails were reused is
-            // `segmented`'s tests' to check, and the data is checked below).
-            for _ in 0..64 {
-                flush(pin(), 1);
-            }
-        }
-        let kept = lock(&storage.reserve).spare.len();
-        assert!((1..=6).contains(&kept), "6 tails froze, kept: {kept}");
-        assert_eq!(storage.validate(), Ok(8 * MAX_POINTS));
-        storage.release_spare();
-        assert_eq!(lock(&storage.reserve).spare.len(), 0);
-        assert_eq!(storage.validate(), Ok(8 * MAX_POINTS));
-        for series in [1, 2] {
-            let mut points = Vec::new();
-            storage.scan(series, .., usize::MAX, |ts, v| points.push((ts, v)));
-            assert_eq!(points.len(), 4 * MAX_POINTS);
-            assert!(points.iter().all(|&(ts, v)| v == ts as u64 * 3));
-        }
-    }
-}
+mod tests;

@@ -146,6 +146,7 @@ impl FrozenRun {
         }
         let len = run.len + newly.len();
         let bytes = run.bytes + bytes_of(&newly);
+        let newly_first = newly.first().map_or(run.first_ts, |b| b.first_ts);
         for (slot, block) in run.slots[run.len..len].iter().zip(newly) {
             // SAFETY: `claim` gave this thread the slots after `run.len`,
             // and the run that counts them is built below, after this.
@@ -155,7 +156,12 @@ impl FrozenRun {
             slots: Arc::clone(&run.slots),
             claimed: Arc::clone(&run.claimed),
             len,
-            first_ts: run.first_ts,
+            // An empty run (never a version's) has no first bound yet.
+            first_ts: if run.len == 0 {
+                newly_first
+            } else {
+                run.first_ts
+            },
             bytes,
             points,
         }
@@ -299,6 +305,16 @@ mod tests {
             );
             assert!(run.get(run.len()).is_none());
         }
+    }
+
+    #[test]
+    fn an_empty_run_extended_takes_its_first_bound_from_the_new_blocks() {
+        let mut encoder = Encoder::default();
+        let empty = FrozenRun::new(Vec::new(), 0);
+        let newly = [block(&mut encoder, 40, 10)].into_iter().collect();
+        let run = FrozenRun::extend(Some(&empty), newly, 10);
+        assert!(run.shares_index(&empty));
+        assert_eq!((run.len(), run.first_ts_of(0)), (1, 40));
     }
 
     #[test]
