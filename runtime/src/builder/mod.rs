@@ -152,9 +152,10 @@ impl Builder {
     /// take until it is used up; with freezing on, a new tail is first made
     /// of a frozen one no reader holds any more, so the reserve serves the
     /// tails none is free for (at the start of an ingest, or while readers
-    /// hold reclamation back). With freezing on it also holds each shard's
-    /// arena chunks (256 KiB each, rounded up) for 9 bytes a record of
-    /// frozen blocks: raw values with regular timestamps take ~8.2 with
+    /// hold reclamation back). With freezing on it also holds, in each
+    /// shard's arena, the whole 256 KiB chunks that 9 bytes a record of
+    /// frozen blocks fill (rounded down: a shard's share below a chunk
+    /// reserves none): raw values with regular timestamps take ~8.2 with
     /// their headers, compressible values less (the rest serves later
     /// blocks), irregular timestamps more (the rest is faulted in as the
     /// merge carves it). Default 0.

@@ -199,12 +199,13 @@ mod bound {
                 .sum()
         }
 
-        /// Allocates chunks of [`MAX_CHUNK`] bytes for at least `bytes`,
+        /// Allocates as many chunks of [`MAX_CHUNK`] bytes as `bytes`
+        /// fills (rounded down: a reserve never holds more than asked),
         /// binds them and touches every page (from the calling thread: the
         /// reserve's pinned one), so that frozen blocks carved from them
         /// take no page fault. Returns the bytes reserved.
         pub(crate) fn reserve(&self, bytes: usize) -> usize {
-            let chunks = bytes.div_ceil(MAX_CHUNK);
+            let chunks = bytes / MAX_CHUNK;
             debug_assert_eq!(reserved_size(bytes), Some(chunks * MAX_CHUNK));
             for _ in 0..chunks {
                 let chunk = self.new_chunk(MAX_CHUNK);
@@ -331,10 +332,10 @@ mod bound {
         }
     }
 
-    /// Bytes [`Arena::reserve`] takes for `bytes`: whole chunks of
-    /// [`MAX_CHUNK`] (`None` past `usize`).
+    /// Bytes [`Arena::reserve`] takes for `bytes`: the whole chunks of
+    /// [`MAX_CHUNK`] they fill.
     pub(crate) fn reserved_size(bytes: usize) -> Option<usize> {
-        bytes.div_ceil(MAX_CHUNK).checked_mul(MAX_CHUNK)
+        Some(bytes / MAX_CHUNK * MAX_CHUNK)
     }
 
     /// Puts `piece` (`size` bytes) on its free list.

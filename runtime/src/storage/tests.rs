@@ -30,13 +30,14 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
         retain: None,
         freeze_idle: None,
     };
-    let points = 4 * MAX_POINTS;
+    // Enough points for one arena chunk of frozen bytes.
+    let points = 128 * MAX_POINTS;
     let storage = ShardStorage::new(ShardRule::new(1, 1), config(true));
     let empty = storage.bytes();
     storage.reserve(points);
     let reserved = storage.arena.reserved_left();
     assert!(
-        reserved >= points * RESERVED_FROZEN_BYTES_PER_POINT,
+        reserved > 0 && reserved <= points * RESERVED_FROZEN_BYTES_PER_POINT,
         "{reserved}"
     );
     assert_eq!(
@@ -51,10 +52,11 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
     assert_eq!(
         ShardStorage::reserved_bytes(points, true),
         Some(storage.bytes() - empty),
-        "the builder's estimate is what the reserve takes, chunks rounded up"
+        "the builder's estimate is what the reserve takes, whole chunks"
     );
     assert_eq!(storage.validate(), Ok(0));
-    // Four blocks of raw values: three freeze, into reserved chunks.
+    // Blocks of raw values: all but the last freeze, into the reserved
+    // chunk first.
     let run: Vec<Record> = (0..points as i64)
         .map(|ts| Record::new(7, ts, (ts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
         .collect();
@@ -128,7 +130,8 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
             freeze_idle: None,
         },
     );
-    storage.reserve(MAX_POINTS);
+    storage.reserve(128 * MAX_POINTS);
+    assert!(storage.arena.reserved_left() > 0);
     let bytes = Encoder::default().freeze_points((0..100).map(|t| Point::new(t, t as u64 * 7)));
     // The first block is copied into the shard's arena (starting a
     // reserved chunk); the second says the wrong point count.

@@ -96,7 +96,8 @@ fn chunks_double_up_to_the_largest_size() {
 #[test]
 fn reserved_chunks_are_carved_first_and_counted_once_started() {
     let arena = Arena::default();
-    assert_eq!(arena.reserve(MAX_CHUNK + 1), 2 * MAX_CHUNK);
+    assert_eq!(arena.reserve(MAX_CHUNK - 1), 0, "rounded down");
+    assert_eq!(arena.reserve(2 * MAX_CHUNK + 1), 2 * MAX_CHUNK);
     assert_eq!(arena.reserved_left(), 2 * MAX_CHUNK);
     assert_eq!((arena.chunk_bytes(), arena.take_reserved_started()), (0, 0));
     // The first piece starts a reserved chunk (the largest size, not
@@ -125,7 +126,7 @@ fn reserved_chunks_are_carved_first_and_counted_once_started() {
     // A reserve never started is freed with the arena (Miri reports a
     // leak otherwise).
     let unused = Arena::default();
-    unused.reserve(1);
+    assert_eq!(unused.reserve(MAX_CHUNK), MAX_CHUNK);
     drop(unused);
 }
 
