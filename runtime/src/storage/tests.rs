@@ -25,14 +25,9 @@ fn series_end_finds_where_each_series_of_a_run_ends() {
 
 #[test]
 fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
-    let config = |freeze| StorageConfig {
-        freeze,
-        retain: None,
-        freeze_idle: None,
-    };
     // Enough points for one arena chunk of frozen bytes.
     let points = 128 * MAX_POINTS;
-    let storage = ShardStorage::new(ShardRule::new(1, 1), config(true));
+    let storage = shard(true);
     let empty = storage.bytes();
     storage.reserve(points);
     let reserved = storage.arena.reserved_left();
@@ -68,7 +63,7 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
         "started chunks left the count"
     );
     // A shard that does not freeze reserves no arena chunk.
-    let hot = ShardStorage::new(ShardRule::new(1, 1), config(false));
+    let hot = shard(false);
     hot.reserve(points);
     assert_eq!(hot.arena.reserved_left(), 0);
     assert_eq!(hot.validate(), Ok(0));
@@ -76,14 +71,7 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
 
 #[test]
 fn frozen_tails_are_kept_for_reuse_and_released_on_request() {
-    let storage = ShardStorage::new(
-        ShardRule::new(1, 1),
-        StorageConfig {
-            freeze: true,
-            retain: None,
-            freeze_idle: None,
-        },
-    );
+    let storage = shard(true);
     let full = MAX_POINTS as i64;
     // Series 1 and 2, four blocks each, a block per run: from the
     // second run on, each run freezes the series' tail, which the
@@ -122,14 +110,7 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
     use crate::storage::frozen::Encoder;
     use numatree_core::Point;
 
-    let storage = ShardStorage::new(
-        ShardRule::new(1, 1),
-        StorageConfig {
-            freeze: true,
-            retain: None,
-            freeze_idle: None,
-        },
-    );
+    let storage = shard(true);
     storage.reserve(128 * MAX_POINTS);
     assert!(storage.arena.reserved_left() > 0);
     let bytes = Encoder::default().freeze_points((0..100).map(|t| Point::new(t, t as u64 * 7)));
@@ -155,4 +136,17 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
     }];
     assert_eq!(storage.install(3, &mut ok.into_iter()), Ok(100));
     assert_eq!(storage.validate(), Ok(100));
+}
+
+/// A shard of a one-shard plan that freezes blocks or not, keeping
+/// everything.
+fn shard(freeze: bool) -> ShardStorage {
+    ShardStorage::new(
+        ShardRule::new(1, 1),
+        StorageConfig {
+            freeze,
+            retain: None,
+            freeze_idle: None,
+        },
+    )
 }
