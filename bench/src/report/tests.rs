@@ -35,6 +35,17 @@ fn numbers_print_like_the_predecessor_tables() {
     assert_eq!(cell(None, Fmt::Rate), "—");
 }
 
+/// A contender without a reserved mode, with queries or not.
+fn info(name: &str, queries: bool) -> ContenderInfo {
+    ContenderInfo {
+        name: name.into(),
+        caps: Caps {
+            queries,
+            reserved: false,
+        },
+    }
+}
+
 fn summary(phase: Phase, contender: &str, threads: usize, metric: &str, v: f64) -> Summary {
     let stat = Stat {
         median: v,
@@ -56,13 +67,6 @@ fn tables_compare_numatree_with_the_best_peer_and_mark_unsupported_rows() {
     let mut cfg = BenchConfig::profile("ci").unwrap();
     cfg.threads = vec![2];
     cfg.phases = vec![Phase::Insert, Phase::Lookup];
-    let info = |name: &str, queries| ContenderInfo {
-        name: name.into(),
-        caps: Caps {
-            queries,
-            reserved: false,
-        },
-    };
     let contenders = [
         info("numatree", true),
         info("btree-sharded", true),
@@ -100,13 +104,7 @@ fn insert_rows_show_page_faults_and_the_kernel_s_share() {
     let mut cfg = BenchConfig::profile("ci").unwrap();
     cfg.threads = vec![2];
     cfg.phases = vec![Phase::Insert];
-    let contenders = [ContenderInfo {
-        name: "numatree".into(),
-        caps: Caps {
-            queries: true,
-            reserved: false,
-        },
-    }];
+    let contenders = [info("numatree", true)];
     let mut sum = summary(Phase::Insert, "numatree", 2, metric::MOPS_E2E, 53.19);
     for (m, v) in [(metric::PAGE_FAULTS_K, 24.23), (metric::KERNEL_CPU, 0.183)] {
         let stat = Stat {
@@ -132,13 +130,6 @@ fn series_vec_is_a_peer_and_memory_compares_with_the_smallest_peer() {
     let mut cfg = BenchConfig::profile("ci").unwrap();
     cfg.threads = vec![1, 2];
     cfg.phases = vec![Phase::Insert, Phase::Memory];
-    let info = |name: &str, queries| ContenderInfo {
-        name: name.into(),
-        caps: Caps {
-            queries,
-            reserved: false,
-        },
-    };
     let contenders = [
         info("numatree", true),
         info("btree-sharded", true),
@@ -256,13 +247,7 @@ fn a_row_s_own_bytes_per_point_come_before_the_memory_phase_s() {
 fn every_shape_gets_a_section_with_its_workload_and_its_own_figures() {
     let mut cfg = BenchConfig::profile("ci").unwrap();
     cfg.phases = vec![Phase::Insert];
-    let contenders = [ContenderInfo {
-        name: "series-vec".into(),
-        caps: Caps {
-            queries: true,
-            reserved: false,
-        },
-    }];
+    let contenders = [info("series-vec", true)];
     let outcome = Outcome {
         shapes: cfg
             .sections()
