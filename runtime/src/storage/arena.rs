@@ -205,9 +205,8 @@ mod bound {
         /// reserve's pinned one), so that frozen blocks carved from them
         /// take no page fault. Returns the bytes reserved.
         pub(crate) fn reserve(&self, bytes: usize) -> usize {
-            let chunks = bytes / MAX_CHUNK;
-            debug_assert_eq!(reserved_size(bytes), Some(chunks * MAX_CHUNK));
-            for _ in 0..chunks {
+            let reserved = reserved_size(bytes);
+            for _ in 0..reserved / MAX_CHUNK {
                 let chunk = self.new_chunk(MAX_CHUNK);
                 for page in (0..MAX_CHUNK).step_by(PAGE) {
                     // SAFETY: `page < MAX_CHUNK`: inside the chunk, which
@@ -216,7 +215,7 @@ mod bound {
                 }
                 self.shared.state().reserved.push(chunk);
             }
-            chunks * MAX_CHUNK
+            reserved
         }
 
         /// Bytes of reserved chunks not started yet.
@@ -334,8 +333,8 @@ mod bound {
 
     /// Bytes [`Arena::reserve`] takes for `bytes`: the whole chunks of
     /// [`MAX_CHUNK`] they fill.
-    pub(crate) fn reserved_size(bytes: usize) -> Option<usize> {
-        Some(bytes / MAX_CHUNK * MAX_CHUNK)
+    pub(crate) fn reserved_size(bytes: usize) -> usize {
+        bytes / MAX_CHUNK * MAX_CHUNK
     }
 
     /// Puts `piece` (`size` bytes) on its free list.
@@ -501,8 +500,8 @@ mod plain {
     }
 
     /// Nothing is reserved under a model checker.
-    pub(crate) fn reserved_size(_bytes: usize) -> Option<usize> {
-        Some(0)
+    pub(crate) fn reserved_size(_bytes: usize) -> usize {
+        0
     }
 }
 

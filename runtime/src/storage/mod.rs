@@ -475,7 +475,7 @@ impl ShardStorage {
             .div_ceil(MAX_POINTS)
             .checked_mul(block::reserved_bytes(freeze))?;
         let frozen = if freeze {
-            arena::reserved_size(points.checked_mul(RESERVED_FROZEN_BYTES_PER_POINT)?)?
+            arena::reserved_size(points.checked_mul(RESERVED_FROZEN_BYTES_PER_POINT)?)
         } else {
             0
         };
