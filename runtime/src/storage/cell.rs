@@ -41,6 +41,12 @@ mod imp {
     /// a `Series` and a block's words are word-aligned).
     const SHORT: usize = 1;
 
+    /// What a cell's word points at, its tag cleared.
+    #[inline]
+    fn untagged(word: *mut ()) -> *mut () {
+        word.map_addr(|a| a & !SHORT)
+    }
+
     /// One series' published version, or none (null).
     #[derive(Debug)]
     pub(crate) struct SeriesCell {
@@ -99,7 +105,7 @@ mod imp {
             // most short series hold (10 points: 184 bytes) is all or most
             // of the block. Hints: past a block's end they load a wasted
             // line; in a larger block the value read may lie beyond them.
-            let first = word.map_addr(|a| a & !SHORT).cast::<u8>().cast_const();
+            let first = untagged(word).cast::<u8>().cast_const();
             prefetch_line(first.wrapping_add(64));
             prefetch_line(first.wrapping_add(128));
             // SAFETY: a tagged word is a short series' block whose
@@ -119,7 +125,7 @@ mod imp {
         #[inline]
         pub(crate) fn prefetch(&self) {
             let word = self.word.load(Ordering::Relaxed);
-            prefetch_line(word.map_addr(|a| a & !SHORT).cast_const());
+            prefetch_line(untagged(word).cast_const());
         }
 
         /// Whether the cell holds a short series' block (its version is the
@@ -192,10 +198,7 @@ mod imp {
     /// `block::capacity_in`), and the block is still alive.
     #[inline]
     unsafe fn short_block(word: *mut ()) -> Arc<[AtomicU64]> {
-        let words = word
-            .map_addr(|a| a & !SHORT)
-            .cast::<AtomicU64>()
-            .cast_const();
+        let words = untagged(word).cast::<AtomicU64>().cast_const();
         // SAFETY: the caller's contract: `words` points to a live block's
         // first word, and the block has `flat_words(capacity)` words.
         unsafe {

@@ -146,7 +146,11 @@ impl FrozenRun {
         }
         let len = run.len + newly.len();
         let bytes = run.bytes + bytes_of(&newly);
-        let newly_first = newly.first().map_or(run.first_ts, |b| b.first_ts);
+        // An empty run (never a version's) has no first bound yet.
+        let first_ts = match newly.first() {
+            Some(first) if run.len == 0 => first.first_ts,
+            _ => run.first_ts,
+        };
         for (slot, block) in run.slots[run.len..len].iter().zip(newly) {
             // SAFETY: `claim` gave this thread the slots after `run.len`,
             // and the run that counts them is built below, after this.
@@ -156,12 +160,7 @@ impl FrozenRun {
             slots: Arc::clone(&run.slots),
             claimed: Arc::clone(&run.claimed),
             len,
-            // An empty run (never a version's) has no first bound yet.
-            first_ts: if run.len == 0 {
-                newly_first
-            } else {
-                run.first_ts
-            },
+            first_ts,
             bytes,
             points,
         }
