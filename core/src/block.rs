@@ -121,6 +121,23 @@ pub fn find<B: BlockRead + ?Sized>(block: &B, ts: i64) -> Result<usize, usize> {
     search(block.len(), |i| block.ts(i), ts)
 }
 
+/// `(ts - first) * steps / (last - first)`, for `first < ts < last`: in
+/// 64 bits when the product fits (timestamps a few blocks apart always
+/// do), else in 128. A 128-bit division is a library call of tens of
+/// cycles, on every lookup's two searches when it was the only path.
+#[inline]
+fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
+    // Both differences are positive and below 2^64 (`first < ts < last`).
+    let span = last.wrapping_sub(first) as u64;
+    let offset = ts.wrapping_sub(first) as u64;
+    let guess = match offset.checked_mul(steps as u64) {
+        Some(product) => product / span,
+        None => (u128::from(offset) * steps as u128 / u128::from(span)) as u64,
+    };
+    // `offset < span`, so `guess < steps`: it fits a usize.
+    guess as usize
+}
+
 /// [`find`] over any ascending sequence of `len` timestamps read with `at`:
 /// interpolation between the first and the last, a short linear walk from
 /// the guess, binary search when the guess is far off.
@@ -138,10 +155,8 @@ pub(crate) fn search(len: usize, at: impl Fn(usize) -> i64, ts: i64) -> Result<u
     if ts == last {
         return Ok(len - 1);
     }
-    // first < ts < last: interpolate (in i128, so no span overflows).
-    let span = i128::from(last) - i128::from(first);
-    let offset = i128::from(ts) - i128::from(first);
-    let guess = ((offset * (len as i128 - 1) / span) as usize).min(len - 1);
+    // first < ts < last: interpolate.
+    let guess = interpolate(first, last, ts, len - 1);
     // A short linear walk from the guess; far off, binary search.
     const WALK: usize = 8;
     if at(guess) < ts {
@@ -317,6 +332,26 @@ mod tests {
             for probe in (ts[0] - 5)..(ts[ts.len() - 1] + 5) {
                 prop_assert_eq!(find(&block, probe), ts.binary_search(&probe));
             }
+        }
+    }
+
+    proptest! {
+        /// The 64-bit path and the 128-bit fallback give the guess the
+        /// 128-bit formula gives, wide spans and long blocks included.
+        #[test]
+        fn interpolation_agrees_with_128_bits(
+            a in any::<i64>(),
+            b in any::<i64>(),
+            c in any::<i64>(),
+            steps in prop_oneof![1usize..600, Just(usize::MAX >> 1), any::<usize>()],
+        ) {
+            let mut t = [a, b, c];
+            t.sort_unstable();
+            let [first, ts, last] = t;
+            prop_assume!(first < ts && ts < last);
+            let want = (i128::from(ts) - i128::from(first)) * steps as i128
+                / (i128::from(last) - i128::from(first));
+            prop_assert_eq!(interpolate(first, last, ts, steps) as i128, want);
         }
     }
 

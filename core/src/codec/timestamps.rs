@@ -195,8 +195,17 @@ fn regular_position(first: i64, step: i64, n: usize, target: i64) -> Option<Opti
     if step == 0 {
         return Some((target == first).then_some(0));
     }
-    let d = i128::from(target) - i128::from(first);
-    let step = i128::from(step);
-    let i = d / step;
-    Some((d % step == 0 && (0..n as i128).contains(&i)).then_some(i as usize))
+    // In 64 bits when the distance fits (a division by a library call
+    // in 128, on every lookup of a frozen block), else in 128.
+    let in_64 = target
+        .checked_sub(first)
+        .and_then(|d| Some((d.checked_div(step)?, d.checked_rem(step)? == 0)));
+    let (i, exact) = match in_64 {
+        Some((i, exact)) => (i128::from(i), exact),
+        None => {
+            let d = i128::from(target) - i128::from(first);
+            (d / i128::from(step), d % i128::from(step) == 0)
+        }
+    };
+    Some((exact && (0..n as i128).contains(&i)).then_some(i as usize))
 }
