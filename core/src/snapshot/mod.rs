@@ -102,13 +102,15 @@
 mod encode;
 mod error;
 mod parse;
+mod records;
 
 pub use encode::{
     encode_end, encode_meta, encode_series, frame, header, meta_len, record_header, series_len,
     Block,
 };
 pub use error::{EncodeError, ParseError, Part};
-pub use parse::{Blocks, Meta, RawBlock, Records, SeriesRecord, Snapshot, StoredBlock};
+pub use parse::{Meta, RawBlock, Snapshot, StoredBlock};
+pub use records::{Blocks, Records, SeriesRecord};
 
 /// The first 8 bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"\x89NTSNAP\n";

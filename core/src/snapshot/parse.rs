@@ -5,6 +5,7 @@
 //! Every read is a checked `get` and every sum a checked add: no input
 //! makes the parser panic or overflow.
 
+use super::records::Records;
 use super::{
     block_tag, checksum, section_kind, ParseError, Part, Totals, END_LEN, FRAME_LEN, HEADER_LEN,
     KNOWN_FLAGS, MAGIC, META_FIELD_LEN, META_HEADER_LEN, RECORD_HEADER_LEN, VERSION,
@@ -154,16 +155,16 @@ impl<'a> RawBlock<'a> {
 }
 
 /// A section's frame and payload.
-struct Frame<'a> {
-    kind: u32,
-    payload: &'a [u8],
+pub(super) struct Frame<'a> {
+    pub(super) kind: u32,
+    pub(super) payload: &'a [u8],
     /// Where the payload starts in the file.
-    payload_at: usize,
+    pub(super) payload_at: usize,
     /// Where the next section starts.
-    next: usize,
+    pub(super) next: usize,
 }
 
-fn read_frame(
+pub(super) fn read_frame(
     bytes: &[u8],
     at: usize,
     section: u64,
@@ -216,7 +217,11 @@ fn corrupt(what: &'static str, base: usize, at: usize) -> ParseError {
 
 /// The block at `at` of a series payload that starts at file offset
 /// `base`, and the position after it.
-fn read_block(b: &[u8], at: usize, base: usize) -> Result<(StoredBlock<'_>, usize), ParseError> {
+pub(super) fn read_block(
+    b: &[u8],
+    at: usize,
+    base: usize,
+) -> Result<(StoredBlock<'_>, usize), ParseError> {
     let tag = u32_at(b, at).ok_or(corrupt("block header runs past its section", base, at))?;
     let points = at.checked_add(4).and_then(|p| u32_at(b, p)).ok_or(corrupt(
         "block header runs past its section",
@@ -258,7 +263,11 @@ fn read_block(b: &[u8], at: usize, base: usize) -> Result<(StoredBlock<'_>, usiz
 
 /// A series record's header at `at`: its id, block count and where its
 /// blocks start.
-fn read_record_header(b: &[u8], at: usize, base: usize) -> Result<(u32, u32, usize), ParseError> {
+pub(super) fn read_record_header(
+    b: &[u8],
+    at: usize,
+    base: usize,
+) -> Result<(u32, u32, usize), ParseError> {
     let header_past = corrupt("series record header runs past its section", base, at);
     let id = u32_at(b, at).ok_or(header_past)?;
     let blocks = u32_at(b, at + 4).ok_or(header_past)?; // `at` < b.len(): no overflow
@@ -506,109 +515,6 @@ impl<'a> Snapshot<'a> {
     /// several consecutive records with the same id, its blocks in order
     /// across them.
     pub fn records(&self) -> Records<'a> {
-        Records {
-            bytes: self.bytes,
-            at: HEADER_LEN,
-            payload: &[],
-            payload_at: 0,
-            record_at: 0,
-        }
-    }
-}
-
-/// The series records of a [`Snapshot`], in file order.
-#[derive(Clone, Debug)]
-pub struct Records<'a> {
-    bytes: &'a [u8],
-    /// The next section's frame.
-    at: usize,
-    /// The series section being read.
-    payload: &'a [u8],
-    payload_at: usize,
-    /// The next record in `payload`.
-    record_at: usize,
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = SeriesRecord<'a>;
-
-    fn next(&mut self) -> Option<SeriesRecord<'a>> {
-        // The snapshot was verified: an error here cannot happen, and would
-        // end the iteration rather than panic.
-        while self.record_at >= self.payload.len() {
-            let frame = read_frame(self.bytes, self.at, 0, false).ok()?;
-            match frame.kind {
-                section_kind::END => {
-                    self.at = self.bytes.len();
-                    return None;
-                }
-                section_kind::SERIES => {
-                    self.payload = frame.payload;
-                    self.payload_at = frame.payload_at;
-                    self.record_at = 0;
-                }
-                _ => {}
-            }
-            self.at = frame.next;
-        }
-        let (id, blocks, start) =
-            read_record_header(self.payload, self.record_at, self.payload_at).ok()?;
-        let mut end = start;
-        for _ in 0..blocks {
-            end = read_block(self.payload, end, self.payload_at).ok()?.1;
-        }
-        self.record_at = end;
-        Some(SeriesRecord {
-            id,
-            blocks: Blocks {
-                bytes: self.payload.get(start..end)?,
-                base: self.payload_at + start,
-                at: 0,
-                left: blocks,
-            },
-        })
-    }
-}
-
-/// One series record: a series id and blocks of it, in time order.
-#[derive(Clone, Debug)]
-pub struct SeriesRecord<'a> {
-    /// The series.
-    pub id: u32,
-    /// Its blocks in this record.
-    pub blocks: Blocks<'a>,
-}
-
-/// The blocks of a [`SeriesRecord`].
-#[derive(Clone, Debug)]
-pub struct Blocks<'a> {
-    bytes: &'a [u8],
-    base: usize,
-    at: usize,
-    left: u32,
-}
-
-impl<'a> Iterator for Blocks<'a> {
-    type Item = StoredBlock<'a>;
-
-    fn next(&mut self) -> Option<StoredBlock<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        match read_block(self.bytes, self.at, self.base) {
-            Ok((block, next)) => {
-                self.at = next;
-                self.left -= 1;
-                Some(block)
-            }
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.left as usize))
+        Records::new(self.bytes, HEADER_LEN)
     }
 }
