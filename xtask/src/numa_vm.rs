@@ -9,7 +9,7 @@
 //!    with the packages it needs that the host lacks, run from there.
 //!    (Installing `qemu-system-x86` with apt would be simpler, but on a
 //!    machine whose `qemu-utils` comes from backports apt removes it.)
-//! 2. The verifier, `runtime/examples/numa_verify.rs`, built in release mode
+//! 2. The verifier, `runtime/examples/numa_verify/`, built in release mode
 //!    against the real `numatree` runtime.
 //! 3. An initramfs, written here as a newc cpio ([`cpio`]): the verifier,
 //!    every shared library `ldd` lists for it (the dynamic loader, libhwloc,
