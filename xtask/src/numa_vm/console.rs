@@ -195,7 +195,8 @@ numa-vm: 2 passed, 0 failed\r
 
     #[test]
     fn a_missing_summary_is_an_error_showing_the_last_lines() {
-        let console = "PASS topology: ok\nthread 'main' panicked at examples/numa_verify/main.rs:1:1\n";
+        let console =
+            "PASS topology: ok\nthread 'main' panicked at examples/numa_verify/main.rs:1:1\n";
         let err = judge(console, None).unwrap_err();
         assert!(
             err.contains("no `numa-vm: N passed, M failed` line"),
