@@ -19,7 +19,8 @@ pub struct NumatreeContender {
 
 impl NumatreeContender {
     /// Builds an index with default settings; with `reserved`, memory for
-    /// `expected_records` is reserved and pre-faulted on each node first.
+    /// `expected_records` of `series` series is reserved and pre-faulted
+    /// on each node first.
     pub fn new(opts: &BuildOptions) -> Self {
         Self::with_builder(Index::builder(), opts)
     }
@@ -27,8 +28,10 @@ impl NumatreeContender {
     /// Like [`new`](Self::new), from a builder with other settings (tests
     /// plant faults this way).
     pub fn with_builder(mut builder: numatree::Builder, opts: &BuildOptions) -> Self {
-        if opts.reserved {
-            builder = builder.reserve_records(opts.expected_records);
+        if opts.reserved && opts.expected_records > 0 {
+            builder = builder
+                .reserve_records(opts.expected_records)
+                .reserve_series(opts.series.max(1) as usize);
         }
         let index = builder
             .build()

@@ -102,6 +102,44 @@ fn reserve_records_beyond_the_budget_is_refused() {
 }
 
 #[test]
+fn reserve_series_needs_a_count_and_reserve_records() {
+    let msg = invalid(Index::builder().reserve_records(1_000).reserve_series(0));
+    assert!(msg.contains("reserve_series = 0 is invalid"), "{msg}");
+    let msg = invalid(Index::builder().reserve_series(5));
+    assert!(
+        msg.contains("reserve_series = 5 needs reserve_records"),
+        "{msg}"
+    );
+}
+
+/// Told its series, a freezing reserve holds a few tails a series: the
+/// 10,000,000 records the budget refused above fit it for 1,024 series,
+/// and the reserve counts less.
+#[test]
+fn reserve_series_shrinks_a_freezing_reserve_to_its_series_tails() {
+    let tree_bytes = |builder: numatree::Builder| builder.build().unwrap().stats().total.tree_bytes;
+    let told = tree_bytes(
+        Index::builder()
+            .memory_budget(160 << 20)
+            .reserve_records(10_000_000)
+            .reserve_series(1_024),
+    );
+    let untold = tree_bytes(Index::builder().reserve_records(10_000_000));
+    assert!(told < untold / 2, "told {told}, untold {untold}");
+    // Without freezing every full block stays: the same reserve.
+    let hot = |series: Option<usize>| {
+        let b = Index::builder()
+            .freeze_blocks(false)
+            .reserve_records(1_000_000);
+        tree_bytes(match series {
+            Some(n) => b.reserve_series(n),
+            None => b,
+        })
+    };
+    assert_eq!(hot(Some(16)), hot(None));
+}
+
+#[test]
 fn run_writers_counts_must_be_within_range() {
     let index = two_nodes().build().unwrap();
     for bad in [0, MAX_WRITERS_PER_NODE + 1, usize::MAX / 2 + 1, usize::MAX] {

@@ -360,13 +360,16 @@ impl NodePipeline {
         }
     }
 
-    /// Pre-allocates and touches blocks for `records` records and the
-    /// in-flight slots. Run on a thread pinned to the node.
-    pub(crate) fn reserve(&self, records: usize) {
+    /// Pre-allocates and touches blocks for `records` records of at most
+    /// `series` series (when known) and the in-flight slots. Run on a
+    /// thread pinned to the node.
+    pub(crate) fn reserve(&self, records: usize, series: Option<usize>) {
         self.slots.reserve();
-        let per_shard = records.div_ceil(self.shards.len());
+        let shards = self.shards.len();
+        let per_shard = records.div_ceil(shards);
+        let series = series.map(|n| n.div_ceil(shards));
         for shard in &self.shards {
-            shard.storage.reserve(per_shard);
+            shard.storage.reserve(per_shard, series);
         }
     }
 }

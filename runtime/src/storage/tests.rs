@@ -29,7 +29,7 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
     let points = 128 * MAX_POINTS;
     let storage = shard(true);
     let empty = storage.bytes();
-    storage.reserve(points);
+    storage.reserve(points, None);
     let reserved = storage.arena.reserved_left();
     assert!(
         reserved > 0 && reserved <= points * RESERVED_FROZEN_BYTES_PER_POINT,
@@ -45,7 +45,7 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
                 .sum::<usize>()
     );
     assert_eq!(
-        ShardStorage::reserved_bytes(points, true),
+        ShardStorage::reserved_bytes(points, None, true),
         Some(storage.bytes() - empty),
         "the builder's estimate is what the reserve takes, whole chunks"
     );
@@ -64,9 +64,56 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
     );
     // A shard that does not freeze reserves no arena chunk.
     let hot = shard(false);
-    hot.reserve(points);
+    hot.reserve(points, None);
     assert_eq!(hot.arena.reserved_left(), 0);
     assert_eq!(hot.validate(), Ok(0));
+}
+
+#[test]
+fn a_reserve_told_its_series_holds_a_few_tails_a_series_when_freezing() {
+    let points = 128 * MAX_POINTS;
+    let hot_blocks = |storage: &ShardStorage| lock(&storage.reserve).blocks.len();
+    // Freezing: 3 series take at most 4 tails each, not 128.
+    let storage = shard(true);
+    let empty = storage.bytes();
+    storage.reserve(points, Some(3));
+    assert_eq!(hot_blocks(&storage), 3 * RESERVED_TAILS_PER_SERIES);
+    assert_eq!(
+        ShardStorage::reserved_bytes(points, Some(3), true),
+        Some(storage.bytes() - empty),
+        "the builder's estimate is what the reserve takes"
+    );
+    let full = shard(true);
+    full.reserve(points, None);
+    assert_eq!(hot_blocks(&full), 128);
+    assert_eq!(
+        storage.arena.reserved_left(),
+        full.arena.reserved_left(),
+        "the frozen bytes' chunks do not depend on the series"
+    );
+    // Fewer points than the series' tails: one block per 256 points still.
+    let few = shard(true);
+    few.reserve(2 * MAX_POINTS, Some(1_000));
+    assert_eq!(hot_blocks(&few), 2);
+    // Not freezing: every full block stays, whatever the series.
+    let hot = shard(false);
+    hot.reserve(points, Some(3));
+    assert_eq!(hot_blocks(&hot), 128);
+    assert_eq!(
+        ShardStorage::reserved_bytes(points, Some(3), false),
+        ShardStorage::reserved_bytes(points, None, false)
+    );
+    // The smaller reserve still serves an ingest: 3 long series, points
+    // exact after it.
+    for b in 0..6i64 {
+        for series in 0..3u32 {
+            let run: Vec<Record> = (b * MAX_POINTS as i64..(b + 1) * MAX_POINTS as i64)
+                .map(|ts| Record::new(series, ts, ts as u64 ^ u64::from(series)))
+                .collect();
+            storage.merge_run(&run);
+        }
+    }
+    assert_eq!(storage.validate(), Ok(18 * MAX_POINTS));
 }
 
 #[test]
@@ -111,7 +158,7 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
     use numatree_core::Point;
 
     let storage = shard(true);
-    storage.reserve(128 * MAX_POINTS);
+    storage.reserve(128 * MAX_POINTS, None);
     assert!(storage.arena.reserved_left() > 0);
     let bytes = Encoder::default().freeze_points((0..100).map(|t| Point::new(t, t as u64 * 7)));
     // The first block is copied into the shard's arena (starting a
