@@ -349,9 +349,12 @@ mod tests {
             t.sort_unstable();
             let [first, ts, last] = t;
             prop_assume!(first < ts && ts < last);
-            let want = (i128::from(ts) - i128::from(first)) * steps as i128
-                / (i128::from(last) - i128::from(first));
-            prop_assert_eq!(interpolate(first, last, ts, steps) as i128, want);
+            // Both differences are below 2^64 and `steps` is: the product
+            // fits a u128.
+            let offset = (i128::from(ts) - i128::from(first)) as u128;
+            let span = (i128::from(last) - i128::from(first)) as u128;
+            let want = offset * steps as u128 / span;
+            prop_assert_eq!(interpolate(first, last, ts, steps) as u128, want);
         }
     }
 
