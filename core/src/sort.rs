@@ -198,7 +198,8 @@ fn counting_sort_by_series(
 /// Sorts each maximal run of one series in `records` by timestamp, stably.
 /// `tmp` is free space at least as long as `records`. Returns whether a
 /// key may occur twice (false: every key is distinct, so the dedup pass
-/// can be a plain copy). A series sorted here is said to, unchecked.
+/// can be a plain copy). A series this sorts counts as maybe having a
+/// key twice, unchecked.
 fn sort_each_series_by_ts(records: &mut [Record], tmp: &mut [Record]) -> bool {
     let mut maybe_twice = false;
     let mut start = 0;

@@ -209,3 +209,61 @@ fn regular_position(first: i64, step: i64, n: usize, target: i64) -> Option<Opti
     };
     Some((exact && (0..n as i128).contains(&i)).then_some(i as usize))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::regular_position;
+    use proptest::prelude::*;
+
+    /// `regular_position` as it was written first: all in 128 bits.
+    fn in_128_bits(first: i64, step: i64, n: usize, target: i64) -> Option<Option<usize>> {
+        let last = i128::from(first) + i128::from(step) * (n as i128 - 1);
+        if !(i128::from(i64::MIN)..=i128::from(i64::MAX)).contains(&last) {
+            return None;
+        }
+        if step == 0 {
+            return Some((target == first).then_some(0));
+        }
+        let d = i128::from(target) - i128::from(first);
+        let (i, r) = (d / i128::from(step), d % i128::from(step));
+        Some((r == 0 && (0..n as i128).contains(&i)).then_some(i as usize))
+    }
+
+    #[test]
+    fn the_64_bit_path_falls_back_where_it_would_overflow() {
+        // `target - first` is i64::MIN and the step -1: the quotient
+        // 2^63 does not fit an i64.
+        assert_eq!(regular_position(0, -1, 5, i64::MIN), Some(None));
+        assert_eq!(regular_position(0, -1, 5, -4), Some(Some(4)));
+        // `target - first` itself overflows.
+        assert_eq!(regular_position(i64::MAX - 2, 1, 3, i64::MIN), Some(None));
+        assert_eq!(
+            regular_position(i64::MAX - 2, 1, 3, i64::MAX),
+            Some(Some(2))
+        );
+        assert_eq!(regular_position(i64::MIN, 1, 3, i64::MAX), Some(None));
+        assert_eq!(regular_position(100, -10, 5, 70), Some(Some(3)));
+        assert_eq!(regular_position(100, 10, 5, 135), Some(None));
+    }
+
+    proptest! {
+        #[test]
+        fn regular_positions_agree_with_128_bits(
+            first in any::<i64>(),
+            step in prop_oneof![any::<i64>(), -50i64..50, Just(-1i64), Just(i64::MIN)],
+            n in 1usize..300,
+            at in 0usize..300,
+            off in -2i64..=2,
+            any_target in any::<i64>(),
+        ) {
+            let member = first.wrapping_add(step.wrapping_mul((at % n) as i64)).wrapping_add(off);
+            for target in [member, any_target, i64::MIN, i64::MAX] {
+                prop_assert_eq!(
+                    regular_position(first, step, n, target),
+                    in_128_bits(first, step, n, target),
+                    "target {}", target
+                );
+            }
+        }
+    }
+}
