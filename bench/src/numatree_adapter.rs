@@ -187,7 +187,13 @@ impl Contender for NumatreeContender {
                 numatree::MERGE_NICE_ENV
             ),
         };
-        Some(format!("{}\n{priority}", self.index.plan()))
+        let env = numatree::HUGE_PAGES_ENV;
+        let huge = if self.index.huge_pages() {
+            format!("frozen blocks: huge pages advised past each arena's first chunks ({env}=0 turns it off)")
+        } else {
+            format!("frozen blocks: ordinary pages (huge pages off; {env}=1 turns them on)")
+        };
+        Some(format!("{}\n{priority}\n{huge}", self.index.plan()))
     }
 }
 

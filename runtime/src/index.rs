@@ -244,6 +244,17 @@ impl Index {
         self.pipelines.nodes.first().and_then(|n| n.merge_nice())
     }
 
+    /// Whether frozen blocks may live in huge pages
+    /// ([`Builder::huge_pages`](crate::Builder::huge_pages) or
+    /// `NUMATREE_HUGE_PAGES`; the kernel decides whether they do).
+    pub fn huge_pages(&self) -> bool {
+        self.pipelines
+            .nodes
+            .first()
+            .and_then(|n| n.shards.first())
+            .is_some_and(|s| s.storage.huge_pages())
+    }
+
     /// The topology the plan was computed from.
     pub fn topology(&self) -> &Topology {
         &self.topology

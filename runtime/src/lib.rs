@@ -142,8 +142,8 @@ pub mod topology;
 mod writer;
 
 pub use builder::{
-    Builder, DEFAULT_SLOT_CAPACITY, MAX_SLOTS_PER_NODE, MAX_SLOT_CAPACITY, MAX_WRITERS_PER_NODE,
-    MIN_SLOT_CAPACITY, NODES_ENV,
+    Builder, DEFAULT_SLOT_CAPACITY, HUGE_PAGES_ENV, MAX_SLOTS_PER_NODE, MAX_SLOT_CAPACITY,
+    MAX_WRITERS_PER_NODE, MIN_SLOT_CAPACITY, NODES_ENV,
 };
 pub use error::Error;
 pub use error::SharedSnapshotError;

@@ -112,18 +112,20 @@ fn reserve_series_needs_a_count_and_reserve_records() {
     );
 }
 
-/// Told its series, a freezing reserve holds a few tails a series: the
-/// 10,000,000 records the budget refused above fit it for 1,024 series,
-/// and the reserve counts less.
+/// Told its series, a freezing reserve holds a few tails a series: 10 M
+/// records refused by a 160 MiB budget fit it for 1,024 series, and the
+/// reserve counts less.
 #[test]
 fn reserve_series_shrinks_a_freezing_reserve_to_its_series_tails() {
-    let tree_bytes = |builder: numatree::Builder| builder.build().unwrap().stats().total.tree_bytes;
-    let told = tree_bytes(
+    let budget = || {
         Index::builder()
             .memory_budget(160 << 20)
             .reserve_records(10_000_000)
-            .reserve_series(1_024),
-    );
+    };
+    let msg = invalid(budget());
+    assert!(msg.contains("above memory_budget"), "{msg}");
+    let tree_bytes = |builder: numatree::Builder| builder.build().unwrap().stats().total.tree_bytes;
+    let told = tree_bytes(budget().reserve_series(1_024));
     let untold = tree_bytes(Index::builder().reserve_records(10_000_000));
     assert!(told < untold / 2, "told {told}, untold {untold}");
     // Without freezing every full block stays: the same reserve.

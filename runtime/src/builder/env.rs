@@ -1,9 +1,10 @@
 //! Settings the environment gives when the code does not:
-//! `NUMATREE_NODES` (which nodes) and `NUMATREE_MERGE_NICE` (the merge
-//! priority), each checked as strictly as the setter it stands for.
+//! `NUMATREE_NODES` (which nodes), `NUMATREE_MERGE_NICE` (the merge
+//! priority) and `NUMATREE_HUGE_PAGES` (huge pages for frozen blocks),
+//! each checked as strictly as the setter it stands for.
 //! (`NUMATREE_TOPOLOGY` is the topology module's.)
 
-use super::{check_range, NODES_ENV};
+use super::{check_range, HUGE_PAGES_ENV, NODES_ENV};
 use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
 use crate::Error;
 
@@ -38,6 +39,25 @@ fn parse_nice(v: &str) -> Result<i32, Error> {
     Ok(nice)
 }
 
+/// Parses `NUMATREE_HUGE_PAGES`, if set and non-empty.
+pub(super) fn huge_pages_from_env() -> Result<Option<bool>, Error> {
+    match std::env::var(HUGE_PAGES_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_switch(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a `NUMATREE_HUGE_PAGES` value: `0` or `1`.
+fn parse_switch(v: &str) -> Result<bool, Error> {
+    match v.trim() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(Error::InvalidConfig(format!(
+            "{HUGE_PAGES_ENV}={v:?} is invalid: expected 0 (off) or 1 (on)"
+        ))),
+    }
+}
+
 /// Parses `NUMATREE_NODES`, if set and non-empty.
 pub(super) fn nodes_from_env() -> Result<Option<Vec<usize>>, Error> {
     match std::env::var(NODES_ENV) {
@@ -69,6 +89,17 @@ mod tests {
         assert_eq!(parse_node_list("0, 2").unwrap(), [0, 2]);
         let err = parse_node_list("0,x").unwrap_err().to_string();
         assert!(err.contains("NUMATREE_NODES=\"0,x\" is invalid"), "{err}");
+    }
+
+    #[test]
+    fn huge_page_switches_parse_or_name_the_bad_value() {
+        assert!(!parse_switch(" 0 ").unwrap());
+        assert!(parse_switch("1").unwrap());
+        let err = parse_switch("yes").unwrap_err().to_string();
+        assert!(
+            err.contains("NUMATREE_HUGE_PAGES=\"yes\" is invalid: expected 0 (off) or 1 (on)"),
+            "{err}"
+        );
     }
 
     #[test]

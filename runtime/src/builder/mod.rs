@@ -21,7 +21,7 @@ use crate::Error;
 
 mod env;
 
-use env::{check_nice, merge_nice_from_env, nodes_from_env};
+use env::{check_nice, huge_pages_from_env, merge_nice_from_env, nodes_from_env};
 
 /// Smallest slot capacity accepted, in records.
 pub const MIN_SLOT_CAPACITY: usize = 64;
@@ -36,6 +36,9 @@ pub const MAX_WRITERS_PER_NODE: usize = 4096;
 
 /// The env var naming the NUMA nodes to use, e.g. `0` or `0,2`.
 pub const NODES_ENV: &str = "NUMATREE_NODES";
+/// The env var that turns huge pages for frozen blocks off (`0`) or on
+/// (`1`) where the code does not say ([`Builder::huge_pages`]).
+pub const HUGE_PAGES_ENV: &str = "NUMATREE_HUGE_PAGES";
 
 /// Configures and builds an [`Index`](crate::Index). Every value is checked
 /// in [`build`](Builder::build); each setter documents its range.
@@ -57,6 +60,7 @@ pub struct Builder {
     freeze_idle_after: Option<i64>,
     wait_for_memory: bool,
     merge_nice: Option<i32>,
+    huge_pages: Option<bool>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -75,6 +79,7 @@ impl std::fmt::Debug for Builder {
             .field("freeze_idle_after", &self.freeze_idle_after)
             .field("wait_for_memory", &self.wait_for_memory)
             .field("merge_nice", &self.merge_nice)
+            .field("huge_pages", &self.huge_pages)
             .finish()
     }
 }
@@ -170,7 +175,8 @@ impl Builder {
     /// How many series the [`reserve_records`](Self::reserve_records)
     /// records belong to, when known: with freezing on, the reserve then
     /// holds at most 4 full-size hot blocks a series instead of one per
-    /// 256 records. A freezing ingest makes a series' new tails of its
+    /// 256 records (in each shard, for its share of the series: the count
+    /// is split over nodes, then shards, rounding up). A freezing ingest makes a series' new tails of its
     /// frozen ones once no reader holds them, so most of the larger
     /// reserve stays unused (an ingest of 1,024 series x 10,000 points
     /// took ~2.3 blocks a series from it: 10 of its 170 MB); tails past
@@ -260,6 +266,30 @@ impl Builder {
         self
     }
 
+    /// Whether frozen blocks may live in huge pages (default true, or what
+    /// `NUMATREE_HUGE_PAGES` says: `0` or `1`). Past its first chunks
+    /// (about 450 KiB) a shard's frozen-block memory comes in 2 MiB chunks
+    /// mapped 2 MiB aligned and advised `MADV_HUGEPAGE` (Linux): a cold
+    /// ingest takes one page fault where it took 512, and a lookup one TLB
+    /// entry. Measured on a 2-core VM (BENCHMARKS.md, "Huge pages for
+    /// frozen blocks"): page faults of a 10.24 M-point ingest ~24 K -> ~4
+    /// K, ingest at 2 and 32 writers +8% and +16%, lookups +6-24%. The
+    /// kernel decides: with transparent huge pages off, or none free, the
+    /// chunks are ordinary pages. The trade: a 2 MiB chunk is faulted
+    /// whole, so each shard may hold up to one partly used chunk that
+    /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the
+    /// [memory budget](Self::memory_budget) do not count; and where the
+    /// kernel's `defrag` setting compacts memory for advised regions
+    /// (`madvise`, its default, or `always`), a fault on a fragmented
+    /// machine may wait for compaction, on the merge's path: turn it off
+    /// where steady merge latency matters more than throughput. Chunks
+    /// [`reserve_records`](Self::reserve_records) reserves stay 256 KiB of
+    /// ordinary pages.
+    pub fn huge_pages(mut self, huge: bool) -> Self {
+        self.huge_pages = Some(huge);
+        self
+    }
+
     /// Whether to bind threads and memory to nodes (default true; binding is
     /// skipped anyway on synthetic or XML topologies).
     pub fn pin_threads(mut self, pin: bool) -> Self {
@@ -317,6 +347,10 @@ impl Builder {
             Some(nice) => Some(nice),
             None => merge_nice_from_env()?,
         };
+        let huge_pages = match self.huge_pages {
+            Some(huge) => huge,
+            None => huge_pages_from_env()?.unwrap_or(true),
+        };
         let health = Arc::new(Health::default());
         let nodes: Vec<Arc<NodePipeline>> = plan
             .nodes()
@@ -354,6 +388,7 @@ impl Builder {
                         freeze: !self.keep_blocks_hot,
                         retain: self.retain,
                         freeze_idle: self.freeze_idle_after,
+                        huge_pages,
                     },
                 }))
             })

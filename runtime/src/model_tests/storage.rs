@@ -150,6 +150,7 @@ fn freezing_storage(freeze_idle: Option<i64>) -> Arc<crate::storage::ShardStorag
             freeze: true,
             retain: None,
             freeze_idle,
+            huge_pages: false,
         },
     ))
 }

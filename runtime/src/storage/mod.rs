@@ -139,6 +139,9 @@ pub(crate) struct StorageConfig {
     /// Freeze a series' newest block too once its newest point is this
     /// much older than the newest merged into the shard (`idle`).
     pub(crate) freeze_idle: Option<i64>,
+    /// Frozen blocks in huge pages past the arena's first chunks (see
+    /// `arena`).
+    pub(crate) huge_pages: bool,
 }
 
 /// What merging one run did.
@@ -225,7 +228,7 @@ impl ShardStorage {
     /// memory that `binder` binds to the shard's node.
     pub(crate) fn on_node(rule: ShardRule, config: StorageConfig, binder: Binder) -> Self {
         let directory = Directory::new(rule);
-        let arena = Arena::new(binder);
+        let arena = Arena::new(binder, config.huge_pages);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
@@ -243,6 +246,11 @@ impl ShardStorage {
             #[cfg(test)]
             mutant_reuse_held: Default::default(),
         }
+    }
+
+    /// Whether the shard's frozen blocks may live in huge pages.
+    pub(crate) fn huge_pages(&self) -> bool {
+        self.config.huge_pages
     }
 
     /// The value of `(series, ts)`, if merged.

@@ -194,6 +194,7 @@ fn shard(freeze: bool) -> ShardStorage {
             freeze,
             retain: None,
             freeze_idle: None,
+            huge_pages: false,
         },
     )
 }

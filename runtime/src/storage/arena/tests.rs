@@ -1,4 +1,4 @@
-use super::bound::{MAX_CHUNK, MAX_LEN};
+use super::bound::{HUGE_CHUNK, MAX_CHUNK, MAX_LEN};
 use super::*;
 
 /// `len` bytes that differ with `seed`.
@@ -185,4 +185,52 @@ fn the_length_in_the_pointer_is_the_headers() {
 #[should_panic(expected = "longer than")]
 fn a_block_longer_than_a_piece_holds_is_refused() {
     Arena::default().alloc(&bytes(MAX_LEN + 1, 0));
+}
+
+#[test]
+fn an_arena_for_huge_pages_takes_aligned_2_mib_chunks_after_its_first_ones() {
+    // Blocks of MAX_LEN bytes until 640 KiB of them: past the chunks
+    // that double up to 256 KiB (64 + 128 + 256 KiB for pieces this
+    // long).
+    let fill = |arena: &Arena| -> Vec<FrozenBlock> {
+        (0..(640 << 10) / MAX_LEN)
+            .map(|i| arena.alloc(&bytes(MAX_LEN, i as u8)))
+            .collect()
+    };
+    let huge = Arena::new(crate::slot::Binder::default(), true);
+    let blocks = fill(&huge);
+    let sizes = huge.chunk_sizes();
+    let first_huge = sizes
+        .iter()
+        .position(|&s| s == HUGE_CHUNK)
+        .expect("a huge chunk after 640 KiB of blocks");
+    assert!(
+        sizes[..first_huge].iter().all(|&s| s <= MAX_CHUNK)
+            && sizes[first_huge - 1] == MAX_CHUNK
+            && sizes[first_huge..].iter().all(|&s| s == HUGE_CHUNK),
+        "{sizes:?}"
+    );
+    // Every block in a huge chunk sits in one 2 MiB-aligned chunk.
+    let aligned = huge.chunk_starts(HUGE_CHUNK);
+    assert!(!aligned.is_empty());
+    assert!(
+        aligned.iter().all(|&at| at % HUGE_CHUNK == 0),
+        "{aligned:?}"
+    );
+    for (i, block) in blocks.iter().enumerate() {
+        assert_eq!(&**block, &bytes(MAX_LEN, i as u8)[..]);
+    }
+    // Without huge pages the chunks stop growing at MAX_CHUNK.
+    let plain = Arena::default();
+    let _blocks = fill(&plain);
+    assert_eq!(plain.chunk_sizes().iter().max(), Some(&MAX_CHUNK));
+    // Reserved chunks (MAX_CHUNK, touched ahead) come first, then huge
+    // ones; dropped, each goes back as it was made (Miri checks the
+    // layouts).
+    let reserved = Arena::new(crate::slot::Binder::default(), true);
+    assert_eq!(reserved.reserve(MAX_CHUNK), MAX_CHUNK);
+    let _blocks = fill(&reserved);
+    assert_eq!(reserved.chunk_sizes()[0], MAX_CHUNK);
+    assert_eq!(reserved.chunk_sizes().last(), Some(&HUGE_CHUNK));
+    assert_eq!(reserved.reserved_left(), 0);
 }
