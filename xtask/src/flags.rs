@@ -99,8 +99,8 @@ pub(crate) struct NumaVmFlags {
     #[arg(long)]
     pub(crate) mis_bind: bool,
     /// Negative control: each node's frozen blocks are bound to the next
-    /// node's memory, so the command must fail on pages-after-ingest (needs
-    /// --nodes >= 2) [default: off]
+    /// node's memory, so the command must fail on pages-after-ingest and
+    /// huge-chunk-pages (needs --nodes >= 2) [default: off]
     #[arg(long)]
     pub(crate) mis_place_frozen: bool,
 }

@@ -24,13 +24,17 @@
 //!   during ingest, are still on their node;
 //! - `close`: close joins everything without error and nothing failed to
 //!   allocate;
+//! - `huge-chunk-pages`: a second index, one shard a node, ingests enough
+//!   that each node's frozen-block arena takes 2 MiB huge-page chunks;
+//!   their pages are on their node, and some memory is in huge pages
+//!   where the kernel has them;
 //! - `bench-per-node`: `--bench-script PATH --quick` exits 0 (SKIP without it).
 //!
 //! `--mis-bind` is the negative control: the first writer rebinds itself to
 //! another node's CPUs, so `writer-affinity` must FAIL. `--mis-place-frozen`
 //! is the frozen blocks' one: each node's arenas are bound to the next
 //! node's memory (`Builder::plant_frozen_elsewhere`), so
-//! `pages-after-ingest` must FAIL.
+//! `pages-after-ingest` and `huge-chunk-pages` must FAIL.
 //!
 //! Outside a multi-node machine it runs too (`cargo run --release --example
 //! numa_verify -- --nodes 1 --cpus-per-node $(nproc)`), which is how to try a
@@ -42,6 +46,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod huge_chunks;
 mod ingest;
 
 use ingest::ingest;
@@ -232,6 +237,11 @@ fn run(args: &Args, report: &mut Report) {
             },
             Err(e) => Err(e.to_string()),
         },
+    );
+
+    report.check(
+        "huge-chunk-pages",
+        huge_chunks::check(args.mis_place_frozen),
     );
 
     match &args.bench_script {
