@@ -13,8 +13,11 @@
 //! The counter sees the bytes callers ask for: the allocator's own
 //! per-allocation overhead (8-16 bytes in glibc's malloc) is not in it,
 //! which is why [`Usage::allocations`] is reported beside it. Memory a
-//! structure maps itself (thread stacks, `mmap`) is not seen either; none of
-//! the contenders keeps its data there.
+//! structure maps itself (thread stacks, `mmap`) is not seen by it either:
+//! numatree maps its frozen blocks' 2 MiB huge-page chunks itself, and
+//! counts them at each `mmap` and `munmap` ([`numatree::mapped_bytes`]),
+//! which a window adds to its bytes (whole chunks, as mapped); no other
+//! contender keeps its data outside the allocator.
 //!
 //! Memory that a structure retires to an epoch collector (numatree's
 //! replaced block versions, the skip list's replaced nodes, both to
@@ -127,7 +130,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// What a window counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
-    /// Bytes allocated minus bytes freed since the window opened.
+    /// Bytes allocated minus bytes freed since the window opened, with
+    /// the bytes numatree mapped minus those it unmapped.
     pub bytes: isize,
     /// Allocations made minus allocations freed since the window opened.
     pub allocations: isize,
@@ -161,8 +165,9 @@ impl Window {
     }
 
     fn now() -> Usage {
+        let mapped = isize::try_from(numatree::mapped_bytes()).unwrap_or(isize::MAX);
         Usage {
-            bytes: COUNTS.0.bytes.load(Ordering::SeqCst),
+            bytes: COUNTS.0.bytes.load(Ordering::SeqCst) + mapped,
             allocations: COUNTS.0.allocations.load(Ordering::SeqCst),
         }
     }

@@ -189,12 +189,22 @@ impl Contender for NumatreeContender {
         };
         let env = numatree::HUGE_PAGES_ENV;
         let huge = if self.index.huge_pages() {
-            format!("frozen blocks: huge pages advised past each arena's first chunks ({env}=0 turns it off)")
+            format!(
+                "frozen blocks: huge pages advised past each arena's first chunks ({env}=0 turns it off; this kernel's transparent huge pages: {})",
+                transparent_huge_pages()
+            )
         } else {
             format!("frozen blocks: ordinary pages (huge pages off; {env}=1 turns them on)")
         };
         Some(format!("{}\n{priority}\n{huge}", self.index.plan()))
     }
+}
+
+/// The kernel's transparent huge page mode, as its settings file shows
+/// it (`always [madvise] never`), or why it cannot be read.
+fn transparent_huge_pages() -> String {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .map_or_else(|e| format!("unknown ({e})"), |s| s.trim().to_owned())
 }
 
 /// Factory for [`NumatreeContender`].

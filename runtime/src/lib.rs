@@ -156,6 +156,7 @@ pub use plan::{NodePlan, Plan, PlanConfig, ShardRule};
 pub use priority::{MERGE_NICE_ENV, NICE_RANGE};
 pub use snapshot::SnapshotError;
 pub use stats::{NodeStats, Stats};
+pub use storage::mapped_bytes;
 pub use topology::{BindingSupport, CpuId, NodeId, NumaNode, Topology, TopologySource};
 pub use writer::Writer;
 

@@ -49,6 +49,18 @@ pub(crate) use bound::{reserved_size, Arena, FrozenBlock};
 #[cfg(any(loom, shuttle))]
 pub(crate) use plain::{reserved_size, Arena, FrozenBlock};
 
+/// Bytes of huge chunks mapped now, in the whole process: memory the
+/// global allocator never sees (see [`mapped_bytes`]).
+static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Bytes of memory numatree maps itself now, in this process, outside
+/// the global allocator: frozen blocks' huge-page chunks (2 MiB each,
+/// counted whole from their mapping to their unmapping). A program that
+/// counts its heap through the allocator adds this to see all of it.
+pub fn mapped_bytes() -> usize {
+    MAPPED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Pieces are multiples of this many bytes (their header included).
 const GRAIN: usize = 16;
 
@@ -395,8 +407,10 @@ mod bound {
     /// Huge chunks mapped directly: 2 MiB aligned, advised huge pages.
     #[cfg(all(target_os = "linux", not(miri)))]
     mod huge {
+        use super::super::MAPPED_BYTES;
         use super::HUGE_CHUNK;
         use std::ptr::{self, NonNull};
+        use std::sync::atomic::Ordering;
 
         /// Whether `map` makes huge chunks (else the allocator does).
         pub(super) const MAPPED: bool = true;
@@ -442,6 +456,7 @@ mod bound {
             // SAFETY: the chunk is mapped and ours; the advice changes how
             // the kernel backs it, never its contents or its validity.
             unsafe { libc::madvise(chunk.cast(), HUGE_CHUNK, libc::MADV_HUGEPAGE) };
+            MAPPED_BYTES.fetch_add(HUGE_CHUNK, Ordering::Relaxed);
             chunk
         }
 
@@ -454,6 +469,7 @@ mod bound {
             // SAFETY: the caller's promise: a whole mapping of
             // `HUGE_CHUNK` bytes that `map` kept.
             unsafe { libc::munmap(chunk.as_ptr().cast(), HUGE_CHUNK) };
+            MAPPED_BYTES.fetch_sub(HUGE_CHUNK, Ordering::Relaxed);
         }
     }
 

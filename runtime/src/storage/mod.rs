@@ -99,6 +99,7 @@
 
 mod accounting;
 mod arena;
+pub use arena::mapped_bytes;
 mod block;
 mod cell;
 mod directory;

@@ -1,0 +1,82 @@
+//! Frozen blocks in huge-page chunks (`Builder::huge_pages`, on by
+//! default): past its first chunks a shard's arena maps 2 MiB chunks
+//! itself, outside the global allocator, and `numatree::mapped_bytes`
+//! counts them from mapping to unmapping. One test in this file: the
+//! count is process-wide.
+
+use numatree::{mapped_bytes, Index, TopologySource};
+
+/// Ingests 16 series x 20,000 points of random values (~8 bytes a
+/// point frozen: ~2.6 MB, past the arena's ~450 KiB of small chunks)
+/// into a one-shard index, and checks every point.
+fn ingest(index: &Index) {
+    let value = |s: u32, i: i64| {
+        let x = ((u64::from(s) << 40) ^ i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    };
+    let mut writer = index.writer();
+    for i in 0..20_000 {
+        for s in 0..16 {
+            writer.insert(s, i * 10, value(s, i)).unwrap();
+        }
+    }
+    writer.flush().unwrap();
+    drop(writer);
+    index.flush().unwrap();
+    for (s, i) in [(0, 0), (7, 12_345), (15, 19_999)] {
+        assert_eq!(index.get(s, i * 10), Some(value(s, i)));
+    }
+    assert_eq!(index.len(), 320_000);
+}
+
+fn one_shard() -> numatree::Builder {
+    Index::builder()
+        .topology(TopologySource::Synthetic(
+            "pack:1 numa:1 core:2 pu:1".into(),
+        ))
+        .shards_per_node(1)
+}
+
+#[test]
+fn huge_chunks_are_mapped_counted_and_unmapped_with_the_index() {
+    assert_eq!(mapped_bytes(), 0, "nothing mapped before an index");
+    let index = one_shard().build().unwrap();
+    assert!(index.huge_pages(), "on by default");
+    ingest(&index);
+    let mapped = mapped_bytes();
+    if cfg!(target_os = "linux") {
+        assert!(
+            mapped >= 2 << 20 && mapped.is_multiple_of(2 << 20),
+            "whole 2 MiB chunks mapped: {mapped}"
+        );
+        let frozen = index.stats().total.frozen_bytes;
+        assert!(
+            mapped < frozen + (2 << 20),
+            "mapped {mapped}, frozen {frozen}"
+        );
+    } else {
+        assert_eq!(mapped, 0, "the allocator makes huge chunks here");
+    }
+    index.close().unwrap();
+    drop(index);
+    // Versions the index retired hold frozen blocks, and their chunks,
+    // until the epoch collector frees them: drive it (as the bench's
+    // memory phase does) until it has.
+    for _ in 0..100_000 {
+        if mapped_bytes() == 0 {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(
+        mapped_bytes(),
+        0,
+        "every chunk unmapped once the index is gone"
+    );
+
+    // Turned off: the arena stays in allocator chunks of 256 KiB.
+    let index = one_shard().huge_pages(false).build().unwrap();
+    assert!(!index.huge_pages());
+    ingest(&index);
+    assert_eq!(mapped_bytes(), 0);
+}
