@@ -273,12 +273,16 @@ impl Builder {
     /// ingest takes one page fault where it took 512, and a lookup one TLB
     /// entry. Measured on a 2-core VM (BENCHMARKS.md, "Huge pages for
     /// frozen blocks"): page faults of a 10.24 M-point ingest ~24 K -> ~4
-    /// K, ingest at 2 and 32 writers +8% and +16%, lookups +6-24%. The
+    /// K, ingest at 2 and 32 writers +10% and +18%, lookups +5-15%
+    /// (medians; on that VM some ingests pay the host for zeroing huge
+    /// pages its balloon took back, so single runs swing more). The
     /// kernel decides: with transparent huge pages off, or none free, the
     /// chunks are ordinary pages. The trade: a 2 MiB chunk is faulted
     /// whole, so each shard may hold up to one partly used chunk that
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the
-    /// [memory budget](Self::memory_budget) do not count; and where the
+    /// [memory budget](Self::memory_budget) do not count (the chunks are
+    /// mapped outside the global allocator: [`mapped_bytes`](crate::mapped_bytes)
+    /// counts them, whole); and where the
     /// kernel's `defrag` setting compacts memory for advised regions
     /// (`madvise`, its default, or `always`), a fault on a fragmented
     /// machine may wait for compaction, on the merge's path: turn it off
