@@ -12,6 +12,15 @@
 //! their placement could be reported but not checked. Here a block's memory
 //! comes from its shard's chunks only, whoever frees it.
 //!
+//! Chunks are mapped directly (`mmap`, Linux), never taken from the
+//! allocator: it serves sizes below its mapping threshold (which glibc
+//! raises to the largest mapping a process frees) from memory freed
+//! earlier, whose pages are where they were (binding moves no page
+//! already there). A second index in one process got node 1's old pages
+//! for node 0's first chunks that way (the 4-node guest's
+//! `huge-chunk-pages` check found it). Elsewhere, and under Miri, the
+//! allocator makes them.
+//!
 //! A block is one piece: a 16-byte header (reference count, length, the
 //! arena), then its bytes, rounded up to [`GRAIN`]. A piece whose last
 //! reference is dropped goes on its arena's free list for its size, and
@@ -21,11 +30,9 @@
 //! retention is reused by later frozen blocks of the shard, not returned.
 //!
 //! Past its first few chunks (16 KiB doubling to 256 KiB: a small index
-//! stays small), an arena that may use huge pages takes 2 MiB chunks,
-//! mapped directly (not through the allocator: fresh pages every time,
-//! which binding places), 2 MiB aligned and advised `MADV_HUGEPAGE`
-//! before their first touch: one page fault and one TLB entry where 512
-//! of each were. A cold ingest of 10.24 M points took ~24 K page faults,
+//! stays small), an arena that may use huge pages takes 2 MiB chunks, 2
+//! MiB aligned and advised `MADV_HUGEPAGE` before their first touch: one
+//! page fault and one TLB entry where 512 of each were. A cold ingest of 10.24 M points took ~24 K page faults,
 //! ~20 K of them this arena's; with huge chunks ~4 K (BENCHMARKS.md). The
 //! advice is the kernel's to follow: where transparent huge pages are
 //! off, or none is free, the chunk is ordinary pages.
@@ -49,14 +56,15 @@ pub(crate) use bound::{reserved_size, Arena, FrozenBlock};
 #[cfg(any(loom, shuttle))]
 pub(crate) use plain::{reserved_size, Arena, FrozenBlock};
 
-/// Bytes of huge chunks mapped now, in the whole process: memory the
+/// Bytes of arena chunks mapped now, in the whole process: memory the
 /// global allocator never sees (see [`mapped_bytes`]).
 static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Bytes of memory numatree maps itself now, in this process, outside
-/// the global allocator: frozen blocks' huge-page chunks (2 MiB each,
-/// counted whole from their mapping to their unmapping). A program that
-/// counts its heap through the allocator adds this to see all of it.
+/// the global allocator: the chunks frozen blocks are carved from (16 KiB
+/// to 2 MiB each, counted whole from their mapping to their unmapping;
+/// Linux only, 0 elsewhere). A program that counts its heap through the
+/// allocator adds this to see all of it.
 pub fn mapped_bytes() -> usize {
     MAPPED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -90,17 +98,12 @@ mod bound {
     /// [`MAX_CHUNK`] (a small index keeps a small arena), then
     /// [`HUGE_CHUNK`]s when the arena may use huge pages.
     const FIRST_CHUNK: usize = 4 * PAGE;
-    /// 256 KiB: above glibc's initial threshold for serving an allocation
-    /// with a fresh mapping (128 KiB), whose pages nobody touched before
-    /// the binding; smaller chunks come from the heap, where memory freed
-    /// earlier may already be placed (binding moves no page).
+    /// 256 KiB: the largest chunk without huge pages, and the size of
+    /// reserved ones.
     pub(super) const MAX_CHUNK: usize = 64 * PAGE;
     /// 2 MiB: the chunks after a [`MAX_CHUNK`] one when the arena may use
     /// huge pages (x86-64's and most of arm64's huge page size; where the
-    /// kernel's is another, the advice is simply worth less). Mapped
-    /// directly (Linux), never through the allocator: fresh pages each
-    /// time, so binding places them, and the advice covers this chunk
-    /// only.
+    /// kernel's is another, the advice is simply worth less).
     pub(super) const HUGE_CHUNK: usize = 512 * PAGE;
     /// The longest byte string a piece holds: a quarter of a
     /// [`MAX_CHUNK`] (a frozen block of 256 points takes at most about 4
@@ -180,9 +183,9 @@ mod bound {
         }
     }
 
-    /// A chunk's layout: page aligned, or huge-page aligned when it is a
-    /// [`HUGE_CHUNK`] (a huge page maps an aligned 2 MiB only; where the
-    /// allocator makes huge chunks, Miri and outside Linux).
+    /// A chunk's layout where the allocator makes chunks (Miri, outside
+    /// Linux): page aligned, or huge-page aligned when it is a
+    /// [`HUGE_CHUNK`] (a huge page maps an aligned 2 MiB only).
     fn chunk_layout(size: usize) -> Layout {
         let align = if size >= HUGE_CHUNK { HUGE_CHUNK } else { PAGE };
         Layout::from_size_align(size, align).expect("chunk sizes are page multiples")
@@ -194,9 +197,9 @@ mod bound {
     /// `chunk` came from `new_chunk(size)`, is given back once, and
     /// nothing reaches into it any more.
     unsafe fn free_chunk(chunk: NonNull<u8>, size: usize) {
-        if size == HUGE_CHUNK && huge::MAPPED {
-            // SAFETY: the caller's promise; `huge::map` made it.
-            unsafe { huge::unmap(chunk) }
+        if mapped::MAPPED {
+            // SAFETY: the caller's promise; `mapped::map(size)` made it.
+            unsafe { mapped::unmap(chunk, size) }
         } else {
             // SAFETY: the caller's promise; the allocator made it with
             // this layout.
@@ -388,8 +391,8 @@ mod bound {
         /// first when it is a [`HUGE_CHUNK`].
         fn new_chunk(&self, size: usize) -> NonNull<u8> {
             let layout = chunk_layout(size);
-            let raw = if size == HUGE_CHUNK && huge::MAPPED {
-                huge::map()
+            let raw = if mapped::MAPPED {
+                mapped::map(size)
             } else {
                 // SAFETY: the layout's size is not zero.
                 unsafe { alloc::alloc(layout) }
@@ -404,22 +407,21 @@ mod bound {
         }
     }
 
-    /// Huge chunks mapped directly: 2 MiB aligned, advised huge pages.
+    /// Chunks mapped directly (Linux): fresh pages every time; huge ones
+    /// 2 MiB aligned and advised huge pages.
     #[cfg(all(target_os = "linux", not(miri)))]
-    mod huge {
+    mod mapped {
         use super::super::MAPPED_BYTES;
         use super::HUGE_CHUNK;
         use std::ptr::{self, NonNull};
         use std::sync::atomic::Ordering;
 
-        /// Whether `map` makes huge chunks (else the allocator does).
+        /// Whether `map` makes chunks (else the allocator does).
         pub(super) const MAPPED: bool = true;
 
-        /// A fresh, 2 MiB-aligned [`HUGE_CHUNK`] advised `MADV_HUGEPAGE`,
-        /// or null when the system has no memory to map. Maps twice the
-        /// size and unmaps what lies outside the aligned middle.
-        pub(super) fn map() -> *mut u8 {
-            let len = 2 * HUGE_CHUNK;
+        /// A fresh mapping of `len` bytes, or null when there is no
+        /// memory to map.
+        fn map_anonymous(len: usize) -> *mut u8 {
             // SAFETY: an anonymous private mapping at an address the
             // kernel picks: it touches no existing memory.
             let raw = unsafe {
@@ -433,12 +435,32 @@ mod bound {
                 )
             };
             if raw == libc::MAP_FAILED {
-                return ptr::null_mut();
+                ptr::null_mut()
+            } else {
+                raw.cast()
+            }
+        }
+
+        /// A fresh chunk of `size` bytes (a page multiple), or null when
+        /// the system has no memory to map. A [`HUGE_CHUNK`] is 2 MiB
+        /// aligned (twice its size is mapped, and what lies outside the
+        /// aligned middle unmapped) and advised `MADV_HUGEPAGE`.
+        pub(super) fn map(size: usize) -> *mut u8 {
+            if size != HUGE_CHUNK {
+                let chunk = map_anonymous(size);
+                if !chunk.is_null() {
+                    MAPPED_BYTES.fetch_add(size, Ordering::Relaxed);
+                }
+                return chunk;
+            }
+            let len = 2 * HUGE_CHUNK;
+            let raw = map_anonymous(len);
+            if raw.is_null() {
+                return raw;
             }
             let start = raw as usize;
             let head = start.next_multiple_of(HUGE_CHUNK) - start;
             let tail = len - head - HUGE_CHUNK;
-            let raw = raw.cast::<u8>();
             // SAFETY: `head + HUGE_CHUNK + tail == len`: the three parts
             // of the mapping just made, which nothing else knows of; the
             // two ends are unmapped whole, the middle kept.
@@ -460,33 +482,33 @@ mod bound {
             chunk
         }
 
-        /// Unmaps a chunk `map` made.
+        /// Unmaps a chunk `map(size)` made.
         ///
         /// # Safety
-        /// `chunk` came from `map`, is unmapped once, and nothing reaches
-        /// into it any more.
-        pub(super) unsafe fn unmap(chunk: NonNull<u8>) {
-            // SAFETY: the caller's promise: a whole mapping of
-            // `HUGE_CHUNK` bytes that `map` kept.
-            unsafe { libc::munmap(chunk.as_ptr().cast(), HUGE_CHUNK) };
-            MAPPED_BYTES.fetch_sub(HUGE_CHUNK, Ordering::Relaxed);
+        /// `chunk` came from `map(size)`, is unmapped once, and nothing
+        /// reaches into it any more.
+        pub(super) unsafe fn unmap(chunk: NonNull<u8>, size: usize) {
+            // SAFETY: the caller's promise: a whole mapping of `size`
+            // bytes that `map` kept.
+            unsafe { libc::munmap(chunk.as_ptr().cast(), size) };
+            MAPPED_BYTES.fetch_sub(size, Ordering::Relaxed);
         }
     }
 
     /// Elsewhere (and under Miri, which models no `mmap`) the allocator
-    /// makes huge chunks, 2 MiB aligned, with no advice.
+    /// makes chunks, huge ones 2 MiB aligned, with no advice.
     #[cfg(not(all(target_os = "linux", not(miri))))]
-    mod huge {
+    mod mapped {
         use std::ptr::NonNull;
 
         pub(super) const MAPPED: bool = false;
 
-        pub(super) fn map() -> *mut u8 {
-            unreachable!("huge chunks are the allocator's here")
+        pub(super) fn map(_size: usize) -> *mut u8 {
+            unreachable!("chunks are the allocator's here")
         }
 
-        pub(super) unsafe fn unmap(_chunk: NonNull<u8>) {
-            unreachable!("huge chunks are the allocator's here")
+        pub(super) unsafe fn unmap(_chunk: NonNull<u8>, _size: usize) {
+            unreachable!("chunks are the allocator's here")
         }
     }
 
