@@ -14,7 +14,7 @@ use crate::health::{Health, Waiters};
 use crate::pipeline::{merge_pool, Executor, MergeHook, NodePipeline, NodeSetup, Pipelines};
 use crate::plan::{Plan, PlanConfig};
 use crate::slot::Binder;
-use crate::storage::{ShardStorage, StorageConfig};
+use crate::storage::{shard_share, ShardStorage, StorageConfig};
 use crate::sync::{Arc, Mutex};
 use crate::topology::{Topology, TopologySource};
 use crate::Error;
@@ -176,9 +176,9 @@ impl Builder {
     /// records belong to, when known: with freezing on, the reserve then
     /// holds at most 4 full-size hot blocks a series instead of one per
     /// 256 records (in each shard, for its share of the series: the count
-    /// is split over nodes, then shards, rounding up). A freezing ingest makes a series' new tails of its
-    /// frozen ones once no reader holds them, so most of the larger
-    /// reserve stays unused (an ingest of 1,024 series x 10,000 points
+    /// is split over nodes, then shards, rounding up). A freezing ingest
+    /// makes a series' new tails of its frozen ones once no reader holds
+    /// them, so most of the larger reserve stays unused (an ingest of 1,024 series x 10,000 points
     /// took ~2.3 blocks a series from it: 10 of its 170 MB); tails past
     /// the reserve are allocated as they would be without one. No effect
     /// with freezing off (every full block stays) or without
@@ -565,8 +565,8 @@ impl Builder {
                 .nodes()
                 .iter()
                 .try_fold(slot_memory, |acc, np| {
-                    let per_shard = reserve_per_node.div_ceil(np.shards);
-                    let series = series_per_node.map(|n| n.div_ceil(np.shards));
+                    let (per_shard, series) =
+                        shard_share(reserve_per_node, series_per_node, np.shards);
                     ShardStorage::reserved_bytes(per_shard, series, !self.keep_blocks_hot)
                         .and_then(|b| b.checked_mul(np.shards))
                         .and_then(|b| acc.checked_add(b))

@@ -25,7 +25,7 @@ use crate::plan::ShardRule;
 use crate::priority::Raised;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
-use crate::storage::StorageConfig;
+use crate::storage::{shard_share, StorageConfig};
 use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
 use crate::Error;
 
@@ -365,9 +365,7 @@ impl NodePipeline {
     /// thread pinned to the node.
     pub(crate) fn reserve(&self, records: usize, series: Option<usize>) {
         self.slots.reserve();
-        let shards = self.shards.len();
-        let per_shard = records.div_ceil(shards);
-        let series = series.map(|n| n.div_ceil(shards));
+        let (per_shard, series) = shard_share(records, series, self.shards.len());
         for shard in &self.shards {
             shard.storage.reserve(per_shard, series);
         }

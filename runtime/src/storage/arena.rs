@@ -32,8 +32,9 @@
 //! Past its first few chunks (16 KiB doubling to 256 KiB: a small index
 //! stays small), an arena that may use huge pages takes 2 MiB chunks, 2
 //! MiB aligned and advised `MADV_HUGEPAGE` before their first touch: one
-//! page fault and one TLB entry where 512 of each were. A cold ingest of 10.24 M points took ~24 K page faults,
-//! ~20 K of them this arena's; with huge chunks ~4 K (BENCHMARKS.md). The
+//! page fault and one TLB entry where 512 of each were. A cold ingest of
+//! 10.24 M points took ~24 K page faults, ~20 K of them this arena's;
+//! with huge chunks ~4 K (BENCHMARKS.md). The
 //! advice is the kernel's to follow: where transparent huge pages are
 //! off, or none is free, the chunk is ordinary pages.
 //! `Builder::huge_pages(false)` turns it off.

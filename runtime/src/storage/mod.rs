@@ -513,6 +513,18 @@ impl ShardStorage {
     }
 }
 
+/// One shard's share of a node's reserve of `records` records of at most
+/// `series` series, split evenly (rounding up) over its `shards`: what
+/// `NodePipeline::reserve` gives each shard, and what the builder's
+/// estimate counts.
+pub(crate) fn shard_share(
+    records: usize,
+    series: Option<usize>,
+    shards: usize,
+) -> (usize, Option<usize>) {
+    (records.div_ceil(shards), series.map(|n| n.div_ceil(shards)))
+}
+
 /// Full-size hot blocks reserved for `points` points of at most `series`
 /// series. One per [`MAX_POINTS`] points: without freezing every full
 /// block stays. With freezing on, a series' full tail is frozen and its
