@@ -39,7 +39,9 @@ pub struct NodeMemory {
     /// place), over all of the node's shards (at most 4,096 per node).
     pub blocks: usize,
     /// Nodes holding the pages where those blocks start, ascending; empty
-    /// when none is resident.
+    /// when none is resident. Hot blocks are first touched by the node's
+    /// pinned merge threads but not bound: Linux's automatic NUMA
+    /// balancing may move pages that another node's threads read often.
     pub block_pages: Vec<NodeId>,
     /// Frozen (encoded) blocks examined (at most 4,096 per node).
     pub frozen_blocks: usize,

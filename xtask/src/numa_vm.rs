@@ -318,9 +318,11 @@ fn init_script(verifier_args: &str, library_dirs: &str) -> String {
          mount -t sysfs sysfs /sys\n\
          mount -t devtmpfs devtmpfs /dev\n\
          echo \"# guest: kernel $(uname -r) up after $(cut -d' ' -f1 /proc/uptime) s, \
-         $(grep -c ^processor /proc/cpuinfo) CPUs, nodes: $(cat /sys/devices/system/node/online)\"\n\
+         $(grep -c ^processor /proc/cpuinfo) CPUs, nodes: $(cat /sys/devices/system/node/online), \
+         numa_balancing $(cat /proc/sys/kernel/numa_balancing 2>/dev/null || echo absent)\"\n\
          {GUEST_VERIFIER} {verifier_args}\n\
          echo \"# guest: verifier exited with status $?\"\n\
+         echo \"# guest: $(grep -E '^numa_(pages_migrated|hint_faults) ' /proc/vmstat | tr '\\n' ' ')\"\n\
          poweroff -f\n"
     )
 }
