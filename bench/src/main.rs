@@ -28,6 +28,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if factories.iter().any(|f| f.name() == "numatree") {
+        if let Err(e) = numatree_bench::numatree_adapter::preflight() {
+            eprintln!("error: numatree cannot be built here: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let (stamp, created) = report::utc_stamp(SystemTime::now());
     let progress = Progress::new(false);
     let outcome = match phases::run(&cfg, &factories, &progress) {

@@ -17,6 +17,17 @@ pub struct NumatreeContender {
     last: Mutex<Stats>,
 }
 
+/// Builds and closes one default index, so that what the environment
+/// sets wrong (`NUMATREE_HUGE_PAGES=maybe`, a node that is not there)
+/// stops the bench before it plans, generates and measures, with the
+/// index's own error.
+///
+/// # Errors
+/// What [`numatree::Builder::build`] or [`Index::close`] returned.
+pub fn preflight() -> Result<(), numatree::Error> {
+    Index::builder().build()?.close().map(drop)
+}
+
 impl NumatreeContender {
     /// Builds an index with default settings; with `reserved`, memory for
     /// `expected_records` of `series` series is reserved and pre-faulted

@@ -99,3 +99,32 @@ fn help_is_generated_lists_every_flag_and_exits_0() {
     }
     assert!(help.contains("[default:") && help.contains("[range:"));
 }
+
+/// A bad `NUMATREE_*` setting in the environment stops the bench before it
+/// plans or measures anything, with the index's own message (it panicked
+/// mid-run, after generating the workload, until the fifteenth session).
+#[test]
+fn a_bad_numatree_environment_variable_exits_2_before_any_work() {
+    for (var, value, needle) in [
+        ("NUMATREE_HUGE_PAGES", "maybe", "expected 0 (off) or 1 (on)"),
+        ("NUMATREE_MERGE_NICE", "fast", "expected a nice value"),
+        ("NUMATREE_NODES", "0,x", "expected node indexes"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_numatree-bench"))
+            .args(["--quick", "--no-plot"])
+            .env(var, value)
+            .output()
+            .expect("numatree-bench starts");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(out.stdout.is_empty(), "{var}={value} printed to stdout");
+        assert!(
+            stderr.contains("numatree cannot be built here") && stderr.contains(var),
+            "{var}={value}: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{var}={value}: {needle:?} not in {stderr}"
+        );
+    }
+}
