@@ -110,7 +110,13 @@ fn a_bad_numatree_environment_variable_exits_2_before_any_work() {
         ("NUMATREE_MERGE_NICE", "fast", "expected a nice value"),
         ("NUMATREE_NODES", "0,x", "expected node indexes"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_numatree-bench"))
+        let mut bench = Command::new(env!("CARGO_BIN_EXE_numatree-bench"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("NUMATREE_") {
+                bench.env_remove(name);
+            }
+        }
+        let out = bench
             .args(["--quick", "--no-plot"])
             .env(var, value)
             .output()

@@ -3,12 +3,16 @@
 //! sit, so placement can be proven rather than assumed (`cargo xtask
 //! numa-vm` checks it inside a multi-node VM). Not on any ingest path.
 //!
-//! Every slot buffer and tree chunk is bound to its node before its first
-//! touch, and [`Builder::reserve_records`](crate::Builder::reserve_records)
-//! also touches them from a thread pinned there, so each node's resident
-//! pages should all be on that node. Only pages wholly inside a buffer are
-//! asked about: the first and last page of a heap allocation can hold other
-//! data, touched first by any thread.
+//! Every slot buffer and frozen-block arena chunk is bound to its node
+//! before its first touch, and
+//! [`Builder::reserve_records`](crate::Builder::reserve_records) also
+//! touches them from a thread pinned there, so their resident pages should
+//! all be on that node. Hot blocks are heap memory placed by first touch
+//! only (the thread that merges), not bound: the kernel's NUMA balancing
+//! may move them later. Only pages wholly inside a slot buffer are asked
+//! about (the first and last page of a heap allocation can hold other
+//! data, touched first by any thread); for blocks, the page where each
+//! starts.
 
 use crate::storage::BlockMemory;
 use std::collections::BTreeSet;
@@ -39,9 +43,10 @@ pub struct NodeMemory {
     /// place), over all of the node's shards (at most 4,096 per node).
     pub blocks: usize,
     /// Nodes holding the pages where those blocks start, ascending; empty
-    /// when none is resident. Hot blocks are first touched by the node's
-    /// pinned merge threads but not bound: Linux's automatic NUMA
-    /// balancing may move pages that another node's threads read often.
+    /// when none is resident. Hot blocks are placed by first touch (the
+    /// thread that merges: the node's merge threads or its pinned writers),
+    /// not bound: Linux's automatic NUMA balancing may move pages that
+    /// another node's threads read often.
     pub block_pages: Vec<NodeId>,
     /// Frozen (encoded) blocks examined (at most 4,096 per node).
     pub frozen_blocks: usize,
@@ -65,10 +70,10 @@ impl NodeMemory {
 
 impl Index {
     /// For each node of the plan, the nodes on which the resident pages of
-    /// its free slot buffers and its tree chunks are.
+    /// its free slot buffers, its hot blocks and its frozen blocks are.
     ///
-    /// Takes each shard's read lock and the slot pool's lock in turn, so it
-    /// may run during ingest; call it after [`flush`](Index::flush) with no
+    /// Walks each shard's series (taking its reserve's lock) and the slot
+    /// pool (its lock) in turn, so it may run during ingest; call it after [`flush`](Index::flush) with no
     /// writer alive to see every slot.
     ///
     /// # Errors

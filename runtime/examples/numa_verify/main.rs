@@ -12,7 +12,7 @@
 //! - `merge-thread-affinity`: every merge thread's kernel affinity is its
 //!   node's merge CPUs (`/proc/self/task/*/status`);
 //! - `slot-pages`, `tree-pages`: the pages of each node's reserved slot pool
-//!   and tree chunks are on that node ([`Index::memory_placement`]);
+//!   and reserved hot blocks are on that node ([`Index::memory_placement`]);
 //! - `writer-affinity`: every `run_writers` thread's affinity, read on the
 //!   thread itself, lies in its node's writer CPUs;
 //! - `merge-affinity`: every slot merge (seen through `Builder::merge_hook`)
@@ -23,8 +23,8 @@
 //!   pages, including those allocated during ingest, are still on their
 //!   node, and so are the frozen blocks;
 //! - `ingest-oracle`: the index matches a `BTreeMap` oracle fed the same
-//!   inserts, read by this thread bound to the last node (its reads are
-//!   remote for every other node). Hot blocks are placed by first touch,
+//!   inserts, read by a thread bound to the last node with CPUs (its reads
+//!   are remote for every other node). Hot blocks are placed by first touch,
 //!   not bound, so Linux's NUMA balancing may then move the pages such
 //!   reads touch towards the reader: an informational line after the
 //!   check says where the hot blocks are now and how many pages the
@@ -234,31 +234,40 @@ fn run(args: &Args, report: &mut Report) {
             }),
     );
     let migrated_before = vmstat("numa_pages_migrated");
-    let reader = topology.nodes().last().map(|n| n.cpus.clone());
-    let on_last_node = reader
-        .as_deref()
-        .is_some_and(|cpus| topology.bind_current_thread(cpus).unwrap_or(false));
-    report.check(
-        "ingest-oracle",
-        ingested.and_then(|secs| ingest::compare_with_oracle(&index, secs)),
-    );
-    if on_last_node {
-        let all: Vec<CpuId> = topology
-            .nodes()
-            .iter()
-            .flat_map(|n| n.cpus.clone())
-            .collect();
-        let _ = topology.bind_current_thread(&all);
+    // The oracle reads from a thread of its own, bound to the last node
+    // with CPUs: its reads are remote for every other node, and no thread
+    // that spawns later work is left bound.
+    let reader_cpus = topology
+        .nodes()
+        .iter()
+        .rev()
+        .find(|n| n.has_cpus())
+        .map(|n| n.cpus.clone());
+    let (checked, pinned) = match ingested {
+        Ok(secs) => std::thread::scope(|s| {
+            s.spawn(|| {
+                let pinned = reader_cpus
+                    .as_deref()
+                    .is_some_and(|cpus| topology.bind_current_thread(cpus).unwrap_or(false));
+                (ingest::compare_with_oracle(&index, secs), Some(pinned))
+            })
+            .join()
+            .expect("the oracle thread does not panic")
+        }),
+        Err(e) => (Err(e), None),
+    };
+    report.check("ingest-oracle", checked);
+    if let Some(pinned) = pinned {
+        println!(
+            "# after the oracle's reads ({}): {}; numa_pages_migrated {} -> {} (the kernel's NUMA balancing, {})",
+            if pinned { "from the last node" } else { "unpinned" },
+            hot_placement(&index),
+            migrated_before.map_or("?".into(), |n| n.to_string()),
+            vmstat("numa_pages_migrated").map_or("?".into(), |n| n.to_string()),
+            std::fs::read_to_string("/proc/sys/kernel/numa_balancing")
+                .map_or("setting absent".into(), |s| format!("numa_balancing {}", s.trim())),
+        );
     }
-    println!(
-        "# after the oracle's reads ({}): {}; numa_pages_migrated {} -> {} (the kernel's NUMA balancing, {})",
-        if on_last_node { "from the last node" } else { "unpinned" },
-        hot_placement(&index),
-        migrated_before.map_or("?".into(), |n| n.to_string()),
-        vmstat("numa_pages_migrated").map_or("?".into(), |n| n.to_string()),
-        std::fs::read_to_string("/proc/sys/kernel/numa_balancing")
-            .map_or("setting absent".into(), |s| format!("numa_balancing {}", s.trim())),
-    );
     report.check(
         "close",
         match index.close() {
