@@ -28,7 +28,11 @@
 //!   not bound, so Linux's NUMA balancing may then move the pages such
 //!   reads touch towards the reader: an informational line after the
 //!   check says where the hot blocks are now and how many pages the
-//!   kernel migrated (which is why the placement check comes first);
+//!   kernel migrated after 3 s more of scans from that thread (which is
+//!   why the placement check comes first);
+//! - `bound-pages-after-reads`: after those reads, slot buffers and frozen
+//!   blocks, which are bound (a bound area is one the kernel's NUMA
+//!   balancing leaves alone), are still on their node;
 //! - `close`: close joins everything without error and nothing failed to
 //!   allocate;
 //! - `huge-chunk-pages`: a second index, one shard a node, ingests enough
@@ -41,7 +45,8 @@
 //! another node's CPUs, so `writer-affinity` must FAIL. `--mis-place-frozen`
 //! is the frozen blocks' one: each node's arenas are bound to the next
 //! node's memory (`Builder::plant_frozen_elsewhere`), so
-//! `pages-after-ingest` and `huge-chunk-pages` must FAIL.
+//! `pages-after-ingest`, `bound-pages-after-reads` and `huge-chunk-pages`
+//! must FAIL.
 //!
 //! Outside a multi-node machine it runs too (`cargo run --release --example
 //! numa_verify -- --nodes 1 --cpus-per-node $(nproc)`), which is how to try a
@@ -249,7 +254,13 @@ fn run(args: &Args, report: &mut Report) {
                 let pinned = reader_cpus
                     .as_deref()
                     .is_some_and(|cpus| topology.bind_current_thread(cpus).unwrap_or(false));
-                (ingest::compare_with_oracle(&index, secs), Some(pinned))
+                let checked = ingest::compare_with_oracle(&index, secs);
+                // Reading on long enough for the kernel's NUMA balancing to
+                // scan this thread's accesses (it starts after about a
+                // second of a thread's run time): what it may move, it
+                // moves now, before the next check looks.
+                let passes = read_for(&index, READ_ON);
+                (checked, Some((pinned, passes)))
             })
             .join()
             .expect("the oracle thread does not panic")
@@ -257,9 +268,10 @@ fn run(args: &Args, report: &mut Report) {
         Err(e) => (Err(e), None),
     };
     report.check("ingest-oracle", checked);
-    if let Some(pinned) = pinned {
+    if let Some((pinned, passes)) = pinned {
         println!(
-            "# after the oracle's reads ({}): {}; numa_pages_migrated {} -> {} (the kernel's NUMA balancing, {})",
+            "# after the oracle's reads and {passes} more scans of every series in {:.1} s ({}): {}; numa_pages_migrated {} -> {} (the kernel's NUMA balancing, {})",
+            READ_ON.as_secs_f64(),
             if pinned { "from the last node" } else { "unpinned" },
             hot_placement(&index),
             migrated_before.map_or("?".into(), |n| n.to_string()),
@@ -267,6 +279,19 @@ fn run(args: &Args, report: &mut Report) {
             std::fs::read_to_string("/proc/sys/kernel/numa_balancing")
                 .map_or("setting absent".into(), |s| format!("numa_balancing {}", s.trim())),
         );
+        report.check(
+            "bound-pages-after-reads",
+            index
+                .memory_placement()
+                .map_err(|e| e.to_string())
+                .and_then(|memory| {
+                    let slots = check_pages(&memory, Pages::Slots)?;
+                    let frozen = check_pages(&memory, Pages::Frozen)?;
+                    Ok(format!("slots: {slots}; frozen: {frozen}"))
+                }),
+        );
+    } else {
+        report.skip("bound-pages-after-reads", "the ingest failed");
     }
     report.check(
         "close",
@@ -587,6 +612,25 @@ fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
         ));
     }
     Ok(detail.join(", "))
+}
+
+/// How long the oracle's thread reads on after its check.
+const READ_ON: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Scans every series whole, again and again, for `time`; returns how
+/// many times.
+fn read_for(index: &Index, time: std::time::Duration) -> usize {
+    let start = Instant::now();
+    let mut passes = 0;
+    let mut out = Vec::new();
+    while start.elapsed() < time {
+        for series in 0..SERIES {
+            out.clear();
+            index.scan_into(series, .., &mut out);
+        }
+        passes += 1;
+    }
+    passes
 }
 
 /// Where each node's hot blocks are now, one entry a node.
