@@ -228,15 +228,7 @@ fn run(args: &Args, report: &mut Report) {
     // towards it (seen here: the oracle's reads below move them).
     report.check(
         "pages-after-ingest",
-        index
-            .memory_placement()
-            .map_err(|e| e.to_string())
-            .and_then(|memory| {
-                let slots = check_pages(&memory, Pages::Slots)?;
-                let tree = check_pages(&memory, Pages::Tree)?;
-                let frozen = check_pages(&memory, Pages::Frozen)?;
-                Ok(format!("slots: {slots}; tree: {tree}; frozen: {frozen}"))
-            }),
+        check_placement(&index, &[Pages::Slots, Pages::Tree, Pages::Frozen]),
     );
     let migrated_before = vmstat("numa_pages_migrated");
     // The oracle reads from a thread of its own, bound to the last node
@@ -281,14 +273,7 @@ fn run(args: &Args, report: &mut Report) {
         );
         report.check(
             "bound-pages-after-reads",
-            index
-                .memory_placement()
-                .map_err(|e| e.to_string())
-                .and_then(|memory| {
-                    let slots = check_pages(&memory, Pages::Slots)?;
-                    let frozen = check_pages(&memory, Pages::Frozen)?;
-                    Ok(format!("slots: {slots}; frozen: {frozen}"))
-                }),
+            check_placement(&index, &[Pages::Slots, Pages::Frozen]),
         );
     } else {
         report.skip("bound-pages-after-reads", "the ingest failed");
@@ -576,11 +561,37 @@ fn check_merges(index: &Index, merges: &[MergeSeen]) -> Result<String, String> {
 
 // ---------------------------------------------------------------- memory
 
+#[derive(Clone, Copy)]
 enum Pages {
     Slots,
     Tree,
     /// Frozen blocks, which must exist (after an ingest).
     Frozen,
+}
+
+/// [`check_pages`] for each of `which`, on the index's placement now.
+fn check_placement(index: &Index, which: &[Pages]) -> Result<String, String> {
+    let memory = index.memory_placement().map_err(|e| e.to_string())?;
+    let mut parts = Vec::new();
+    for &pages in which {
+        parts.push(format!(
+            "{}: {}",
+            pages.label(),
+            check_pages(&memory, pages)?
+        ));
+    }
+    Ok(parts.join("; "))
+}
+
+impl Pages {
+    /// How a check's detail names these pages.
+    fn label(self) -> &'static str {
+        match self {
+            Pages::Slots => "slots",
+            Pages::Tree => "tree",
+            Pages::Frozen => "frozen",
+        }
+    }
 }
 
 fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {

@@ -83,3 +83,27 @@ fn init_runs_the_verifier_and_powers_off() {
     assert!(init.contains("LD_LIBRARY_PATH=/lib64:/lib/x86_64-linux-gnu\n"));
     assert!(init.ends_with("poweroff -f\n"));
 }
+
+#[test]
+fn the_guest_waits_for_init_until_the_boot_limit_then_for_the_run() {
+    let launched = Instant::now();
+    let timeout = Duration::from_secs(300);
+    assert_eq!(
+        wait_until(launched, false, timeout),
+        (launched + BOOT_LIMIT, true),
+        "before init: the boot's deadline"
+    );
+    assert_eq!(
+        wait_until(launched, true, timeout),
+        (launched + timeout, false),
+        "after init: the run's"
+    );
+    let short = Duration::from_secs(30);
+    assert_eq!(
+        wait_until(launched, false, short),
+        (launched + short, false),
+        "a run shorter than the boot limit is the run's deadline, not a boot hang"
+    );
+    assert_eq!(boot_limit(short), short);
+    assert_eq!(boot_limit(timeout), BOOT_LIMIT);
+}
