@@ -60,9 +60,11 @@ use std::time::Instant;
 
 mod huge_chunks;
 mod ingest;
+mod pages;
 
 use ingest::ingest;
-use numatree::{CpuId, Index, MergeEvent, NodeMemory, Topology, TopologySource};
+use numatree::{CpuId, Index, MergeEvent, Topology, TopologySource};
+use pages::{check_pages, check_placement, remote_reads, Pages};
 
 /// Series in the scrape workload.
 const SERIES: u32 = 64;
@@ -222,62 +224,15 @@ fn run(args: &Args, report: &mut Report) {
         "merge-affinity",
         check_merges(&index, &merges.lock().unwrap()),
     );
-    // Before this thread reads anything: hot blocks are placed by their
-    // merge thread's first touch, not bound, and Linux's automatic NUMA
+    // Before any thread reads: hot blocks are placed by the first touch
+    // of the thread that merges, not bound, and Linux's automatic NUMA
     // balancing moves pages that a thread on another node reads often
     // towards it (seen here: the oracle's reads below move them).
     report.check(
         "pages-after-ingest",
         check_placement(&index, &[Pages::Slots, Pages::Tree, Pages::Frozen]),
     );
-    let migrated_before = vmstat("numa_pages_migrated");
-    // The oracle reads from a thread of its own, bound to the last node
-    // with CPUs: its reads are remote for every other node, and no thread
-    // that spawns later work is left bound.
-    let reader_cpus = topology
-        .nodes()
-        .iter()
-        .rev()
-        .find(|n| n.has_cpus())
-        .map(|n| n.cpus.clone());
-    let (checked, pinned) = match ingested {
-        Ok(secs) => std::thread::scope(|s| {
-            s.spawn(|| {
-                let pinned = reader_cpus
-                    .as_deref()
-                    .is_some_and(|cpus| topology.bind_current_thread(cpus).unwrap_or(false));
-                let checked = ingest::compare_with_oracle(&index, secs);
-                // Reading on long enough for the kernel's NUMA balancing to
-                // scan this thread's accesses (it starts after about a
-                // second of a thread's run time): what it may move, it
-                // moves now, before the next check looks.
-                let passes = read_for(&index, READ_ON);
-                (checked, Some((pinned, passes)))
-            })
-            .join()
-            .expect("the oracle thread does not panic")
-        }),
-        Err(e) => (Err(e), None),
-    };
-    report.check("ingest-oracle", checked);
-    if let Some((pinned, passes)) = pinned {
-        println!(
-            "# after the oracle's reads and {passes} more scans of every series in {:.1} s ({}): {}; numa_pages_migrated {} -> {} (the kernel's NUMA balancing, {})",
-            READ_ON.as_secs_f64(),
-            if pinned { "from the last node" } else { "unpinned" },
-            hot_placement(&index),
-            migrated_before.map_or("?".into(), |n| n.to_string()),
-            vmstat("numa_pages_migrated").map_or("?".into(), |n| n.to_string()),
-            std::fs::read_to_string("/proc/sys/kernel/numa_balancing")
-                .map_or("setting absent".into(), |s| format!("numa_balancing {}", s.trim())),
-        );
-        report.check(
-            "bound-pages-after-reads",
-            check_placement(&index, &[Pages::Slots, Pages::Frozen]),
-        );
-    } else {
-        report.skip("bound-pages-after-reads", "the ingest failed");
-    }
+    remote_reads(&topology, &index, ingested, report);
     report.check(
         "close",
         match index.close() {
@@ -557,118 +512,6 @@ fn check_merges(index: &Index, merges: &[MergeSeen]) -> Result<String, String> {
         on_merge_threads.iter().sum::<usize>(),
         on_merge_threads
     ))
-}
-
-// ---------------------------------------------------------------- memory
-
-#[derive(Clone, Copy)]
-enum Pages {
-    Slots,
-    Tree,
-    /// Frozen blocks, which must exist (after an ingest).
-    Frozen,
-}
-
-/// [`check_pages`] for each of `which`, on the index's placement now.
-fn check_placement(index: &Index, which: &[Pages]) -> Result<String, String> {
-    let memory = index.memory_placement().map_err(|e| e.to_string())?;
-    let mut parts = Vec::new();
-    for &pages in which {
-        parts.push(format!(
-            "{}: {}",
-            pages.label(),
-            check_pages(&memory, pages)?
-        ));
-    }
-    Ok(parts.join("; "))
-}
-
-impl Pages {
-    /// How a check's detail names these pages.
-    fn label(self) -> &'static str {
-        match self {
-            Pages::Slots => "slots",
-            Pages::Tree => "tree",
-            Pages::Frozen => "frozen",
-        }
-    }
-}
-
-fn check_pages(memory: &[NodeMemory], which: Pages) -> Result<String, String> {
-    let mut detail = Vec::new();
-    for m in memory {
-        let (what, count, pages) = match which {
-            Pages::Slots => ("slot buffers", m.slots, &m.slot_pages),
-            Pages::Tree => ("hot column blocks", m.blocks, &m.block_pages),
-            Pages::Frozen => ("frozen blocks", m.frozen_blocks, &m.frozen_block_pages),
-        };
-        if pages.as_slice() != [m.node_id] {
-            let on = if pages.is_empty() {
-                "no node (nothing resident)".to_owned()
-            } else {
-                pages
-                    .iter()
-                    .map(|n| format!("node {n}"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            };
-            return Err(format!(
-                "node {}'s {count} {what} have pages on {on}",
-                m.node_id
-            ));
-        }
-        detail.push(format!(
-            "node {}: {count} {what} on node {}",
-            m.node_id, m.node_id
-        ));
-    }
-    Ok(detail.join(", "))
-}
-
-/// How long the oracle's thread reads on after its check.
-const READ_ON: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Scans every series whole, again and again, for `time`; returns how
-/// many times.
-fn read_for(index: &Index, time: std::time::Duration) -> usize {
-    let start = Instant::now();
-    let mut passes = 0;
-    let mut out = Vec::new();
-    while start.elapsed() < time {
-        for series in 0..SERIES {
-            out.clear();
-            index.scan_into(series, .., &mut out);
-        }
-        passes += 1;
-    }
-    passes
-}
-
-/// Where each node's hot blocks are now, one entry a node.
-fn hot_placement(index: &Index) -> String {
-    match index.memory_placement() {
-        Ok(memory) => memory
-            .iter()
-            .map(|m| {
-                let on: Vec<String> = m.block_pages.iter().map(ToString::to_string).collect();
-                format!("node {}'s hot blocks on [{}]", m.node_id, on.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Err(e) => format!("placement unknown: {e}"),
-    }
-}
-
-/// A counter of `/proc/vmstat`, where there is one.
-fn vmstat(name: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
-    text.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 // ---------------------------------------------------------------- per-node bench script
