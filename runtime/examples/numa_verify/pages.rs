@@ -85,13 +85,6 @@ pub(crate) fn remote_reads(
     ingested: Result<f64, String>,
     report: &mut Report,
 ) {
-    let migrated_before = vmstat("numa_pages_migrated");
-    let reader_cpus = topology
-        .nodes()
-        .iter()
-        .rev()
-        .find(|n| n.has_cpus())
-        .map(|n| n.cpus.clone());
     let secs = match ingested {
         Ok(secs) => secs,
         Err(e) => {
@@ -99,6 +92,13 @@ pub(crate) fn remote_reads(
             return report.skip("bound-pages-after-reads", "the ingest failed");
         }
     };
+    let migrated_before = vmstat("numa_pages_migrated");
+    let reader_cpus = topology
+        .nodes()
+        .iter()
+        .rev()
+        .find(|n| n.has_cpus())
+        .map(|n| n.cpus.clone());
     let (checked, pinned, passes) = std::thread::scope(|s| {
         s.spawn(|| {
             let pinned = reader_cpus

@@ -178,8 +178,9 @@ impl Builder {
     /// 256 records (in each shard, for its share of the series: the count
     /// is split over nodes, then shards, rounding up). A freezing ingest
     /// makes a series' new tails of its frozen ones once no reader holds
-    /// them, so most of the larger reserve stays unused (an ingest of 1,024 series x 10,000 points
-    /// took ~2.3 blocks a series from it: 10 of its 170 MB); tails past
+    /// them, so most of the larger reserve stays unused (an ingest of
+    /// 1,024 series x 10,000 points took ~2.3 blocks a series from it: 10
+    /// of its 170 MB); tails past
     /// the reserve are allocated as they would be without one. No effect
     /// with freezing off (every full block stays) or without
     /// `reserve_records` (which it then asks for). At least 1; default

@@ -66,13 +66,12 @@
 //!   Hot blocks come from the system allocator, first touched by the
 //!   thread that merges (the node's merge threads or its pinned writers),
 //!   so they usually start on the node; they are not bound, unlike frozen
-//!   ones: Linux's NUMA balancing
-//!   moves pages another node's threads read often towards them (the
-//!   numa-vm guest shows it), and a block of up to about 1 KiB that
-//!   another node's thread frees (reclaiming a version) can be that
-//!   thread's next allocation of its size (glibc's per-thread cache: why
-//!   frozen blocks moved into the arena). Binding them means allocating
-//!   them from the arena too.
+//!   ones: Linux's NUMA balancing moves pages another node's threads read
+//!   often towards them (the numa-vm guest shows it), and a block of up to
+//!   about 1 KiB that another node's thread frees (reclaiming a version)
+//!   can be that thread's next allocation of its size (glibc's per-thread
+//!   cache: why frozen blocks moved into the arena). Binding them means
+//!   allocating them from the arena too.
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
