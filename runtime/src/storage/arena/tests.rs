@@ -1,5 +1,6 @@
 use super::bound::{HUGE_CHUNK, MAX_CHUNK, MAX_LEN};
 use super::*;
+use std::sync::atomic::Ordering;
 
 /// `len` bytes that differ with `seed`.
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -233,4 +234,179 @@ fn an_arena_for_huge_pages_takes_aligned_2_mib_chunks_after_its_first_ones() {
     assert_eq!(reserved.chunk_sizes()[0], MAX_CHUNK);
     assert_eq!(reserved.chunk_sizes().last(), Some(&HUGE_CHUNK));
     assert_eq!(reserved.reserved_left(), 0);
+}
+
+#[test]
+fn hot_words_start_zeroed_after_their_first_word_even_in_a_reused_piece() {
+    let arena = Arena::default();
+    // A frozen block's piece of the same size, freed: its bytes are not
+    // zero, and the words reuse it.
+    let frozen = arena.alloc(&bytes(10 * 8, 0xAB));
+    let at = frozen.as_ptr() as usize;
+    drop(frozen);
+    let words = arena.alloc_words(10, 7);
+    assert_eq!(words.len(), 10);
+    assert_eq!(
+        words.as_ptr() as usize,
+        at,
+        "the freed piece is taken again"
+    );
+    let loaded: Vec<u64> = words.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    assert_eq!(loaded, [7, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    words[9].store(99, Ordering::Relaxed);
+    let copy = words.clone();
+    assert_eq!(
+        copy[9].load(Ordering::Relaxed),
+        99,
+        "clones share the words"
+    );
+    assert_eq!(words.refs(), 2);
+}
+
+#[test]
+fn hot_words_go_through_a_raw_pointer_and_back_with_their_count() {
+    let arena = Arena::default();
+    let words = arena.alloc_words(21, 3);
+    let kept = words.clone();
+    let raw = words.into_raw();
+    assert_eq!(raw.addr() & 1, 0, "the lowest bit is free for a cell's tag");
+    assert_eq!(
+        HotWords::start_of_raw(raw) as usize + HEADER,
+        kept.as_ptr() as usize,
+        "the hint's target is the piece: its header, then the words"
+    );
+    assert_eq!(kept.refs(), 2, "the raw pointer holds its handle's count");
+    // SAFETY: `raw` came from `into_raw`, taken back once here.
+    let back = unsafe { HotWords::from_raw(raw) };
+    assert_eq!(back.len(), 21);
+    assert_eq!(back[0].load(Ordering::Relaxed), 3);
+    drop(back);
+    assert_eq!(kept.refs(), 1);
+}
+
+#[test]
+fn hot_words_freed_on_another_thread_return_to_their_arena() {
+    let arena = Arena::default();
+    let words = arena.alloc_words(33, 0);
+    let at = words.as_ptr() as usize;
+    std::thread::scope(|s| {
+        s.spawn(move || drop(words));
+    });
+    let again = arena.alloc_words(33, 0);
+    assert_eq!(again.as_ptr() as usize, at, "the freed piece is reused");
+}
+
+/// Live blocks' address ranges never overlap, and each holds its bytes.
+fn assert_apart(blocks: &[(FrozenBlock, Vec<u8>)]) {
+    let mut ranges: Vec<(usize, usize)> = blocks
+        .iter()
+        .map(|(b, want)| {
+            assert_eq!(&**b, &want[..], "a live block keeps its bytes");
+            (b.as_ptr() as usize - HEADER, b.as_ptr() as usize + b.len())
+        })
+        .collect();
+    ranges.sort_unstable();
+    for w in ranges.windows(2) {
+        assert!(
+            w[0].1 <= w[1].0,
+            "pieces overlap: {:?} and {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+#[test]
+fn a_chunk_whose_pieces_all_come_back_is_given_back_and_carved_again() {
+    let arena = Arena::default();
+    let n = if cfg!(miri) { 300 } else { 2000 };
+    let first: Vec<FrozenBlock> = (0..n).map(|i| arena.alloc(&bytes(200, i as u8))).collect();
+    let held = arena.chunk_bytes();
+    assert!(arena.chunk_sizes().len() >= 3, "{:?}", arena.chunk_sizes());
+    assert_eq!(arena.given_back_bytes(), 0, "every chunk holds live pieces");
+    drop(first);
+    let carving = *arena.chunk_sizes().last().unwrap();
+    assert_eq!(
+        arena.given_back_bytes(),
+        held - carving,
+        "every chunk but the one being carved is given back"
+    );
+    // Pieces of another size, more than the chunk being carved has room
+    // for and fewer than were given back, take the chunks given back: no
+    // new chunk.
+    let piece = piece_bytes(296);
+    let m = (arena.carving_room() + arena.given_back_bytes() * 3 / 4) / piece;
+    let second: Vec<(FrozenBlock, Vec<u8>)> = (0..m)
+        .map(|i| {
+            let want = bytes(296, i as u8);
+            (arena.alloc(&want), want)
+        })
+        .collect();
+    assert_eq!(arena.chunk_bytes(), held, "no chunk was added");
+    assert!(arena.given_back_bytes() < held - carving);
+    assert_apart(&second);
+}
+
+#[test]
+fn free_pieces_of_a_chunk_given_back_are_never_handed_out_again() {
+    let arena = Arena::default();
+    let n = if cfg!(miri) { 200 } else { 1500 };
+    // Two sizes, interleaved: the chunks hold both.
+    let mut small = Vec::new();
+    let mut large = Vec::new();
+    for i in 0..n {
+        small.push(arena.alloc(&bytes(40, i as u8)));
+        large.push(arena.alloc(&bytes(400, i as u8)));
+    }
+    // Free the small ones (free entries, chunks still live), then the
+    // large ones (the chunks go back: the small entries go stale).
+    drop(small);
+    drop(large);
+    assert!(arena.given_back_bytes() > 0);
+    // A third size carves the chunks again; then small pieces: none may
+    // be a stale entry lying in a piece handed out since.
+    let mut live: Vec<(FrozenBlock, Vec<u8>)> = Vec::new();
+    for i in 0..n {
+        let want = bytes(120, i as u8);
+        live.push((arena.alloc(&want), want));
+    }
+    for i in 0..n {
+        let want = bytes(40, i as u8 ^ 0x55);
+        live.push((arena.alloc(&want), want));
+    }
+    assert_apart(&live);
+}
+
+#[test]
+fn pieces_of_random_sizes_freed_in_random_order_stay_apart_and_intact() {
+    // A small generator (xorshift): the test needs no crate.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below as u64) as usize
+    };
+    let arena = Arena::default();
+    let mut live: Vec<(FrozenBlock, Vec<u8>)> = Vec::new();
+    let steps = if cfg!(miri) { 400 } else { 20_000 };
+    for step in 0..steps {
+        if live.is_empty() || next(3) > 0 {
+            let len = [8, 24, 100, 184, 1000, 4000][next(6)];
+            let want = bytes(len, step as u8);
+            live.push((arena.alloc(&want), want));
+        } else {
+            // Sometimes a run of frees, so that chunks empty.
+            for _ in 0..1 + next(4) * next(50) {
+                if live.is_empty() {
+                    break;
+                }
+                live.swap_remove(next(live.len()));
+            }
+        }
+        if step % 997 == 0 {
+            assert_apart(&live);
+        }
+    }
+    assert_apart(&live);
 }

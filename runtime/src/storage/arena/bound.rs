@@ -1,0 +1,344 @@
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::chunks::State;
+use super::piece::Piece;
+pub(crate) use super::piece::{FrozenBlock, HotWords};
+use super::{mapped, piece_bytes, GRAIN, HEADER};
+use crate::slot::Binder;
+
+/// Chunks are page aligned, so binding covers them whole.
+const PAGE: usize = 4096;
+/// An arena's first chunk; each next one is twice the last, up to
+/// [`MAX_CHUNK`] (a small index keeps a small arena), then
+/// [`HUGE_CHUNK`]s when the arena may use huge pages.
+const FIRST_CHUNK: usize = 4 * PAGE;
+/// 256 KiB: the largest chunk without huge pages, and the size of
+/// reserved ones.
+pub(super) const MAX_CHUNK: usize = 64 * PAGE;
+/// 2 MiB: the chunks after a [`MAX_CHUNK`] one when the arena may use
+/// huge pages (x86-64's and most of arm64's huge page size; where the
+/// kernel's is another, the advice is simply worth less).
+pub(super) const HUGE_CHUNK: usize = 512 * PAGE;
+/// The longest byte string a piece holds: a quarter of a
+/// [`MAX_CHUNK`] (a frozen block of 256 points takes at most about 4
+/// KiB).
+pub(crate) const MAX_LEN: usize = MAX_CHUNK / 4 - HEADER;
+
+/// A piece's header, at the start of its memory.
+#[repr(C)]
+pub(super) struct Header {
+    /// Handles to the piece ([`FrozenBlock`]s or [`HotWords`]).
+    pub(super) refs: AtomicU32,
+    /// Bytes after the header that are the block (at most [`MAX_LEN`]).
+    pub(super) len: u16,
+    /// The piece's chunk, an index into the arena's (`chunks::UNTRACKED`:
+    /// one past the first 65,534, never given back).
+    pub(super) chunk: u16,
+    /// The arena the piece returns to: one strong count of its `Arc`,
+    /// taken when the piece was handed out (`Arc::into_raw`).
+    pub(super) arena: *const Shared,
+}
+
+const _: () = assert!(size_of::<Header>() == HEADER && align_of::<Header>() <= GRAIN);
+const _: () = assert!(MAX_LEN <= u16::MAX as usize);
+
+pub(super) struct Shared {
+    binder: Binder,
+    /// Whether chunks after a [`MAX_CHUNK`] one are [`HUGE_CHUNK`]s.
+    huge_pages: bool,
+    state: Mutex<State>,
+}
+
+// SAFETY: `State`'s pointers are to chunks this arena owns, started or
+// reserved (allocated in `new_chunk`, freed in `drop` only), and to
+// free pieces in them, which no handle reaches any more; they are read
+// and written under the mutex only. `Binder` is `Send + Sync`.
+unsafe impl Send for Shared {}
+// SAFETY: as above: all shared mutable state is behind the mutex.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the lists consistent:
+        // every change to them is a single push, pop or assignment.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        // What is given back was counted out then; `free_chunk` counts
+        // every chunk out whole.
+        mapped::taken_again(state.given_back_bytes());
+        for (chunk, size, _) in state.chunks() {
+            // SAFETY: made by `new_chunk(size)`; the last piece
+            // holding the arena is gone (each holds a count), so
+            // nothing points into the chunk any more.
+            unsafe { free_chunk(chunk, size) };
+        }
+        for &chunk in &state.reserved {
+            // SAFETY: made by `new_chunk(MAX_CHUNK)` in `reserve`, and
+            // never handed out (no piece is in it).
+            unsafe { free_chunk(chunk, MAX_CHUNK) };
+        }
+    }
+}
+
+/// A chunk's layout where the allocator makes chunks (Miri, outside
+/// Linux): page aligned, or huge-page aligned when it is a
+/// [`HUGE_CHUNK`] (a huge page maps an aligned 2 MiB only).
+fn chunk_layout(size: usize) -> Layout {
+    let align = if size >= HUGE_CHUNK { HUGE_CHUNK } else { PAGE };
+    Layout::from_size_align(size, align).expect("chunk sizes are page multiples")
+}
+
+/// Gives back a chunk `new_chunk(size)` made.
+///
+/// # Safety
+/// `chunk` came from `new_chunk(size)`, is given back once, and
+/// nothing reaches into it any more.
+unsafe fn free_chunk(chunk: NonNull<u8>, size: usize) {
+    if mapped::MAPPED {
+        // SAFETY: the caller's promise; `mapped::map(size)` made it.
+        unsafe { mapped::unmap(chunk, size) }
+    } else {
+        // SAFETY: the caller's promise; the allocator made it with
+        // this layout.
+        unsafe { alloc::dealloc(chunk.as_ptr(), chunk_layout(size)) }
+    }
+}
+
+/// One shard's frozen-block memory, used by its merge (through the
+/// merge's `Encoder`); the shard keeps a second handle to count its
+/// reserve.
+#[derive(Clone)]
+pub(crate) struct Arena {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.shared.state();
+        f.debug_struct("Arena")
+            .field("chunks", &state.chunks().count())
+            .field("reserved", &state.reserved.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Arena {
+    /// An arena on no node in particular (first touch places it).
+    fn default() -> Self {
+        Arena::new(Binder::default(), false)
+    }
+}
+
+impl Arena {
+    /// An empty arena whose chunks `binder` binds to its node, in
+    /// huge pages past the first few when `huge_pages`.
+    pub(crate) fn new(binder: Binder, huge_pages: bool) -> Self {
+        Arena {
+            shared: Arc::new(Shared {
+                binder,
+                huge_pages,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Bytes of chunks the arena holds (used, free or not yet handed
+    /// out).
+    #[cfg(test)]
+    pub(crate) fn chunk_bytes(&self) -> usize {
+        self.chunk_sizes().iter().sum()
+    }
+
+    /// Sizes of the arena's started chunks, oldest first.
+    #[cfg(test)]
+    pub(crate) fn chunk_sizes(&self) -> Vec<usize> {
+        self.shared.state().chunks().map(|(_, s, _)| s).collect()
+    }
+
+    /// Addresses of the arena's started chunks of `size` bytes.
+    #[cfg(test)]
+    pub(crate) fn chunk_starts(&self, size: usize) -> Vec<usize> {
+        let state = self.shared.state();
+        let sized = state.chunks().filter(|&(_, s, _)| s == size);
+        sized.map(|(chunk, _, _)| chunk.as_ptr() as usize).collect()
+    }
+
+    /// Bytes the chunk being carved has left.
+    #[cfg(test)]
+    pub(crate) fn carving_room(&self) -> usize {
+        self.shared.state().carving_room()
+    }
+
+    /// Bytes of chunks given back to the system now.
+    #[cfg(test)]
+    pub(crate) fn given_back_bytes(&self) -> usize {
+        self.shared.state().given_back_bytes()
+    }
+
+    /// Allocates as many chunks of [`MAX_CHUNK`] bytes as `bytes`
+    /// fills (rounded down: a reserve never holds more than asked),
+    /// binds them and touches every page (from the calling thread: the
+    /// reserve's pinned one), so that frozen blocks carved from them
+    /// take no page fault. Returns the bytes reserved.
+    pub(crate) fn reserve(&self, bytes: usize) -> usize {
+        let reserved = reserved_size(bytes);
+        for _ in 0..reserved / MAX_CHUNK {
+            let chunk = self.new_chunk(MAX_CHUNK);
+            for page in (0..MAX_CHUNK).step_by(PAGE) {
+                // SAFETY: `page < MAX_CHUNK`: inside the chunk, which
+                // nothing else reaches yet.
+                unsafe { chunk.as_ptr().add(page).write(0) };
+            }
+            self.shared.state().reserved.push(chunk);
+        }
+        reserved
+    }
+
+    /// Bytes of reserved chunks not started yet.
+    pub(crate) fn reserved_left(&self) -> usize {
+        self.shared.state().reserved.len() * MAX_CHUNK
+    }
+
+    /// Bytes of reserved chunks started since the last call: what
+    /// moved from the shard's reserve into its frozen blocks.
+    pub(crate) fn take_reserved_started(&self) -> usize {
+        std::mem::take(&mut self.shared.state().reserved_started)
+    }
+
+    /// A frozen block holding a copy of `bytes`.
+    ///
+    /// # Panics
+    /// If `bytes` is longer than [`MAX_LEN`] (a frozen block of at
+    /// most 256 points is never that long).
+    pub(crate) fn alloc(&self, bytes: &[u8]) -> FrozenBlock {
+        let piece = self.piece(bytes.len());
+        // SAFETY: `piece` was handed out just now: `bytes.len()` bytes
+        // after its header, which no other handle reaches.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), piece.data(), bytes.len());
+        }
+        FrozenBlock::new(piece)
+    }
+
+    /// A hot block's `words` words (a flat block, or a segment of a
+    /// segmented one): word 0 `first`, the others 0. Its pages are the
+    /// arena's, bound to the shard's node whoever writes or frees it.
+    ///
+    /// # Panics
+    /// If `words` words are longer than [`MAX_LEN`] bytes (a hot block of
+    /// 256 points takes 4,104).
+    pub(crate) fn alloc_words(&self, words: usize, first: u64) -> HotWords {
+        assert!(words >= 1, "a hot block has a length word");
+        let piece = self.piece(words * size_of::<u64>());
+        let data = piece.data().cast::<u64>();
+        // SAFETY: `piece` was handed out just now: `words` 8-byte words
+        // after its header (8-aligned: the header is GRAIN bytes, the
+        // piece GRAIN-aligned), which no other handle reaches.
+        unsafe {
+            data.write(first);
+            std::ptr::write_bytes(data.add(1), 0, words - 1);
+        }
+        HotWords::new(piece)
+    }
+
+    /// A piece for `len` bytes, its header written (one handle), its bytes
+    /// not: a free one of its size, else carved.
+    fn piece(&self, len: usize) -> Piece {
+        assert!(
+            len <= MAX_LEN,
+            "a block of {len} bytes is longer than the {MAX_LEN} a piece holds"
+        );
+        let size = piece_bytes(len);
+        let (piece, chunk) = {
+            let mut state = self.shared.state();
+            let reused = state.take_free(size);
+            reused.unwrap_or_else(|| self.carve(&mut state, size))
+        };
+        let header = Header {
+            refs: AtomicU32::new(1),
+            len: u16::try_from(len).expect("MAX_LEN fits in u16"),
+            chunk,
+            arena: Arc::into_raw(Arc::clone(&self.shared)),
+        };
+        // SAFETY: `piece` is `size` bytes of a chunk of this arena,
+        // GRAIN-aligned, that no handle reaches: carved just now, or
+        // popped from the free list, where the last handle's drop put
+        // it (after its count reached zero, `Acquire`); the mutex
+        // orders that drop's reads before these writes. `size` holds
+        // the header and `len` bytes.
+        unsafe {
+            piece.cast::<Header>().as_ptr().write(header);
+            Piece::new(piece, len)
+        }
+    }
+
+    /// `size` bytes carved from the chunk being carved, after starting
+    /// another if it has no room: one given back, else a reserved one,
+    /// else a new one (twice the largest so far, up to [`MAX_CHUNK`],
+    /// then [`HUGE_CHUNK`]s when the arena may use huge pages). Returns
+    /// the piece and its chunk's index.
+    fn carve(&self, state: &mut State, size: usize) -> (NonNull<u8>, u16) {
+        if let Some(carved) = state.carve(size) {
+            return carved;
+        }
+        state.stop_carving();
+        if !state.carve_given_back(size) {
+            if let Some(chunk) = state.reserved.pop() {
+                // A MAX_CHUNK: every piece fits.
+                state.reserved_started += MAX_CHUNK;
+                state.carve_new(chunk, MAX_CHUNK);
+            } else {
+                let mut next = match state.largest {
+                    0 => FIRST_CHUNK,
+                    s if s >= MAX_CHUNK && self.shared.huge_pages => HUGE_CHUNK,
+                    s => (2 * s).min(MAX_CHUNK),
+                };
+                // A piece is at most a quarter of a MAX_CHUNK.
+                while next < size {
+                    next *= 2;
+                }
+                state.carve_new(self.new_chunk(next), next);
+            }
+        }
+        state
+            .carve(size)
+            .expect("a chunk just started holds any piece")
+    }
+}
+
+impl Arena {
+    /// `size` bytes of fresh memory (a page multiple), bound to the
+    /// arena's node before anything touches it, so that whoever writes
+    /// a piece of it, its pages are on the node; advised huge pages
+    /// first when it is a [`HUGE_CHUNK`].
+    fn new_chunk(&self, size: usize) -> NonNull<u8> {
+        let layout = chunk_layout(size);
+        let raw = if mapped::MAPPED {
+            mapped::map(size)
+        } else {
+            // SAFETY: the layout's size is not zero.
+            unsafe { alloc::alloc(layout) }
+        };
+        let Some(chunk) = NonNull::new(raw) else {
+            alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `chunk` is `size` bytes, allocated just now.
+        let area = unsafe { std::slice::from_raw_parts(chunk.as_ptr(), size) };
+        self.shared.binder.bind(area);
+        chunk
+    }
+}
+
+/// Bytes [`Arena::reserve`] takes for `bytes`: the whole chunks of
+/// [`MAX_CHUNK`] they fill.
+pub(crate) fn reserved_size(bytes: usize) -> usize {
+    bytes / MAX_CHUNK * MAX_CHUNK
+}

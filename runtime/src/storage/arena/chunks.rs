@@ -1,0 +1,263 @@
+//! An arena's bookkeeping, under its mutex: its chunks, where the merge
+//! carves, the free pieces of each size, and the chunks given back.
+//!
+//! Why chunks are given back: a short series' hot block regrows (a new,
+//! larger piece, the old one freed), and a million series growing side by
+//! side free a million pieces of each of their old sizes, which no later
+//! block of those sizes takes. Left on the free lists they held 3.8 times
+//! the index's live bytes (the bench's 1,000,000 x 10 shape: 74 bytes a
+//! point against 19 from the system allocator, which merges neighbouring
+//! free memory). So each chunk counts its pieces handed out; a chunk whose
+//! last one comes back (other than the one being carved) is given back:
+//! its pages are returned to the system (`MADV_DONTNEED` on Linux, the
+//! mapping and its binding kept), its entries on the free lists go stale
+//! (each names its chunk's generation), and the merge carves it again,
+//! before mapping a new one, when it next needs a chunk.
+
+use std::ptr::NonNull;
+
+use super::bound::MAX_LEN;
+use super::{mapped, GRAIN, HEADER};
+
+/// A piece's chunk index when its chunk is not counted (past
+/// [`u16::MAX`]` - 1` chunks: 128 GiB of 2 MiB ones a shard): such a
+/// chunk is never given back.
+pub(super) const UNTRACKED: u16 = u16::MAX;
+
+/// Stale entries tolerated before the free lists are swept: at least
+/// this many, and half of all entries.
+const STALE_SWEEP: usize = 4096;
+
+/// One chunk of the arena.
+#[derive(Debug)]
+struct Chunk {
+    start: NonNull<u8>,
+    size: usize,
+    /// Pieces of it handed out and not yet freed.
+    live: usize,
+    /// Its entries on the free lists (current generation).
+    free: usize,
+    /// Bumped when the chunk is given back: older free entries are stale.
+    generation: u32,
+    /// Given back and not carved again (its pages returned).
+    given_back: bool,
+}
+
+/// A free piece: where, and the chunk generation it was freed in.
+#[derive(Clone, Copy, Debug)]
+struct Free {
+    piece: NonNull<u8>,
+    chunk: u16,
+    generation: u32,
+}
+
+/// The arena's chunks and free pieces (see the module docs).
+#[derive(Debug, Default)]
+pub(super) struct State {
+    chunks: Vec<Chunk>,
+    /// The chunk being carved, and how many of its bytes are handed out.
+    carving: Option<usize>,
+    used: usize,
+    /// Free pieces by size: `free[i]` holds pieces of `(i + 1) * GRAIN`
+    /// bytes.
+    free: Vec<Vec<Free>>,
+    /// Entries on the free lists, and how many of them are stale.
+    entries: usize,
+    stale: usize,
+    /// Chunks given back, to carve again.
+    given_back: Vec<usize>,
+    /// The largest chunk started so far (the next new one doubles it).
+    pub(super) largest: usize,
+    /// Chunks of `MAX_CHUNK` bytes reserved ahead (bound and touched,
+    /// `Arena::reserve`), which `carve` takes before allocating.
+    pub(super) reserved: Vec<NonNull<u8>>,
+    /// Bytes of reserved chunks `carve` started using since
+    /// `Arena::take_reserved_started` last asked.
+    pub(super) reserved_started: usize,
+}
+
+impl State {
+    /// A free piece of `size` bytes, counted as handed out, and its
+    /// chunk's index.
+    pub(super) fn take_free(&mut self, size: usize) -> Option<(NonNull<u8>, u16)> {
+        let list = self.free.get_mut(size / GRAIN - 1)?;
+        while let Some(f) = list.pop() {
+            self.entries -= 1;
+            if f.chunk == UNTRACKED {
+                return Some((f.piece, UNTRACKED));
+            }
+            let chunk = &mut self.chunks[usize::from(f.chunk)];
+            if chunk.generation != f.generation {
+                self.stale -= 1;
+                continue;
+            }
+            chunk.free -= 1;
+            chunk.live += 1;
+            return Some((f.piece, f.chunk));
+        }
+        None
+    }
+
+    /// `size` bytes of the chunk being carved, if it has room, counted as
+    /// handed out.
+    pub(super) fn carve(&mut self, size: usize) -> Option<(NonNull<u8>, u16)> {
+        let c = self.carving?;
+        let chunk = &mut self.chunks[c];
+        if chunk.size - self.used < size {
+            return None;
+        }
+        // SAFETY: `used + size <= chunk.size`: inside the chunk.
+        let piece = unsafe { chunk.start.add(self.used) };
+        self.used += size;
+        chunk.live += 1;
+        Some((piece, index(c)))
+    }
+
+    /// Stops carving the current chunk: what is left of it goes on the
+    /// free lists, in pieces of the largest sizes it holds; or, when none
+    /// of its pieces is handed out, the chunk is given back whole.
+    pub(super) fn stop_carving(&mut self) {
+        let Some(c) = self.carving.take() else {
+            return;
+        };
+        if self.chunks[c].live == 0 && index(c) != UNTRACKED {
+            self.give_back(c);
+            return;
+        }
+        let (start, size) = (self.chunks[c].start, self.chunks[c].size);
+        let mut at = self.used;
+        while size - at >= GRAIN {
+            let piece = (size - at).min(MAX_LEN + HEADER) / GRAIN * GRAIN;
+            // SAFETY: `at + piece <= size`: inside the chunk.
+            let p = unsafe { start.add(at) };
+            self.push_free(p, piece, index(c));
+            at += piece;
+        }
+    }
+
+    /// Carves a given-back chunk of at least `size` bytes from now on,
+    /// if there is one; returns whether.
+    pub(super) fn carve_given_back(&mut self, size: usize) -> bool {
+        let Some(k) = self
+            .given_back
+            .iter()
+            .position(|&c| self.chunks[c].size >= size)
+        else {
+            return false;
+        };
+        let c = self.given_back.swap_remove(k);
+        let chunk = &mut self.chunks[c];
+        chunk.given_back = false;
+        mapped::taken_again(chunk.size);
+        self.carving = Some(c);
+        self.used = 0;
+        true
+    }
+
+    /// Carves `start` (`size` bytes, new or reserved) from now on.
+    pub(super) fn carve_new(&mut self, start: NonNull<u8>, size: usize) {
+        self.chunks.push(Chunk {
+            start,
+            size,
+            live: 0,
+            free: 0,
+            generation: 0,
+            given_back: false,
+        });
+        self.largest = self.largest.max(size);
+        self.carving = Some(self.chunks.len() - 1);
+        self.used = 0;
+    }
+
+    /// Takes back a piece (`size` bytes, of chunk `chunk`) whose last
+    /// handle is gone; gives its chunk back when it was the chunk's last
+    /// piece handed out.
+    pub(super) fn put(&mut self, piece: NonNull<u8>, size: usize, chunk: u16) {
+        self.push_free(piece, size, chunk);
+        if chunk == UNTRACKED {
+            return;
+        }
+        let c = usize::from(chunk);
+        self.chunks[c].live -= 1;
+        if self.chunks[c].live == 0 && self.carving != Some(c) {
+            self.give_back(c);
+        }
+    }
+
+    fn push_free(&mut self, piece: NonNull<u8>, size: usize, chunk: u16) {
+        let class = size / GRAIN - 1;
+        if self.free.len() <= class {
+            self.free.resize_with(class + 1, Vec::new);
+        }
+        let generation = if chunk == UNTRACKED {
+            0
+        } else {
+            let c = &mut self.chunks[usize::from(chunk)];
+            c.free += 1;
+            c.generation
+        };
+        self.free[class].push(Free {
+            piece,
+            chunk,
+            generation,
+        });
+        self.entries += 1;
+    }
+
+    /// Gives chunk `c` back (none of its pieces is handed out): its
+    /// pages go back to the system, its free entries go stale.
+    fn give_back(&mut self, c: usize) {
+        let chunk = &mut self.chunks[c];
+        chunk.generation = chunk.generation.wrapping_add(1);
+        self.stale += std::mem::take(&mut chunk.free);
+        chunk.given_back = true;
+        // SAFETY: no piece of the chunk is handed out, and its free
+        // entries are stale (never handed out again): nothing reads or
+        // writes its memory until it is carved again.
+        unsafe { mapped::give_back(chunk.start, chunk.size) };
+        self.given_back.push(c);
+        if self.stale >= STALE_SWEEP && 2 * self.stale >= self.entries {
+            self.sweep();
+        }
+    }
+
+    /// Drops the stale entries from the free lists, and the lists'
+    /// memory that they no longer need (heap memory: a million series
+    /// growing side by side put a million entries on a list once, 16 MB).
+    fn sweep(&mut self) {
+        let chunks = &self.chunks;
+        for list in &mut self.free {
+            list.retain(|f| {
+                f.chunk == UNTRACKED || chunks[usize::from(f.chunk)].generation == f.generation
+            });
+            if list.capacity() > 2 * list.len() + 64 {
+                list.shrink_to(list.len() + list.len() / 2);
+            }
+        }
+        self.entries -= self.stale;
+        self.stale = 0;
+    }
+
+    /// Every chunk started (given back or not), oldest first: where it
+    /// starts, its size, whether it is given back now.
+    pub(super) fn chunks(&self) -> impl Iterator<Item = (NonNull<u8>, usize, bool)> + '_ {
+        self.chunks.iter().map(|c| (c.start, c.size, c.given_back))
+    }
+
+    /// Bytes of the chunks given back now (counted out of the mapped
+    /// bytes).
+    pub(super) fn given_back_bytes(&self) -> usize {
+        self.given_back.iter().map(|&c| self.chunks[c].size).sum()
+    }
+
+    /// Bytes the chunk being carved has left.
+    #[cfg(test)]
+    pub(super) fn carving_room(&self) -> usize {
+        self.carving.map_or(0, |c| self.chunks[c].size - self.used)
+    }
+}
+
+/// Chunk `c`'s index in a piece's header.
+fn index(c: usize) -> u16 {
+    u16::try_from(c).unwrap_or(UNTRACKED)
+}
