@@ -13,6 +13,7 @@
 
 use numatree_core::{BlockRead, BlockWrite, Point, Record};
 
+use super::arena::{piece_bytes, Arena, HotWords};
 pub(crate) use super::segmented::SegmentedView;
 use super::segmented::{Segmented, SpareSegments};
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -55,31 +56,29 @@ pub(crate) fn capacity_for(points: usize) -> usize {
 }
 
 /// A hot block, shared by every series version that indexes it: flat
-/// (`[len, ts[cap], value[cap]]`, one allocation sized by [`CAPACITIES`]),
-/// or segmented (a series' newest block with freezing on, see
-/// `super::segmented`).
+/// (`[len, ts[cap], value[cap]]`, one piece of the shard's arena sized by
+/// [`CAPACITIES`]), or segmented (a series' newest block with freezing
+/// on, see `super::segmented`). Its words are the arena's, bound to the
+/// shard's node, whoever writes, reads or frees them.
 #[derive(Clone, Debug)]
 pub(crate) enum Block {
-    Flat(Arc<[AtomicU64]>),
+    Flat(HotWords),
     Segmented(Arc<Segmented>),
 }
 
 impl Block {
-    /// A new, empty flat block of `capacity` points, zeroed (so touched:
-    /// its pages are placed on the node of the merge thread that
-    /// allocates it).
-    pub(crate) fn flat(capacity: usize) -> Block {
-        let head = std::iter::once(AtomicU64::new(capacity_word(capacity)));
-        let columns = (0..2 * capacity).map(|_| AtomicU64::new(0));
-        Block::Flat(head.chain(columns).collect())
+    /// A new, empty flat block of `capacity` points, zeroed, from
+    /// `arena` (the shard's).
+    pub(crate) fn flat(arena: &Arena, capacity: usize) -> Block {
+        Block::Flat(arena.alloc_words(flat_words(capacity), 0))
     }
 
     /// A flat block sized for `points` (ascending, at most
     /// [`MAX_POINTS`]), holding them all, published: a block thawed,
     /// restored or cut from others.
-    pub(crate) fn flat_of(points: impl ExactSizeIterator<Item = Point>) -> Block {
+    pub(crate) fn flat_of(arena: &Arena, points: impl ExactSizeIterator<Item = Point>) -> Block {
         let n = points.len();
-        let block = Block::flat(capacity_for(n));
+        let block = Block::flat(arena, capacity_for(n));
         let mut fill = block.fill();
         for (i, p) in points.enumerate() {
             fill.write(i, p);
@@ -89,23 +88,24 @@ impl Block {
     }
 
     /// A new, empty segmented block of [`MAX_POINTS`]: its first segment
-    /// only.
-    pub(crate) fn segmented() -> Block {
-        Block::Segmented(Arc::new(Segmented::new()))
+    /// only, its segments from `arena` (the shard's).
+    pub(crate) fn segmented(arena: &Arena) -> Block {
+        Block::Segmented(Arc::new(Segmented::new(arena)))
     }
 
     /// A full-size block with all its memory allocated and touched (for
     /// the reserve): flat, or segmented with every segment.
-    pub(crate) fn reserved(segmented: bool) -> Block {
+    pub(crate) fn reserved(arena: &Arena, segmented: bool) -> Block {
         if segmented {
-            Block::Segmented(Arc::new(Segmented::full()))
+            Block::Segmented(Arc::new(Segmented::full(arena)))
         } else {
-            Block::flat(MAX_POINTS)
+            Block::flat(arena, MAX_POINTS)
         }
     }
 
-    /// Bytes the block holds now, with the `Arc` counts (a segmented block
-    /// grows as segments are allocated).
+    /// Bytes the block holds now: its pieces of the arena (header and
+    /// rounding included), and a segmented block's `Arc` (which grows as
+    /// segments are allocated).
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Block::Flat(words) => flat_bytes(capacity(words)),
@@ -162,9 +162,9 @@ impl Block {
     }
 }
 
-/// Bytes a flat block of `capacity` points holds, with the `Arc` counts.
+/// Bytes a flat block of `capacity` points holds: its piece of the arena.
 fn flat_bytes(capacity: usize) -> usize {
-    flat_words(capacity) * size_of::<u64>() + 2 * size_of::<usize>()
+    piece_bytes(flat_words(capacity) * size_of::<u64>())
 }
 
 /// Bytes of a [`Block::reserved`] block.
@@ -182,26 +182,12 @@ fn capacity(words: &[AtomicU64]) -> usize {
     (words.len() - 1) / 2
 }
 
-/// A flat block's word 0 holds its capacity in the high 32 bits (written
-/// when the block is allocated, never changed), so that the words can be
-/// found from a thin pointer to them (a short series' directory cell,
-/// `super::cell`), and its published length in the low 32 bits.
-#[inline]
-fn capacity_word(capacity: usize) -> u64 {
-    (capacity as u64) << 32
-}
-
-/// The published length in a length word.
+/// The published length in a length word (its low 32 bits; a flat
+/// block's word 0 once held its capacity above them, for the short cell's
+/// thin pointer, whose handle now carries its length itself).
 #[inline]
 pub(crate) fn len_in(word: u64) -> usize {
     (word & u64::from(u32::MAX)) as usize
-}
-
-/// The capacity in a flat block's word 0 (see [`capacity_word`]).
-#[inline]
-#[cfg_attr(any(loom, shuttle), allow(dead_code))] // read by the short cell
-pub(crate) fn capacity_in(word: u64) -> usize {
-    (word >> 32) as usize
 }
 
 /// Words of a flat block of `capacity` points.
@@ -338,14 +324,9 @@ impl<'a> BlockFill<'a> {
         }
     }
 
-    /// Stores `len` as the published length (`Release`), keeping a flat
-    /// block's capacity beside it.
+    /// Stores `len` as the published length (`Release`).
     fn store_len(&self, len: usize) {
-        let high = match self.target {
-            Target::Flat(words) => capacity_word(capacity(words)),
-            Target::Segmented(_) => 0,
-        };
-        self.len_word().store(high | len as u64, Ordering::Release);
+        self.len_word().store(len as u64, Ordering::Release);
     }
 }
 
@@ -446,7 +427,8 @@ mod tests {
 
     #[test]
     fn a_view_sees_published_points_only() {
-        for block in [Block::flat(4), Block::segmented()] {
+        let arena = Arena::default();
+        for block in [Block::flat(&arena, 4), Block::segmented(&arena)] {
             let mut fill = block.fill();
             fill.write(0, Point::new(5, 50));
             fill.write(1, Point::new(6, 60));

@@ -6,10 +6,10 @@
 //! series, and a dependent cache miss on every read. So the cell holds
 //! either a pointer to a boxed `Series` (tag bit 0), or, for a short
 //! series, a pointer to its block's words alone (tag bit 1: the block's
-//! `Arc`, whose reference the cell owns). A flat block's first word holds
-//! its capacity (`block::capacity_in`), so the thin pointer finds the
-//! whole block; the version's lower bound is the block's first point
-//! (`Series::short_block` publishes a version this way only then).
+//! `HotWords` handle, whose reference the cell owns; a handle is one
+//! pointer, its length in its top bits, `arena::piece`); the version's
+//! lower bound is the block's first point (`Series::short_block`
+//! publishes a version this way only then).
 //!
 //! The protocol is `Published`'s: the merge (one thread per shard) writes
 //! the version, or the block, in full, then stores the cell (`Release`);
@@ -30,12 +30,11 @@ mod imp {
     use std::ops::Deref;
     use std::ptr;
     use std::sync::atomic::{AtomicPtr, Ordering};
-    use std::sync::Arc;
 
-    use crate::storage::block;
+    use crate::storage::arena::HotWords;
     use crate::storage::prefetch::prefetch_line;
     use crate::storage::series::Series;
-    use crate::sync::{AtomicU64, Guard};
+    use crate::sync::Guard;
 
     /// The tag of a short series' cell (in the pointer's lowest bit: both
     /// a `Series` and a block's words are word-aligned).
@@ -99,20 +98,20 @@ mod imp {
                 return Some(Current::Boxed(unsafe { &*word.cast::<Series>() }));
             }
             // A short block's length word, timestamps and values follow
-            // one another (after the `Arc`'s counts), each read only once
+            // one another (after the piece's header), each read only once
             // the one before has arrived: start loading the two lines after
             // the first with it, which for the blocks of a few points that
             // most short series hold (10 points: 184 bytes) is all or most
             // of the block. Hints: past a block's end they load a wasted
             // line; in a larger block the value read may lie beyond them.
-            let first = untagged(word).cast::<u8>().cast_const();
+            let first = HotWords::start_of_raw(untagged(word));
             prefetch_line(first.wrapping_add(64));
             prefetch_line(first.wrapping_add(128));
             // SAFETY: a tagged word is a short series' block whose
             // reference the cell owns (`store`), kept alive while `_guard`
             // is held as a boxed version is; its word 0 was written before
             // the `Release` store of the cell that this `Acquire` load saw.
-            // The `Arc` is wrapped in `ManuallyDrop` and never dropped, so
+            // The handle is wrapped in `ManuallyDrop` and never dropped, so
             // it takes no reference and gives none back.
             let block = unsafe { short_block(word) };
             Some(Current::Short(ManuallyDrop::new(Series::of_short(block))))
@@ -125,7 +124,12 @@ mod imp {
         #[inline]
         pub(crate) fn prefetch(&self) {
             let word = self.word.load(Ordering::Relaxed);
-            prefetch_line(untagged(word).cast_const());
+            let target = if word.addr() & SHORT != 0 {
+                HotWords::start_of_raw(untagged(word))
+            } else {
+                word.cast_const().cast()
+            };
+            prefetch_line(target);
         }
 
         /// Whether the cell holds a short series' block (its version is the
@@ -140,8 +144,8 @@ mod imp {
         pub(crate) fn store(&self, version: Series, guard: &Guard) {
             let word = match version.into_short() {
                 Ok(block) => {
-                    let words = Arc::into_raw(block).cast::<()>().cast_mut();
-                    debug_assert_eq!(words.addr() & SHORT, 0, "a block's words are word-aligned");
+                    let words = block.into_raw();
+                    debug_assert_eq!(words.addr() & SHORT, 0, "a block's piece is aligned");
                     words.map_addr(|a| a | SHORT)
                 }
                 Err(version) => Box::into_raw(Box::new(version)).cast::<()>(),
@@ -182,30 +186,26 @@ mod imp {
             // SAFETY: the caller's contract; the word is `Box::into_raw`'s.
             drop(unsafe { Box::from_raw(word.cast::<Series>()) });
         } else {
-            // SAFETY: the caller's contract; dropping the `Arc` gives the
+            // SAFETY: the caller's contract; dropping the handle gives the
             // cell's reference back.
             drop(unsafe { short_block(word) });
         }
     }
 
-    /// The block `Arc` that a short cell's `word` holds the reference of
+    /// The block handle that a short cell's `word` holds the reference of
     /// (without taking one: the caller drops it to give the cell's back, or
     /// never).
     ///
     /// # Safety
     /// `word` was made by `SeriesCell::store` from a short series' block
-    /// (`Arc::into_raw` of a flat block, whose word 0 holds its capacity,
-    /// `block::capacity_in`), and the block is still alive.
+    /// (`HotWords::into_raw` of a flat block), and the block is still
+    /// alive.
     #[inline]
-    unsafe fn short_block(word: *mut ()) -> Arc<[AtomicU64]> {
-        let words = untagged(word).cast::<AtomicU64>().cast_const();
-        // SAFETY: the caller's contract: `words` points to a live block's
-        // first word, and the block has `flat_words(capacity)` words.
-        unsafe {
-            let capacity = block::capacity_in((*words).load(Ordering::Relaxed));
-            let slice = ptr::slice_from_raw_parts(words, block::flat_words(capacity));
-            Arc::from_raw(slice)
-        }
+    unsafe fn short_block(word: *mut ()) -> HotWords {
+        // SAFETY: the caller's contract: `untagged(word)` is what
+        // `into_raw` made, and its reference is given back by the caller
+        // once, or never.
+        unsafe { HotWords::from_raw(untagged(word)) }
     }
 }
 
@@ -229,12 +229,11 @@ pub(crate) use imp::SeriesCell;
 
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
-    use std::sync::Arc;
-
     use numatree_core::Point;
 
     use super::imp::Current;
     use super::SeriesCell;
+    use crate::storage::arena::Arena;
     use crate::storage::block::Block;
     use crate::storage::frozen::Encoder;
     use crate::storage::series::{BlockRef, Series, Stored};
@@ -245,7 +244,7 @@ mod tests {
             .into_iter()
             .map(|t| Point::new(t, t as u64 * 3))
             .collect();
-        Block::flat_of(points.into_iter())
+        Block::flat_of(&Arena::default(), points.into_iter())
     }
 
     fn version(blocks: Vec<(i64, Block)>) -> Series {
@@ -258,7 +257,7 @@ mod tests {
 
     fn strong(block: &Block) -> usize {
         match block {
-            Block::Flat(words) => Arc::strong_count(words),
+            Block::Flat(words) => words.refs() as usize,
             Block::Segmented(_) => unreachable!("the tests make flat blocks"),
         }
     }

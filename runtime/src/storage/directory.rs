@@ -441,6 +441,7 @@ mod tests {
     use numatree_core::Point;
 
     use super::*;
+    use crate::storage::arena::Arena;
     use crate::storage::block::Block;
     use crate::storage::frozen::Encoder;
     use crate::storage::series::{BlockRef, Stored};
@@ -450,7 +451,10 @@ mod tests {
         let points = (first..first + n).map(|t| Point::new(t, u64::from(series)));
         let block = BlockRef {
             first_ts: first,
-            block: Stored::Hot(Block::flat_of(points.collect::<Vec<_>>().into_iter())),
+            block: Stored::Hot(Block::flat_of(
+                &Arena::default(),
+                points.collect::<Vec<_>>().into_iter(),
+            )),
         };
         Series::from_blocks([block], &mut Encoder::default())
     }

@@ -59,6 +59,11 @@ impl Encoder {
         }
     }
 
+    /// The shard's arena, which hot blocks come from too.
+    pub(crate) fn arena(&self) -> &Arena {
+        &self.arena
+    }
+
     /// A frozen block holding a copy of `bytes` (an encoded block read
     /// from a snapshot).
     pub(crate) fn copy(&self, bytes: &[u8]) -> FrozenBlock {

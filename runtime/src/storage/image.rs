@@ -142,7 +142,8 @@ fn install_series(
                     ));
                 }
                 let points = raw.ts().zip(raw.values());
-                let words = Block::flat_of(points.map(|(t, v)| Point::new(t, v)));
+                let points = points.map(|(t, v)| Point::new(t, v));
+                let words = Block::flat_of(reserve.encoder.arena(), points);
                 let first = raw.ts().next().unwrap_or(i64::MIN);
                 (Stored::Hot(words), first)
             }

@@ -16,6 +16,7 @@ use numatree_core::{BlockId, BlockSource, BlockStore, Point, Record, SeriesMerge
 
 use smallvec::SmallVec;
 
+use super::arena::Arena;
 use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
 use super::frozen::{Decoded, Encoder};
 use super::segmented::{Segmented, Spare};
@@ -100,7 +101,7 @@ pub(crate) fn merge(
 ) -> Merged {
     let empty = Series::default();
     let published = current.unwrap_or(&empty);
-    let thawed = thaw(published, run);
+    let thawed = thaw(published, run, reserve.encoder.arena());
     let tail = BlockIndex::len(published)
         .checked_sub(1)
         .and_then(|t| build::hot_words(published, t))
@@ -202,7 +203,7 @@ fn build_version(
 /// merge reads and writes hot blocks only. A frozen tail (an idle series',
 /// or one that retention cut) is thawed whatever the run holds: core's
 /// merge reads the series' last point to tell appends from late points.
-fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
+fn thaw(series: &Series, run: &[Record], arena: &Arena) -> SmallVec<[(usize, Block); 2]> {
     let mut thawed = SmallVec::new();
     let Some(first) = run.first() else {
         return thawed;
@@ -226,7 +227,7 @@ fn thaw(series: &Series, run: &[Record]) -> SmallVec<[(usize, Block); 2]> {
             decoded.fill(bytes);
             let (ts, values) = decoded.all_columns();
             let points = ts.iter().zip(values).map(|(&t, &v)| Point::new(t, v));
-            thawed.push((i, Block::flat_of(points)));
+            thawed.push((i, Block::flat_of(arena, points)));
         }
         rest = &rest[ends..];
     }
@@ -401,8 +402,8 @@ impl BlockStore for MergeStore<'_> {
                 reserved
             }
             // A new segmented tail takes memory as it fills.
-            (None, None) if self.freeze && full => Block::segmented(),
-            (None, None) => Block::flat(capacity),
+            (None, None) if self.freeze && full => Block::segmented(self.reserve.encoder.arena()),
+            (None, None) => Block::flat(self.reserve.encoder.arena(), capacity),
         };
         self.new_blocks.push(words);
         Some(BlockId(

@@ -63,21 +63,24 @@
 //!   now takes none in the steady state. What is kept (at most 256 tails a
 //!   shard) is not in the shard's byte count, like retired versions
 //!   awaiting reclamation, and `Index::flush` frees it.
-//!   Hot blocks come from the system allocator, first touched by the
-//!   thread that merges (the node's merge threads or its pinned writers),
-//!   so they usually start on the node; they are not bound, unlike frozen
-//!   ones: Linux's NUMA balancing moves pages another node's threads read
-//!   often towards them (the numa-vm guest shows it), and a block of up to
-//!   about 1 KiB that another node's thread frees (reclaiming a version)
-//!   can be that thread's next allocation of its size (glibc's per-thread
-//!   cache: why frozen blocks moved into the arena). Binding them means
-//!   allocating them from the arena too.
+//!   A hot block's words (a flat block; a segmented block's length and
+//!   head, and each of its segments) are pieces of the shard's arena
+//!   (`arena::HotWords`, reference counted like an `Arc<[AtomicU64]>`), as
+//!   frozen blocks are: bound to the shard's node whichever thread merges,
+//!   reads or frees them. They were heap memory placed by the merging
+//!   thread's first touch until the sixteenth session, and Linux's NUMA
+//!   balancing moved every one that another node's thread read often to
+//!   that node (the numa-vm guest showed it); a block that another node's
+//!   thread freed could also be that thread's next allocation of its size
+//!   (glibc's per-thread cache). Only a segmented block's small `Arc` (the
+//!   pointers to its pieces) and the boxed versions are heap memory now.
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
 //!   timestamps and gauge or counter values; random values stay raw), a
 //!   piece of the shard's arena (`arena`: chunks bound to the shard's node,
-//!   so a frozen block is on its node whichever thread frees it). A
+//!   so a frozen block is on its node whichever thread frees it, as hot
+//!   blocks are). A
 //!   version holds hot and frozen blocks alike (`series::Stored`); readers
 //!   decode a frozen block into a buffer on their stack (a scan decodes
 //!   its timestamps, then the values of the points it returns only:
@@ -480,7 +483,8 @@ impl ShardStorage {
         let blocks = reserved_blocks(points, series, self.config.freeze);
         reserve.blocks.reserve(blocks);
         for _ in 0..blocks {
-            reserve.blocks.push(Block::reserved(self.config.freeze));
+            let block = Block::reserved(&self.arena, self.config.freeze);
+            reserve.blocks.push(block);
         }
         let frozen = if self.config.freeze {
             self.arena

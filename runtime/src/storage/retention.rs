@@ -77,7 +77,10 @@ fn trim(
             Stored::Frozen(_) if freeze || !is_tail => {
                 Stored::Frozen(reserve.encoder.freeze_points(points.iter().copied()))
             }
-            _ => Stored::Hot(Block::flat_of(points.iter().copied())),
+            _ => Stored::Hot(Block::flat_of(
+                reserve.encoder.arena(),
+                points.iter().copied(),
+            )),
         };
         kept.push(BlockRef {
             first_ts: cutoff.max(blocks[edge].first_ts),

@@ -37,6 +37,7 @@ use std::sync::OnceLock;
 
 use numatree_core::{BlockRead, Point, Record};
 
+use super::arena::{piece_bytes, Arena, HotWords};
 use super::block::MAX_POINTS;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -59,14 +60,17 @@ pub(crate) const HEAD: usize = MAX_POINTS >> (SEGMENTS - 1);
 
 const _: () = assert!(HEAD >= 1 && HEAD << (SEGMENTS - 1) == MAX_POINTS);
 
-/// A segmented block: its length, its head segment inline, the others
-/// once allocated. Each segment is its timestamp column, then its value
+/// A segmented block: its length and its head segment in one piece of
+/// the shard's arena, the other segments once allocated (pieces of the
+/// same arena). Each segment is its timestamp column, then its value
 /// column.
 #[derive(Debug)]
 pub(crate) struct Segmented {
-    len: AtomicU64,
-    head: [AtomicU64; 2 * HEAD],
-    more: [OnceLock<Box<[AtomicU64]>>; SEGMENTS - 1],
+    /// The published length (word 0), then the head segment.
+    head: HotWords,
+    more: [OnceLock<HotWords>; SEGMENTS - 1],
+    /// Where segments come from when the merge has no spare one.
+    arena: Arena,
 }
 
 /// Segmented blocks a shard's merge froze, oldest first, kept to be its
@@ -76,8 +80,8 @@ pub(crate) struct Segmented {
 /// reader can reach it. It comes back as a new block does, its head only:
 /// its other segments go to [`SpareSegments`], which the shard's next
 /// tails take as they fill (a tail holds at most about twice its points'
-/// bytes, as before). Segments were allocated and touched by the shard's
-/// merge, so they lie on its node; their words hold old points, which no
+/// bytes, as before). Segments are pieces of the shard's arena, so they
+/// lie on its node; their words hold old points, which no
 /// reader sees (a block is read below its published length only, and a
 /// merge writes every point it publishes).
 ///
@@ -118,7 +122,7 @@ impl Spare {
         let i = (0..n).find(|&i| Arc::get_mut(&mut self.blocks[i]).is_some())?;
         let mut block = self.blocks.remove(i)?;
         let empty = Arc::get_mut(&mut block)?;
-        empty.len = AtomicU64::new(0);
+        empty.len_word().store(0, Ordering::Relaxed);
         for (s, segment) in (1..SEGMENTS).zip(&mut empty.more) {
             if let Some(words) = segment.take() {
                 self.segments.put(s, words);
@@ -133,7 +137,7 @@ impl Spare {
     #[cfg(test)]
     pub(crate) fn take_held(&mut self) -> Option<Arc<Segmented>> {
         let block = self.blocks.pop_front()?;
-        block.len.store(0, Ordering::Release);
+        block.len_word().store(0, Ordering::Release);
         Some(block)
     }
 
@@ -147,23 +151,20 @@ impl Spare {
 /// Segments of reused blocks, by size, for the merge's next tails (see
 /// [`Spare`]); the merge's only (a `RefCell`: its blocks' fills share it).
 #[derive(Debug, Default)]
-pub(crate) struct SpareSegments(RefCell<[Vec<Box<[AtomicU64]>>; SEGMENTS - 1]>);
+pub(crate) struct SpareSegments(RefCell<[Vec<HotWords>; SEGMENTS - 1]>);
 
 impl SpareSegments {
     /// Keeps segment `s`'s words, unless [`Spare::KEEP`] are kept.
-    fn put(&self, s: usize, words: Box<[AtomicU64]>) {
+    fn put(&self, s: usize, words: HotWords) {
         let mut spare = self.0.borrow_mut();
         if spare[s - 1].len() < Spare::KEEP {
             spare[s - 1].push(words);
         }
     }
 
-    /// Words for segment `s`: kept ones, or new ones, zeroed (so touched
-    /// by the merge thread: placed on its node).
-    fn take_or_alloc(&self, s: usize) -> Box<[AtomicU64]> {
-        self.0.borrow_mut()[s - 1]
-            .pop()
-            .unwrap_or_else(|| zeroed(2 * points_in(s)))
+    /// Kept words for segment `s`, if any.
+    fn take(&self, s: usize) -> Option<HotWords> {
+        self.0.borrow_mut()[s - 1].pop()
     }
 
     /// Segments kept of each size, for the tests.
@@ -194,6 +195,11 @@ fn first_point(s: usize) -> usize {
     }
 }
 
+/// Bytes segment `s` (past the head) takes: its piece of the arena.
+fn segment_bytes(s: usize) -> usize {
+    piece_bytes(2 * points_in(s) * size_of::<u64>())
+}
+
 /// Points segment `s` holds.
 #[inline]
 fn points_in(s: usize) -> usize {
@@ -204,24 +210,20 @@ fn points_in(s: usize) -> usize {
     }
 }
 
-fn zeroed(words: usize) -> Box<[AtomicU64]> {
-    (0..words).map(|_| AtomicU64::new(0)).collect()
-}
-
 impl Segmented {
-    /// An empty block: its head only.
-    pub(crate) fn new() -> Segmented {
+    /// An empty block: its head only, its segments from `arena`.
+    pub(crate) fn new(arena: &Arena) -> Segmented {
         Segmented {
-            len: AtomicU64::new(0),
-            head: std::array::from_fn(|_| AtomicU64::new(0)),
+            head: arena.alloc_words(1 + 2 * HEAD, 0),
             more: std::array::from_fn(|_| OnceLock::new()),
+            arena: arena.clone(),
         }
     }
 
     /// An empty block with every segment allocated and touched (reserved
     /// memory).
-    pub(crate) fn full() -> Segmented {
-        let block = Segmented::new();
+    pub(crate) fn full(arena: &Arena) -> Segmented {
+        let block = Segmented::new(arena);
         for s in 1..SEGMENTS {
             block.segment_or_alloc(s, None);
         }
@@ -231,54 +233,56 @@ impl Segmented {
     /// The word holding the published length.
     #[inline]
     pub(crate) fn len_word(&self) -> &AtomicU64 {
-        &self.len
+        &self.head[0]
     }
 
-    /// The head segment's words (where the block's memory starts).
+    /// The length word and the head segment's words (where the block's
+    /// memory starts).
     pub(crate) fn head(&self) -> &[AtomicU64] {
         &self.head
     }
 
-    /// Bytes the block holds now (segments allocated so far), with the
-    /// `Arc` counts.
+    /// Bytes the block holds now (segments allocated so far): its pieces
+    /// of the arena, and the `Arc` with its counts.
     pub(crate) fn bytes(&self) -> usize {
         let more: usize = (1..SEGMENTS)
             .filter(|&s| self.more[s - 1].get().is_some())
-            .map(|s| 2 * points_in(s) * size_of::<u64>())
+            .map(segment_bytes)
             .sum();
         Self::empty_bytes() + more
     }
 
     /// Bytes of a block with no segment but its head.
     fn empty_bytes() -> usize {
-        size_of::<Segmented>() + 2 * size_of::<usize>()
+        size_of::<Segmented>() + 2 * size_of::<usize>() + piece_bytes((1 + 2 * HEAD) * 8)
     }
 
     /// Bytes of a block with every segment ([`full`](Self::full)).
     pub(crate) fn full_bytes() -> usize {
-        Self::empty_bytes() + 2 * (MAX_POINTS - HEAD) * size_of::<u64>()
+        Self::empty_bytes() + (1..SEGMENTS).map(segment_bytes).sum::<usize>()
     }
 
     /// Segment `s`'s words, if allocated.
     #[inline]
     fn segment(&self, s: usize) -> Option<&[AtomicU64]> {
         if s == 0 {
-            Some(&self.head)
+            Some(&self.head[1..])
         } else {
             self.more[s - 1].get().map(|b| &b[..])
         }
     }
 
     /// Segment `s`'s words, set if they were not: taken from `spare`
-    /// when it has some, else allocated (zeroed, so touched by the merge
-    /// thread: placed on its node). The merge's only.
+    /// when it has some, else allocated from the block's arena (zeroed).
+    /// The merge's only.
     fn segment_or_alloc(&self, s: usize, spare: Option<&SpareSegments>) -> &[AtomicU64] {
         if s == 0 {
-            &self.head
+            &self.head[1..]
         } else {
-            self.more[s - 1].get_or_init(|| match spare {
-                Some(spare) => spare.take_or_alloc(s),
-                None => zeroed(2 * points_in(s)),
+            self.more[s - 1].get_or_init(|| {
+                spare
+                    .and_then(|spare| spare.take(s))
+                    .unwrap_or_else(|| self.arena.alloc_words(2 * points_in(s), 0))
             })
         }
     }
@@ -341,7 +345,7 @@ impl Segmented {
     /// length is fully written, and its segment set).
     #[inline]
     pub(crate) fn view(&self) -> SegmentedView<'_> {
-        let len = (self.len.load(Ordering::Acquire) as usize).min(MAX_POINTS);
+        let len = (self.len_word().load(Ordering::Acquire) as usize).min(MAX_POINTS);
         let mut view = SegmentedView {
             len,
             ts: [&[]; SEGMENTS],
@@ -440,16 +444,29 @@ mod tests {
 
     #[test]
     fn a_segment_is_allocated_by_the_first_point_written_into_it() {
-        let block = Segmented::new();
+        let block = Segmented::new(&Arena::default());
         let empty = block.bytes();
         for i in 0..HEAD {
             block.write(i, Point::new(i as i64, 10 * i as u64), None);
         }
         assert_eq!(block.bytes(), empty, "the head is inline");
         block.write(HEAD, Point::new(HEAD as i64, 0), None);
-        assert_eq!(block.bytes(), empty + 2 * HEAD * size_of::<u64>());
-        assert_eq!(Segmented::full().bytes(), Segmented::full_bytes());
-        assert_eq!(Segmented::full_bytes(), empty + 2 * (MAX_POINTS - HEAD) * 8);
+        assert_eq!(block.bytes(), empty + segment_bytes(1));
+        assert_eq!(
+            segment_bytes(1),
+            2 * HEAD * 8 + 16,
+            "the columns and a header"
+        );
+        assert_eq!(
+            Segmented::full(&Arena::default()).bytes(),
+            Segmented::full_bytes()
+        );
+        let more = Segmented::full_bytes() - empty;
+        let columns = 2 * (MAX_POINTS - HEAD) * 8;
+        assert!(
+            more >= columns && more <= columns + 16 * (SEGMENTS - 1),
+            "{more}"
+        );
     }
 
     #[test]
@@ -458,7 +475,10 @@ mod tests {
             .map(|t| Record::new(1, t * 3, t as u64 + 9))
             .collect();
         for from in [0, 1, HEAD - 1, HEAD, 3 * HEAD + 1] {
-            let (one_by_one, at_once) = (Segmented::new(), Segmented::new());
+            let (one_by_one, at_once) = (
+                Segmented::new(&Arena::default()),
+                Segmented::new(&Arena::default()),
+            );
             let run = &records[..records.len() - from];
             for (k, r) in run.iter().enumerate() {
                 one_by_one.write(from + k, Point::new(r.key.ts, r.value), None);
@@ -477,13 +497,13 @@ mod tests {
 
     #[test]
     fn a_view_reads_published_points_across_segments() {
-        let block = Segmented::new();
+        let block = Segmented::new(&Arena::default());
         let n = MAX_POINTS - 3;
         for i in 0..n {
             block.write(i, Point::new(100 + i as i64, i as u64 * 7), None);
         }
         assert_eq!(block.view().len(), 0, "nothing published");
-        block.len.store(n as u64, Ordering::Release);
+        block.len_word().store(n as u64, Ordering::Release);
         let view = block.view();
         assert_eq!(view.len(), n);
         for i in 0..n {
@@ -504,11 +524,11 @@ mod tests {
 
     /// A block the merge froze and a version may still read, published.
     fn frozen_block(points: usize) -> Arc<Segmented> {
-        let block = Arc::new(Segmented::new());
+        let block = Arc::new(Segmented::new(&Arena::default()));
         for i in 0..points {
             block.write(i, Point::new(i as i64, i as u64), None);
         }
-        block.len.store(points as u64, Ordering::Release);
+        block.len_word().store(points as u64, Ordering::Release);
         block
     }
 
@@ -525,7 +545,7 @@ mod tests {
         assert_eq!(block.view().len(), 0, "reused blocks start empty");
         assert_eq!(
             block.bytes(),
-            Segmented::new().bytes(),
+            Segmented::new(&Arena::default()).bytes(),
             "with their head only"
         );
         assert_eq!(spare.segments.counts(), [1; SEGMENTS - 1], "the rest kept");
@@ -540,7 +560,7 @@ mod tests {
             "segment 1 came from the spare"
         );
         assert_eq!(spare.segments.counts()[1..], [1; SEGMENTS - 2]);
-        block.len.store(run.len() as u64, Ordering::Release);
+        block.len_word().store(run.len() as u64, Ordering::Release);
         let mut points = Vec::new();
         block
             .view()

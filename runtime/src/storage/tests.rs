@@ -50,16 +50,18 @@ fn a_reserve_holds_arena_chunks_counted_until_frozen_blocks_start_them() {
         "the builder's estimate is what the reserve takes, whole chunks"
     );
     assert_eq!(storage.validate(), Ok(0));
-    // Blocks of raw values: all but the last freeze, into the reserved
-    // chunk first.
-    let run: Vec<Record> = (0..points as i64)
+    // Blocks of raw values: all but the last freeze, into what is left of
+    // the chunk the reserved hot blocks were carved from, then into the
+    // reserved chunks (twice the points reserved: the frozen bytes outgrow
+    // that leftover).
+    let run: Vec<Record> = (0..2 * points as i64)
         .map(|ts| Record::new(7, ts, (ts as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
         .collect();
     storage.merge_run(&run);
     assert!(storage.arena.reserved_left() < reserved);
     assert_eq!(
         storage.validate(),
-        Ok(points),
+        Ok(2 * points),
         "started chunks left the count"
     );
     // A shard that does not freeze reserves no arena chunk.

@@ -23,9 +23,9 @@ use smallvec::SmallVec;
 use self::reading::{prefetch_guess, Reading};
 use self::run::{bytes_of, FrozenRun};
 pub(crate) use self::run::{FrozenRef, NewlyFrozen};
+use super::arena::HotWords;
 use super::block::{Block, BlockView};
 use super::frozen::{self, Encoder, FrozenBlock};
-use crate::sync::{Arc, AtomicU64};
 
 /// A block, owned: what versions are built from.
 #[derive(Clone, Debug)]
@@ -171,7 +171,7 @@ impl Series {
     /// lower bound is its first point, nothing frozen. Such a version is
     /// published as its block alone (`super::cell`), and rebuilt from it
     /// by [`Series::of_short`].
-    fn short_block(&self) -> Option<&Arc<[AtomicU64]>> {
+    fn short_block(&self) -> Option<&HotWords> {
         let [h] = self.hot.as_slice() else {
             return None;
         };
@@ -185,7 +185,7 @@ impl Series {
     /// This version's block, when it is a short series' (see
     /// [`Series::short_block`]); else the version.
     #[cfg_attr(any(loom, shuttle), allow(dead_code))] // every version boxed there
-    pub(crate) fn into_short(mut self) -> Result<Arc<[AtomicU64]>, Series> {
+    pub(crate) fn into_short(mut self) -> Result<HotWords, Series> {
         if self.short_block().is_none() {
             return Err(self);
         }
@@ -202,7 +202,7 @@ impl Series {
     /// at least one point; see [`Series::short_block`]).
     #[inline]
     #[cfg_attr(any(loom, shuttle), allow(dead_code))]
-    pub(crate) fn of_short(words: Arc<[AtomicU64]>) -> Series {
+    pub(crate) fn of_short(words: HotWords) -> Series {
         let words = Block::Flat(words);
         let first_ts = words.view().ts(0);
         let mut hot = SmallVec::new();
