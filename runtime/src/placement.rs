@@ -3,16 +3,15 @@
 //! sit, so placement can be proven rather than assumed (`cargo xtask
 //! numa-vm` checks it inside a multi-node VM). Not on any ingest path.
 //!
-//! Every slot buffer and frozen-block arena chunk is bound to its node
-//! before its first touch, and
-//! [`Builder::reserve_records`](crate::Builder::reserve_records) also
-//! touches them from a thread pinned there, so their resident pages should
-//! all be on that node. Hot blocks are heap memory placed by first touch
-//! only (the thread that merges), not bound: the kernel's NUMA balancing
-//! may move them later. Only pages wholly inside a slot buffer are asked
-//! about (the first and last page of a heap allocation can hold other
-//! data, touched first by any thread); for blocks, the page where each
-//! starts.
+//! Every slot buffer and every chunk of a shard's block arena (hot and
+//! frozen blocks are pieces of it) is bound to its node before its first
+//! touch, and [`Builder::reserve_records`](crate::Builder::reserve_records)
+//! also touches them from a thread pinned there, so their resident pages
+//! should all be on that node, whoever wrote, read or freed them (a bound
+//! area is one Linux's automatic NUMA balancing leaves alone). Only pages
+//! wholly inside a slot buffer are asked about (the first and last page of
+//! a heap allocation can hold other data, touched first by any thread);
+//! for blocks, the page where each starts.
 
 use crate::storage::BlockMemory;
 use std::collections::BTreeSet;
@@ -43,10 +42,9 @@ pub struct NodeMemory {
     /// place), over all of the node's shards (at most 4,096 per node).
     pub blocks: usize,
     /// Nodes holding the pages where those blocks start, ascending; empty
-    /// when none is resident. Hot blocks are placed by first touch (the
-    /// thread that merges: the node's merge threads or its pinned writers),
-    /// not bound: Linux's automatic NUMA balancing may move pages that
-    /// another node's threads read often.
+    /// when none is resident. Hot blocks' words are pieces of their
+    /// shard's chunks, bound to the node before their first touch (as
+    /// frozen blocks are), whichever thread merges, reads or frees them.
     pub block_pages: Vec<NodeId>,
     /// Frozen (encoded) blocks examined (at most 4,096 per node).
     pub frozen_blocks: usize,
@@ -100,8 +98,8 @@ impl Index {
                         return;
                     }
                     // The page of the block's first word: a block is
-                    // smaller than a page or not page aligned, and is
-                    // first touched when allocated, by a pinned thread.
+                    // smaller than a page or not page aligned, and lies
+                    // in a chunk bound to the node.
                     match block {
                         BlockMemory::Hot(words) if blocks < MAX_BLOCKS_LOCATED => {
                             blocks += 1;

@@ -12,7 +12,8 @@
 //! - `merge-thread-affinity`: every merge thread's kernel affinity is its
 //!   node's merge CPUs (`/proc/self/task/*/status`);
 //! - `slot-pages`, `tree-pages`: the pages of each node's reserved slot pool
-//!   and reserved hot blocks are on that node ([`Index::memory_placement`]);
+//!   and reserved hot blocks are on that node ([`Index::memory_placement`];
+//!   hot blocks are pieces of their shard's bound arena, as frozen ones);
 //! - `writer-affinity`: every `run_writers` thread's affinity, read on the
 //!   thread itself, lies in its node's writer CPUs;
 //! - `merge-affinity`: every slot merge (seen through `Builder::merge_hook`)
@@ -24,15 +25,14 @@
 //!   node, and so are the frozen blocks;
 //! - `ingest-oracle`: the index matches a `BTreeMap` oracle fed the same
 //!   inserts, read by a thread bound to the last node with CPUs (its reads
-//!   are remote for every other node). Hot blocks are placed by first touch,
-//!   not bound, so Linux's NUMA balancing may then move the pages such
-//!   reads touch towards the reader: an informational line after the
-//!   check says where the hot blocks are now and how many pages the
-//!   kernel migrated after 3 s more of scans from that thread (which is
-//!   why the placement check comes first);
-//! - `bound-pages-after-reads`: after those reads, slot buffers and frozen
-//!   blocks, which are bound (a bound area is one the kernel's NUMA
-//!   balancing leaves alone), are still on their node;
+//!   are remote for every other node), which then scans every series for
+//!   3 s more; an informational line says how many pages Linux's NUMA
+//!   balancing migrated meanwhile;
+//! - `bound-pages-after-reads`: after those reads, slot buffers, hot blocks
+//!   and frozen blocks, all bound (a bound area is one the kernel's NUMA
+//!   balancing leaves alone), are still on their node. Hot blocks were
+//!   heap memory placed by first touch until the sixteenth session, and
+//!   such reads moved every one of them to the reader's node;
 //! - `close`: close joins everything without error and nothing failed to
 //!   allocate;
 //! - `huge-chunk-pages`: a second index, one shard a node, ingests enough
@@ -43,10 +43,10 @@
 //!
 //! `--mis-bind` is the negative control: the first writer rebinds itself to
 //! another node's CPUs, so `writer-affinity` must FAIL. `--mis-place-frozen`
-//! is the frozen blocks' one: each node's arenas are bound to the next
-//! node's memory (`Builder::plant_frozen_elsewhere`), so
-//! `pages-after-ingest`, `bound-pages-after-reads` and `huge-chunk-pages`
-//! must FAIL.
+//! is the arenas' one: each node's arenas (its hot and frozen blocks) are
+//! bound to the next node's memory (`Builder::plant_frozen_elsewhere`), so
+//! `tree-pages`, `pages-after-ingest`, `bound-pages-after-reads` and
+//! `huge-chunk-pages` must FAIL.
 //!
 //! Outside a multi-node machine it runs too (`cargo run --release --example
 //! numa_verify -- --nodes 1 --cpus-per-node $(nproc)`), which is how to try a
@@ -224,10 +224,10 @@ fn run(args: &Args, report: &mut Report) {
         "merge-affinity",
         check_merges(&index, &merges.lock().unwrap()),
     );
-    // Before any thread reads: hot blocks are placed by the first touch
-    // of the thread that merges, not bound, and Linux's automatic NUMA
-    // balancing moves pages that a thread on another node reads often
-    // towards it (seen here: the oracle's reads below move them).
+    // Before any thread reads, and again after the remote reads below
+    // (`bound-pages-after-reads`): when hot blocks were heap memory, placed
+    // by first touch only, Linux's automatic NUMA balancing moved the pages
+    // that a thread on another node read often towards it.
     report.check(
         "pages-after-ingest",
         check_placement(&index, &[Pages::Slots, Pages::Tree, Pages::Frozen]),

@@ -321,9 +321,10 @@ impl Builder {
     }
 
     /// Fault injection for the placement check (`numa_verify
-    /// --mis-place-frozen`): each node's frozen blocks are bound to the
-    /// next node's memory, so [`Index::memory_placement`] must report them
-    /// there. Never set it otherwise.
+    /// --mis-place-frozen`): each node's block arenas (its hot and frozen
+    /// blocks) are bound to the next node's memory, so
+    /// [`Index::memory_placement`] must report them there. Never set it
+    /// otherwise.
     #[doc(hidden)]
     pub fn plant_frozen_elsewhere(mut self, plant: bool) -> Self {
         self.plant_frozen_elsewhere = plant;
