@@ -14,9 +14,10 @@
 //! per-allocation overhead (8-16 bytes in glibc's malloc) is not in it,
 //! which is why [`Usage::allocations`] is reported beside it. Memory a
 //! structure maps itself (thread stacks, `mmap`) is not seen by it either:
-//! numatree maps the chunks its frozen blocks are carved from itself, and
-//! counts them at each `mmap` and `munmap` ([`numatree::mapped_bytes`]),
-//! which a window adds to its bytes (whole chunks, as mapped); no other
+//! numatree maps the chunks its blocks are carved from itself, and counts
+//! them at each `mmap` and `munmap`, less the chunks it gives back to the
+//! system ([`numatree::mapped_bytes`]), which a window adds to its bytes
+//! (whole chunks, as mapped); no other
 //! contender keeps its data outside the allocator.
 //!
 //! Memory that a structure retires to an epoch collector (numatree's

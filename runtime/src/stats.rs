@@ -97,9 +97,11 @@ pub struct NodeStats {
     /// Bytes of series storage: column blocks (including those reserved
     /// and touched ahead by
     /// [`Builder::reserve_records`](crate::Builder::reserve_records), and
-    /// with freezing on the frozen blocks' arena chunks it reserves, until
-    /// frozen blocks start them), block-index versions and series
-    /// directories.
+    /// with freezing on the arena chunks it reserves for frozen blocks,
+    /// until they start them), block-index versions and series
+    /// directories. Free memory in the blocks' chunks (holes that replaced
+    /// blocks left, the rest of the chunk being carved) is not in it:
+    /// [`mapped_bytes`](crate::mapped_bytes) counts the chunks whole.
     pub tree_bytes: usize,
     /// Bytes of this node's slot buffers (every slot allocated, free or in
     /// use; slots are touched when allocated).

@@ -36,7 +36,7 @@ pub(crate) enum Command {
     /// examples with --quick, cargo doc -D warnings, no_std builds of
     /// numatree-core, embedded and its negative control (skipped without
     /// QEMU), Miri on numatree-core and on the runtime's `unsafe`
-    /// (directory cell, frozen-block arena), then the reliability suite
+    /// (directory cell, block arena), then the reliability suite
     /// with short budgets: loom and shuttle models, stress 10 s, fuzz 10 s
     Test(TestFlags),
     /// What .ci/run runs: test with the long budgets (shuttle 10,000
@@ -98,8 +98,9 @@ pub(crate) struct NumaVmFlags {
     /// so the command must fail on writer-affinity (needs --nodes >= 2) [default: off]
     #[arg(long)]
     pub(crate) mis_bind: bool,
-    /// Negative control: each node's frozen blocks are bound to the next
-    /// node's memory, so the command must fail on pages-after-ingest and
+    /// Negative control: each node's block arenas (hot and frozen blocks)
+    /// are bound to the next node's memory, so the command must fail on
+    /// tree-pages, pages-after-ingest, bound-pages-after-reads and
     /// huge-chunk-pages (needs --nodes >= 2) [default: off]
     #[arg(long)]
     pub(crate) mis_place_frozen: bool,

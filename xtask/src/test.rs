@@ -151,7 +151,7 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
             &[("MIRIFLAGS", "-Zmiri-tree-borrows -Zmiri-ignore-leaks")],
         ))
     }));
-    // The frozen blocks' arena (`runtime/src/storage/arena.rs`): its
+    // The blocks' arena (`runtime/src/storage/arena.rs`, `arena/`): its
     // pieces, reference counts and cross-thread frees; and the frozen
     // runs' shared index (`storage/series/run.rs`), its slots written in
     // place. Miri's default checks (Stacked Borrows, and leaks: an arena

@@ -269,7 +269,7 @@ impl Builder {
 
     /// Whether frozen blocks may live in huge pages (default true, or what
     /// `NUMATREE_HUGE_PAGES` says: `0` or `1`). Past its first chunks
-    /// (about 450 KiB) a shard's frozen-block memory comes in 2 MiB chunks
+    /// (about 500 KiB) a shard's block memory comes in 2 MiB chunks
     /// mapped 2 MiB aligned and advised `MADV_HUGEPAGE` (Linux): a cold
     /// ingest takes one page fault where it took 512, and a lookup one TLB
     /// entry. Measured on a 2-core VM (BENCHMARKS.md, "Huge pages for
@@ -283,7 +283,7 @@ impl Builder {
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the
     /// [memory budget](Self::memory_budget) do not count (the chunks are
     /// mapped outside the global allocator: [`mapped_bytes`](crate::mapped_bytes)
-    /// counts them, whole); and where the
+    /// counts them, whole, less those given back); and where the
     /// kernel's `defrag` setting compacts memory for advised regions
     /// (`madvise`, its default, or `always`), a fault on a fragmented
     /// machine may wait for compaction, on the merge's path: turn it off

@@ -67,7 +67,7 @@ pub(crate) struct NodeSetup {
     pub(crate) in_flight_slots: usize,
     /// Binds slot buffers to the node.
     pub(crate) binder: Binder,
-    /// Binds the shards' frozen-block arenas to the node (another, in
+    /// Binds the shards' block arenas to the node (another, in
     /// the placement check's negative control).
     pub(crate) frozen_binder: Binder,
     pub(crate) health: Arc<Health>,

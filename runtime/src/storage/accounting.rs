@@ -30,7 +30,7 @@ impl ShardStorage {
             }
         };
         // Reserved arena chunks the merge or the sweep started carving
-        // frozen blocks from: counted in the blocks' footprints now.
+        // blocks from: counted in the blocks' footprints now.
         let started = self.arena.take_reserved_started();
         add(
             &self.bytes,

@@ -53,7 +53,8 @@
 //! `Builder::reserve_records`): bound and touched by the node's pinned
 //! thread when the index is built, so that an ingest's frozen blocks take
 //! no page fault (with freezing on they are most of an ingest's new
-//! memory). The merge starts a reserved chunk before allocating one; the
+//! memory). The merge starts a reserved chunk before one given back (whose
+//! pages it would fault in again) or a new one; the
 //! shard counts reserved chunks in its bytes until they are started
 //! (`Arena::take_reserved_started`), and those never started are freed
 //! with the arena.
@@ -68,15 +69,17 @@ pub(crate) use bound::{reserved_size, Arena, FrozenBlock, HotWords};
 #[cfg(any(loom, shuttle))]
 pub(crate) use plain::{reserved_size, Arena, FrozenBlock, HotWords};
 
-/// Bytes of arena chunks mapped now, in the whole process: memory the
+/// Bytes of arena chunks mapped and not given back now, in the whole
+/// process: memory the
 /// global allocator never sees (see [`mapped_bytes`]).
 static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Bytes of memory numatree maps itself now, in this process, outside
-/// the global allocator: the chunks hot and frozen blocks are carved from (16 KiB
-/// to 2 MiB each, counted whole from their mapping to their unmapping;
-/// Linux only, 0 elsewhere). A program that counts its heap through the
-/// allocator adds this to see all of it.
+/// the global allocator: the chunks hot and frozen blocks are carved from
+/// (16 KiB to 2 MiB each, counted whole from their mapping to their
+/// unmapping, less the chunks given back to the system meanwhile, whose
+/// pages it no longer holds; Linux only, 0 elsewhere). A program that
+/// counts its heap through the allocator adds this to see all of it.
 pub fn mapped_bytes() -> usize {
     MAPPED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -72,8 +72,10 @@
 //!   balancing moved every one that another node's thread read often to
 //!   that node (the numa-vm guest showed it); a block that another node's
 //!   thread freed could also be that thread's next allocation of its size
-//!   (glibc's per-thread cache). Only a segmented block's small `Arc` (the
-//!   pointers to its pieces) and the boxed versions are heap memory now.
+//!   (glibc's per-thread cache). Every block's points are in the arena
+//!   now; heap memory holds the structure (directory tables, frozen runs'
+//!   shared index, boxed versions, a segmented block's small `Arc` of
+//!   pointers to its pieces).
 //! - **Frozen** (`frozen`): when a merge publishes a version in which a
 //!   block is no longer the newest, it encodes that block with core's codec
 //!   into an immutable byte string (1-3 bytes a point for regular
@@ -152,8 +154,8 @@ pub(crate) struct StorageConfig {
     /// Freeze a series' newest block too once its newest point is this
     /// much older than the newest merged into the shard (`idle`).
     pub(crate) freeze_idle: Option<i64>,
-    /// Frozen blocks in huge pages past the arena's first chunks (see
-    /// `arena`).
+    /// Blocks (hot and frozen) in huge pages past the arena's first
+    /// chunks (see `arena`).
     pub(crate) huge_pages: bool,
 }
 
@@ -211,8 +213,9 @@ pub(crate) struct ShardStorage {
     idle_floor: AtomicI64,
     /// State only the merge touches: full-size blocks reserved ahead.
     reserve: Mutex<Reserve>,
-    /// The arena the merge's encoder carves frozen blocks from (a second
-    /// handle): its reserved chunks are counted in `bytes` until started.
+    /// The arena the merge carves blocks from, through its encoder (a
+    /// second handle): its reserved chunks are counted in `bytes` until
+    /// started.
     arena: Arena,
     /// Negative control for the model tests: blocks publish before writing.
     #[cfg(test)]

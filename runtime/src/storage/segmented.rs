@@ -11,8 +11,8 @@
 //! series' first block still grows through flat size classes (a short
 //! series' block fits its points within a quarter; a segmented block of
 //! 17 points would take twice their bytes). Here the
-//! block is its published length, a first segment of [`HEAD`] points held
-//! inline, and [`SEGMENTS`]` - 1` more that double (`HEAD`, `2 HEAD`,
+//! block is its published length and a first segment of [`HEAD`] points
+//! (one piece of the shard's arena), and [`SEGMENTS`]` - 1` more that double (`HEAD`, `2 HEAD`,
 //! `4 HEAD`, ... points), each allocated by the merge when the first point
 //! that falls into it is written: the block holds at most about twice its
 //! points' bytes, and growing is one allocation, nothing else.
@@ -41,7 +41,8 @@ use super::arena::{piece_bytes, Arena, HotWords};
 use super::block::MAX_POINTS;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
-/// Segments of a block: the inline head, then the doubling ones. Measured
+/// Segments of a block: the head (in one piece with the length), then
+/// the doubling ones. Measured
 /// on the bench's default shape (1,024 x 10,000 gauge points, 2 writers,
 /// this 2-core VM): with 4 (a 32-point head) `drop_before` of half the
 /// time range freed 45.9% of the index, with 5 (16) 46.9%; ingest with
@@ -449,7 +450,7 @@ mod tests {
         for i in 0..HEAD {
             block.write(i, Point::new(i as i64, 10 * i as u64), None);
         }
-        assert_eq!(block.bytes(), empty, "the head is inline");
+        assert_eq!(block.bytes(), empty, "the head comes with the block");
         block.write(HEAD, Point::new(HEAD as i64, 0), None);
         assert_eq!(block.bytes(), empty + segment_bytes(1));
         assert_eq!(

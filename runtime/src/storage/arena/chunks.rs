@@ -19,9 +19,10 @@ use std::ptr::NonNull;
 use super::bound::MAX_LEN;
 use super::{mapped, GRAIN, HEADER};
 
-/// A piece's chunk index when its chunk is not counted (past
-/// [`u16::MAX`]` - 1` chunks: 128 GiB of 2 MiB ones a shard): such a
-/// chunk is never given back.
+/// A piece's chunk index when its chunk is not counted (the first
+/// 65,535 chunks are, indices 0 to 65,534: 128 GiB of 2 MiB chunks a
+/// shard, 16 GiB of 256 KiB ones without huge pages): such a chunk is
+/// never given back.
 pub(super) const UNTRACKED: u16 = u16::MAX;
 
 /// Stale entries tolerated before the free lists are swept: at least
@@ -41,6 +42,9 @@ struct Chunk {
     generation: u32,
     /// Given back and not carved again (its pages returned).
     given_back: bool,
+    /// Counted out of the mapped bytes when given back (its pages were
+    /// returned: `madvise` did not refuse).
+    counted_out: bool,
 }
 
 /// A free piece: where, and the chunk generation it was freed in.
@@ -126,13 +130,32 @@ impl State {
         }
         let (start, size) = (self.chunks[c].start, self.chunks[c].size);
         let mut at = self.used;
-        while size - at >= GRAIN {
+        // A piece holds its header at least: a shorter rest is left.
+        while size - at >= HEADER {
             let piece = (size - at).min(MAX_LEN + HEADER) / GRAIN * GRAIN;
             // SAFETY: `at + piece <= size`: inside the chunk.
             let p = unsafe { start.add(at) };
             self.push_free(p, piece, index(c));
             at += piece;
         }
+    }
+
+    /// Carves the chunk being carved again from its start, when none of
+    /// its pieces is handed out and it holds `size` bytes: its free
+    /// entries go stale, and its pages stay (giving them back to fault
+    /// them in again at once would cost twice). Returns whether.
+    pub(super) fn restart_carving(&mut self, size: usize) -> bool {
+        let Some(c) = self.carving else {
+            return false;
+        };
+        let chunk = &mut self.chunks[c];
+        if chunk.live != 0 || chunk.size < size || index(c) == UNTRACKED {
+            return false;
+        }
+        chunk.generation = chunk.generation.wrapping_add(1);
+        self.stale += std::mem::take(&mut chunk.free);
+        self.used = 0;
+        true
     }
 
     /// Carves a given-back chunk of at least `size` bytes from now on,
@@ -148,7 +171,9 @@ impl State {
         let c = self.given_back.swap_remove(k);
         let chunk = &mut self.chunks[c];
         chunk.given_back = false;
-        mapped::taken_again(chunk.size);
+        if std::mem::take(&mut chunk.counted_out) {
+            mapped::taken_again(chunk.size);
+        }
         self.carving = Some(c);
         self.used = 0;
         true
@@ -163,6 +188,7 @@ impl State {
             free: 0,
             generation: 0,
             given_back: false,
+            counted_out: false,
         });
         self.largest = self.largest.max(size);
         self.carving = Some(self.chunks.len() - 1);
@@ -214,7 +240,7 @@ impl State {
         // SAFETY: no piece of the chunk is handed out, and its free
         // entries are stale (never handed out again): nothing reads or
         // writes its memory until it is carved again.
-        unsafe { mapped::give_back(chunk.start, chunk.size) };
+        chunk.counted_out = unsafe { mapped::give_back(chunk.start, chunk.size) };
         self.given_back.push(c);
         if self.stale >= STALE_SWEEP && 2 * self.stale >= self.entries {
             self.sweep();
@@ -244,10 +270,23 @@ impl State {
         self.chunks.iter().map(|c| (c.start, c.size, c.given_back))
     }
 
-    /// Bytes of the chunks given back now (counted out of the mapped
-    /// bytes).
+    /// Bytes of the chunks given back now.
+    #[cfg(test)]
     pub(super) fn given_back_bytes(&self) -> usize {
         self.given_back.iter().map(|&c| self.chunks[c].size).sum()
+    }
+
+    /// Bytes of the chunks given back now and counted out of the mapped
+    /// bytes (`Shared::drop` counts them in again before unmapping).
+    pub(super) fn counted_out_bytes(&self) -> usize {
+        let out = self.chunks.iter().filter(|c| c.counted_out);
+        out.map(|c| c.size).sum()
+    }
+
+    /// Entries on the free lists, and the capacity the lists hold.
+    #[cfg(test)]
+    pub(super) fn free_entries(&self) -> (usize, usize) {
+        (self.entries, self.free.iter().map(Vec::capacity).sum())
     }
 
     /// Bytes the chunk being carved has left.

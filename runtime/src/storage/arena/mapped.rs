@@ -90,12 +90,15 @@ mod linux {
     ///
     /// # Safety
     /// Nothing reads or writes the chunk until it is carved again.
-    pub(in crate::storage::arena) unsafe fn give_back(chunk: NonNull<u8>, size: usize) {
-        // Advice: refused, the pages simply stay; the count goes down all
-        // the same (the chunk is free memory of the arena's either way).
+    /// Returns whether it was counted out (the advice was taken).
+    pub(in crate::storage::arena) unsafe fn give_back(chunk: NonNull<u8>, size: usize) -> bool {
         // SAFETY: the caller's promise: nothing uses the chunk's contents.
-        unsafe { libc::madvise(chunk.as_ptr().cast(), size, libc::MADV_DONTNEED) };
-        MAPPED_BYTES.fetch_sub(size, Ordering::Relaxed);
+        let done = unsafe { libc::madvise(chunk.as_ptr().cast(), size, libc::MADV_DONTNEED) };
+        // Refused (locked memory, say), the pages simply stay, counted.
+        if done == 0 {
+            MAPPED_BYTES.fetch_sub(size, Ordering::Relaxed);
+        }
+        done == 0
     }
 
     /// Counts a chunk given back in again (it is carved again).
@@ -133,7 +136,9 @@ mod other {
     }
 
     /// The allocator's chunks stay as they are: nothing to return.
-    pub(in crate::storage::arena) unsafe fn give_back(_chunk: NonNull<u8>, _size: usize) {}
+    pub(in crate::storage::arena) unsafe fn give_back(_chunk: NonNull<u8>, _size: usize) -> bool {
+        false
+    }
 
     /// Nothing is counted here.
     pub(in crate::storage::arena) fn taken_again(_size: usize) {}

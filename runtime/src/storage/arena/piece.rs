@@ -19,8 +19,9 @@ use super::{piece_bytes, HEADER};
 /// lookup prefetches the line its value likely sits on (a share of the
 /// length) while the header's line is still on its way, where reading
 /// the length from the header would make one miss wait for the other.
-/// Where the address or the length does not fit (a 32-bit target, an
-/// address above 2^48), the tag is 0 and the header says.
+/// Where the length does not fit (a 32-bit target, a piece of no bytes),
+/// the tag is 0 and the header says; chunks lie below 2^48 (asserted when
+/// one is mapped), so the address always fits.
 pub(super) struct Piece {
     tagged: NonNull<u8>,
 }

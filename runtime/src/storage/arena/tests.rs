@@ -39,7 +39,7 @@ fn a_freed_piece_is_reused_for_the_same_size_only() {
     // A size of another piece size: not reused either.
     let longer = arena.alloc(&bytes(100 + GRAIN, 3));
     assert_ne!(longer.as_ptr(), at);
-    // The same piece size (97..=112 bytes with the header): reused.
+    // The same piece size (97..=104 bytes with the header): reused.
     let again = arena.alloc(&bytes(97, 4));
     assert_eq!(again.as_ptr(), at);
     assert_eq!(&*again, &bytes(97, 4)[..]);
@@ -409,4 +409,47 @@ fn pieces_of_random_sizes_freed_in_random_order_stay_apart_and_intact() {
         }
     }
     assert_apart(&live);
+}
+
+#[test]
+fn an_emptied_chunk_being_carved_starts_again_in_place() {
+    let arena = Arena::default();
+    let first: Vec<FrozenBlock> = (0..50).map(|i| arena.alloc(&bytes(200, i))).collect();
+    let start = first[0].as_ptr() as usize - HEADER;
+    drop(first);
+    assert_eq!(arena.chunk_sizes().len(), 1);
+    // More than the chunk has left: it starts again (nothing in it is
+    // live), neither given back nor joined by another.
+    let big = arena.alloc(&bytes(arena.carving_room() + 100, 3));
+    assert_eq!(arena.chunk_sizes().len(), 1, "no new chunk");
+    assert_eq!(arena.given_back_bytes(), 0, "the chunk was kept");
+    assert_eq!(
+        big.as_ptr() as usize - HEADER,
+        start,
+        "carved from its start"
+    );
+    // The old free entries are stale: a block of the old size is carved
+    // after the big one, not put over it.
+    let again = arena.alloc(&bytes(200, 4));
+    assert!(again.as_ptr() as usize > big.as_ptr() as usize + big.len());
+}
+
+#[test]
+fn stale_entries_are_swept_and_the_free_lists_shrink() {
+    let arena = Arena::default();
+    // 12,000 pieces of 40 bytes: chunks of 16 to 128 KiB full (6,144
+    // pieces), the rest in a 256 KiB one, being carved.
+    let n = 12_000;
+    let blocks: Vec<FrozenBlock> = (0..n).map(|i| arena.alloc(&bytes(24, i as u8))).collect();
+    drop(blocks);
+    // Every chunk but the one being carved is given back; their entries
+    // went stale, more than 4,096 and half of all: swept, and the lists'
+    // memory with them. The carved chunk's entries stay.
+    let (entries, capacity) = arena.free_entries();
+    assert_eq!(arena.given_back_bytes(), (16 + 32 + 64 + 128) << 10);
+    assert!(
+        (n - 6144..n - 6144 + 8).contains(&entries),
+        "{entries}: only the carved chunk's entries left (and a chunk's end or two)"
+    );
+    assert!(capacity < 2 * entries, "capacity {capacity} for {entries}");
 }
