@@ -555,10 +555,6 @@ fn reserved_blocks(points: usize, series: Option<usize>, freeze: bool) -> usize 
     }
 }
 
-/// Publishes, for every series of the directory, the new version `f`
-/// makes of its current one (`None`: it stays); returns what changed and
-/// how many versions were published (each retires one). The sweeps of
-/// retention and of idle series.
 /// Where the records of the series that starts at `run[start]` end, in a
 /// run grouped by series. Gallops (1, 2, 4, ... records ahead) and then
 /// bisects the last step: a series of `n` records in the run costs about
@@ -578,6 +574,10 @@ fn series_end(run: &[Record], start: usize) -> usize {
     start + from + rest[from..to].partition_point(|r| r.key.series == id)
 }
 
+/// Publishes, for every series of the directory, the new version `f`
+/// makes of its current one (`None`: it stays); returns what changed and
+/// how many versions were published (each retires one). The sweeps of
+/// retention and of idle series.
 fn republish(
     directory: &mut directory::DirectoryWriter<'_>,
     mut f: impl FnMut(&series::Series) -> Option<series::Series>,
