@@ -228,10 +228,7 @@ fn run(args: &Args, report: &mut Report) {
     // (`bound-pages-after-reads`): when hot blocks were heap memory, placed
     // by first touch only, Linux's automatic NUMA balancing moved the pages
     // that a thread on another node read often towards it.
-    report.check(
-        "pages-after-ingest",
-        check_placement(&index, &[Pages::Slots, Pages::Tree, Pages::Frozen]),
-    );
+    report.check("pages-after-ingest", check_placement(&index, &Pages::ALL));
     remote_reads(&topology, &index, ingested, report);
     report.check(
         "close",

@@ -34,6 +34,9 @@ pub(crate) fn check_placement(index: &Index, which: &[Pages]) -> Result<String, 
 }
 
 impl Pages {
+    /// All of the index's memory, every kind bound to its node.
+    pub(crate) const ALL: [Pages; 3] = [Pages::Slots, Pages::Tree, Pages::Frozen];
+
     /// How a check's detail names these pages.
     fn label(self) -> &'static str {
         match self {
@@ -129,7 +132,7 @@ pub(crate) fn remote_reads(
     );
     report.check(
         "bound-pages-after-reads",
-        check_placement(index, &[Pages::Slots, Pages::Tree, Pages::Frozen]),
+        check_placement(index, &Pages::ALL),
     );
 }
 

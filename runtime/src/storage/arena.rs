@@ -143,9 +143,8 @@ mod plain {
             Arc::from(bytes)
         }
 
-        pub(crate) fn alloc_words(&self, words: usize, first: u64) -> HotWords {
-            let rest = (1..words).map(|_| AtomicU64::new(0));
-            std::iter::once(AtomicU64::new(first)).chain(rest).collect()
+        pub(crate) fn alloc_words(&self, words: usize) -> HotWords {
+            (0..words).map(|_| AtomicU64::new(0)).collect()
         }
     }
 

@@ -70,7 +70,7 @@ impl Block {
     /// A new, empty flat block of `capacity` points, zeroed, from
     /// `arena` (the shard's).
     pub(crate) fn flat(arena: &Arena, capacity: usize) -> Block {
-        Block::Flat(arena.alloc_words(flat_words(capacity), 0))
+        Block::Flat(arena.alloc_words(flat_words(capacity)))
     }
 
     /// A flat block sized for `points` (ascending, at most
@@ -126,7 +126,7 @@ impl Block {
     /// block's first cache line in).
     #[inline]
     pub(crate) fn len_relaxed(&self) -> u64 {
-        len_in(self.len_word().load(Ordering::Relaxed)) as u64
+        self.len_word().load(Ordering::Relaxed)
     }
 
     /// The block's first words (where its memory starts).
@@ -153,7 +153,7 @@ impl Block {
             Block::Segmented(block) => Target::Segmented(block),
         };
         BlockFill {
-            len: len_in(self.len_word().load(Ordering::Relaxed)),
+            len: self.len_word().load(Ordering::Relaxed) as usize,
             target,
             spare: None,
             #[cfg(test)]
@@ -182,14 +182,6 @@ fn capacity(words: &[AtomicU64]) -> usize {
     (words.len() - 1) / 2
 }
 
-/// The published length in a length word (its low 32 bits; a flat
-/// block's word 0 once held its capacity above them, for the short cell's
-/// thin pointer, whose handle now carries its length itself).
-#[inline]
-pub(crate) fn len_in(word: u64) -> usize {
-    (word & u64::from(u32::MAX)) as usize
-}
-
 /// Words of a flat block of `capacity` points.
 #[inline]
 pub(crate) fn flat_words(capacity: usize) -> usize {
@@ -209,7 +201,7 @@ impl<'a> FlatView<'a> {
     #[inline]
     fn new(words: &'a [AtomicU64]) -> Self {
         let cap = capacity(words);
-        let len = len_in(words[0].load(Ordering::Acquire)).min(cap);
+        let len = (words[0].load(Ordering::Acquire) as usize).min(cap);
         FlatView {
             ts: &words[1..1 + len],
             values: &words[1 + cap..1 + cap + len],

@@ -225,7 +225,7 @@ impl Segmented {
     /// An empty block: its head only, its segments from `arena`.
     pub(crate) fn new(arena: &Arena) -> Segmented {
         Segmented {
-            head: arena.alloc_words(1 + 2 * HEAD, 0),
+            head: arena.alloc_words(1 + 2 * HEAD),
             more: std::array::from_fn(|_| OnceLock::new()),
             arena: arena.clone(),
         }
@@ -293,7 +293,7 @@ impl Segmented {
             self.more[s - 1].get_or_init(|| {
                 spare
                     .and_then(|spare| spare.take(s))
-                    .unwrap_or_else(|| self.arena.alloc_words(2 * points_in(s), 0))
+                    .unwrap_or_else(|| self.arena.alloc_words(2 * points_in(s)))
             })
         }
     }

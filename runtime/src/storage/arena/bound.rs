@@ -76,7 +76,7 @@ impl Drop for Shared {
         // What is given back was counted out then; `free_chunk` counts
         // every chunk out whole.
         mapped::taken_again(state.counted_out_bytes());
-        for (chunk, size, _) in state.chunks() {
+        for (chunk, size) in state.chunks() {
             // SAFETY: made by `new_chunk(size)`; the last piece
             // holding the arena is gone (each holds a count), so
             // nothing points into the chunk any more.
@@ -162,15 +162,15 @@ impl Arena {
     /// Sizes of the arena's started chunks, oldest first.
     #[cfg(test)]
     pub(crate) fn chunk_sizes(&self) -> Vec<usize> {
-        self.shared.state().chunks().map(|(_, s, _)| s).collect()
+        self.shared.state().chunks().map(|(_, s)| s).collect()
     }
 
     /// Addresses of the arena's started chunks of `size` bytes.
     #[cfg(test)]
     pub(crate) fn chunk_starts(&self, size: usize) -> Vec<usize> {
         let state = self.shared.state();
-        let sized = state.chunks().filter(|&(_, s, _)| s == size);
-        sized.map(|(chunk, _, _)| chunk.as_ptr() as usize).collect()
+        let sized = state.chunks().filter(|&(_, s)| s == size);
+        sized.map(|(chunk, _)| chunk.as_ptr() as usize).collect()
     }
 
     /// Entries on the free lists, and the capacity the lists hold.
@@ -236,24 +236,21 @@ impl Arena {
         FrozenBlock::new(piece)
     }
 
-    /// A hot block's `words` words (a flat block, or a segment of a
-    /// segmented one): word 0 `first`, the others 0. Its pages are the
+    /// A hot block's `words` words (a flat block, a segmented block's
+    /// length and head, or one of its segments), all 0. Its pages are the
     /// arena's, bound to the shard's node whoever writes or frees it.
     ///
     /// # Panics
     /// If `words` words are longer than [`MAX_LEN`] bytes (a hot block of
     /// 256 points takes 4,104).
-    pub(crate) fn alloc_words(&self, words: usize, first: u64) -> HotWords {
+    pub(crate) fn alloc_words(&self, words: usize) -> HotWords {
         assert!(words >= 1, "a hot block has a length word");
         let piece = self.piece(words * size_of::<u64>());
         let data = piece.data().cast::<u64>();
         // SAFETY: `piece` was handed out just now: `words` 8-byte words
         // after its header (8-aligned: the header is GRAIN bytes, the
         // piece GRAIN-aligned), which no other handle reaches.
-        unsafe {
-            data.write(first);
-            std::ptr::write_bytes(data.add(1), 0, words - 1);
-        }
+        unsafe { std::ptr::write_bytes(data, 0, words) };
         HotWords::new(piece)
     }
 

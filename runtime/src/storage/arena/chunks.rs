@@ -39,10 +39,9 @@ struct Chunk {
     live: usize,
     /// Its entries on the free lists (current generation).
     free: usize,
-    /// Bumped when the chunk is given back: older free entries are stale.
+    /// Bumped when the chunk is given back or carved again from its
+    /// start: older free entries are stale.
     generation: u32,
-    /// Given back and not carved again (its pages returned).
-    given_back: bool,
     /// Counted out of the mapped bytes when given back (its pages were
     /// returned: `madvise` did not refuse).
     counted_out: bool,
@@ -153,8 +152,7 @@ impl State {
         if chunk.live != 0 || chunk.size < size || index(c) == UNTRACKED {
             return false;
         }
-        chunk.generation = chunk.generation.wrapping_add(1);
-        self.stale += std::mem::take(&mut chunk.free);
+        self.make_entries_stale(c);
         self.used = 0;
         true
     }
@@ -171,7 +169,6 @@ impl State {
         };
         let c = self.given_back.swap_remove(k);
         let chunk = &mut self.chunks[c];
-        chunk.given_back = false;
         if std::mem::take(&mut chunk.counted_out) {
             mapped::taken_again(chunk.size);
         }
@@ -188,7 +185,6 @@ impl State {
             live: 0,
             free: 0,
             generation: 0,
-            given_back: false,
             counted_out: false,
         });
         self.largest = self.largest.max(size);
@@ -234,10 +230,8 @@ impl State {
     /// Gives chunk `c` back (none of its pieces is handed out): its
     /// pages go back to the system, its free entries go stale.
     fn give_back(&mut self, c: usize) {
+        self.make_entries_stale(c);
         let chunk = &mut self.chunks[c];
-        chunk.generation = chunk.generation.wrapping_add(1);
-        self.stale += std::mem::take(&mut chunk.free);
-        chunk.given_back = true;
         // SAFETY: no piece of the chunk is handed out, and its free
         // entries are stale (never handed out again): nothing reads or
         // writes its memory until it is carved again.
@@ -246,6 +240,14 @@ impl State {
         if self.stale >= STALE_SWEEP && 2 * self.stale >= self.entries {
             self.sweep();
         }
+    }
+
+    /// Makes chunk `c`'s entries on the free lists stale: they are never
+    /// handed out, and the next sweep drops them.
+    fn make_entries_stale(&mut self, c: usize) {
+        let chunk = &mut self.chunks[c];
+        chunk.generation = chunk.generation.wrapping_add(1);
+        self.stale += std::mem::take(&mut chunk.free);
     }
 
     /// Drops the stale entries from the free lists, and the lists'
@@ -266,9 +268,9 @@ impl State {
     }
 
     /// Every chunk started (given back or not), oldest first: where it
-    /// starts, its size, whether it is given back now.
-    pub(super) fn chunks(&self) -> impl Iterator<Item = (NonNull<u8>, usize, bool)> + '_ {
-        self.chunks.iter().map(|c| (c.start, c.size, c.given_back))
+    /// starts, and its size.
+    pub(super) fn chunks(&self) -> impl Iterator<Item = (NonNull<u8>, usize)> + '_ {
+        self.chunks.iter().map(|c| (c.start, c.size))
     }
 
     /// Bytes of the chunks given back now.
