@@ -185,6 +185,12 @@ impl Arena {
         self.shared.state().carving_room()
     }
 
+    /// Test hook: `f` on the arena's state, under its lock.
+    #[cfg(test)]
+    pub(super) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.shared.state())
+    }
+
     /// Bytes of chunks given back to the system now.
     #[cfg(test)]
     pub(crate) fn given_back_bytes(&self) -> usize {

@@ -245,6 +245,12 @@ impl State {
     /// Makes chunk `c`'s entries on the free lists stale: they are never
     /// handed out, and the next sweep drops them.
     fn make_entries_stale(&mut self, c: usize) {
+        if self.chunks[c].generation == u32::MAX {
+            // The next generation wraps to one an entry left unswept
+            // since 2^32 generations ago names: drop every stale entry
+            // first, so that none can match again.
+            self.sweep();
+        }
         let chunk = &mut self.chunks[c];
         chunk.generation = chunk.generation.wrapping_add(1);
         self.stale += std::mem::take(&mut chunk.free);
@@ -284,6 +290,17 @@ impl State {
     pub(super) fn counted_out_bytes(&self) -> usize {
         let out = self.chunks.iter().filter(|c| c.counted_out);
         out.map(|c| c.size).sum()
+    }
+
+    /// Test hooks: chunk `c`'s free entries made stale (as a give-back or
+    /// a restart does), and its generation set (as if that many went by).
+    #[cfg(test)]
+    pub(super) fn make_stale_for_test(&mut self, c: usize) {
+        self.make_entries_stale(c);
+    }
+    #[cfg(test)]
+    pub(super) fn set_generation_for_test(&mut self, c: usize, generation: u32) {
+        self.chunks[c].generation = generation;
     }
 
     /// Entries on the free lists, and the capacity the lists hold.

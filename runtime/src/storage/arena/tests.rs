@@ -436,6 +436,23 @@ fn an_emptied_chunk_being_carved_starts_again_in_place() {
 }
 
 #[test]
+fn a_chunks_generation_wrapping_never_brings_a_stale_entry_back() {
+    let arena = Arena::default();
+    let freed = arena.alloc(&bytes(200, 1));
+    let _kept = arena.alloc(&bytes(200, 2));
+    let old = freed.as_ptr();
+    drop(freed);
+    // Its entry goes stale (generation 0 -> 1) and stays on the list, too
+    // few to sweep, while 2^32 - 2 more generations go by...
+    arena.with_state(|s| s.make_stale_for_test(0));
+    arena.with_state(|s| s.set_generation_for_test(0, u32::MAX));
+    // ...and the next wraps to the entry's own generation.
+    arena.with_state(|s| s.make_stale_for_test(0));
+    let again = arena.alloc(&bytes(200, 3));
+    assert_ne!(again.as_ptr(), old, "a stale entry was handed out");
+}
+
+#[test]
 fn stale_entries_are_swept_and_the_free_lists_shrink() {
     let arena = Arena::default();
     // Pieces of 40 bytes: the first chunks full (16 to 128 KiB: 6,144
