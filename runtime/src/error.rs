@@ -30,10 +30,11 @@ pub enum Error {
     #[error("binding failed: {0}")]
     Binding(String),
 
-    /// A merge thread panicked. Records it was merging may be lost, so the
-    /// index refuses every later write and flush; queries still answer from
-    /// what was merged. Rebuild the index (and investigate the message).
-    #[error("index poisoned: a merge thread panicked: {0}")]
+    /// A merge panicked (on a merge thread, or on a writer that was helping
+    /// merge). Records it was merging may be lost, so the index refuses
+    /// every later write and flush; queries still answer from what was
+    /// merged. Rebuild the index (and investigate the message).
+    #[error("index poisoned: a merge panicked: {0}")]
     Poisoned(String),
 
     /// Accepting more records would take the index past its memory budget.
@@ -54,7 +55,9 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(SharedSnapshotError),
 
-    /// The index was closed; no more writes or flushes are accepted.
+    /// The index was closed: a writer needing a new slot gets this. What
+    /// writers had buffered is still merged (on their own thread) when they
+    /// flush or drop, and queries keep answering.
     #[error("index is closed")]
     Closed,
 

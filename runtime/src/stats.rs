@@ -69,7 +69,9 @@ pub struct NodeStats {
     /// Slots merged into the trees.
     pub slots_merged: u64,
     /// Times a writer found no free slot (it then helped merge, or parked).
-    /// Slot shortage is the only thing a writer ever waits for.
+    /// Besides slot shortage a writer waits only for memory, with
+    /// [`Builder::wait_for_memory`](crate::Builder::wait_for_memory) (not
+    /// counted here).
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
@@ -83,9 +85,10 @@ pub struct NodeStats {
     /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,
     /// Wall time (not CPU time from the OS) that merge threads and helping
-    /// writers spent merging slots: sorting, waiting for a shard's write
-    /// lock (readers hold it briefly) and merging into the trees. Parts of
-    /// a slot applied by another thread's lane count toward that thread's
+    /// writers spent merging slots: sorting, applying each shard's part
+    /// (readers take no lock; a part may wait for the one before it in the
+    /// shard's seal order) and merging into the series' blocks. Parts of a
+    /// slot applied by another thread's lane count toward that thread's
     /// merge.
     pub merge_busy: Duration,
     /// Records written by writer threads pinned to this node.
