@@ -11,7 +11,7 @@ use crate::builder::{check_range, Builder, Started, MAX_WRITERS_PER_NODE};
 use crate::pipeline::Pipelines;
 use crate::plan::Plan;
 use crate::stats::Stats;
-use crate::sync::{lock, Arc, Mutex, Ordering};
+use crate::sync::{lock, Arc, Mutex};
 use crate::topology::{NodeId, Topology};
 use crate::writer::Writer;
 use crate::Error;
@@ -271,7 +271,7 @@ impl Index {
         let mut out = Vec::new();
         for n in &self.pipelines.nodes {
             for (s, shard) in n.shards.iter().enumerate() {
-                out.push((n.index, s, shard.keys.load(Ordering::Acquire)));
+                out.push((n.index, s, shard.storage.points()));
             }
         }
         out
@@ -290,7 +290,7 @@ impl Index {
         for node in &self.pipelines.nodes {
             for (s, shard) in node.shards.iter().enumerate() {
                 let n = shard.storage.validate()?;
-                let keys = shard.keys.load(Ordering::Acquire);
+                let keys = shard.storage.points();
                 if n != keys {
                     return Err(format!(
                         "node {} shard {s} holds {n} points but counted {keys} keys",

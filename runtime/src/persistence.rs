@@ -12,7 +12,7 @@ use numatree_core::snapshot::meta_key;
 use crate::builder::Builder;
 use crate::index::Index;
 use crate::snapshot::{self, Meta, SnapshotError, SnapshotWriter};
-use crate::sync::{lock, Mutex, Ordering};
+use crate::sync::{lock, Mutex};
 use crate::Error;
 
 /// What [`Index::snapshot`] wrote, or [`Builder::restore`] read.
@@ -157,13 +157,8 @@ fn fill(index: &Index, file: &snapshot::Snapshot, path: &Path) -> Result<(), Err
                             return;
                         }
                         let shard = &node.shards[s];
-                        match shard.storage.install(id, blocks) {
-                            Ok(points) => {
-                                shard.keys.fetch_add(points, Ordering::Release);
-                            }
-                            Err(e) => {
-                                lock(problem).get_or_insert(e);
-                            }
+                        if let Err(e) = shard.storage.install(id, blocks) {
+                            lock(problem).get_or_insert(e);
                         }
                     });
                     for shard in &node.shards {

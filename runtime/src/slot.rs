@@ -121,13 +121,16 @@ impl SlotPool {
         lock(&self.state).limit += 1;
     }
 
-    /// A writer left (after sealing its slot).
-    pub(crate) fn unregister_writer(&self) {
+    /// A writer left (after sealing its slot); returns whether a slot
+    /// was freed (memory the budget counted).
+    pub(crate) fn unregister_writer(&self) -> bool {
         let mut state = lock(&self.state);
         state.limit -= 1;
-        if state.existing > state.limit && state.free.pop().is_some() {
+        let freed = state.existing > state.limit && state.free.pop().is_some();
+        if freed {
             state.existing -= 1;
         }
+        freed
     }
 
     /// Creates the pool's in-flight slots now, touching every page: called
@@ -196,11 +199,14 @@ impl SlotPool {
         }
     }
 
-    /// Returns an emptied slot and wakes one waiting writer.
-    pub(crate) fn release(&self, mut slot: Slot) {
+    /// Returns an emptied slot and wakes one waiting writer; returns
+    /// whether the slot was freed instead (more existed than writers may
+    /// hold: one left).
+    pub(crate) fn release(&self, mut slot: Slot) -> bool {
         slot.clear();
         let mut state = lock(&self.state);
-        if state.existing > state.limit {
+        let freed = state.existing > state.limit;
+        if freed {
             state.existing -= 1;
         } else {
             state.free.push(slot);
@@ -211,9 +217,10 @@ impl SlotPool {
             .mutant_release_skips_notify
             .load(std::sync::atomic::Ordering::Relaxed)
         {
-            return;
+            return freed;
         }
         self.returned.notify_one();
+        freed
     }
 
     /// `(free, existing, limit)` slots, for tests that check the pool's

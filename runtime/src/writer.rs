@@ -111,7 +111,10 @@ impl Writer {
     /// for each, in order, but copies whole runs into slots.
     ///
     /// # Errors
-    /// As [`insert`](Self::insert); records before the failing one were accepted.
+    /// As [`insert`](Self::insert). On [`Error::MemoryBudget`] or
+    /// [`Error::Closed`] the records before the failing one were accepted
+    /// (they are merged); on [`Error::Poisoned`] the slot being sealed was
+    /// not, and what was merged before stays readable.
     pub fn insert_batch(&mut self, records: &[Record]) -> Result<(), Error> {
         if self.open.len() == 1 {
             let mut rest = records;
@@ -140,7 +143,7 @@ impl Writer {
         for node in 0..self.open.len() {
             if let Some(slot) = self.open[node].take() {
                 if slot.is_empty() {
-                    self.pipelines.nodes[node].slots.release(slot);
+                    self.pipelines.nodes[node].release_slot(slot);
                 } else if let Err(e) = self.pipelines.submit(node, slot, self.home) {
                     result = result.and(Err(e));
                 }
@@ -164,7 +167,10 @@ impl Drop for Writer {
     fn drop(&mut self) {
         let _ = self.flush();
         for node in &self.pipelines.nodes {
-            node.slots.unregister_writer();
+            if node.slots.unregister_writer() {
+                // Writers waiting for memory re-check.
+                self.pipelines.health.memory_freed();
+            }
         }
     }
 }

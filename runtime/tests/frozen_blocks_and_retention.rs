@@ -274,6 +274,86 @@ fn a_writer_waiting_for_memory_wakes_when_retention_frees_it() {
     assert!(stats.total.points_dropped > 0);
 }
 
+/// `retain` with a memory budget: a writer over the budget first has
+/// retention catch up with the newest points merged. The merges sweep only
+/// once that horizon moved by a sixteenth of the window, which it never
+/// does while every writer waits for memory; so writers waited forever
+/// (or, as here without waiting, got `MemoryBudget`) while the budget was
+/// held by points the window no longer covered.
+#[test]
+fn a_writer_over_the_budget_first_catches_retention_up() {
+    const WINDOW: i64 = 1_000_000;
+    // Series 0 from 0, then series 1 from WINDOW: the merges sweep at 0
+    // when series 1 starts, then not again (its 60,000 points move the
+    // horizon by less than WINDOW / 16), so series 0's first 60,000 points
+    // fall out of the window but stay.
+    let mut rng = common::rng(5);
+    let mut records: Vec<Record> = (0..100_000)
+        .map(|ts| Record::new(0, ts, rand::RngExt::random::<u64>(&mut rng)))
+        .collect();
+    let first = records.len();
+    records.extend(
+        (0..60_000).map(|ts| Record::new(1, WINDOW + ts, rand::RngExt::random::<u64>(&mut rng))),
+    );
+    let build = |budget: Option<usize>| {
+        let b = Index::builder()
+            .nodes(1)
+            .shards_per_node(1)
+            .slot_capacity(1024)
+            .slots_per_node(2)
+            .retain(WINDOW);
+        match budget {
+            Some(budget) => b.memory_budget(budget),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let used = |index: &Index| {
+        let t = index.stats().total;
+        t.tree_bytes + t.slot_bytes
+    };
+    // What the two parts take without a budget: the budget goes between.
+    let probe = build(None);
+    let mut oracle = Oracle::new();
+    insert_all(&probe, &records[..first], &mut oracle);
+    let first_part = used(&probe);
+    insert_all(&probe, &records[first..], &mut oracle);
+    let both = used(&probe);
+    // The sweep when series 1 started (at its first slot's newest point).
+    let swept = probe.stats().total.points_dropped;
+    assert!(swept <= 1024, "{swept} points swept");
+    assert!(
+        both > first_part + (256 << 10),
+        "{first_part} then {both} bytes"
+    );
+    drop(probe);
+
+    let index = build(Some(first_part + (both - first_part) / 2));
+    let mut w = index.writer();
+    for r in &records {
+        if let Err(e) = w.insert(r.key.series, r.key.ts, r.value) {
+            panic!("({}, {}): {e}", r.key.series, r.key.ts);
+        }
+    }
+    w.flush().unwrap();
+    drop(w);
+    index.flush().unwrap();
+    let stats = index.stats();
+    stats.verify_accounting().unwrap();
+    assert!(stats.total.points_dropped > 0);
+    assert!(used(&index) < both, "retention freed nothing");
+    // Series 1 whole; of series 0, what is gone is older than the window.
+    oracle.retain(|&(s, ts), _| s == 1 || index.get(s, ts).is_some());
+    assert_eq!(oracle.len(), 160_000 - stats.total.points_dropped as usize);
+    assert_eq!(
+        oracle.range((0, 60_000)..(1, 0)).count(),
+        40_000,
+        "a point in the window is gone"
+    );
+    common::assert_matches_oracle(&index, &oracle);
+}
+
 /// An idle series (its newest point falls `age` behind its shard's
 /// newest) has its newest block frozen too, reads back the same, and thaws
 /// when a point arrives; measured against the same ingest without the

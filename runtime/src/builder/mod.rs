@@ -141,7 +141,11 @@ impl Builder {
     /// (nodes x slot capacity x 24 bytes), and at least what
     /// [`reserve_records`](Self::reserve_records) reserves. Merges in
     /// flight always finish, so the budget can be exceeded by at most the
-    /// in-flight slots' records. Default: no budget.
+    /// in-flight slots' records. With [`retain`](Self::retain), a writer
+    /// over the budget first has retention catch up with the newest point
+    /// merged into each shard (the merges' own sweeps wait for that
+    /// horizon to move by a sixteenth of the window), and fails or waits
+    /// only if that frees too little. Default: no budget.
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = Some(bytes);
         self
@@ -239,9 +243,11 @@ impl Builder {
     /// ([`Index::drop_before`](crate::Index::drop_before),
     /// [`Index::drop_series`](crate::Index::drop_series) or
     /// [`retain`](Self::retain)) frees room, instead of getting
-    /// [`Error::MemoryBudget`](crate::Error::MemoryBudget). Something must
-    /// free memory then, or the writer waits until the index is closed.
-    /// Default false.
+    /// [`Error::MemoryBudget`](crate::Error::MemoryBudget). It first has
+    /// `retain` catch up (see [`memory_budget`](Self::memory_budget));
+    /// if the window itself holds more than the budget, something else
+    /// must free memory (a drop, a writer leaving with its slot), or the
+    /// writer waits until the index is closed. Default false.
     pub fn wait_for_memory(mut self, wait: bool) -> Self {
         self.wait_for_memory = wait;
         self

@@ -396,6 +396,40 @@ fn model_negative_control_lanes_ignoring_seal_order_lose_the_later_insert() {
     });
 }
 
+/// A `drop_before` while a slot merges: the node's key count never runs
+/// below zero. (It did: the merge counted its keys after letting go of
+/// the shard, so a drop in between took them away first and the count
+/// wrapped, to be mended when the merge came back to count.)
+fn drop_while_merging() {
+    let h = Harness::new(1, 0, 1, Mutant::None);
+    let merger = {
+        let h = Arc::clone(&h);
+        spawn(move || h.merge_jobs(1))
+    };
+    let dropper = {
+        let h = Arc::clone(&h);
+        spawn(move || {
+            h.node.drop_before(1);
+            let keys = h.node.keys();
+            assert!(keys <= 1, "one record merged, but {keys} keys counted");
+        })
+    };
+    let mut slot = h.acquire(Origin::Remote).expect("healthy index");
+    slot.push(Record::new(1, 0, value(1, 0)))
+        .expect("room in the slot");
+    h.submit(slot, Origin::Remote).expect("healthy index");
+    merger.join().unwrap();
+    dropper.join().unwrap();
+    // Dropped after its merge, or expired by the floor before it: gone.
+    assert_eq!(h.get(1, 0), None);
+    h.assert_quiescent(0);
+}
+
+#[test]
+fn model_drop_while_merging_never_counts_below_zero() {
+    check("drop_while_merging", drop_while_merging);
+}
+
 /// Two unpinned writers share two slots (one each) and one merger; a
 /// writer that finds no slot helps merge. An observer's flush, concurrent
 /// with both, covers every slot sealed before it began.

@@ -132,7 +132,6 @@ impl NodePipeline {
             let shard = &self.shards[index];
             let run = &part.slot.slot.as_slice()[part.range.clone()];
             let stats = shard.storage.merge_run(run);
-            shard.keys.fetch_add(stats.inserted, Ordering::Release);
             let c = &self.counters;
             c.records_inserted
                 .fetch_add(stats.inserted as u64, Ordering::Relaxed);
@@ -141,7 +140,7 @@ impl NodePipeline {
             c.records_expired
                 .fetch_add(stats.expired as u64, Ordering::Relaxed);
             if stats.dropped > 0 {
-                self.dropped(shard, stats.dropped);
+                self.dropped(stats.dropped);
             }
         }
         self.finish_if_last(part.slot);
@@ -157,7 +156,7 @@ impl NodePipeline {
         c.records_in_flight
             .fetch_sub(done.accepted as u64, Ordering::Relaxed);
         c.slots_merged.fetch_add(1, Ordering::Relaxed);
-        self.slots.release(done.slot);
+        self.release_slot(done.slot);
         self.flush.merged(done.epoch);
     }
 }

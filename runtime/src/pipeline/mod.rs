@@ -52,7 +52,16 @@ impl Pipelines {
     pub(crate) fn acquire(&self, node: usize, home: Option<usize>) -> Result<Slot, Error> {
         self.health.check()?;
         if let Some(budget) = self.memory_budget {
-            let used = self.memory_used();
+            let mut used = self.memory_used();
+            if used >= budget {
+                // Retention first catches up with the newest points merged
+                // (its sweeps wait for the horizon to move, which it does
+                // not while writers wait).
+                for node in &self.nodes {
+                    node.catch_up_retention();
+                }
+                used = self.memory_used();
+            }
             if used >= budget {
                 if !self.wait_for_memory {
                     return Err(Error::MemoryBudget { budget, used });

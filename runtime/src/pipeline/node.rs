@@ -237,6 +237,14 @@ impl NodePipeline {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Returns an emptied slot to the pool; when the pool frees it instead
+    /// (a writer left), writers waiting for memory re-check.
+    pub(crate) fn release_slot(&self, slot: Slot) {
+        if self.slots.release(slot) {
+            self.health.memory_freed();
+        }
+    }
+
     /// Seals `slot` and hands it to the node's merges. Once the index is
     /// closed (no executor), merges it on this thread, so late writers lose
     /// nothing.
@@ -245,7 +253,7 @@ impl NodePipeline {
     /// [`Error::Poisoned`]: the slot's records were not accepted.
     pub(crate) fn submit(self: &Arc<Self>, slot: Slot, origin: Origin) -> Result<(), Error> {
         if let Err(e) = self.health.check_poison() {
-            self.slots.release(slot);
+            self.release_slot(slot);
             return Err(e);
         }
         let records = slot.len() as u64;
@@ -287,10 +295,7 @@ impl NodePipeline {
 
     /// Distinct keys on this node.
     pub(crate) fn keys(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.keys.load(Ordering::Acquire))
-            .sum()
+        self.shards.iter().map(|s| s.storage.points()).sum()
     }
 
     /// The node's counters now.
@@ -312,10 +317,9 @@ impl NodePipeline {
         )
     }
 
-    /// Counts `points` removed from `shard` by retention, and wakes writers
-    /// waiting for memory.
-    pub(crate) fn dropped(&self, shard: &Shard, points: usize) {
-        shard.keys.fetch_sub(points, Ordering::Release);
+    /// Counts `points` removed by retention (the shard's storage counted
+    /// them out of its keys), and wakes writers waiting for memory.
+    pub(crate) fn dropped(&self, points: usize) {
         self.counters
             .points_dropped
             .fetch_add(points as u64, Ordering::Relaxed);
@@ -328,15 +332,23 @@ impl NodePipeline {
     pub(crate) fn drop_before(&self, cutoff: i64) {
         for shard in &self.shards {
             let points = shard.storage.drop_before(cutoff);
-            self.dropped(shard, points);
+            self.dropped(points);
+        }
+    }
+
+    /// Applies each shard's `retain` window at its newest timestamp now
+    /// (see `ShardStorage::catch_up_retention`).
+    pub(crate) fn catch_up_retention(&self) {
+        for shard in &self.shards {
+            let points = shard.storage.catch_up_retention();
+            self.dropped(points);
         }
     }
 
     /// Removes every point of `series` (in shard `shard`).
     pub(crate) fn drop_series(&self, shard: usize, series: u32) {
-        let shard = &self.shards[shard];
-        let points = shard.storage.drop_series(series);
-        self.dropped(shard, points);
+        let points = self.shards[shard].storage.drop_series(series);
+        self.dropped(points);
     }
 
     /// Bytes of the node's series storage (blocks, versions, directories).

@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use crate::slot::{Binder, Slot};
 use crate::storage::{ShardStorage, StorageConfig};
-use crate::sync::{lock, Arc, AtomicUsize, Mutex};
+use crate::sync::{lock, Arc, Mutex};
 
 /// A sealed slot, sorted into one run grouped by shard, while its parts
 /// are applied. Shared by its parts; the thread that drops the last part
@@ -57,12 +57,11 @@ struct Lane {
     busy: bool,
 }
 
-/// One shard: its series storage (readers take no lock), its key count,
-/// and the lane that orders merges into it.
+/// One shard: its series storage (readers take no lock; it counts its
+/// own keys) and the lane that orders merges into it.
 #[derive(Debug)]
 pub(crate) struct Shard {
     pub(crate) storage: ShardStorage,
-    pub(crate) keys: AtomicUsize,
     lane: Mutex<Lane>,
     /// Negative control for the model tests: `drain` applies the second
     /// part waiting before the first, ignoring seal order.
@@ -80,7 +79,6 @@ impl Shard {
     ) -> Shard {
         Shard {
             storage: ShardStorage::on_node(rule, config, binder),
-            keys: AtomicUsize::new(0),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]
             mutant_ignores_order: Default::default(),

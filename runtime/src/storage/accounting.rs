@@ -49,6 +49,21 @@ impl ShardStorage {
         );
     }
 
+    /// Adds `added` points and takes `removed` away (the caller holds the
+    /// reserve's lock: see `ShardStorage::points`).
+    pub(super) fn count_points(&self, added: usize, removed: usize) {
+        if added >= removed {
+            self.points.fetch_add(added - removed, Ordering::Release);
+        } else {
+            self.points.fetch_sub(removed - added, Ordering::Release);
+        }
+    }
+
+    /// Points the shard holds: its distinct keys.
+    pub(crate) fn points(&self) -> usize {
+        self.points.load(Ordering::Acquire)
+    }
+
     /// Bytes of memory the shard holds (blocks, versions, directory, and
     /// the reserve: hot blocks and arena chunks not started yet).
     pub(crate) fn bytes(&self) -> usize {

@@ -113,6 +113,9 @@ impl ShardStorage {
         // block may have started a reserved arena chunk.
         let change = installed.as_ref().map_or(Change::default(), |&(_, c)| c);
         self.account(&change);
+        if let Ok((points, _)) = installed {
+            self.count_points(points, 0);
+        }
         drop(reserve);
         installed.map(|(points, _)| points)
     }

@@ -199,6 +199,12 @@ pub(crate) struct ShardStorage {
     config: StorageConfig,
     /// Bytes held: blocks (reserved ones included), versions, the table.
     bytes: AtomicUsize,
+    /// Points held (the shard's distinct keys), changed only under
+    /// `reserve`'s lock by whatever adds or removes them (merges, sweeps,
+    /// drops, restores), so it never runs below zero: counted outside the
+    /// lock, after a merge, a `drop_before` in between took the merge's
+    /// points away before they were added.
+    points: AtomicUsize,
     /// Bytes and points of frozen blocks (part of the above).
     frozen_bytes: AtomicUsize,
     frozen_points: AtomicUsize,
@@ -249,6 +255,7 @@ impl ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,
             config,
+            points: AtomicUsize::new(0),
             frozen_bytes: AtomicUsize::new(0),
             frozen_points: AtomicUsize::new(0),
             retention_freed: AtomicUsize::new(0),
@@ -353,8 +360,10 @@ impl ShardStorage {
             &mut change,
         );
         // Counted before the lock goes, so that `validate` (which takes it)
-        // never sees the published versions without their bytes.
+        // never sees the published versions without their bytes, and a
+        // drop never takes points away before they were counted.
         self.account(&change);
+        self.count_points(stats.inserted, stats.dropped);
         drop(reserve);
         // Hand what this run retired to the collector now and collect as
         // much as it retired, so replaced versions and blocks are freed as
@@ -422,6 +431,7 @@ impl ShardStorage {
         let swept = retention::sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
         self.count_freed(&swept.change);
         self.account(&swept.change);
+        self.count_points(0, swept.points);
         drop(reserve);
         flush(guard, swept.published);
         swept.points
@@ -443,6 +453,7 @@ impl ShardStorage {
         directory.publish(series, empty);
         self.count_freed(&change);
         self.account(&change);
+        self.count_points(0, points);
         drop(_reserve);
         flush(guard, 1);
         points

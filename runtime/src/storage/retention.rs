@@ -13,7 +13,8 @@ use super::directory::DirectoryWriter;
 use super::frozen::Decoded;
 use super::merge::Reserve;
 use super::series::{BlockRef, Series, Stored};
-use super::Change;
+use super::{Change, ShardStorage};
+use crate::sync::Ordering;
 
 /// What a sweep did.
 #[derive(Debug, Default)]
@@ -23,6 +24,25 @@ pub(crate) struct Swept {
     /// Versions published (each retires one).
     pub(crate) published: usize,
     pub(crate) change: Change,
+}
+
+impl ShardStorage {
+    /// Applies the shard's `retain` window at the newest timestamp merged
+    /// into it now, whether or not that moved by the sixteenth of the
+    /// window a merge waits for; returns the points it removed (0 without
+    /// `retain`). For writers over the memory budget: while they wait no
+    /// slot is merged, so the horizon does not move and the merges' own
+    /// sweeps would never free the room they wait for.
+    pub(crate) fn catch_up_retention(&self) -> usize {
+        let Some(keep) = self.config.retain else {
+            return 0;
+        };
+        let newest = self.newest.load(Ordering::Relaxed);
+        if newest == i64::MIN {
+            return 0;
+        }
+        self.drop_before(newest.saturating_sub(keep))
+    }
 }
 
 /// Removes every point older than `cutoff` from every series of the
