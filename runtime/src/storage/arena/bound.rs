@@ -68,6 +68,20 @@ impl Shared {
         // twice, as the lists and chunks stay well formed.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Returns the pages of chunks emptied under the lock (from
+    /// `State::take_emptied`) to the system, outside it, then lets the
+    /// merge carve them again.
+    pub(super) fn return_emptied(&self, emptied: Vec<(usize, NonNull<u8>, usize)>) {
+        for (c, start, size) in emptied {
+            // SAFETY: no piece of the chunk is handed out, its free
+            // entries are stale (never handed out again), and it is on no
+            // list the merge carves from until `returned`: nothing reads
+            // or writes its memory meanwhile.
+            let counted_out = unsafe { mapped::give_back(start, size) };
+            self.state().returned(c, counted_out);
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -268,11 +282,15 @@ impl Arena {
             "a block of {len} bytes is longer than the {MAX_LEN} a piece holds"
         );
         let size = piece_bytes(len);
-        let (piece, chunk) = {
+        let (piece, chunk, emptied) = {
             let mut state = self.shared.state();
-            let reused = state.take_free(size);
-            reused.unwrap_or_else(|| self.carve(&mut state, size))
+            let ((piece, chunk), mut state) = match state.take_free(size) {
+                Some(reused) => (reused, state),
+                None => self.carve(state, size),
+            };
+            (piece, chunk, state.take_emptied())
         };
+        self.shared.return_emptied(emptied);
         let header = Header {
             refs: AtomicU32::new(1),
             len: u16::try_from(len).expect("MAX_LEN fits in u16"),
@@ -299,10 +317,19 @@ impl Arena {
     /// pages). Hot and frozen blocks share chunks: carving them apart (two
     /// chunks being carved) changed neither shape's bytes a point in the
     /// bench (9.5 and 19.7) and doubled a small index's chunks. Returns
-    /// the piece and its chunk's index.
-    fn carve(&self, state: &mut State, size: usize) -> (NonNull<u8>, u16) {
+    /// the piece and its chunk's index, and the lock.
+    ///
+    /// A new chunk is mapped and bound with the lock let go: a reader
+    /// freeing a block does not wait on those system calls. Only the
+    /// shard's merge allocates (under the shard's merge lock), so no other
+    /// chunk is started meanwhile (were one, it would be stopped).
+    fn carve<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        size: usize,
+    ) -> ((NonNull<u8>, u16), MutexGuard<'a, State>) {
         if let Some(carved) = state.carve(size) {
-            return carved;
+            return (carved, state);
         }
         if !state.restart_carving(size) {
             state.stop_carving();
@@ -320,12 +347,17 @@ impl Arena {
                 while next < size {
                     next *= 2;
                 }
-                state.carve_new(self.new_chunk(next), next);
+                drop(state);
+                let chunk = self.new_chunk(next);
+                state = self.shared.state();
+                state.stop_carving();
+                state.carve_new(chunk, next);
             }
         }
-        state
+        let carved = state
             .carve(size)
-            .expect("a chunk just started holds any piece")
+            .expect("a chunk just started holds any piece");
+        (carved, state)
     }
 }
 

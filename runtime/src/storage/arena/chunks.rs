@@ -70,6 +70,9 @@ pub(super) struct State {
     stale: usize,
     /// Chunks given back, to carve again.
     given_back: Vec<usize>,
+    /// Chunks emptied whose pages are to be returned (`take_emptied`),
+    /// outside the lock: nothing carves them meanwhile.
+    emptied: Vec<usize>,
     /// The largest chunk started so far (the next new one doubles it).
     pub(super) largest: usize,
     /// Chunks of `MAX_CHUNK` bytes reserved ahead (bound and touched,
@@ -227,15 +230,32 @@ impl State {
         self.entries += 1;
     }
 
-    /// Gives chunk `c` back (none of its pieces is handed out): its
-    /// pages go back to the system, its free entries go stale.
+    /// Gives chunk `c` back (none of its pieces is handed out): its free
+    /// entries go stale, and its pages are to be returned to the system
+    /// by whoever took the lock, once it lets go (`take_emptied`).
     fn give_back(&mut self, c: usize) {
         self.make_entries_stale(c);
-        let chunk = &mut self.chunks[c];
-        // SAFETY: no piece of the chunk is handed out, and its free
-        // entries are stale (never handed out again): nothing reads or
-        // writes its memory until it is carved again.
-        chunk.counted_out = unsafe { mapped::give_back(chunk.start, chunk.size) };
+        self.emptied.push(c);
+    }
+
+    /// The chunks emptied since the last call, for their pages to be
+    /// returned outside the lock (a `madvise` shoots down TLB entries:
+    /// neither a merge nor a reader freeing a block should wait on
+    /// another's), then handed to [`returned`](Self::returned). Their
+    /// start and size; empty (no allocation) almost always.
+    pub(super) fn take_emptied(&mut self) -> Vec<(usize, NonNull<u8>, usize)> {
+        let emptied = std::mem::take(&mut self.emptied);
+        let chunks = &self.chunks;
+        emptied
+            .into_iter()
+            .map(|c| (c, chunks[c].start, chunks[c].size))
+            .collect()
+    }
+
+    /// Chunk `c`, emptied, had its pages returned (`counted_out`: the
+    /// system took them): it is carved again before a new one is mapped.
+    pub(super) fn returned(&mut self, c: usize, counted_out: bool) {
+        self.chunks[c].counted_out = counted_out;
         self.given_back.push(c);
         if self.stale >= STALE_SWEEP && 2 * self.stale >= self.entries {
             self.sweep();

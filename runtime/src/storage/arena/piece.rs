@@ -130,7 +130,12 @@ impl Drop for Piece {
         // `Arena::piece`, and this is the piece's last handle: the
         // count it carried is given back here, once.
         let arena = unsafe { Arc::from_raw(header.arena) };
-        arena.state().put(self.start(), size, header.chunk);
+        let emptied = {
+            let mut state = arena.state();
+            state.put(self.start(), size, header.chunk);
+            state.take_emptied()
+        };
+        arena.return_emptied(emptied);
     }
 }
 
