@@ -121,6 +121,10 @@ impl Builder {
     }
 
     /// Records per slot, `64..=16,777,216` (default 16,384: 384 KiB).
+    /// Each thread that merges (merge threads, and writers while they help)
+    /// also keeps a sort scratch of one slot plus a 256 KiB count table,
+    /// which neither the slots' bytes in the stats nor the
+    /// [memory budget](Self::memory_budget) count.
     pub fn slot_capacity(mut self, records: usize) -> Self {
         self.slot_capacity = Some(records);
         self
