@@ -38,9 +38,9 @@
 //! collect epoch garbage), so its system calls run outside it: a chunk's
 //! pages are returned (`madvise`) after the lock is let go, by whoever
 //! emptied it, and a new chunk is mapped and bound before the merge takes
-//! the lock back; neither a merge nor a reader waits on another's. The
-//! chunks are unmapped when the arena and every piece are gone (an arena with live
-//! pieces is kept alive by them). Memory freed in chunks that still hold
+//! the lock back; neither a merge nor a reader waits on the other's
+//! system calls. The chunks are unmapped when the arena and every piece
+//! are gone (an arena with live pieces is kept alive by them). Memory freed in chunks that still hold
 //! live pieces (by retention, or a hot block replaced) is reused by later
 //! blocks of the shard, not returned.
 //!
