@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::sync::{OnceLock, Weak};
 
-use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::Error;
 
 /// Something with threads parked on it that must re-check the index's
@@ -26,10 +26,14 @@ pub(crate) struct Health {
     message: Mutex<Option<String>>,
     /// Whose waiters a poison must wake (weak: they own `Health`).
     waiters: OnceLock<Vec<Weak<dyn Waiters>>>,
-    /// Times retention freed memory; writers waiting for memory park on
-    /// `memory_cv` until it moves (or the index is poisoned or closed).
+    /// Times memory was freed (or a merge finished while writers waited
+    /// for memory); writers waiting for memory park on `memory_cv` until
+    /// it moves (or the index is poisoned or closed).
     memory_freed: Mutex<u64>,
     memory_cv: Condvar,
+    /// Writers over the memory budget now (waking them costs a lock, so
+    /// merges do it only when there are any).
+    memory_waiters: AtomicUsize,
 }
 
 impl std::fmt::Debug for Health {
@@ -104,18 +108,38 @@ impl Health {
         self.memory_cv.notify_all();
     }
 
-    /// Parks until `enough()` holds, re-checking after every
-    /// [`memory_freed`](Self::memory_freed).
+    /// A merge finished: wakes the writers waiting for memory, if any, to
+    /// let retention catch up with the points it merged.
+    pub(crate) fn merged(&self) {
+        if self.memory_waiters.load(Ordering::SeqCst) > 0 {
+            self.memory_freed();
+        }
+    }
+
+    /// Counts the caller as over the memory budget until the guard goes
+    /// (see [`merged`](Self::merged)).
+    pub(crate) fn over_budget(&self) -> OverBudget<'_> {
+        self.memory_waiters.fetch_add(1, Ordering::SeqCst);
+        OverBudget(self)
+    }
+
+    /// How many times memory was freed so far, for
+    /// [`wait_for_memory_since`](Self::wait_for_memory_since): read it
+    /// before checking the memory, so no wake-up between is lost.
+    pub(crate) fn memory_seen(&self) -> u64 {
+        *lock(&self.memory_freed)
+    }
+
+    /// Parks until [`memory_freed`](Self::memory_freed) was called since
+    /// `seen` was read.
     ///
     /// # Errors
     /// [`Error::Poisoned`] or [`Error::Closed`], which also wake it.
-    pub(crate) fn wait_for_memory(&self, enough: impl Fn() -> bool) -> Result<(), Error> {
+    pub(crate) fn wait_for_memory_since(&self, seen: u64) -> Result<(), Error> {
         let mut freed = lock(&self.memory_freed);
         loop {
             self.check()?;
-            // Checked under the lock that `memory_freed` takes after the
-            // memory is freed: no wake-up is lost.
-            if enough() {
+            if *freed != seen {
                 return Ok(());
             }
             freed = self
@@ -123,6 +147,15 @@ impl Health {
                 .wait(freed)
                 .unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// A writer over the memory budget (`Health::over_budget`).
+pub(crate) struct OverBudget<'h>(&'h Health);
+
+impl Drop for OverBudget<'_> {
+    fn drop(&mut self) {
+        self.0.memory_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -289,15 +289,10 @@ impl Index {
         let mut points = 0;
         for node in &self.pipelines.nodes {
             for (s, shard) in node.shards.iter().enumerate() {
-                let n = shard.storage.validate()?;
-                let keys = shard.storage.points();
-                if n != keys {
-                    return Err(format!(
-                        "node {} shard {s} holds {n} points but counted {keys} keys",
-                        node.index
-                    ));
-                }
-                points += n;
+                points += shard
+                    .storage
+                    .validate()
+                    .map_err(|e| format!("node {} shard {s}: {e}", node.index))?;
             }
         }
         Ok(points)

@@ -295,7 +295,7 @@ fn a_writer_over_the_budget_first_catches_retention_up() {
     records.extend(
         (0..60_000).map(|ts| Record::new(1, WINDOW + ts, rand::RngExt::random::<u64>(&mut rng))),
     );
-    let build = |budget: Option<usize>| {
+    let build = |budget: Option<usize>, wait: bool| {
         let b = Index::builder()
             .nodes(1)
             .shards_per_node(1)
@@ -303,7 +303,7 @@ fn a_writer_over_the_budget_first_catches_retention_up() {
             .slots_per_node(2)
             .retain(WINDOW);
         match budget {
-            Some(budget) => b.memory_budget(budget),
+            Some(budget) => b.memory_budget(budget).wait_for_memory(wait),
             None => b,
         }
         .build()
@@ -314,7 +314,7 @@ fn a_writer_over_the_budget_first_catches_retention_up() {
         t.tree_bytes + t.slot_bytes
     };
     // What the two parts take without a budget: the budget goes between.
-    let probe = build(None);
+    let probe = build(None, false);
     let mut oracle = Oracle::new();
     insert_all(&probe, &records[..first], &mut oracle);
     let first_part = used(&probe);
@@ -329,29 +329,35 @@ fn a_writer_over_the_budget_first_catches_retention_up() {
     );
     drop(probe);
 
-    let index = build(Some(first_part + (both - first_part) / 2));
-    let mut w = index.writer();
-    for r in &records {
-        if let Err(e) = w.insert(r.key.series, r.key.ts, r.value) {
-            panic!("({}, {}): {e}", r.key.series, r.key.ts);
+    // Writers that get `MemoryBudget` when it stays spent, and writers
+    // that wait for memory then: neither fails nor waits here.
+    for wait in [false, true] {
+        let index = build(Some(first_part + (both - first_part) / 2), wait);
+        let mut w = index.writer();
+        for r in &records {
+            if let Err(e) = w.insert(r.key.series, r.key.ts, r.value) {
+                panic!("({}, {}), wait {wait}: {e}", r.key.series, r.key.ts);
+            }
         }
+        w.flush().unwrap();
+        drop(w);
+        index.flush().unwrap();
+        let stats = index.stats();
+        stats.verify_accounting().unwrap();
+        assert!(stats.total.points_dropped > 0);
+        assert!(used(&index) < both, "retention freed nothing");
+        // Series 1 whole; of series 0, what is gone is older than the window.
+        let mut kept = oracle.clone();
+        kept.retain(|&(s, ts), _| s == 1 || index.get(s, ts).is_some());
+        assert_eq!(kept.len(), 160_000 - stats.total.points_dropped as usize);
+        assert_eq!(
+            kept.range((0, 60_000)..(1, 0)).count(),
+            40_000,
+            "a point in the window is gone"
+        );
+        common::assert_matches_oracle(&index, &kept);
+        index.validate().unwrap();
     }
-    w.flush().unwrap();
-    drop(w);
-    index.flush().unwrap();
-    let stats = index.stats();
-    stats.verify_accounting().unwrap();
-    assert!(stats.total.points_dropped > 0);
-    assert!(used(&index) < both, "retention freed nothing");
-    // Series 1 whole; of series 0, what is gone is older than the window.
-    oracle.retain(|&(s, ts), _| s == 1 || index.get(s, ts).is_some());
-    assert_eq!(oracle.len(), 160_000 - stats.total.points_dropped as usize);
-    assert_eq!(
-        oracle.range((0, 60_000)..(1, 0)).count(),
-        40_000,
-        "a point in the window is gone"
-    );
-    common::assert_matches_oracle(&index, &oracle);
 }
 
 /// An idle series (its newest point falls `age` behind its shard's

@@ -158,5 +158,6 @@ impl NodePipeline {
         c.slots_merged.fetch_add(1, Ordering::Relaxed);
         self.release_slot(done.slot);
         self.flush.merged(done.epoch);
+        self.health.merged();
     }
 }

@@ -23,7 +23,9 @@ pub(crate) use executor::{merge_pool, Executor};
 pub use node::{MergeEvent, MergeHook};
 pub(crate) use node::{NodePipeline, NodeSetup, Origin};
 
-use crate::health::Health;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::health::{panic_message, Health};
 use crate::plan::Plan;
 use crate::slot::Slot;
 use crate::sync::Arc;
@@ -52,25 +54,45 @@ impl Pipelines {
     pub(crate) fn acquire(&self, node: usize, home: Option<usize>) -> Result<Slot, Error> {
         self.health.check()?;
         if let Some(budget) = self.memory_budget {
-            let mut used = self.memory_used();
-            if used >= budget {
-                // Retention first catches up with the newest points merged
-                // (its sweeps wait for the horizon to move, which it does
-                // not while writers wait).
-                for node in &self.nodes {
-                    node.catch_up_retention();
-                }
-                used = self.memory_used();
-            }
-            if used >= budget {
-                if !self.wait_for_memory {
-                    return Err(Error::MemoryBudget { budget, used });
-                }
-                self.health
-                    .wait_for_memory(|| self.memory_used() < budget)?;
+            if self.memory_used() >= budget {
+                self.make_room(budget)?;
             }
         }
         self.nodes[node].acquire(origin(node, home))
+    }
+
+    /// For a writer over the memory budget: has retention catch up with
+    /// the newest points merged (the merges' sweeps wait for the horizon
+    /// to move by a sixteenth of the window, which it does not while
+    /// writers wait), and returns once the trees and slots hold less than
+    /// `budget`; waits for memory to be freed or for merges to finish
+    /// (each a chance to catch up again) when writers wait for memory.
+    ///
+    /// # Errors
+    /// [`Error::MemoryBudget`] when it is still spent and writers do not
+    /// wait, [`Error::Poisoned`] (also when the catch-up panicked),
+    /// [`Error::Closed`].
+    fn make_room(&self, budget: usize) -> Result<(), Error> {
+        let _over = self.health.over_budget();
+        loop {
+            // Read first: a wake-up after it is not lost.
+            let seen = self.health.memory_seen();
+            for node in self.nodes.iter().filter(|n| n.retention_due()) {
+                let caught = catch_unwind(AssertUnwindSafe(|| node.catch_up_retention()));
+                if let Err(payload) = caught {
+                    self.health.poison(panic_message(&*payload));
+                }
+            }
+            self.health.check()?;
+            let used = self.memory_used();
+            if used < budget {
+                return Ok(());
+            }
+            if !self.wait_for_memory {
+                return Err(Error::MemoryBudget { budget, used });
+            }
+            self.health.wait_for_memory_since(seen)?;
+        }
     }
 
     /// Seals `slot` and hands it to node `node`'s merges.

@@ -336,13 +336,24 @@ impl NodePipeline {
         }
     }
 
-    /// Applies each shard's `retain` window at its newest timestamp now
-    /// (see `ShardStorage::catch_up_retention`).
+    /// Whether a shard's `retain` window is due to catch up with its
+    /// newest timestamp (see `ShardStorage::catch_up_retention`).
+    pub(crate) fn retention_due(&self) -> bool {
+        self.shards
+            .iter()
+            .any(|s| s.storage.catch_up_cutoff().is_some())
+    }
+
+    /// Applies each shard's `retain` window at its newest timestamp, where
+    /// due, on one of the node's merge threads (the versions it builds
+    /// are placed on the node, as a merge's are).
     pub(crate) fn catch_up_retention(&self) {
-        for shard in &self.shards {
-            let points = shard.storage.catch_up_retention();
-            self.dropped(points);
-        }
+        self.on_merge_thread(&|| {
+            for shard in &self.shards {
+                let points = shard.storage.catch_up_retention();
+                self.dropped(points);
+            }
+        });
     }
 
     /// Removes every point of `series` (in shard `shard`).

@@ -70,9 +70,10 @@ impl ShardStorage {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Checks every series' invariants and the shard's byte counts (which
-    /// must equal what its versions, blocks, directory and reserve hold);
-    /// returns the shard's point count. Waits for the run being merged.
+    /// Checks every series' invariants, the shard's byte counts (which
+    /// must equal what its versions, blocks, directory and reserve hold)
+    /// and its key count (its points); returns the shard's point count.
+    /// Waits for the run being merged.
     ///
     /// # Errors
     /// The first violation found.
@@ -103,6 +104,13 @@ impl ShardStorage {
         };
         if counted != held {
             return Err(format!("the shard counts {counted:?} but holds {held:?}"));
+        }
+        // Compared under the lock, which every change of the count holds.
+        if self.points() != points {
+            return Err(format!(
+                "the shard holds {points} points but counts {} keys",
+                self.points()
+            ));
         }
         Ok(points)
     }
