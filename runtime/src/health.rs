@@ -111,15 +111,20 @@ impl Health {
     /// A merge finished: wakes the writers waiting for memory, if any, to
     /// let retention catch up with the points it merged.
     pub(crate) fn merged(&self) {
-        if self.memory_waiters.load(Ordering::SeqCst) > 0 {
-            self.memory_freed();
+        // Under the lock the waiters read `memory_seen` with: a waiter
+        // counted after this finds the merge's work done, one counted
+        // before it is woken.
+        let mut freed = lock(&self.memory_freed);
+        if self.memory_waiters.load(Ordering::Relaxed) > 0 {
+            *freed += 1;
+            self.memory_cv.notify_all();
         }
     }
 
     /// Counts the caller as over the memory budget until the guard goes
     /// (see [`merged`](Self::merged)).
     pub(crate) fn over_budget(&self) -> OverBudget<'_> {
-        self.memory_waiters.fetch_add(1, Ordering::SeqCst);
+        self.memory_waiters.fetch_add(1, Ordering::Relaxed);
         OverBudget(self)
     }
 
@@ -155,7 +160,7 @@ pub(crate) struct OverBudget<'h>(&'h Health);
 
 impl Drop for OverBudget<'_> {
     fn drop(&mut self) {
-        self.0.memory_waiters.fetch_sub(1, Ordering::SeqCst);
+        self.0.memory_waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -148,9 +148,9 @@ impl Builder {
     /// in-flight slots' records. With [`retain`](Self::retain), a writer
     /// over the budget first has retention catch up with the newest point
     /// merged into each shard, on the node's merge thread (the merges' own
-    /// sweeps wait for that horizon to move by a sixteenth of the window,
-    /// the catch-up by a 256th), and fails or waits only if that frees too
-    /// little; a waiting writer catches up again as merges finish.
+    /// sweeps wait for that horizon to move by a sixteenth of the window),
+    /// and fails or waits only if that frees too little; a waiting writer
+    /// catches up again as merges finish.
     /// Default: no budget.
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = Some(bytes);

@@ -396,6 +396,51 @@ fn model_negative_control_lanes_ignoring_seal_order_lose_the_later_insert() {
     });
 }
 
+/// A writer over the memory budget parks until memory is freed or a
+/// merge finishes, then catches retention up again: the merge that moves
+/// the horizon (here a relaxed store, as `newest` is) wakes it, whichever
+/// runs first. `wake: false` is the negative control (no `merged`).
+fn over_budget_writer_woken_by_a_merge(wake: bool) {
+    let health = Arc::new(Health::default());
+    let horizon = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (health, horizon) = (Arc::clone(&health), Arc::clone(&horizon));
+        spawn(move || {
+            // Kept (never dropped): the negative control's deadlock unwinds
+            // this thread, and loom aborts on an atomic in a destructor then.
+            std::mem::forget(health.over_budget());
+            loop {
+                let seen = health.memory_seen();
+                if horizon.load(Ordering::Relaxed) > 0 {
+                    return;
+                }
+                health.wait_for_memory_since(seen).expect("healthy index");
+            }
+        })
+    };
+    horizon.store(1, Ordering::Relaxed);
+    if wake {
+        health.merged();
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn model_over_budget_writer_woken_by_a_merge() {
+    check("over_budget_writer_woken_by_a_merge", || {
+        over_budget_writer_woken_by_a_merge(true)
+    });
+}
+
+/// Negative control: without `merged` the writer may park for ever.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn model_negative_control_merge_without_wake_leaves_the_writer_parked() {
+    check("negative_control_merge_without_wake", || {
+        over_budget_writer_woken_by_a_merge(false)
+    });
+}
+
 /// A `drop_before` while a slot merges: the node's key count never runs
 /// below zero. (It did: the merge counted its keys after letting go of
 /// the shard, so a drop in between took them away first and the count

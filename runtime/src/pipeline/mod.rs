@@ -81,6 +81,7 @@ impl Pipelines {
                 let caught = catch_unwind(AssertUnwindSafe(|| node.catch_up_retention()));
                 if let Err(payload) = caught {
                     self.health.poison(panic_message(&*payload));
+                    break;
                 }
             }
             self.health.check()?;

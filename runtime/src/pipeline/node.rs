@@ -336,17 +336,17 @@ impl NodePipeline {
         }
     }
 
-    /// Whether a shard's `retain` window is due to catch up with its
-    /// newest timestamp (see `ShardStorage::catch_up_retention`).
+    /// Whether a shard's `retain` window is behind its newest timestamp
+    /// (see `ShardStorage::catch_up_retention`).
     pub(crate) fn retention_due(&self) -> bool {
         self.shards
             .iter()
             .any(|s| s.storage.catch_up_cutoff().is_some())
     }
 
-    /// Applies each shard's `retain` window at its newest timestamp, where
-    /// due, on one of the node's merge threads (the versions it builds
-    /// are placed on the node, as a merge's are).
+    /// Applies each shard's `retain` window at its newest timestamp, on one
+    /// of the node's merge threads (the versions it builds are placed on
+    /// the node, as a merge's are).
     pub(crate) fn catch_up_retention(&self) {
         self.on_merge_thread(&|| {
             for shard in &self.shards {

@@ -28,25 +28,26 @@ pub(crate) struct Swept {
 
 impl ShardStorage {
     /// Applies the shard's `retain` window at the newest timestamp merged
-    /// into it, if that moved by a 256th of the window since the last
-    /// sweep (a merge waits for a sixteenth); returns the points it
-    /// removed (0 without `retain`). For writers over the memory budget:
-    /// while they wait no slot is merged, so the horizon does not move and
-    /// the merges' own sweeps would never free the room they wait for.
+    /// into it, however little that moved since the last sweep (a merge
+    /// waits for a sixteenth of the window); returns the points it removed
+    /// (0 without `retain`). For writers over the memory budget: while
+    /// they wait no slot is merged, so the horizon does not move and the
+    /// merges' own sweeps would never free the room they wait for. (Under
+    /// a budget within a sixteenth of the window's own bytes, each slot a
+    /// writer starts then sweeps the shards: slow, but never stuck.)
     pub(crate) fn catch_up_retention(&self) -> usize {
         self.catch_up_cutoff()
             .map_or(0, |cutoff| self.drop_before(cutoff))
     }
 
-    /// The cutoff `catch_up_retention` would sweep at, if it is due: read
+    /// The cutoff `catch_up_retention` would sweep at, if any: read
     /// without the merge lock, so a writer over the budget neither waits
     /// for a merge nor walks the shard when there is nothing to catch up.
     pub(crate) fn catch_up_cutoff(&self) -> Option<i64> {
         let keep = self.config.retain?;
         let newest = self.newest.load(Ordering::Relaxed);
         let cutoff = newest.saturating_sub(keep);
-        let floor = self.floor.load(Ordering::Relaxed);
-        (newest > i64::MIN && cutoff > floor.saturating_add(keep / 256)).then_some(cutoff)
+        (newest > i64::MIN && cutoff > self.floor.load(Ordering::Relaxed)).then_some(cutoff)
     }
 }
 
