@@ -102,7 +102,7 @@ pub(crate) struct NodePipeline {
     sealed: Mutex<SealedQueue>,
     /// Runs merge jobs; taken by `close` (later slots merge on the
     /// submitting thread).
-    executor: RwLock<Option<Box<dyn Executor>>>,
+    executor: RwLock<Option<Arc<dyn Executor>>>,
     pub(crate) flush: FlushTracker,
     pub(crate) counters: NodeCounters,
     pub(super) health: Arc<Health>,
@@ -157,13 +157,13 @@ impl NodePipeline {
 
     /// Hands merge jobs to `executor` from now on.
     pub(crate) fn start(&self, executor: Box<dyn Executor>) {
-        *self.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(executor);
+        *self.executor.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::from(executor));
     }
 
     /// Stops handing out merge jobs and returns the executor (whose jobs
     /// already handed out still run): later slots merge on the submitting
     /// thread.
-    pub(crate) fn stop(&self) -> Option<Box<dyn Executor>> {
+    pub(crate) fn stop(&self) -> Option<Arc<dyn Executor>> {
         self.executor
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -376,8 +376,16 @@ impl NodePipeline {
     /// memory it touches first is placed there) and waits for it; on this
     /// thread once the node is closed.
     pub(crate) fn on_merge_thread(&self, f: &(dyn Fn() + Sync)) {
-        let executor = self.executor.read().unwrap_or_else(|e| e.into_inner());
-        match executor.as_ref() {
+        // Taken out of the lock: `install` waits, and a thread that runs
+        // other jobs meanwhile (a worker of another rayon pool) may submit
+        // to this node, taking the read side again while `close` waits for
+        // the write side.
+        let executor = self
+            .executor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match executor {
             Some(executor) => executor.install(f),
             None => f(),
         }
