@@ -31,6 +31,8 @@ pub(crate) struct NodeCounters {
     pub(crate) helped_merges: AtomicU64,
     pub(crate) priority_refusals: AtomicU64,
     pub(crate) blocked_ns: AtomicU64,
+    pub(crate) memory_waits: AtomicU64,
+    pub(crate) memory_blocked_ns: AtomicU64,
     pub(crate) merge_busy_ns: AtomicU64,
     pub(crate) local_records: AtomicU64,
     pub(crate) remote_records: AtomicU64,
@@ -69,9 +71,8 @@ pub struct NodeStats {
     /// Slots merged into the trees.
     pub slots_merged: u64,
     /// Times a writer found no free slot (it then helped merge, or parked).
-    /// Besides slot shortage a writer waits only for memory, with
-    /// [`Builder::wait_for_memory`](crate::Builder::wait_for_memory) (not
-    /// counted here).
+    /// Besides slot shortage a writer waits only for memory
+    /// (`memory_waits`).
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
@@ -84,6 +85,13 @@ pub struct NodeStats {
     pub priority_refusals: u64,
     /// Total time writers spent without a slot (helping or parked).
     pub blocked: Duration,
+    /// Times a writer needing a slot for this node found the
+    /// [memory budget](crate::Builder::memory_budget) spent (it then had
+    /// retention catch up, and failed or waited).
+    pub memory_waits: u64,
+    /// Total time those writers spent on it: the catch-up, and waiting
+    /// for memory ([`Builder::wait_for_memory`](crate::Builder::wait_for_memory)).
+    pub memory_blocked: Duration,
     /// Wall time (not CPU time from the OS) that merge threads and helping
     /// writers spent merging slots: sorting, applying each shard's part
     /// (readers take no lock; a part may wait for the one before it in the
@@ -180,6 +188,8 @@ impl NodeCounters {
             helped_merges: get(&self.helped_merges),
             priority_refusals: get(&self.priority_refusals),
             blocked: Duration::from_nanos(get(&self.blocked_ns)),
+            memory_waits: get(&self.memory_waits),
+            memory_blocked: Duration::from_nanos(get(&self.memory_blocked_ns)),
             merge_busy: Duration::from_nanos(get(&self.merge_busy_ns)),
             local_records: get(&self.local_records),
             remote_records: get(&self.remote_records),
@@ -223,6 +233,8 @@ impl Stats {
             t.helped_merges += n.helped_merges;
             t.priority_refusals += n.priority_refusals;
             t.blocked += n.blocked;
+            t.memory_waits += n.memory_waits;
+            t.memory_blocked += n.memory_blocked;
             t.merge_busy += n.merge_busy;
             t.local_records += n.local_records;
             t.remote_records += n.remote_records;
@@ -285,8 +297,15 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "slots sealed {} merged {} | backpressure waits {} (helped merge {}) blocked {:.3?} | merge busy (wall) {:.3?}",
-            t.slots_sealed, t.slots_merged, t.backpressure_waits, t.helped_merges, t.blocked, t.merge_busy
+            "slots sealed {} merged {} | backpressure waits {} (helped merge {}) blocked {:.3?} | memory waits {} blocked {:.3?} | merge busy (wall) {:.3?}",
+            t.slots_sealed,
+            t.slots_merged,
+            t.backpressure_waits,
+            t.helped_merges,
+            t.blocked,
+            t.memory_waits,
+            t.memory_blocked,
+            t.merge_busy
         )?;
         write!(
             f,

@@ -272,6 +272,9 @@ fn a_writer_waiting_for_memory_wakes_when_retention_frees_it() {
     let stats = index.stats();
     stats.verify_accounting().unwrap();
     assert!(stats.total.points_dropped > 0);
+    // It waited, and the stats say so.
+    assert!(stats.total.memory_waits > 0);
+    assert!(!stats.total.memory_blocked.is_zero());
 }
 
 /// `retain` with a memory budget: a writer over the budget first has
@@ -345,6 +348,7 @@ fn a_writer_over_the_budget_first_catches_retention_up() {
         let stats = index.stats();
         stats.verify_accounting().unwrap();
         assert!(stats.total.points_dropped > 0);
+        assert!(stats.total.memory_waits > 0, "the budget was never spent");
         assert!(used(&index) < both, "retention freed nothing");
         // Series 1 whole; of series 0, what is gone is older than the window.
         let mut kept = oracle.clone();

@@ -24,12 +24,14 @@ pub use node::{MergeEvent, MergeHook};
 pub(crate) use node::{NodePipeline, NodeSetup, Origin};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 use crate::health::{panic_message, Health};
 use crate::plan::Plan;
 use crate::slot::Slot;
-use crate::sync::Arc;
+use crate::sync::{Arc, Ordering};
 use crate::Error;
+use node::nanos;
 
 /// Every node's pipeline, and the rules for reaching them.
 #[derive(Debug)]
@@ -55,7 +57,13 @@ impl Pipelines {
         self.health.check()?;
         if let Some(budget) = self.memory_budget {
             if self.memory_used() >= budget {
-                self.make_room(budget)?;
+                let started = Instant::now();
+                let made = self.make_room(budget);
+                let c = &self.nodes[node].counters;
+                c.memory_waits.fetch_add(1, Ordering::Relaxed);
+                c.memory_blocked_ns
+                    .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
+                made?;
             }
         }
         self.nodes[node].acquire(origin(node, home))
