@@ -167,10 +167,7 @@ impl Drop for Writer {
     fn drop(&mut self) {
         let _ = self.flush();
         for node in &self.pipelines.nodes {
-            if node.slots.unregister_writer() {
-                // Writers waiting for memory re-check.
-                self.pipelines.health.memory_freed();
-            }
+            node.unregister_writer();
         }
     }
 }

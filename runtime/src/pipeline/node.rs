@@ -245,6 +245,14 @@ impl NodePipeline {
         }
     }
 
+    /// A writer left (after sealing its slot); when that frees a slot,
+    /// writers waiting for memory re-check.
+    pub(crate) fn unregister_writer(&self) {
+        if self.slots.unregister_writer() {
+            self.health.memory_freed();
+        }
+    }
+
     /// Seals `slot` and hands it to the node's merges. Once the index is
     /// closed (no executor), merges it on this thread, so late writers lose
     /// nothing.
