@@ -1,6 +1,7 @@
 //! The frozen blocks' 2 MiB chunks (`Builder::huge_pages`, on by
 //! default): an index of one shard a node ingests enough random values
-//! that each node's arena goes past its small chunks into huge ones.
+//! that each node's arena goes past its small chunks into slices of the
+//! node's huge ones.
 //! Their frozen blocks' pages must be on their node as the small chunks'
 //! are, and where the kernel has transparent huge pages the process's
 //! memory in huge pages must have grown with them.

@@ -36,7 +36,8 @@
 //! - `close`: close joins everything without error and nothing failed to
 //!   allocate;
 //! - `huge-chunk-pages`: a second index, one shard a node, ingests enough
-//!   that each node's frozen-block arena takes 2 MiB huge-page chunks;
+//!   that each node's frozen-block arena carves slices of the node's 2 MiB
+//!   huge-page chunks;
 //!   their pages are on their node, and some memory is in huge pages
 //!   where the kernel has them;
 //! - `bench-per-node`: `--bench-script PATH --quick` exits 0 (SKIP without it).

@@ -281,8 +281,9 @@ impl Builder {
 
     /// Whether frozen blocks may live in huge pages (default true, or what
     /// `NUMATREE_HUGE_PAGES` says: `0` or `1`). Past its first chunks
-    /// (about 500 KiB) a shard's block memory comes in 2 MiB chunks
-    /// mapped 2 MiB aligned and advised `MADV_HUGEPAGE` (Linux): a cold
+    /// (about 500 KiB) a shard's block memory comes in 256 KiB slices of
+    /// its node's 2 MiB chunks, which are mapped 2 MiB aligned and
+    /// advised `MADV_HUGEPAGE` (Linux): a cold
     /// ingest takes one page fault where it took 512, and a lookup one TLB
     /// entry. Measured on a 2-core VM (BENCHMARKS.md, "Huge pages for
     /// frozen blocks"): page faults of a 10.24 M-point ingest ~24 K -> ~4
@@ -291,7 +292,8 @@ impl Builder {
     /// pages its balloon took back, so single runs swing more). The
     /// kernel decides: with transparent huge pages off, or none free, the
     /// chunks are ordinary pages. The trade: a 2 MiB chunk is faulted
-    /// whole, so each shard may hold up to one partly used chunk that
+    /// whole, so each node may hold up to one partly used chunk (and
+    /// each shard a partly used slice) that
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the
     /// [memory budget](Self::memory_budget) do not count (the chunks are
     /// mapped outside the global allocator: [`mapped_bytes`](crate::mapped_bytes)

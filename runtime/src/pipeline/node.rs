@@ -25,7 +25,7 @@ use crate::plan::ShardRule;
 use crate::priority::Raised;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
-use crate::storage::{shard_share, StorageConfig};
+use crate::storage::{shard_share, NodeMemory, StorageConfig};
 use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
 use crate::Error;
 
@@ -136,8 +136,10 @@ impl NodePipeline {
             merge_nice,
             storage,
         } = setup;
+        // The node's shards share its huge chunks (`storage::arena`).
+        let memory = NodeMemory::new(frozen_binder, storage.huge_pages);
         let shards = (0..rule.shards())
-            .map(|_| Shard::new(rule, storage, frozen_binder.clone()))
+            .map(|_| Shard::new(rule, storage, &memory))
             .collect();
         NodePipeline {
             index,

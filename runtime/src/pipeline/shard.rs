@@ -19,8 +19,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use crate::slot::{Binder, Slot};
-use crate::storage::{ShardStorage, StorageConfig};
+use crate::slot::Slot;
+use crate::storage::{NodeMemory, ShardStorage, StorageConfig};
 use crate::sync::{lock, Arc, Mutex};
 
 /// A sealed slot, sorted into one run grouped by shard, while its parts
@@ -70,15 +70,14 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    /// A shard whose frozen blocks are in memory `binder` binds to its
-    /// node.
+    /// A shard whose blocks are in `node`'s memory.
     pub(crate) fn new(
         rule: crate::plan::ShardRule,
         config: StorageConfig,
-        binder: Binder,
+        node: &NodeMemory,
     ) -> Shard {
         Shard {
-            storage: ShardStorage::on_node(rule, config, binder),
+            storage: ShardStorage::on_node(rule, config, node),
             lane: Mutex::new(Lane::default()),
             #[cfg(test)]
             mutant_ignores_order: Default::default(),

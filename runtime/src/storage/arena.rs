@@ -45,14 +45,15 @@
 //! blocks of the shard, not returned.
 //!
 //! Past its first few chunks (16 KiB doubling to 256 KiB: a small index
-//! stays small), an arena that may use huge pages takes 2 MiB chunks, 2
-//! MiB aligned and advised `MADV_HUGEPAGE` before their first touch: one
-//! page fault and one TLB entry where 512 of each were. A cold ingest of
-//! 10.24 M points took ~24 K page faults, ~20 K of them this arena's;
-//! with huge chunks ~4 K (BENCHMARKS.md). The
-//! advice is the kernel's to follow: where transparent huge pages are
-//! off, or none is free, the chunk is ordinary pages.
-//! `Builder::huge_pages(false)` turns it off.
+//! stays small), an arena that may use huge pages carves 256 KiB slices
+//! of its node's 2 MiB chunks (`huge`: the node's shards share them, so
+//! a node leaves at most one such chunk partly unused, not one a shard),
+//! 2 MiB aligned and advised `MADV_HUGEPAGE` before their first touch:
+//! one page fault and one TLB entry where 512 of each were. A cold ingest
+//! of 10.24 M points took ~24 K page faults, ~20 K of them this arena's;
+//! with huge chunks ~4 K (BENCHMARKS.md). The advice is the kernel's to
+//! follow: where transparent huge pages are off, or none is free, the
+//! chunk is ordinary pages. `Builder::huge_pages(false)` turns it off.
 //!
 //! An arena can be given chunks ahead of need (`Arena::reserve`, for
 //! `Builder::reserve_records`): bound and touched by the node's pinned
@@ -70,9 +71,9 @@
 //! run under Miri (data races, leaks and provenance included).
 
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) use bound::{reserved_size, Arena, FrozenBlock, HotWords};
+pub(crate) use bound::{reserved_size, Arena, FrozenBlock, HotWords, NodeMemory};
 #[cfg(any(loom, shuttle))]
-pub(crate) use plain::{reserved_size, Arena, FrozenBlock, HotWords};
+pub(crate) use plain::{reserved_size, Arena, FrozenBlock, HotWords, NodeMemory};
 
 /// Bytes of arena chunks mapped and not given back now, in the whole
 /// process: memory the
@@ -82,7 +83,7 @@ static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 /// Bytes of memory numatree maps itself now, in this process, outside
 /// the global allocator: the chunks hot and frozen blocks are carved from
 /// (16 KiB to 2 MiB each, counted whole from their mapping to their
-/// unmapping, less the chunks given back to the system meanwhile, whose
+/// unmapping, a node's 2 MiB ones whoever carves them, less the chunks given back to the system meanwhile, whose
 /// pages it no longer holds; Linux only, 0 elsewhere). A program that
 /// counts its heap through the allocator adds this to see all of it.
 pub fn mapped_bytes() -> usize {
@@ -106,6 +107,8 @@ mod bound;
 #[cfg(not(any(loom, shuttle)))]
 mod chunks;
 #[cfg(not(any(loom, shuttle)))]
+mod huge;
+#[cfg(not(any(loom, shuttle)))]
 mod mapped;
 #[cfg(not(any(loom, shuttle)))]
 mod piece;
@@ -127,8 +130,18 @@ mod plain {
     #[derive(Clone, Debug, Default)]
     pub(crate) struct Arena(());
 
-    impl Arena {
+    /// No node's memory under a model checker.
+    #[derive(Clone, Debug, Default)]
+    pub(crate) struct NodeMemory(());
+
+    impl NodeMemory {
         pub(crate) fn new(_binder: crate::slot::Binder, _huge_pages: bool) -> Self {
+            NodeMemory(())
+        }
+    }
+
+    impl Arena {
+        pub(crate) fn new(_node: &NodeMemory) -> Self {
             Arena(())
         }
 

@@ -114,6 +114,7 @@
 mod accounting;
 mod arena;
 pub use arena::mapped_bytes;
+pub(crate) use arena::NodeMemory;
 mod block;
 mod cell;
 mod directory;
@@ -240,17 +241,21 @@ impl Default for ShardStorage {
 }
 
 impl ShardStorage {
-    /// An empty shard whose series follow `rule`, its frozen blocks in
-    /// memory bound to no node.
+    /// An empty shard whose series follow `rule`, its blocks in memory
+    /// bound to no node (huge chunks of its own when `config` says).
     pub(crate) fn new(rule: ShardRule, config: StorageConfig) -> Self {
-        Self::on_node(rule, config, Binder::default())
+        Self::on_node(
+            rule,
+            config,
+            &NodeMemory::new(Binder::default(), config.huge_pages),
+        )
     }
 
-    /// An empty shard whose series follow `rule`, its frozen blocks in
-    /// memory that `binder` binds to the shard's node.
-    pub(crate) fn on_node(rule: ShardRule, config: StorageConfig, binder: Binder) -> Self {
+    /// An empty shard whose series follow `rule`, its blocks in `node`'s
+    /// memory (which the node's shards share: see `arena`).
+    pub(crate) fn on_node(rule: ShardRule, config: StorageConfig, node: &NodeMemory) -> Self {
         let directory = Directory::new(rule);
-        let arena = Arena::new(binder, config.huge_pages);
+        let arena = Arena::new(node);
         ShardStorage {
             bytes: AtomicUsize::new(directory.bytes()),
             directory,

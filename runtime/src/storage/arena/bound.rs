@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::chunks::State;
+use super::huge::HugeChunks;
 use super::piece::Piece;
 pub(crate) use super::piece::{FrozenBlock, HotWords};
 use super::{mapped, piece_bytes, GRAIN, HEADER};
@@ -12,15 +13,15 @@ use crate::slot::Binder;
 /// Chunks are page aligned, so binding covers them whole.
 const PAGE: usize = 4096;
 /// An arena's first chunk; each next one is twice the last, up to
-/// [`MAX_CHUNK`] (a small index keeps a small arena), then
-/// [`HUGE_CHUNK`]s when the arena may use huge pages.
+/// [`MAX_CHUNK`] (a small index keeps a small arena), then slices of
+/// its node's [`HUGE_CHUNK`]s when the arena may use huge pages.
 const FIRST_CHUNK: usize = 4 * PAGE;
 /// 256 KiB: the largest chunk without huge pages, and the size of
 /// reserved ones.
 pub(super) const MAX_CHUNK: usize = 64 * PAGE;
-/// 2 MiB: the chunks after a [`MAX_CHUNK`] one when the arena may use
-/// huge pages (x86-64's and most of arm64's huge page size; where the
-/// kernel's is another, the advice is simply worth less).
+/// 2 MiB: the chunks a node slices for its shards' arenas when they may
+/// use huge pages (x86-64's and most of arm64's huge page size; where
+/// the kernel's is another, the advice is simply worth less).
 pub(super) const HUGE_CHUNK: usize = 512 * PAGE;
 /// The longest byte string a piece holds: a quarter of a
 /// [`MAX_CHUNK`] (a frozen block of 256 points takes at most about 4
@@ -46,9 +47,7 @@ const _: () = assert!(size_of::<Header>() == HEADER && align_of::<Header>() <= G
 const _: () = assert!(MAX_LEN <= u16::MAX as usize);
 
 pub(super) struct Shared {
-    binder: Binder,
-    /// Whether chunks after a [`MAX_CHUNK`] one are [`HUGE_CHUNK`]s.
-    huge_pages: bool,
+    node: NodeMemory,
     state: Mutex<State>,
 }
 
@@ -89,8 +88,9 @@ impl Drop for Shared {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         // What is given back was counted out then; `free_chunk` counts
         // every chunk out whole.
+        // Slices of the node's huge chunks are its to unmap, whole.
         mapped::taken_again(state.counted_out_bytes());
-        for (chunk, size) in state.chunks() {
+        for (chunk, size) in state.own_chunks() {
             // SAFETY: made by `new_chunk(size)`; the last piece
             // holding the arena is gone (each holds a count), so
             // nothing points into the chunk any more.
@@ -117,7 +117,7 @@ fn chunk_layout(size: usize) -> Layout {
 /// # Safety
 /// `chunk` came from `new_chunk(size)`, is given back once, and
 /// nothing reaches into it any more.
-unsafe fn free_chunk(chunk: NonNull<u8>, size: usize) {
+pub(super) unsafe fn free_chunk(chunk: NonNull<u8>, size: usize) {
     if mapped::MAPPED {
         // SAFETY: the caller's promise; `mapped::map(size)` made it.
         unsafe { mapped::unmap(chunk, size) }
@@ -149,18 +149,40 @@ impl std::fmt::Debug for Arena {
 impl Default for Arena {
     /// An arena on no node in particular (first touch places it).
     fn default() -> Self {
-        Arena::new(Binder::default(), false)
+        Arena::new(&NodeMemory::default())
+    }
+}
+
+/// What the arenas of one node's shards share: the binder of the node's
+/// memory and, when they may use huge pages, the node's [`HugeChunks`]
+/// (see `huge`). Clones share the huge chunks.
+#[derive(Clone, Default)]
+pub(crate) struct NodeMemory {
+    binder: Binder,
+    huge: Option<Arc<HugeChunks>>,
+}
+
+impl NodeMemory {
+    /// Memory that `binder` binds to its node, in huge pages past each
+    /// arena's first chunks when `huge_pages`.
+    pub(crate) fn new(binder: Binder, huge_pages: bool) -> Self {
+        let huge = huge_pages.then(|| Arc::new(HugeChunks::new(binder.clone())));
+        NodeMemory { binder, huge }
+    }
+
+    /// The node's huge chunks, if its arenas use huge pages.
+    #[cfg(test)]
+    pub(crate) fn huge_chunks(&self) -> Option<&HugeChunks> {
+        self.huge.as_deref()
     }
 }
 
 impl Arena {
-    /// An empty arena whose chunks `binder` binds to its node, in
-    /// huge pages past the first few when `huge_pages`.
-    pub(crate) fn new(binder: Binder, huge_pages: bool) -> Self {
+    /// An empty arena of a shard of `node`.
+    pub(crate) fn new(node: &NodeMemory) -> Self {
         Arena {
             shared: Arc::new(Shared {
-                binder,
-                huge_pages,
+                node: node.clone(),
                 state: Mutex::new(State::default()),
             }),
         }
@@ -219,7 +241,7 @@ impl Arena {
     pub(crate) fn reserve(&self, bytes: usize) -> usize {
         let reserved = reserved_size(bytes);
         for _ in 0..reserved / MAX_CHUNK {
-            let chunk = self.new_chunk(MAX_CHUNK);
+            let chunk = new_chunk(&self.shared.node.binder, MAX_CHUNK);
             for page in (0..MAX_CHUNK).step_by(PAGE) {
                 // SAFETY: `page < MAX_CHUNK`: inside the chunk, which
                 // nothing else reaches yet.
@@ -313,8 +335,8 @@ impl Arena {
     /// again from its start when nothing in it is live, or starting
     /// another: a reserved one (bound and touched ahead: no page fault),
     /// else one given back, else a new one (twice the largest so far, up
-    /// to [`MAX_CHUNK`], then [`HUGE_CHUNK`]s when the arena may use huge
-    /// pages). Hot and frozen blocks share chunks: carving them apart (two
+    /// to [`MAX_CHUNK`], then slices of the node's [`HUGE_CHUNK`]s when
+    /// the arena may use huge pages). Hot and frozen blocks share chunks: carving them apart (two
     /// chunks being carved) changed neither shape's bytes a point in the
     /// bench (9.5 and 19.7) and doubled a small index's chunks. Returns
     /// the piece and its chunk's index, and the lock.
@@ -336,11 +358,12 @@ impl Arena {
             if let Some(chunk) = state.reserved.pop() {
                 // A MAX_CHUNK: every piece fits.
                 state.reserved_started += MAX_CHUNK;
-                state.carve_new(chunk, MAX_CHUNK);
+                state.carve_new(chunk, MAX_CHUNK, false);
             } else if !state.carve_given_back(size) {
+                let node = &self.shared.node;
+                let huge = node.huge.as_ref().filter(|_| state.largest >= MAX_CHUNK);
                 let mut next = match state.largest {
                     0 => FIRST_CHUNK,
-                    s if s >= MAX_CHUNK && self.shared.huge_pages => HUGE_CHUNK,
                     s => (2 * s).min(MAX_CHUNK),
                 };
                 // A piece is at most a quarter of a MAX_CHUNK.
@@ -348,10 +371,13 @@ impl Arena {
                     next *= 2;
                 }
                 drop(state);
-                let chunk = self.new_chunk(next);
+                let (chunk, sliced) = match huge {
+                    Some(huge) => (huge.slice(), true),
+                    None => (new_chunk(&node.binder, next), false),
+                };
                 state = self.shared.state();
                 state.stop_carving();
-                state.carve_new(chunk, next);
+                state.carve_new(chunk, next, sliced);
             }
         }
         let carved = state
@@ -361,35 +387,33 @@ impl Arena {
     }
 }
 
-impl Arena {
-    /// `size` bytes of fresh memory (a page multiple), bound to the
-    /// arena's node before anything touches it, so that whoever writes
-    /// a piece of it, its pages are on the node; advised huge pages
-    /// first when it is a [`HUGE_CHUNK`].
-    fn new_chunk(&self, size: usize) -> NonNull<u8> {
-        let layout = chunk_layout(size);
-        let raw = if mapped::MAPPED {
-            mapped::map(size)
-        } else {
-            // SAFETY: the layout's size is not zero.
-            unsafe { alloc::alloc(layout) }
-        };
-        let Some(chunk) = NonNull::new(raw) else {
-            alloc::handle_alloc_error(layout)
-        };
-        // A handle keeps its length in the top 16 bits of a 64-bit
-        // pointer (`piece`), and takes them off to reach the piece: the
-        // chunk must lie below 2^48, as user space does on x86-64 and
-        // arm64 Linux unless asked for more.
-        assert!(
-            usize::BITS < 64 || (chunk.as_ptr() as u64 + size as u64) >> 48 == 0,
-            "an arena chunk mapped above 2^48, where handles cannot tag it"
-        );
-        // SAFETY: `chunk` is `size` bytes, allocated just now.
-        let area = unsafe { std::slice::from_raw_parts(chunk.as_ptr(), size) };
-        self.shared.binder.bind(area);
-        chunk
-    }
+/// `size` bytes of fresh memory (a page multiple), bound by `binder`
+/// to its node before anything touches it, so that whoever writes a
+/// piece of it, its pages are on the node; advised huge pages first
+/// when it is a [`HUGE_CHUNK`].
+pub(super) fn new_chunk(binder: &Binder, size: usize) -> NonNull<u8> {
+    let layout = chunk_layout(size);
+    let raw = if mapped::MAPPED {
+        mapped::map(size)
+    } else {
+        // SAFETY: the layout's size is not zero.
+        unsafe { alloc::alloc(layout) }
+    };
+    let Some(chunk) = NonNull::new(raw) else {
+        alloc::handle_alloc_error(layout)
+    };
+    // A handle keeps its length in the top 16 bits of a 64-bit
+    // pointer (`piece`), and takes them off to reach the piece: the
+    // chunk must lie below 2^48, as user space does on x86-64 and
+    // arm64 Linux unless asked for more.
+    assert!(
+        usize::BITS < 64 || (chunk.as_ptr() as u64 + size as u64) >> 48 == 0,
+        "an arena chunk mapped above 2^48, where handles cannot tag it"
+    );
+    // SAFETY: `chunk` is `size` bytes, allocated just now.
+    let area = unsafe { std::slice::from_raw_parts(chunk.as_ptr(), size) };
+    binder.bind(area);
+    chunk
 }
 
 /// Bytes [`Arena::reserve`] takes for `bytes`: the whole chunks of

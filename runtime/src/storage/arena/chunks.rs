@@ -20,9 +20,8 @@ use super::bound::MAX_LEN;
 use super::{mapped, GRAIN, HEADER};
 
 /// A piece's chunk index when its chunk is not counted (the first
-/// 65,535 chunks are, indices 0 to 65,534: 128 GiB of 2 MiB chunks a
-/// shard, 16 GiB of 256 KiB ones without huge pages): such a chunk is
-/// never given back.
+/// 65,535 chunks are, indices 0 to 65,534: 16 GiB of 256 KiB chunks or
+/// slices a shard): such a chunk is never given back.
 pub(super) const UNTRACKED: u16 = u16::MAX;
 
 /// Stale entries tolerated before the free lists are swept: at least
@@ -45,6 +44,9 @@ struct Chunk {
     /// Counted out of the mapped bytes when given back (its pages were
     /// returned: `madvise` did not refuse).
     counted_out: bool,
+    /// A slice of the node's huge chunks (`huge`), which the node
+    /// unmaps, not the arena.
+    sliced: bool,
 }
 
 /// A free piece: where, and the chunk generation it was freed in.
@@ -180,8 +182,9 @@ impl State {
         true
     }
 
-    /// Carves `start` (`size` bytes, new or reserved) from now on.
-    pub(super) fn carve_new(&mut self, start: NonNull<u8>, size: usize) {
+    /// Carves `start` (`size` bytes, new or reserved, or a slice of the
+    /// node's huge chunks when `sliced`) from now on.
+    pub(super) fn carve_new(&mut self, start: NonNull<u8>, size: usize, sliced: bool) {
         self.chunks.push(Chunk {
             start,
             size,
@@ -189,6 +192,7 @@ impl State {
             free: 0,
             generation: 0,
             counted_out: false,
+            sliced,
         });
         self.largest = self.largest.max(size);
         self.carving = Some(self.chunks.len() - 1);
@@ -297,6 +301,13 @@ impl State {
     /// starts, and its size.
     pub(super) fn chunks(&self) -> impl Iterator<Item = (NonNull<u8>, usize)> + '_ {
         self.chunks.iter().map(|c| (c.start, c.size))
+    }
+
+    /// The chunks the arena made itself (not slices of its node's huge
+    /// chunks): those it frees.
+    pub(super) fn own_chunks(&self) -> impl Iterator<Item = (NonNull<u8>, usize)> + '_ {
+        let own = self.chunks.iter().filter(|c| !c.sliced);
+        own.map(|c| (c.start, c.size))
     }
 
     /// Bytes of the chunks given back now.

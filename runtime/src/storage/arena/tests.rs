@@ -189,51 +189,72 @@ fn a_block_longer_than_a_piece_holds_is_refused() {
 }
 
 #[test]
-fn an_arena_for_huge_pages_takes_aligned_2_mib_chunks_after_its_first_ones() {
+fn arenas_for_huge_pages_share_their_nodes_2_mib_chunks_in_slices() {
     // Blocks of MAX_LEN bytes until 640 KiB of them: past the chunks
     // that double up to 256 KiB (64 + 128 + 256 KiB for pieces this
-    // long).
-    let fill = |arena: &Arena| -> Vec<FrozenBlock> {
+    // long, 7 of them), into a slice (3 more).
+    let fill = |arena: &Arena, salt: u8| -> Vec<FrozenBlock> {
         (0..(640 << 10) / MAX_LEN)
-            .map(|i| arena.alloc(&bytes(MAX_LEN, i as u8)))
+            .map(|i| arena.alloc(&bytes(MAX_LEN, i as u8 ^ salt)))
             .collect()
     };
-    let huge = Arena::new(crate::slot::Binder::default(), true);
-    let blocks = fill(&huge);
-    let sizes = huge.chunk_sizes();
-    let first_huge = sizes
-        .iter()
-        .position(|&s| s == HUGE_CHUNK)
-        .expect("a huge chunk after 640 KiB of blocks");
-    assert!(
-        sizes[..first_huge].iter().all(|&s| s <= MAX_CHUNK)
-            && sizes[first_huge - 1] == MAX_CHUNK
-            && sizes[first_huge..].iter().all(|&s| s == HUGE_CHUNK),
-        "{sizes:?}"
-    );
-    // Every block in a huge chunk sits in one 2 MiB-aligned chunk.
-    let aligned = huge.chunk_starts(HUGE_CHUNK);
-    assert!(!aligned.is_empty());
-    assert!(
-        aligned.iter().all(|&at| at % HUGE_CHUNK == 0),
-        "{aligned:?}"
-    );
-    for (i, block) in blocks.iter().enumerate() {
-        assert_eq!(&**block, &bytes(MAX_LEN, i as u8)[..]);
+    let node = NodeMemory::new(crate::slot::Binder::default(), true);
+    let (one, two) = (Arena::new(&node), Arena::new(&node));
+    let (blocks_one, blocks_two) = (fill(&one, 0), fill(&two, 0x5a));
+    // Each arena: small chunks doubling to MAX_CHUNK, then slices of
+    // MAX_CHUNK; none has a 2 MiB chunk of its own.
+    for arena in [&one, &two] {
+        let sizes = arena.chunk_sizes();
+        assert!(
+            sizes.windows(2).all(|w| w[0] <= w[1]) && sizes.iter().all(|&s| s <= MAX_CHUNK),
+            "{sizes:?}"
+        );
+        assert_eq!(
+            sizes.iter().filter(|&&s| s == MAX_CHUNK).count(),
+            2,
+            "{sizes:?}"
+        );
     }
+    // Both arenas' slices (one each, after a MAX_CHUNK of their own)
+    // lie in the node's one huge chunk, 2 MiB aligned: what the node maps
+    // past the arenas' own chunks is one huge chunk, not one an arena.
+    let huge = node.huge_chunks().expect("huge pages on").starts();
+    assert_eq!(huge.len(), 1, "{huge:?}");
+    assert_eq!(huge[0] % HUGE_CHUNK, 0, "{huge:?}");
+    let in_huge = |arena: &Arena| {
+        let starts = arena.chunk_starts(MAX_CHUNK);
+        starts
+            .iter()
+            .filter(|&&at| (huge[0]..huge[0] + HUGE_CHUNK).contains(&at))
+            .count()
+    };
+    assert_eq!((in_huge(&one), in_huge(&two)), (1, 1));
+    for (salt, blocks) in [(0, &blocks_one), (0x5a, &blocks_two)] {
+        for (i, block) in blocks.iter().enumerate() {
+            assert_eq!(&**block, &bytes(MAX_LEN, i as u8 ^ salt)[..]);
+        }
+    }
+    // Chunks emptied are given back and carved again (the slice being
+    // carved too) before the node slices another (Miri checks the
+    // layouts when the arenas and then the node's chunk go).
+    drop(blocks_two);
+    assert_eq!(two.given_back_bytes(), (64 + 128 + 256) << 10);
+    let again = fill(&two, 0xa5);
+    assert_eq!(node.huge_chunks().unwrap().starts().len(), 1);
+    assert_eq!(&*again[7], &bytes(MAX_LEN, 7 ^ 0xa5)[..]);
     // Without huge pages the chunks stop growing at MAX_CHUNK.
     let plain = Arena::default();
-    let _blocks = fill(&plain);
+    let _blocks = fill(&plain, 0);
     assert_eq!(plain.chunk_sizes().iter().max(), Some(&MAX_CHUNK));
-    // Reserved chunks (MAX_CHUNK, touched ahead) come first, then huge
-    // ones; dropped, each goes back as it was made (Miri checks the
-    // layouts).
-    let reserved = Arena::new(crate::slot::Binder::default(), true);
+    // Reserved chunks (MAX_CHUNK, touched ahead) come first, then
+    // slices; dropped, each goes back as it was made.
+    let node = NodeMemory::new(crate::slot::Binder::default(), true);
+    let reserved = Arena::new(&node);
     assert_eq!(reserved.reserve(MAX_CHUNK), MAX_CHUNK);
-    let _blocks = fill(&reserved);
+    let _blocks = fill(&reserved, 0);
     assert_eq!(reserved.chunk_sizes()[0], MAX_CHUNK);
-    assert_eq!(reserved.chunk_sizes().last(), Some(&HUGE_CHUNK));
     assert_eq!(reserved.reserved_left(), 0);
+    assert_eq!(node.huge_chunks().unwrap().starts().len(), 1);
 }
 
 #[test]
