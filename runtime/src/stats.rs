@@ -87,7 +87,8 @@ pub struct NodeStats {
     pub blocked: Duration,
     /// Times a writer needing a slot for this node found the
     /// [memory budget](crate::Builder::memory_budget) spent (it then had
-    /// retention catch up, and failed or waited).
+    /// retention catch up, and failed or waited); counted when found, so
+    /// it also counts writers waiting now.
     pub memory_waits: u64,
     /// Total time those writers spent on it: the catch-up, and waiting
     /// for memory ([`Builder::wait_for_memory`](crate::Builder::wait_for_memory)).

@@ -58,9 +58,11 @@ impl Pipelines {
         if let Some(budget) = self.memory_budget {
             if self.memory_used() >= budget {
                 let started = Instant::now();
-                let made = self.make_room(budget);
+                // Counted when found spent, before the wait: a thread
+                // watching the stats can tell that a writer waits.
                 let c = &self.nodes[node].counters;
                 c.memory_waits.fetch_add(1, Ordering::Relaxed);
+                let made = self.make_room(budget);
                 c.memory_blocked_ns
                     .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 made?;
