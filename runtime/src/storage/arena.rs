@@ -34,13 +34,16 @@
 //! one with none left (but the chunk being carved) is given back to the
 //! system and carved again before a new chunk is mapped (`chunks`: why,
 //! and how its stale free entries are told apart). The bookkeeping is
-//! under one mutex, which readers take too (they free blocks when they
-//! collect epoch garbage), so its system calls run outside it: a chunk's
-//! pages are returned (`madvise`) after the lock is let go, by whoever
-//! emptied it, and a new chunk is mapped and bound before the merge takes
-//! the lock back; neither a merge nor a reader waits on the other's
-//! system calls. The chunks are unmapped when the arena and every piece
-//! are gone (an arena with live pieces is kept alive by them). Memory freed in chunks that still hold
+//! under one mutex (`shared`), which a thread freeing a block never waits
+//! for: any thread frees blocks (readers and merges of any shard, when
+//! they collect epoch garbage), so a freed piece goes on a lock-free stack
+//! that whoever holds the mutex next puts on the free lists. Its system
+//! calls run outside it too: a chunk's pages are returned (`madvise`)
+//! after the lock is let go, by whoever emptied it, and a new chunk is
+//! mapped and bound before the merge takes the lock back; neither a
+//! merge nor a reader waits on the other's system calls. The chunks are
+//! unmapped when the arena and every piece are gone (an arena with live
+//! pieces is kept alive by them). Memory freed in chunks that still hold
 //! live pieces (by retention, or a hot block replaced) is reused by later
 //! blocks of the shard, not returned.
 //!
@@ -112,6 +115,8 @@ mod huge;
 mod mapped;
 #[cfg(not(any(loom, shuttle)))]
 mod piece;
+#[cfg(not(any(loom, shuttle)))]
+mod shared;
 
 #[cfg(any(loom, shuttle))]
 mod plain {

@@ -1,12 +1,12 @@
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use super::chunks::State;
 use super::huge::HugeChunks;
 use super::piece::Piece;
 pub(crate) use super::piece::{FrozenBlock, HotWords};
+use super::shared::{Shared, StateGuard};
 use super::{mapped, piece_bytes, GRAIN, HEADER};
 use crate::slot::Binder;
 
@@ -45,64 +45,6 @@ pub(super) struct Header {
 
 const _: () = assert!(size_of::<Header>() == HEADER && align_of::<Header>() <= GRAIN);
 const _: () = assert!(MAX_LEN <= u16::MAX as usize);
-
-pub(super) struct Shared {
-    node: NodeMemory,
-    state: Mutex<State>,
-}
-
-// SAFETY: `State`'s pointers are to chunks this arena owns, started or
-// reserved (allocated in `new_chunk`, freed in `drop` only), and to
-// free pieces in them, which no handle reaches any more; they are read
-// and written under the mutex only. `Binder` is `Send + Sync`.
-unsafe impl Send for Shared {}
-// SAFETY: as above: all shared mutable state is behind the mutex.
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    pub(super) fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock (none is expected: every index
-        // is one the state made) can leave a count off by one, which only
-        // keeps a chunk from being given back: never a piece handed out
-        // twice, as the lists and chunks stay well formed.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Returns the pages of chunks emptied under the lock (from
-    /// `State::take_emptied`) to the system, outside it, then lets the
-    /// merge carve them again.
-    pub(super) fn return_emptied(&self, emptied: Vec<(usize, NonNull<u8>, usize)>) {
-        for (c, start, size) in emptied {
-            // SAFETY: no piece of the chunk is handed out, its free
-            // entries are stale (never handed out again), and it is on no
-            // list the merge carves from until `returned`: nothing reads
-            // or writes its memory meanwhile.
-            let counted_out = unsafe { mapped::give_back(start, size) };
-            self.state().returned(c, counted_out);
-        }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        // What is given back was counted out then; `free_chunk` counts
-        // every chunk out whole.
-        // Slices of the node's huge chunks are its to unmap, whole.
-        mapped::taken_again(state.counted_out_bytes());
-        for (chunk, size) in state.own_chunks() {
-            // SAFETY: made by `new_chunk(size)`; the last piece
-            // holding the arena is gone (each holds a count), so
-            // nothing points into the chunk any more.
-            unsafe { free_chunk(chunk, size) };
-        }
-        for &chunk in &state.reserved {
-            // SAFETY: made by `new_chunk(MAX_CHUNK)` in `reserve`, and
-            // never handed out (no piece is in it).
-            unsafe { free_chunk(chunk, MAX_CHUNK) };
-        }
-    }
-}
 
 /// A chunk's layout where the allocator makes chunks (Miri, outside
 /// Linux): page aligned, or huge-page aligned when it is a
@@ -181,10 +123,7 @@ impl Arena {
     /// An empty arena of a shard of `node`.
     pub(crate) fn new(node: &NodeMemory) -> Self {
         Arena {
-            shared: Arc::new(Shared {
-                node: node.clone(),
-                state: Mutex::new(State::default()),
-            }),
+            shared: Arc::new(Shared::new(node.clone())),
         }
     }
 
@@ -223,8 +162,20 @@ impl Arena {
 
     /// Test hook: `f` on the arena's state, under its lock.
     #[cfg(test)]
-    pub(super) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+    pub(super) fn with_state<R>(&self, f: impl FnOnce(&mut super::chunks::State) -> R) -> R {
         f(&mut self.shared.state())
+    }
+
+    /// Bytes of the chunk being carved (0: none).
+    #[cfg(test)]
+    pub(crate) fn carving_size(&self) -> usize {
+        self.shared.state().carving_size()
+    }
+
+    /// Whether no freed piece waits on the returned stack.
+    #[cfg(test)]
+    pub(crate) fn nothing_returned_pending(&self) -> bool {
+        self.shared.nothing_returned_pending()
     }
 
     /// Bytes of chunks given back to the system now.
@@ -304,15 +255,15 @@ impl Arena {
             "a block of {len} bytes is longer than the {MAX_LEN} a piece holds"
         );
         let size = piece_bytes(len);
-        let (piece, chunk, emptied) = {
+        // The guard's drop returns emptied chunks' pages (outside the
+        // lock) and puts back pieces returned meanwhile.
+        let (piece, chunk) = {
             let mut state = self.shared.state();
-            let ((piece, chunk), mut state) = match state.take_free(size) {
-                Some(reused) => (reused, state),
-                None => self.carve(state, size),
-            };
-            (piece, chunk, state.take_emptied())
+            match state.take_free(size) {
+                Some(reused) => reused,
+                None => self.carve(state, size).0,
+            }
         };
-        self.shared.return_emptied(emptied);
         let header = Header {
             refs: AtomicU32::new(1),
             len: u16::try_from(len).expect("MAX_LEN fits in u16"),
@@ -321,9 +272,10 @@ impl Arena {
         };
         // SAFETY: `piece` is `size` bytes of a chunk of this arena,
         // GRAIN-aligned, that no handle reaches: carved just now, or
-        // popped from the free list, where the last handle's drop put
-        // it (after its count reached zero, `Acquire`); the mutex
-        // orders that drop's reads before these writes. `size` holds
+        // popped from the free list, where it was put after the last
+        // handle's drop (its count reached zero, `Acquire`, then the
+        // returned stack's `Release` push and `Acquire` take, under the
+        // mutex): that drop's reads happen before these writes. `size` holds
         // the header and `len` bytes.
         unsafe {
             piece.cast::<Header>().as_ptr().write(header);
@@ -347,9 +299,9 @@ impl Arena {
     /// chunk is started meanwhile (were one, it would be stopped).
     fn carve<'a>(
         &'a self,
-        mut state: MutexGuard<'a, State>,
+        mut state: StateGuard<'a>,
         size: usize,
-    ) -> ((NonNull<u8>, u16), MutexGuard<'a, State>) {
+    ) -> ((NonNull<u8>, u16), StateGuard<'a>) {
         if let Some(carved) = state.carve(size) {
             return (carved, state);
         }

@@ -340,6 +340,12 @@ impl State {
         (self.entries, self.free.iter().map(Vec::capacity).sum())
     }
 
+    /// Bytes of the chunk being carved (0: none).
+    #[cfg(test)]
+    pub(super) fn carving_size(&self) -> usize {
+        self.carving.map_or(0, |c| self.chunks[c].size)
+    }
+
     /// Bytes the chunk being carved has left.
     #[cfg(test)]
     pub(super) fn carving_room(&self) -> usize {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::bound::Header;
-use super::{piece_bytes, HEADER};
+use super::HEADER;
 
 /// One handle to a piece of an arena, reference counted like an `Arc`.
 ///
@@ -124,18 +124,14 @@ impl Drop for Piece {
         // Every other handle's reads happen before the piece is reused
         // (`Release` above, `Acquire` here, as `Arc::drop`).
         std::sync::atomic::fence(Ordering::Acquire);
-        let header = self.header();
-        let size = piece_bytes(header.len as usize);
         // SAFETY: the pointer came from `Arc::into_raw` in
         // `Arena::piece`, and this is the piece's last handle: the
         // count it carried is given back here, once.
-        let arena = unsafe { Arc::from_raw(header.arena) };
-        let emptied = {
-            let mut state = arena.state();
-            state.put(self.start(), size, header.chunk);
-            state.take_emptied()
-        };
-        arena.return_emptied(emptied);
+        let arena = unsafe { Arc::from_raw(self.header().arena) };
+        // SAFETY: the piece is the arena's, this was its last handle
+        // (every other's accesses happen before: the fence above), and
+        // no reference to its header is held any more.
+        unsafe { arena.give_back_piece(self.start()) };
     }
 }
 

@@ -169,6 +169,80 @@ fn blocks_dropped_on_other_threads_return_to_the_arena() {
 }
 
 #[test]
+fn a_piece_freed_while_the_lock_is_held_is_put_back_when_it_is_let_go() {
+    let arena = Arena::default();
+    let block = arena.alloc(&bytes(64, 9));
+    let at = block.as_ptr() as usize;
+    let freed = arena.with_state(|_| {
+        // The lock is held here: the drop on another thread cannot take
+        // it, and leaves the piece on the returned stack.
+        std::thread::scope(|s| s.spawn(move || drop(block)).join().unwrap());
+        !arena.nothing_returned_pending()
+    });
+    assert!(
+        freed,
+        "the piece waited on the stack while the lock was held"
+    );
+    assert!(
+        arena.nothing_returned_pending(),
+        "letting go of the lock put the piece back"
+    );
+    assert_eq!(
+        arena.alloc(&bytes(64, 1)).as_ptr() as usize,
+        at,
+        "and it is reused"
+    );
+}
+
+#[test]
+fn pieces_freed_on_many_threads_while_the_merge_allocates_all_come_back() {
+    // Freed while the merge holds the lock, a piece waits on the returned
+    // stack; none may be left there once every thread is done (its chunk
+    // would never be given back, nor the piece handed out again).
+    let arena = Arena::default();
+    let (threads, per) = if cfg!(miri) { (3, 24) } else { (4, 4000) };
+    let blocks: Vec<Vec<FrozenBlock>> = (0..threads)
+        .map(|t| {
+            let t = t as u8;
+            (0..per)
+                .map(|i| arena.alloc(&bytes(200, t ^ i as u8)))
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (t, mine) in blocks.into_iter().enumerate() {
+            s.spawn(move || {
+                for (i, b) in mine.into_iter().enumerate().rev() {
+                    assert_eq!(&*b, &bytes(200, t as u8 ^ i as u8)[..]);
+                    drop(b);
+                }
+            });
+        }
+        // The merge, meanwhile: blocks of two sizes, each freed at once.
+        let arena = &arena;
+        s.spawn(move || {
+            for i in 0..per {
+                let len = if i % 2 == 0 { 200 } else { 120 };
+                let block = arena.alloc(&bytes(len, i as u8));
+                assert_eq!(&*block, &bytes(len, i as u8)[..]);
+            }
+        });
+    });
+    assert!(
+        arena.nothing_returned_pending(),
+        "a freed piece was left on the stack"
+    );
+    // Nothing is handed out: every chunk but the one being carved was
+    // given back.
+    assert_eq!(
+        arena.given_back_bytes() + arena.carving_size(),
+        arena.chunk_bytes(),
+        "{:?}",
+        arena.chunk_sizes()
+    );
+}
+
+#[test]
 fn the_length_in_the_pointer_is_the_headers() {
     let arena = Arena::default();
     for len in [0, 1, 100, 4096, MAX_LEN] {
