@@ -34,10 +34,12 @@
 //! one with none left (but the chunk being carved) is given back to the
 //! system and carved again before a new chunk is mapped (`chunks`: why,
 //! and how its stale free entries are told apart). The bookkeeping is
-//! under one mutex (`shared`), which a thread freeing a block never waits
-//! for: any thread frees blocks (readers and merges of any shard, when
-//! they collect epoch garbage), so a freed piece goes on a lock-free stack
-//! that whoever holds the mutex next puts on the free lists. Its system
+//! under one mutex (`shared`), which a thread freeing a block does not
+//! wait for to put the block back: any thread frees blocks (readers and
+//! merges of any shard, when they collect epoch garbage), so a freed piece
+//! goes on a lock-free stack that whoever holds the mutex next puts on
+//! the free lists (only a thread whose piece emptied a chunk takes the
+//! mutex once more, after returning the chunk's pages). Its system
 //! calls run outside it too: a chunk's pages are returned (`madvise`)
 //! after the lock is let go, by whoever emptied it, and a new chunk is
 //! mapped and bound before the merge takes the lock back; neither a
@@ -85,9 +87,10 @@ static MAPPED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 
 /// Bytes of memory numatree maps itself now, in this process, outside
 /// the global allocator: the chunks hot and frozen blocks are carved from
-/// (16 KiB to 2 MiB each, counted whole from their mapping to their
-/// unmapping, a node's 2 MiB ones whoever carves them, less the chunks given back to the system meanwhile, whose
-/// pages it no longer holds; Linux only, 0 elsewhere). A program that
+/// (16 KiB to 2 MiB each, a node's 2 MiB ones sliced for its shards,
+/// counted whole from their mapping to their unmapping, less the chunks
+/// and slices given back to the system meanwhile, whose pages it no
+/// longer holds; Linux only, 0 elsewhere). A program that
 /// counts its heap through the allocator adds this to see all of it.
 pub fn mapped_bytes() -> usize {
     MAPPED_BYTES.load(std::sync::atomic::Ordering::Relaxed)

@@ -39,7 +39,9 @@ pub(super) struct Header {
     /// one past the first 65,534, never given back).
     pub(super) chunk: u16,
     /// The arena the piece returns to: one strong count of its `Arc`,
-    /// taken when the piece was handed out (`Arc::into_raw`).
+    /// taken when the piece was handed out (`Arc::into_raw`). Once the
+    /// piece's last handle is gone and it waits on the arena's returned
+    /// stack (`shared`), the next piece on the stack instead.
     pub(super) arena: *const Shared,
 }
 
@@ -323,13 +325,16 @@ impl Arena {
                     next *= 2;
                 }
                 drop(state);
-                let (chunk, sliced) = match huge {
-                    Some(huge) => (huge.slice(), true),
-                    None => (new_chunk(&node.binder, next), false),
+                // A slice is MAX_CHUNK bytes whatever `next` says: the
+                // arena must never carve (or give back) past it, into
+                // another arena's slice of the same huge chunk.
+                let (chunk, size, sliced) = match huge {
+                    Some(huge) => (huge.slice(), MAX_CHUNK, true),
+                    None => (new_chunk(&node.binder, next), next, false),
                 };
                 state = self.shared.state();
                 state.stop_carving();
-                state.carve_new(chunk, next, sliced);
+                state.carve_new(chunk, size, sliced);
             }
         }
         let carved = state

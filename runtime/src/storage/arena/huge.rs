@@ -9,7 +9,12 @@
 //! huge pages, bound to the node before their first touch) and hands its
 //! shards' arenas [`MAX_CHUNK`] slices of them: a page walk still ends in
 //! a huge page, and what a node leaves unused is at most one huge chunk's
-//! slices, plus each arena's own last slice.
+//! slices, plus the rest of the slice each arena is carving.
+//!
+//! Arenas go with their node (the node's shards are dropped together), so
+//! a dropped arena's slices are not handed out again. A shard built on its
+//! own (`ShardStorage::new`: tests, and a `Default` shard) has huge chunks
+//! of its own, and so up to one partly used 2 MiB chunk.
 //!
 //! An arena treats a slice as one of its chunks (it counts the slice's
 //! pieces, and gives its pages back to the system when it empties: a

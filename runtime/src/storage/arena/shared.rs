@@ -21,6 +21,16 @@
 //! least one sees the other's write (the fences are totally ordered): the
 //! holder sees the piece, or the pusher's `try_lock` sees the mutex free
 //! (and takes it, unless a third thread did, which then looks in turn).
+//! This takes `try_lock` to fail only when the mutex is held, and letting
+//! go to be an atomic store: std's mutex on Linux (a futex word, a
+//! compare-exchange and a swap) is both; were a `try_lock` to fail
+//! spuriously, a piece would wait on the stack until the next lock
+//! (`Shared::drop` checks in debug builds that none is left).
+//!
+//! Whoever holds the mutex puts back every piece pushed meanwhile, and
+//! loops while more come: under a steady stream of frees one thread may
+//! put back others' pieces for a while (the trade of combining their
+//! work under one lock instead of having each wait for it).
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicPtr, Ordering};
@@ -38,10 +48,11 @@ pub(in crate::storage::arena) struct Shared {
     returned: AtomicPtr<u8>,
 }
 
-// SAFETY: `State`'s pointers are to chunks this arena owns, started or
-// reserved (allocated in `new_chunk`, freed in `drop` only), and to
-// free pieces in them, which no handle reaches any more; they are read
-// and written under the mutex only. `returned` links pieces no handle
+// SAFETY: `State`'s pointers are to chunks this arena carves, started or
+// reserved (allocated in `new_chunk` and freed in `drop` only, or slices
+// of the node's huge chunks, which the node frees after every arena of
+// it), and to free pieces in them, which no handle reaches any more;
+// they are read and written under the mutex only. `returned` links pieces no handle
 // reaches, read only by whoever takes the whole stack. `NodeMemory` is
 // `Send + Sync`.
 unsafe impl Send for Shared {}
@@ -216,8 +227,13 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Pieces still on the stack are in the chunks freed below: the
-        // stack is simply forgotten.
+        // No piece waits on the stack: whoever pushed one then tried the
+        // lock, or its holder looked (module docs). Were one left, it is
+        // in a chunk freed below or by the node: nothing reads it.
+        debug_assert!(
+            self.returned.get_mut().is_null(),
+            "a freed piece was left on the returned stack"
+        );
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         // What is given back was counted out then; `free_chunk` counts
         // every chunk out whole. Slices of the node's huge chunks are its
