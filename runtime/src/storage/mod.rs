@@ -340,8 +340,10 @@ impl ShardStorage {
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
             let merged = directory.current(id, |current| {
-                let merged =
-                    merge::merge(current, &run[kept..end], &mut reserve, self.config.freeze);
+                let run = &run[kept..end];
+                let merged = merge::append_short(current, run, &mut reserve).unwrap_or_else(|| {
+                    merge::merge(current, run, &mut reserve, self.config.freeze)
+                });
                 if let Some(version) = &merged.version {
                     change.replace(current.map(series::Series::footprint), version.footprint());
                 }

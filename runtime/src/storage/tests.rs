@@ -189,6 +189,69 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
 
 /// A shard of a one-shard plan that freezes blocks or not, keeping
 /// everything.
+#[test]
+fn short_series_appended_on_the_fast_path_end_as_the_general_merge_leaves_them() {
+    // Two shards merge the same runs, one with `append_short` and one
+    // without: they must hold the same points and count the same bytes
+    // after every run. Series `s` gains `s % 4` points a run (a fourth of
+    // them none), so the short ones regrow through the size classes at
+    // different rates and the longest pass `MAX_POINTS` (the general
+    // merge's); every fifth run brings series divisible by 7 a late
+    // point and a new value for their first one.
+    use std::collections::BTreeMap;
+    for freeze in [true, false] {
+        let fast = shard(freeze);
+        let general = shard(freeze);
+        lock(&general.reserve).general_merge_only = true;
+        let mut oracle = BTreeMap::new();
+        let mut next = [0i64; 64];
+        for round in 0..200u64 {
+            let mut run = Vec::new();
+            for (s, next_ts) in next.iter_mut().enumerate() {
+                let series = s as u32;
+                let value = |ts: i64| (ts as u64 ^ round).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                if round % 5 == 4 && s % 7 == 0 && *next_ts > 2 {
+                    run.push(Record::new(series, 0, value(-1)));
+                    run.push(Record::new(series, 2 * *next_ts - 1, value(0)));
+                }
+                for _ in 0..s % 4 {
+                    run.push(Record::new(series, 2 * *next_ts, value(*next_ts)));
+                    *next_ts += 1;
+                }
+            }
+            run.sort_by_key(|r| (r.key.series, r.key.ts));
+            run.dedup_by_key(|r| (r.key.series, r.key.ts));
+            for r in &run {
+                oracle.insert((r.key.series, r.key.ts), r.value);
+            }
+            let (a, b) = (fast.merge_run(&run), general.merge_run(&run));
+            assert_eq!(
+                (a.inserted, a.replaced),
+                (b.inserted, b.replaced),
+                "run {round}"
+            );
+            assert_eq!(
+                fast.bytes(),
+                general.bytes(),
+                "run {round}, freeze {freeze}"
+            );
+            assert_eq!(fast.validate(), Ok(oracle.len()), "run {round}");
+            assert_eq!(general.validate(), Ok(oracle.len()), "run {round}");
+        }
+        for (&(series, ts), &value) in &oracle {
+            assert_eq!(fast.get(series, ts), Some(value), "{series} at {ts}");
+        }
+        assert_eq!(
+            fast.get(1, 1),
+            None,
+            "odd timestamps are only ever late ones"
+        );
+        let took = lock(&fast.reserve).short_appends;
+        assert!(took > 1_000, "the fast path took {took} runs");
+        assert_eq!(lock(&general.reserve).short_appends, 0);
+    }
+}
+
 fn shard(freeze: bool) -> ShardStorage {
     ShardStorage::new(
         ShardRule::new(1, 1),

@@ -198,6 +198,14 @@ impl Series {
         }
     }
 
+    /// The block of a short series' version (see [`Series::short_block`]),
+    /// as the block its merge fills.
+    #[inline]
+    pub(crate) fn short_tail(&self) -> Option<&Block> {
+        self.short_block()?;
+        Some(&self.hot[0].words)
+    }
+
     /// The version of a short series whose block is `words` (published,
     /// at least one point; see [`Series::short_block`]).
     #[inline]
