@@ -11,13 +11,12 @@
 //! version shares the old one's frozen run, the blocks it froze appended
 //! in place (`series::run`); otherwise it is rebuilt.
 //!
-//! A short series gaining points after its last (most runs of an index of
-//! many short series: a slot holds a point or two of each) takes a fast
-//! path, `append_short`, that writes the block core's merge would end
-//! with, and nothing else: onto the series' block in place when the points
-//! fit, else into a new block of the size class they need. On the bench's
-//! 1,000,000 x 10 shape it took insert from 6.4-9.1 to 7.4-11.8 Mops/s
-//! with 1 writer (BENCHMARKS.md).
+//! Most runs only append: points after the series' last, onto its newest
+//! block (a long series' tail between two freezes; a short series' block,
+//! or one regrown a size class up). Those take a fast path, `append_fast`,
+//! that writes what core's merge would end with and nothing else: no index
+//! draft, no thawing checks, no version build (measured in BENCHMARKS.md,
+//! "A fast path for appends").
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
 use numatree_core::{
@@ -56,12 +55,12 @@ pub(crate) struct Reserve {
     /// Negative control for the model tests (see `Spare::take_held`).
     #[cfg(test)]
     pub(crate) mutant_reuse_held: bool,
-    /// Tests: every run through the general merge (no `append_short`),
+    /// Tests: every run through the general merge (no `append_fast`),
     /// and how many runs took the fast path.
     #[cfg(test)]
     pub(crate) general_merge_only: bool,
     #[cfg(test)]
-    pub(crate) short_appends: usize,
+    pub(crate) fast_appends: usize,
 }
 
 impl Reserve {
@@ -159,17 +158,19 @@ pub(crate) fn merge(
     }
 }
 
-/// Merge's fast path for what most runs of a high-cardinality index are: a
-/// short series (see `Series::short_block`; or a new one) gaining points
-/// after its last, few enough that it stays short. The points go onto its
-/// block when they fit (published by its length, as core's append does),
-/// else into a new block of the size class they need, the old points
-/// copied first, which the caller publishes as the series' new version:
-/// the block core's merge would end with, without its index drafts,
-/// thawing checks and version builds. `None` when the run needs the
-/// general merge (late points, a long series, a block that would reach
-/// [`MAX_POINTS`]).
-pub(crate) fn append_short(
+/// Merge's fast path for the commonest runs: points after a series' last,
+/// which either fit in its newest block (hot, and with room for all of
+/// them: a long series' tail between two freezes, a short series' block
+/// below its capacity) or belong to a short series (see
+/// `Series::short_block`; or a new one) that stays short with them. The
+/// points go onto the newest block in place (published by its length, as
+/// core's append does), or into a new block of the size class the short
+/// series needs, its old points copied first, which the caller publishes
+/// as the series' new version: the blocks core's merge would end with,
+/// without its index drafts, thawing checks and version builds. `None`
+/// when the run needs the general merge (late points, a full or frozen
+/// tail, a short series' block that would reach [`MAX_POINTS`]).
+pub(crate) fn append_fast(
     current: Option<&Series>,
     run: &[Record],
     reserve: &mut Reserve,
@@ -180,56 +181,65 @@ pub(crate) fn append_short(
     }
     let first = run.first()?;
     let tail = match current {
-        Some(series) => Some(series.short_tail()?),
+        Some(series) => {
+            let t = BlockIndex::len(series).checked_sub(1)?;
+            Some(build::hot_words(series, t)?)
+        }
         None => None,
     };
-    let view = tail.map(|block| match block.view() {
-        BlockView::Flat(view) => view,
-        BlockView::Segmented(_) => unreachable!("a short series' block is flat"),
-    });
-    let len = view.map_or(0, |v| v.len());
-    if view.is_some_and(|v| len == 0 || v.ts(len - 1) >= first.key.ts) {
+    let len = tail.map_or(0, |t| t.view().len());
+    if tail.is_some_and(|t| len == 0 || t.view().ts(len - 1) >= first.key.ts) {
         return None;
     }
     let want = len + run.len();
-    if block::capacity_for(want) >= MAX_POINTS {
-        return None;
-    }
     #[allow(unused_variables)] // the reserve's mutant is a test's
-    fn fill_of<'a>(block: &'a Block, reserve: &Reserve) -> BlockFill<'a> {
+    fn fill_of<'a>(block: &'a Block, reserve: &'a Reserve) -> BlockFill<'a> {
         #[allow(unused_mut)]
-        let mut fill = block.fill();
+        let mut fill = block.fill().with_spare(&reserve.spare.segments);
         #[cfg(test)]
         {
             fill.mutant_publish_first = reserve.mutant_publish_first;
         }
         fill
     }
-    #[cfg(test)]
-    {
-        reserve.short_appends += 1;
+    if let Some(tail) = tail {
+        let before = tail.bytes();
+        let mut fill = fill_of(tail, reserve);
+        if want <= fill.capacity() {
+            fill.write_records(len, run);
+            fill.publish(want);
+            #[cfg(test)]
+            {
+                reserve.fast_appends += 1;
+            }
+            return Some(Merged {
+                stats: appended(run.len(), false),
+                grown: tail.bytes() - before,
+                ..Merged::default()
+            });
+        }
     }
-    if let Some(mut fill) = tail
-        .map(|b| fill_of(b, reserve))
-        .filter(|f| want <= f.capacity())
-    {
-        fill.write_records(len, run);
-        fill.publish(want);
-        return Some(Merged {
-            stats: appended(run.len(), false),
-            ..Merged::default()
-        });
+    let short = match current {
+        Some(series) => Some(series.short_tail()?),
+        None => None,
+    };
+    if block::capacity_for(want) >= MAX_POINTS {
+        return None;
     }
     let block = Block::flat(reserve.encoder.arena(), block::capacity_for(want));
     {
         let mut fill = fill_of(&block, reserve);
-        if let Some(view) = view {
+        if let Some(old) = short.map(Block::view) {
             for i in 0..len {
-                fill.write(i, Point::new(view.ts(i), view.value(i)));
+                fill.write(i, Point::new(old.ts(i), old.value(i)));
             }
         }
         fill.write_records(len, run);
         fill.publish(want);
+    }
+    #[cfg(test)]
+    {
+        reserve.fast_appends += 1;
     }
     let Block::Flat(words) = block else {
         unreachable!("Block::flat is flat")

@@ -341,7 +341,7 @@ impl ShardStorage {
             }
             let merged = directory.current(id, |current| {
                 let run = &run[kept..end];
-                let merged = merge::append_short(current, run, &mut reserve).unwrap_or_else(|| {
+                let merged = merge::append_fast(current, run, &mut reserve).unwrap_or_else(|| {
                     merge::merge(current, run, &mut reserve, self.config.freeze)
                 });
                 if let Some(version) = &merged.version {

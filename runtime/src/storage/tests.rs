@@ -190,8 +190,8 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
 /// A shard of a one-shard plan that freezes blocks or not, keeping
 /// everything.
 #[test]
-fn short_series_appended_on_the_fast_path_end_as_the_general_merge_leaves_them() {
-    // Two shards merge the same runs, one with `append_short` and one
+fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
+    // Two shards merge the same runs, one with `append_fast` and one
     // without: they must hold the same points and count the same bytes
     // after every run. Series `s` gains `s % 4` points a run (a fourth of
     // them none), so the short ones regrow through the size classes at
@@ -246,9 +246,9 @@ fn short_series_appended_on_the_fast_path_end_as_the_general_merge_leaves_them()
             None,
             "odd timestamps are only ever late ones"
         );
-        let took = lock(&fast.reserve).short_appends;
+        let took = lock(&fast.reserve).fast_appends;
         assert!(took > 1_000, "the fast path took {took} runs");
-        assert_eq!(lock(&general.reserve).short_appends, 0);
+        assert_eq!(lock(&general.reserve).fast_appends, 0);
     }
 }
 
