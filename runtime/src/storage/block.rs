@@ -162,6 +162,14 @@ impl Block {
     }
 }
 
+/// The value at `ts` in the flat block `words`, if it has a point there.
+#[cfg_attr(any(loom, shuttle), allow(dead_code))] // no short cells there
+#[inline]
+pub(crate) fn flat_value_at(words: &[AtomicU64], ts: i64) -> Option<u64> {
+    let view = FlatView::new(words);
+    numatree_core::find(&view, ts).ok().map(|i| view.value(i))
+}
+
 /// Bytes a flat block of `capacity` points holds: its piece of the arena.
 fn flat_bytes(capacity: usize) -> usize {
     piece_bytes(flat_words(capacity) * size_of::<u64>())

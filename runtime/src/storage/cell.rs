@@ -32,6 +32,7 @@ mod imp {
     use std::sync::atomic::{AtomicPtr, Ordering};
 
     use crate::storage::arena::HotWords;
+    use crate::storage::block::flat_value_at;
     use crate::storage::prefetch::prefetch_line;
     use crate::storage::series::Series;
     use crate::sync::Guard;
@@ -115,6 +116,34 @@ mod imp {
             // it takes no reference and gives none back.
             let block = unsafe { short_block(word) };
             Some(Current::Short(ManuallyDrop::new(Series::of_short(block))))
+        }
+
+        /// The value at `ts` of the current version: `load(guard)?.get(ts)`,
+        /// without making a version on the stack for a short series (its
+        /// one block is searched directly: the lookup of an index of many
+        /// short series is mostly this).
+        #[inline]
+        pub(crate) fn get(&self, _guard: &Guard, ts: i64) -> Option<u64> {
+            let word = self.word.load(Ordering::Acquire);
+            if word.is_null() {
+                return None;
+            }
+            if word.addr() & SHORT == 0 {
+                // SAFETY: as in `load`: a boxed version, freed only after
+                // every guard pinned before its replacement (`guard`
+                // included) is gone.
+                return unsafe { &*word.cast::<Series>() }.get(ts);
+            }
+            let first = HotWords::start_of_raw(untagged(word));
+            prefetch_line(first.wrapping_add(64));
+            prefetch_line(first.wrapping_add(128));
+            // SAFETY: as in `load`: a tagged word is a short series' block
+            // whose reference the cell owns, alive while `_guard` is held,
+            // its words written before the `Release` store this `Acquire`
+            // load saw; the handle is never dropped (no reference taken or
+            // given back). `_guard` is held for the whole call.
+            let block = ManuallyDrop::new(unsafe { short_block(word) });
+            flat_value_at(&block, ts)
         }
 
         /// Starts loading what the cell points at (a short series' block,
@@ -222,6 +251,11 @@ mod imp {
         pub(crate) fn is_short(&self) -> bool {
             false
         }
+
+        /// The value at `ts` of the current version.
+        pub(crate) fn get(&self, guard: &crate::sync::Guard, ts: i64) -> Option<u64> {
+            self.load(guard)?.get(ts)
+        }
     }
 }
 
@@ -288,6 +322,37 @@ mod tests {
             1,
             "dropping the cell gives its reference back"
         );
+    }
+
+    #[test]
+    fn a_lookup_through_the_cell_finds_what_the_version_holds() {
+        // Short (a block of even timestamps), boxed (two blocks; a lower
+        // bound before its first point), empty: `get` on the cell answers
+        // as `get` on the loaded version, for present, absent, before and
+        // after timestamps, and reads no reference.
+        let guard = pin();
+        let block = block_of((10..30).step_by(2));
+        let cases = [
+            version(vec![(10, block.clone())]),
+            version(vec![(0, block_of(0..4)), (4, block_of(4..8))]),
+            version(vec![(-5, block_of(0..4))]),
+        ];
+        let cell = SeriesCell::default();
+        assert_eq!(cell.get(&guard, 10), None, "an empty cell");
+        for (k, v) in cases.into_iter().enumerate() {
+            cell.store(v, &guard);
+            let current = cell.load(&guard).expect("published");
+            let mut found = 0;
+            for ts in -10..40 {
+                let want = current.get(ts);
+                found += usize::from(want.is_some());
+                assert_eq!(cell.get(&guard, ts), want, "case {k} at {ts}");
+            }
+            assert!(found > 0, "case {k}");
+            if k == 0 {
+                assert_eq!(strong(&block), 2, "the test's and the cell's");
+            }
+        }
     }
 
     #[test]

@@ -220,6 +220,14 @@ impl Directory {
         })
     }
 
+    /// The value of `series` at `ts`, if any: the lookup path (as `with`,
+    /// and a short series' block searched without making a version).
+    #[inline]
+    pub(crate) fn get(&self, series: u32, ts: i64) -> Option<u64> {
+        let guard = pin();
+        self.with_cell(series, &guard, |cell| cell?.get(&guard, ts))
+    }
+
     /// The merge's view of the directory for one run, pinned for its
     /// length. Merge only: one thread at a time per directory.
     pub(crate) fn writer<'g>(&'g self, guard: &'g Guard) -> DirectoryWriter<'g> {

@@ -284,7 +284,7 @@ impl ShardStorage {
     /// The value of `(series, ts)`, if merged.
     #[inline]
     pub(crate) fn get(&self, series: u32, ts: i64) -> Option<u64> {
-        self.directory.with(series, |s| s.get(ts)).flatten()
+        self.directory.get(series, ts)
     }
 
     /// Gives `sink` the points of `series` with `ts` in
