@@ -170,6 +170,61 @@ pub(crate) fn flat_value_at(words: &[AtomicU64], ts: i64) -> Option<u64> {
     numatree_core::find(&view, ts).ok().map(|i| view.value(i))
 }
 
+/// Gives `sink` the points of the flat block `words` with `ts` in
+/// `range`, ascending, at most `limit`; returns how many: core's scan over
+/// the block alone, from one view of it (a short series' block, read
+/// straight from its directory cell).
+#[cfg_attr(any(loom, shuttle), allow(dead_code))] // no short cells there
+#[inline]
+pub(crate) fn flat_scan(
+    words: &[AtomicU64],
+    range: impl std::ops::RangeBounds<i64>,
+    limit: usize,
+    sink: impl numatree_core::PointSink,
+) -> usize {
+    let view = FlatView::new(words);
+    if view.len() == 0 {
+        return 0;
+    }
+    let one = OneBlock {
+        first_ts: view.ts(0),
+        view,
+    };
+    numatree_core::series::scan(&one, &one, range, limit, sink)
+}
+
+/// One flat block as a whole series: core's block index and block source
+/// over it (see [`flat_scan`]).
+struct OneBlock<'a> {
+    first_ts: i64,
+    view: FlatView<'a>,
+}
+
+impl numatree_core::series::BlockIndex for OneBlock<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        1
+    }
+    #[inline]
+    fn get(&self, _i: usize) -> numatree_core::series::BlockEntry {
+        numatree_core::series::BlockEntry {
+            first_ts: self.first_ts,
+            id: numatree_core::BlockId(0),
+        }
+    }
+}
+
+impl numatree_core::BlockSource for OneBlock<'_> {
+    type Block<'b>
+        = FlatView<'b>
+    where
+        Self: 'b;
+    #[inline]
+    fn block(&self, _id: numatree_core::BlockId) -> FlatView<'_> {
+        self.view
+    }
+}
+
 /// Bytes a flat block of `capacity` points holds: its piece of the arena.
 fn flat_bytes(capacity: usize) -> usize {
     piece_bytes(flat_words(capacity) * size_of::<u64>())

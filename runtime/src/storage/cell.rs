@@ -32,7 +32,7 @@ mod imp {
     use std::sync::atomic::{AtomicPtr, Ordering};
 
     use crate::storage::arena::HotWords;
-    use crate::storage::block::flat_value_at;
+    use crate::storage::block::{flat_scan, flat_value_at};
     use crate::storage::prefetch::prefetch_line;
     use crate::storage::series::Series;
     use crate::sync::Guard;
@@ -146,6 +146,31 @@ mod imp {
             flat_value_at(&block, ts)
         }
 
+        /// Gives `sink` the current version's points with `ts` in `range`,
+        /// ascending, at most `limit`; returns how many (0 for no version):
+        /// as `get`, a short series' block is read without making a
+        /// version.
+        #[inline]
+        pub(crate) fn scan(
+            &self,
+            _guard: &Guard,
+            range: impl std::ops::RangeBounds<i64>,
+            limit: usize,
+            sink: impl numatree_core::PointSink,
+        ) -> usize {
+            let word = self.word.load(Ordering::Acquire);
+            if word.is_null() {
+                return 0;
+            }
+            if word.addr() & SHORT == 0 {
+                // SAFETY: as in `get`.
+                return unsafe { &*word.cast::<Series>() }.scan(range, limit, sink);
+            }
+            // SAFETY: as in `get`.
+            let block = ManuallyDrop::new(unsafe { short_block(word) });
+            flat_scan(&block, range, limit, sink)
+        }
+
         /// Starts loading what the cell points at (a short series' block,
         /// or a boxed version), without waiting for it: the merge's warm-up
         /// issues these for a whole run before it reads any of them. A
@@ -256,6 +281,18 @@ mod imp {
         pub(crate) fn get(&self, guard: &crate::sync::Guard, ts: i64) -> Option<u64> {
             self.load(guard)?.get(ts)
         }
+
+        /// The current version's points in `range` (see the other `imp`).
+        pub(crate) fn scan(
+            &self,
+            guard: &crate::sync::Guard,
+            range: impl std::ops::RangeBounds<i64>,
+            limit: usize,
+            sink: impl numatree_core::PointSink,
+        ) -> usize {
+            self.load(guard)
+                .map_or(0, |series| series.scan(range, limit, sink))
+        }
     }
 }
 
@@ -325,11 +362,11 @@ mod tests {
     }
 
     #[test]
-    fn a_lookup_through_the_cell_finds_what_the_version_holds() {
+    fn lookups_and_scans_through_the_cell_find_what_the_version_holds() {
         // Short (a block of even timestamps), boxed (two blocks; a lower
-        // bound before its first point), empty: `get` on the cell answers
-        // as `get` on the loaded version, for present, absent, before and
-        // after timestamps, and reads no reference.
+        // bound before its first point), empty: `get` and `scan` on the
+        // cell answer as on the loaded version, for present, absent, before
+        // and after timestamps and ranges, and read no reference.
         let guard = pin();
         let block = block_of((10..30).step_by(2));
         let cases = [
@@ -339,6 +376,7 @@ mod tests {
         ];
         let cell = SeriesCell::default();
         assert_eq!(cell.get(&guard, 10), None, "an empty cell");
+        assert_eq!(cell.scan(&guard, .., usize::MAX, |_, _| ()), 0);
         for (k, v) in cases.into_iter().enumerate() {
             cell.store(v, &guard);
             let current = cell.load(&guard).expect("published");
@@ -349,6 +387,26 @@ mod tests {
                 assert_eq!(cell.get(&guard, ts), want, "case {k} at {ts}");
             }
             assert!(found > 0, "case {k}");
+            // Scans: bounds in and around the points, every limit kind.
+            for (lo, hi) in [(-10, 40), (11, 17), (12, 12), (14, 13), (0, 5)] {
+                for limit in [0, 1, 3, usize::MAX] {
+                    use std::ops::Bound::{Excluded, Included, Unbounded};
+                    for range in [
+                        (Included(lo), Excluded(hi)),
+                        (Included(lo), Included(hi)),
+                        (Excluded(lo), Included(hi)),
+                        (Unbounded, Included(hi)),
+                        (Included(lo), Unbounded),
+                    ] {
+                        let mut want = Vec::new();
+                        let n = current.scan(range, limit, |t, v| want.push((t, v)));
+                        let mut got = Vec::new();
+                        let m = cell.scan(&guard, range, limit, |t, v| got.push((t, v)));
+                        assert_eq!((m, n), (got.len(), want.len()));
+                        assert_eq!(got, want, "case {k}, {range:?}, limit {limit}");
+                    }
+                }
+            }
             if k == 0 {
                 assert_eq!(strong(&block), 2, "the test's and the cell's");
             }

@@ -207,9 +207,10 @@ impl Directory {
         }
     }
 
-    /// Calls `f` with the current version of `series`, if any: the read
-    /// path (no lock, no reference count, nothing written).
-    #[inline]
+    /// Calls `f` with the current version of `series`, if any (tests: the
+    /// read paths are `get` and `scan`, which take no lock, no reference
+    /// count and write nothing).
+    #[cfg(test)]
     // Under a model checker `load` returns an `Arc`, which needs the borrow.
     #[allow(clippy::needless_borrow)]
     pub(crate) fn with<R>(&self, series: u32, f: impl FnOnce(&Series) -> R) -> Option<R> {
@@ -226,6 +227,23 @@ impl Directory {
     pub(crate) fn get(&self, series: u32, ts: i64) -> Option<u64> {
         let guard = pin();
         self.with_cell(series, &guard, |cell| cell?.get(&guard, ts))
+    }
+
+    /// Gives `sink` the points of `series` with `ts` in `range`,
+    /// ascending, at most `limit`; returns how many: the scan path (as
+    /// `get`).
+    #[inline]
+    pub(crate) fn scan(
+        &self,
+        series: u32,
+        range: impl std::ops::RangeBounds<i64>,
+        limit: usize,
+        sink: impl numatree_core::PointSink,
+    ) -> usize {
+        let guard = pin();
+        self.with_cell(series, &guard, |cell| {
+            cell.map_or(0, |c| c.scan(&guard, range, limit, sink))
+        })
     }
 
     /// The merge's view of the directory for one run, pinned for its

@@ -296,9 +296,7 @@ impl ShardStorage {
         limit: usize,
         sink: impl PointSink,
     ) -> usize {
-        self.directory
-            .with(series, |s| s.scan(range, limit, sink))
-            .unwrap_or(0)
+        self.directory.scan(series, range, limit, sink)
     }
 
     /// Merges a run strictly ascending by `(series, ts)` (the shard's part
