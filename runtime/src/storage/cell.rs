@@ -15,10 +15,13 @@
 //! the version, or the block, in full, then stores the cell (`Release`);
 //! a reader loads it (`Acquire`) under an epoch guard; what a store
 //! replaces is destroyed (a box freed, a block reference dropped) once
-//! every reader pinned before the store has unpinned. A reader of a short
-//! cell sees the series through a `Series` made on its stack over the
-//! block, which it never drops (the cell's reference keeps the block
-//! alive while the reader is pinned).
+//! every reader pinned before the store has unpinned. A lookup or a scan
+//! of a short cell reads the block straight from the cell's word
+//! (`SeriesCell::get`, `SeriesCell::scan`: half the time of a lookup that
+//! first made a `Series` over the block on its stack, measured on
+//! cache-resident short series); other readers (and the merge) see the
+//! series through such a `Series`, which they never drop. Either way the
+//! cell's reference keeps the block alive while the reader is pinned.
 //!
 //! Under a model checker the cell is a `Published<Series>` (every version
 //! boxed): the short form changes where a version's words are, not the
