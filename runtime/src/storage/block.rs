@@ -162,12 +162,17 @@ impl Block {
     }
 }
 
+/// The value at `ts` in a hot block's view, if it has a point there.
+#[inline]
+pub(crate) fn value_at(view: &impl BlockRead, ts: i64) -> Option<u64> {
+    numatree_core::find(view, ts).ok().map(|i| view.value(i))
+}
+
 /// The value at `ts` in the flat block `words`, if it has a point there.
 #[cfg_attr(any(loom, shuttle), allow(dead_code))] // no short cells there
 #[inline]
 pub(crate) fn flat_value_at(words: &[AtomicU64], ts: i64) -> Option<u64> {
-    let view = FlatView::new(words);
-    numatree_core::find(&view, ts).ok().map(|i| view.value(i))
+    value_at(&FlatView::new(words), ts)
 }
 
 /// Gives `sink` the points of the flat block `words` with `ts` in

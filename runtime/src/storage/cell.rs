@@ -133,7 +133,7 @@ mod imp {
             }
             if word.addr() & SHORT == 0 {
                 // SAFETY: as in `load`: a boxed version, freed only after
-                // every guard pinned before its replacement (`guard`
+                // every guard pinned before its replacement (`_guard`
                 // included) is gone.
                 return unsafe { &*word.cast::<Series>() }.get(ts);
             }

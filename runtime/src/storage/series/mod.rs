@@ -24,7 +24,7 @@ use self::reading::{prefetch_guess, Reading};
 use self::run::{bytes_of, FrozenRun};
 pub(crate) use self::run::{FrozenRef, NewlyFrozen};
 use super::arena::HotWords;
-use super::block::{Block, BlockView};
+use super::block::{self, Block, BlockView};
 use super::frozen::{self, Encoder, FrozenBlock};
 
 /// A block, owned: what versions are built from.
@@ -292,8 +292,8 @@ impl Series {
             frozen::get(&block.bytes, ts)
         } else {
             match self.hot[b - f].words.view() {
-                BlockView::Flat(view) => value_at(&view, ts),
-                BlockView::Segmented(view) => value_at(&view, ts),
+                BlockView::Flat(view) => block::value_at(&view, ts),
+                BlockView::Segmented(view) => block::value_at(&view, ts),
             }
         }
     }
@@ -370,12 +370,6 @@ impl Series {
             None => self.frozen.is_none(),
         }
     }
-}
-
-/// The value at `ts` in a hot block.
-#[inline]
-fn value_at(view: &impl BlockRead, ts: i64) -> Option<u64> {
-    numatree_core::find(view, ts).ok().map(|i| view.value(i))
 }
 
 /// Freezes a hot block; returns it with its point count.
