@@ -180,6 +180,12 @@ pub(crate) fn append_fast(
         return None;
     }
     let first = run.first()?;
+    // The general merge refuses an unsorted run (core's `Error::Unsorted`);
+    // the pipeline sorts every slot before it merges.
+    debug_assert!(
+        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
+        "a run is strictly ascending"
+    );
     let tail = match current {
         Some(series) => {
             let t = BlockIndex::len(series).checked_sub(1)?;

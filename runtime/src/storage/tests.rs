@@ -187,8 +187,6 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
     assert_eq!(storage.validate(), Ok(100));
 }
 
-/// A shard of a one-shard plan that freezes blocks or not, keeping
-/// everything.
 #[test]
 fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
     // Two shards merge the same runs, one with `append_fast` and one
@@ -252,6 +250,8 @@ fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
     }
 }
 
+/// A shard of a one-shard plan that freezes blocks or not, keeping
+/// everything.
 fn shard(freeze: bool) -> ShardStorage {
     ShardStorage::new(
         ShardRule::new(1, 1),
