@@ -64,6 +64,14 @@ mod imp {
         }
     }
 
+    /// What a cell's word holds, read: a boxed version, or a short
+    /// series' block handle that is never dropped (it holds no reference
+    /// of its own). Valid while the guard it was read under is held.
+    enum Word<'g> {
+        Boxed(&'g Series),
+        Short(ManuallyDrop<HotWords>),
+    }
+
     /// A version loaded from a cell, valid while the guard it was loaded
     /// under is held.
     pub(crate) enum Current<'g> {
@@ -88,7 +96,50 @@ mod imp {
         /// The current version (`Acquire`: everything written before it
         /// was stored is visible), valid while `guard` is held.
         #[inline]
-        pub(crate) fn load<'g>(&self, _guard: &'g Guard) -> Option<Current<'g>> {
+        pub(crate) fn load<'g>(&self, guard: &'g Guard) -> Option<Current<'g>> {
+            Some(match self.read(guard)? {
+                Word::Boxed(series) => Current::Boxed(series),
+                Word::Short(block) => Current::Short(ManuallyDrop::new(Series::of_short(
+                    ManuallyDrop::into_inner(block),
+                ))),
+            })
+        }
+
+        /// The value at `ts` of the current version: `load(guard)?.get(ts)`,
+        /// without making a version on the stack for a short series (its
+        /// one block is searched directly: the lookup of an index of many
+        /// short series is mostly this).
+        #[inline]
+        pub(crate) fn get(&self, guard: &Guard, ts: i64) -> Option<u64> {
+            match self.read(guard)? {
+                Word::Boxed(series) => series.get(ts),
+                Word::Short(block) => flat_value_at(&block, ts),
+            }
+        }
+
+        /// Gives `sink` the current version's points with `ts` in `range`,
+        /// ascending, at most `limit`; returns how many (0 for no version):
+        /// as `get`, a short series' block is read without making a
+        /// version.
+        #[inline]
+        pub(crate) fn scan(
+            &self,
+            guard: &Guard,
+            range: impl std::ops::RangeBounds<i64>,
+            limit: usize,
+            sink: impl numatree_core::PointSink,
+        ) -> usize {
+            match self.read(guard) {
+                None => 0,
+                Some(Word::Boxed(series)) => series.scan(range, limit, sink),
+                Some(Word::Short(block)) => flat_scan(&block, range, limit, sink),
+            }
+        }
+
+        /// What the cell's word holds now, valid while `guard` is held: the
+        /// one place a word is turned back into a version or a block.
+        #[inline]
+        fn read<'g>(&self, _guard: &'g Guard) -> Option<Word<'g>> {
             let word = self.word.load(Ordering::Acquire);
             if word.is_null() {
                 return None;
@@ -99,7 +150,7 @@ mod imp {
                 // deferred destruction after a later store replaced it
                 // (which waits for every guard pinned before, `_guard`
                 // included) or by `Drop` (`&mut self`: no load running).
-                return Some(Current::Boxed(unsafe { &*word.cast::<Series>() }));
+                return Some(Word::Boxed(unsafe { &*word.cast::<Series>() }));
             }
             // A short block's length word, timestamps and values follow
             // one another (after the piece's header), each read only once
@@ -115,63 +166,10 @@ mod imp {
             // reference the cell owns (`store`), kept alive while `_guard`
             // is held as a boxed version is; its word 0 was written before
             // the `Release` store of the cell that this `Acquire` load saw.
-            // The handle is wrapped in `ManuallyDrop` and never dropped, so
-            // it takes no reference and gives none back.
-            let block = unsafe { short_block(word) };
-            Some(Current::Short(ManuallyDrop::new(Series::of_short(block))))
-        }
-
-        /// The value at `ts` of the current version: `load(guard)?.get(ts)`,
-        /// without making a version on the stack for a short series (its
-        /// one block is searched directly: the lookup of an index of many
-        /// short series is mostly this).
-        #[inline]
-        pub(crate) fn get(&self, _guard: &Guard, ts: i64) -> Option<u64> {
-            let word = self.word.load(Ordering::Acquire);
-            if word.is_null() {
-                return None;
-            }
-            if word.addr() & SHORT == 0 {
-                // SAFETY: as in `load`: a boxed version, freed only after
-                // every guard pinned before its replacement (`_guard`
-                // included) is gone.
-                return unsafe { &*word.cast::<Series>() }.get(ts);
-            }
-            let first = HotWords::start_of_raw(untagged(word));
-            prefetch_line(first.wrapping_add(64));
-            prefetch_line(first.wrapping_add(128));
-            // SAFETY: as in `load`: a tagged word is a short series' block
-            // whose reference the cell owns, alive while `_guard` is held,
-            // its words written before the `Release` store this `Acquire`
-            // load saw; the handle is never dropped (no reference taken or
-            // given back). `_guard` is held for the whole call.
-            let block = ManuallyDrop::new(unsafe { short_block(word) });
-            flat_value_at(&block, ts)
-        }
-
-        /// Gives `sink` the current version's points with `ts` in `range`,
-        /// ascending, at most `limit`; returns how many (0 for no version):
-        /// as `get`, a short series' block is read without making a
-        /// version.
-        #[inline]
-        pub(crate) fn scan(
-            &self,
-            _guard: &Guard,
-            range: impl std::ops::RangeBounds<i64>,
-            limit: usize,
-            sink: impl numatree_core::PointSink,
-        ) -> usize {
-            let word = self.word.load(Ordering::Acquire);
-            if word.is_null() {
-                return 0;
-            }
-            if word.addr() & SHORT == 0 {
-                // SAFETY: as in `get`.
-                return unsafe { &*word.cast::<Series>() }.scan(range, limit, sink);
-            }
-            // SAFETY: as in `get`.
-            let block = ManuallyDrop::new(unsafe { short_block(word) });
-            flat_scan(&block, range, limit, sink)
+            // The handle is wrapped in `ManuallyDrop` and never dropped (a
+            // version made of it is too), so it takes no reference and
+            // gives none back.
+            Some(Word::Short(ManuallyDrop::new(unsafe { short_block(word) })))
         }
 
         /// Starts loading what the cell points at (a short series' block,

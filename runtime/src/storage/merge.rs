@@ -193,8 +193,10 @@ pub(crate) fn append_fast(
         }
         None => None,
     };
-    let len = tail.map_or(0, |t| t.view().len());
-    if tail.is_some_and(|t| len == 0 || t.view().ts(len - 1) >= first.key.ts) {
+    // One view of the tail: only this merge appends to it.
+    let view = tail.map(Block::view);
+    let len = view.map_or(0, |v| v.len());
+    if view.is_some_and(|v| len == 0 || v.ts(len - 1) >= first.key.ts) {
         return None;
     }
     let want = len + run.len();
@@ -225,17 +227,16 @@ pub(crate) fn append_fast(
             });
         }
     }
-    let short = match current {
-        Some(series) => Some(series.short_tail()?),
-        None => None,
-    };
-    if block::capacity_for(want) >= MAX_POINTS {
+    // Only a short series (one flat block: the tail) regrows here.
+    if current.is_some_and(|series| series.short_tail().is_none())
+        || block::capacity_for(want) >= MAX_POINTS
+    {
         return None;
     }
     let block = Block::flat(reserve.encoder.arena(), block::capacity_for(want));
     {
         let mut fill = fill_of(&block, reserve);
-        if let Some(old) = short.map(Block::view) {
+        if let Some(old) = view {
             for i in 0..len {
                 fill.write(i, Point::new(old.ts(i), old.value(i)));
             }
