@@ -414,17 +414,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A LEB128 varint of at most 64 bits. One bounds check for the
+    /// whole varint, not one a byte: a lookup reads one from every frozen
+    /// block it searches.
     pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
+        for (i, &b) in rest.iter().take(10).enumerate() {
             if i == 9 && b > 1 {
                 break;
             }
             v |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
+                self.pos += i + 1;
                 return Ok(v);
             }
+        }
+        // Out of bytes before the last (every byte read said "more").
+        if rest.len() < 10 {
+            let needed = self.pos + rest.len() + 1;
+            return Err(DecodeError::Truncated {
+                needed,
+                available: self.buf.len(),
+            });
         }
         Err(DecodeError::Corrupt {
             what: "varint longer than 64 bits",
@@ -493,7 +505,49 @@ mod tests {
         unpack(&src, 64, usize::MAX / 2, &mut out);
     }
 
+    /// The varint reader as first written, a checked byte at a time: the
+    /// reference for the one that checks the bounds once.
+    fn varint_a_byte_at_a_time(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = r.u8()?;
+            if i == 9 && b > 1 {
+                break;
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Corrupt {
+            what: "varint longer than 64 bits",
+        })
+    }
+
     proptest! {
+        /// Same value, same error (with its byte counts) and same position
+        /// after it, on any bytes from any position, mostly continuation
+        /// bytes so that long, truncated and overlong varints come up.
+        #[test]
+        fn varints_read_as_the_byte_at_a_time_reader_reads_them(
+            bytes in proptest::collection::vec(
+                prop_oneof![3 => 0x80u8..=0xff, 1 => 0u8..=0x7f, 1 => 0u8..=2],
+                0..16,
+            ),
+            skip in 0usize..4,
+        ) {
+            let mut fast = Reader::new(&bytes);
+            let mut reference = Reader::new(&bytes);
+            let skip = skip.min(bytes.len());
+            fast.take(skip).unwrap();
+            reference.take(skip).unwrap();
+            let got = fast.varint();
+            prop_assert_eq!(&got, &varint_a_byte_at_a_time(&mut reference));
+            if got.is_ok() {
+                prop_assert_eq!(fast.pos, reference.pos);
+            }
+        }
+
         #[test]
         fn pack_then_unpack_returns_the_low_bits_from_any_start(
             width in 0u32..=64,
