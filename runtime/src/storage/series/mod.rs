@@ -282,6 +282,16 @@ impl Series {
     /// The value at `ts`: decodes at most one block.
     #[inline]
     pub(crate) fn get(&self, ts: i64) -> Option<u64> {
+        // Before the hot blocks: among the frozen ones only, whose run
+        // knows its bounds (most lookups of a long series).
+        if let (Some(run), Some(hot)) = (&self.frozen, self.hot.first()) {
+            if ts < hot.first_ts {
+                let (b, next) = run.locate(ts, hot.first_ts);
+                let block = run.block(b);
+                prefetch_guess(&block.bytes, block.first_ts, Some(next), ts);
+                return frozen::get(&block.bytes, ts);
+            }
+        }
         let b = core_series::locate(self, ts)?;
         let f = self.frozen_len();
         if b < f {

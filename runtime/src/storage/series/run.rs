@@ -205,6 +205,42 @@ impl FrozenRun {
         }
     }
 
+    /// The block whose time line holds `ts`, and the lower bound of the
+    /// block after it, where `upper` is the lower bound of the block after
+    /// the run (the version's first hot block) and `ts` is below it: a
+    /// lookup's way to its frozen block. It interpolates over the span
+    /// from the run's first bound to `upper`, where blocks of a regular
+    /// series split it evenly, and checks the guess with the bounds on
+    /// either side (the guess's slot and the next, mostly one line);
+    /// where the blocks split it unevenly, a binary search over the run.
+    /// A `ts` before the run's first bound gives the first block (which
+    /// has no point there).
+    #[inline]
+    pub(super) fn locate(&self, ts: i64, upper: i64) -> (usize, i64) {
+        let len = self.len;
+        let bound = |i: usize| if i == len { upper } else { self.first_ts_of(i) };
+        if ts <= self.first_ts || len <= 1 {
+            return (0, bound(1.min(len)));
+        }
+        // first_ts < ts < upper, so the guess is below `len`.
+        let guess = interpolate(self.first_ts, upper, ts, len);
+        let next = bound(guess + 1);
+        if ts < next && bound(guess) <= ts {
+            return (guess, next);
+        }
+        // bound(lo) <= ts < bound(hi).
+        let (mut lo, mut hi) = (0, len);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if bound(mid) <= ts {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo, bound(hi))
+    }
+
     /// Block `i`, if the run has it.
     #[inline]
     pub(super) fn get(&self, i: usize) -> Option<&FrozenRef> {
@@ -229,6 +265,20 @@ impl FrozenRun {
     pub(super) fn shares_index(&self, other: &FrozenRun) -> bool {
         Arc::ptr_eq(&self.slots, &other.slots)
     }
+}
+
+/// `steps` times the share of the span from `first` to `last` that lies
+/// before `ts` (`first < ts < last`), rounded down: below `steps`. In 64
+/// bits when the product fits, else in 128.
+#[inline]
+fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
+    let span = last.wrapping_sub(first) as u64;
+    let offset = ts.wrapping_sub(first) as u64;
+    let guess = match offset.checked_mul(steps as u64) {
+        Some(product) => product / span,
+        None => (u128::from(offset) * steps as u128 / u128::from(span)) as u64,
+    };
+    guess as usize
 }
 
 /// A slot read through a run that counts it, but empty: a run built
@@ -351,6 +401,51 @@ mod tests {
         assert_eq!(later.bytes.refs(), 2);
         drop(newer);
         assert_eq!((kept.bytes.refs(), later.bytes.refs()), (1, 1));
+    }
+
+    /// The block `locate` must give: the last whose bound is at most
+    /// `ts` (the first when none is), with the bound after it.
+    fn located_by_walking(bounds: &[i64], upper: i64, ts: i64) -> (usize, i64) {
+        let b = bounds.iter().rposition(|&f| f <= ts).unwrap_or(0);
+        (b, bounds.get(b + 1).copied().unwrap_or(upper))
+    }
+
+    #[test]
+    fn locating_a_timestamp_finds_the_block_a_walk_over_the_bounds_finds() {
+        let mut encoder = Encoder::default();
+        // (lower bounds, the bound after the run): even blocks, where the
+        // interpolation is right; uneven ones, where it is not; one block;
+        // bounds whose span overflows 64 bits times the block count.
+        let shapes: Vec<(Vec<i64>, i64)> = vec![
+            ((0..40).map(|b| 1_000 + 256 * b).collect(), 1_000 + 256 * 40),
+            (vec![0, 1, 2, 3, 1_000, 1_001, 50_000], 50_010),
+            (vec![0, 10_000, 10_001, 10_002, 10_003], 10_004),
+            (vec![-7], 5),
+            (vec![i64::MIN + 1, -3, 0, i64::MAX - 100], i64::MAX),
+        ];
+        for (bounds, upper) in shapes {
+            let blocks = bounds.iter().map(|&f| block(&mut encoder, f, 1)).collect();
+            let run = FrozenRun::new(blocks, bounds.len());
+            let mut probes: Vec<i64> = Vec::new();
+            for w in bounds
+                .iter()
+                .copied()
+                .chain([upper])
+                .collect::<Vec<_>>()
+                .windows(2)
+            {
+                let (lo, hi) = (w[0], w[1]);
+                probes.extend([lo, lo.saturating_add(1), hi - 1, lo + (hi - lo) / 2]);
+            }
+            probes.extend([bounds[0].saturating_sub(1), upper - 1]);
+            for ts in probes.into_iter().filter(|&t| t < upper) {
+                assert_eq!(
+                    run.locate(ts, upper),
+                    located_by_walking(&bounds, upper, ts),
+                    "ts {ts} in {bounds:?} (upper {upper})"
+                );
+            }
+        }
     }
 
     #[test]
