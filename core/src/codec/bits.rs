@@ -414,9 +414,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A LEB128 varint of at most 64 bits. One bounds check for the
-    /// whole varint, not one a byte: a lookup reads one from every frozen
-    /// block it searches.
+    /// A LEB128 varint of at most 64 bits, read from the rest of the
+    /// buffer as a slice: no checked read and no `Result` a byte (a
+    /// lookup reads one from every frozen block it searches).
     pub(super) fn varint(&mut self) -> Result<u64, DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         let mut v = 0u64;
@@ -506,7 +506,7 @@ mod tests {
     }
 
     /// The varint reader as first written, a checked byte at a time: the
-    /// reference for the one that checks the bounds once.
+    /// reference for the one that reads a slice.
     fn varint_a_byte_at_a_time(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for i in 0..10 {
@@ -524,10 +524,46 @@ mod tests {
         })
     }
 
+    #[test]
+    fn varints_at_the_limits_read_as_the_byte_at_a_time_reader_reads_them() {
+        let mut ten_max = [0xffu8; 10];
+        ten_max[9] = 1;
+        let mut ten_over = [0x80u8; 10];
+        ten_over[9] = 2;
+        let cases: [&[u8]; 6] = [
+            &ten_max,
+            &ten_over,
+            &[0x80; 10],
+            &[0x80; 9],
+            &[0x80; 11],
+            &[],
+        ];
+        for bytes in cases {
+            for skip in 0..=bytes.len().min(3) {
+                let mut fast = Reader::new(bytes);
+                let mut reference = Reader::new(bytes);
+                fast.take(skip).unwrap();
+                reference.take(skip).unwrap();
+                let got = fast.varint();
+                assert_eq!(
+                    got,
+                    varint_a_byte_at_a_time(&mut reference),
+                    "{bytes:?} from {skip}"
+                );
+                if got.is_ok() {
+                    assert_eq!(fast.pos, reference.pos);
+                }
+            }
+        }
+        assert_eq!(Reader::new(&ten_max).varint(), Ok(u64::MAX));
+    }
+
     proptest! {
-        /// Same value, same error (with its byte counts) and same position
-        /// after it, on any bytes from any position, mostly continuation
-        /// bytes so that long, truncated and overlong varints come up.
+        /// Same value and position after it, or the same error (with its
+        /// byte counts; the position after an error is not compared:
+        /// callers stop reading), on any bytes from any position, mostly
+        /// continuation bytes so that long, truncated and overlong
+        /// varints come up.
         #[test]
         fn varints_read_as_the_byte_at_a_time_reader_reads_them(
             bytes in proptest::collection::vec(

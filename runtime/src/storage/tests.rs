@@ -250,6 +250,75 @@ fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
     }
 }
 
+#[test]
+fn lookups_before_and_after_the_hot_tail_find_what_was_merged() {
+    use numatree_core::series::BlockIndex;
+    use std::collections::BTreeMap;
+    let storage = shard(true);
+    let mut oracle = BTreeMap::new();
+    // Three series with steps 1, 7 and 1,000 between points; every
+    // fifth round also brings late points (odd offsets, between earlier
+    // points), which split blocks so that the frozen run's bounds do not
+    // split its span evenly: a lookup's guess lands too low or too high.
+    let steps = [(1u32, 1i64), (2, 7), (3, 1_000)];
+    for round in 0..60i64 {
+        let mut run = Vec::new();
+        for &(series, step) in &steps {
+            for k in 0..40 {
+                run.push(Record::new(series, (round * 40 + k) * 2 * step, 0));
+            }
+            if round % 5 == 4 {
+                // Early on, far back; later, into the newest frozen
+                // blocks: bounds denser at one end or the other.
+                let lates = if round < 30 {
+                    [3, 77, 301, 1_201]
+                } else {
+                    [1, 2, 3, 4].map(|j| round * 40 - 60 * j)
+                };
+                for late in lates {
+                    run.push(Record::new(series, (late * 2 + 1) * step, 0));
+                }
+            }
+        }
+        run.sort_by_key(|r| r.key);
+        run.dedup_by_key(|r| r.key);
+        for r in &mut run {
+            r.value = (r.key.ts as u64) ^ (u64::from(r.key.series) << 40) ^ round as u64;
+            oracle.insert((r.key.series, r.key.ts), r.value);
+        }
+        storage.merge_run(&run);
+    }
+    assert_eq!(storage.validate(), Ok(oracle.len()));
+    for &(series, _) in &steps {
+        let (frozen, all) = storage
+            .directory
+            .with(series, |v| (v.frozen_len(), BlockIndex::len(v)))
+            .expect("merged");
+        assert!(
+            frozen >= 3 && all > frozen,
+            "{series}: {frozen} frozen of {all}"
+        );
+        let times: Vec<i64> = oracle
+            .range((series, i64::MIN)..=(series, i64::MAX))
+            .map(|(&(_, ts), _)| ts)
+            .collect();
+        let (first, last) = (times[0], times[times.len() - 1]);
+        let probes = times.iter().flat_map(|&ts| [ts - 1, ts, ts + 1]).chain([
+            first - 3,
+            i64::MIN,
+            last + 3,
+            i64::MAX,
+        ]);
+        for ts in probes {
+            assert_eq!(
+                storage.get(series, ts),
+                oracle.get(&(series, ts)).copied(),
+                "series {series} at {ts}"
+            );
+        }
+    }
+}
+
 /// A shard of a one-shard plan that freezes blocks or not, keeping
 /// everything.
 fn shard(freeze: bool) -> ShardStorage {

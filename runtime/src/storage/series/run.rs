@@ -206,24 +206,31 @@ impl FrozenRun {
     }
 
     /// The block whose time line holds `ts`, and the lower bound of the
-    /// block after it, where `upper` is the lower bound of the block after
-    /// the run (the version's first hot block) and `ts` is below it: a
-    /// lookup's way to its frozen block. It interpolates over the span
-    /// from the run's first bound to `upper`, where blocks of a regular
-    /// series split it evenly, and checks the guess with the bounds on
-    /// either side (the guess's slot and the next, mostly one line);
-    /// where the blocks split it unevenly, a binary search over the run.
-    /// A `ts` before the run's first bound gives the first block (which
-    /// has no point there).
+    /// block after it (`upper` after the last): a lookup's way to its
+    /// frozen block. `upper` is the lower bound of the block after the
+    /// run (the version's first hot block), and `ts` is below it; the run
+    /// is a version's, so it is not empty. A `ts` before the run's first
+    /// bound gives the first block (which has no point there).
+    ///
+    /// It interpolates over the span from the run's first bound to
+    /// `upper`, which a regular series' blocks split evenly, and checks
+    /// the guess by the bounds on either side (the guess's slot and the
+    /// next: mostly one line); where the blocks split the span unevenly
+    /// (late points), a binary search over the run.
     #[inline]
     pub(super) fn locate(&self, ts: i64, upper: i64) -> (usize, i64) {
+        debug_assert!(
+            self.len > 0 && ts < upper,
+            "locate({ts}, {upper}) in {}",
+            self.len
+        );
         let len = self.len;
         let bound = |i: usize| if i == len { upper } else { self.first_ts_of(i) };
         if ts <= self.first_ts || len <= 1 {
             return (0, bound(1.min(len)));
         }
         // first_ts < ts < upper, so the guess is below `len`.
-        let guess = interpolate(self.first_ts, upper, ts, len);
+        let guess = numatree_core::interpolate(self.first_ts, upper, ts, len);
         let next = bound(guess + 1);
         if ts < next && bound(guess) <= ts {
             return (guess, next);
@@ -265,20 +272,6 @@ impl FrozenRun {
     pub(super) fn shares_index(&self, other: &FrozenRun) -> bool {
         Arc::ptr_eq(&self.slots, &other.slots)
     }
-}
-
-/// `steps` times the share of the span from `first` to `last` that lies
-/// before `ts` (`first < ts < last`), rounded down: below `steps`. In 64
-/// bits when the product fits, else in 128.
-#[inline]
-fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
-    let span = last.wrapping_sub(first) as u64;
-    let offset = ts.wrapping_sub(first) as u64;
-    let guess = match offset.checked_mul(steps as u64) {
-        Some(product) => product / span,
-        None => (u128::from(offset) * steps as u128 / u128::from(span)) as u64,
-    };
-    guess as usize
 }
 
 /// A slot read through a run that counts it, but empty: a run built
