@@ -132,7 +132,7 @@ pub fn find<B: BlockRead + ?Sized>(block: &B, ts: i64) -> Result<usize, usize> {
 ///
 /// ```
 /// assert_eq!(numatree_core::interpolate(100, 200, 150, 10), 5);
-/// assert_eq!(numatree_core::interpolate(i64::MIN, i64::MAX, 0, 1 << 40), 1 << 39);
+/// assert_eq!(numatree_core::interpolate(i64::MIN, i64::MAX, 0, 1 << 20), 1 << 19);
 /// ```
 #[inline]
 pub fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
