@@ -121,21 +121,12 @@ pub fn find<B: BlockRead + ?Sized>(block: &B, ts: i64) -> Result<usize, usize> {
     search(block.len(), |i| block.ts(i), ts)
 }
 
-/// `(ts - first) * steps / (last - first)`, rounded down, for `first <
-/// ts < last`: below `steps`, where `ts` would sit if `steps` equal steps
-/// split the span from `first` to `last`. In 64 bits when the product
-/// fits (timestamps a few blocks apart always do), else in 128. A 128-bit
-/// division is a library call of tens of cycles, on every lookup's two
-/// searches when it was the only path.
-///
-/// Outside `first < ts < last` the result is unspecified (no panic).
-///
-/// ```
-/// assert_eq!(numatree_core::interpolate(100, 200, 150, 10), 5);
-/// assert_eq!(numatree_core::interpolate(i64::MIN, i64::MAX, 0, 1 << 20), 1 << 19);
-/// ```
+/// `(ts - first) * steps / (last - first)`, for `first < ts < last`: in
+/// 64 bits when the product fits (timestamps a few blocks apart always
+/// do), else in 128. A 128-bit division is a library call of tens of
+/// cycles, on every lookup's two searches when it was the only path.
 #[inline]
-pub fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
+pub(crate) fn interpolate(first: i64, last: i64, ts: i64, steps: usize) -> usize {
     // Both differences are positive and below 2^64 (`first < ts < last`).
     let span = last.wrapping_sub(first) as u64;
     let offset = ts.wrapping_sub(first) as u64;

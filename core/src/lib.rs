@@ -76,9 +76,7 @@ mod store;
 mod tree;
 mod validate;
 
-pub use block::{
-    find, interpolate, lower_bound, ArrayBlock, BlockRead, BlockWrite, Point, PointSink,
-};
+pub use block::{find, lower_bound, ArrayBlock, BlockRead, BlockWrite, Point, PointSink};
 pub use block_store::{ArrayBlockStore, BlockId, BlockSource, BlockStore};
 pub use error::Error;
 pub use node::{Inner, Leaf, Node, TreeNodeId, INNER_FANOUT, LEAF_CAPACITY};

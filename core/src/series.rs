@@ -26,7 +26,7 @@
 
 use core::ops::{Bound, RangeBounds};
 
-use crate::block::{lower_bound, search, BlockRead, BlockWrite, Point, PointSink};
+use crate::block::{interpolate, lower_bound, search, BlockRead, BlockWrite, Point, PointSink};
 use crate::block_store::{BlockId, BlockSource, BlockStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -102,6 +102,50 @@ pub struct SeriesMergeStats {
 /// the series has no block.
 pub fn locate<L: BlockIndex + ?Sized>(list: &L, ts: i64) -> Option<usize> {
     (!list.is_empty()).then(|| block_for(list, ts))
+}
+
+/// The block whose time line holds `ts` among `len` blocks with lower
+/// bounds `bound(0) < ... < bound(len - 1)`, followed by `upper` (the
+/// lower bound of whatever comes after them), and the bound after that
+/// block (`upper` after the last): [`locate`] for a reader that knows
+/// the end of the span it searches, for `len >= 1`. A `ts` before
+/// `bound(0)` gives block 0, one at or past `upper` the last block.
+///
+/// It interpolates between `bound(0)` and `upper`, which blocks of a
+/// regular series split evenly, and checks the guess by the bounds on
+/// either side (the second is the answer's next bound); where the blocks
+/// split the span unevenly, a binary search. The runtime's lookup of a
+/// frozen block takes it: the run's bounds are its frozen blocks', the
+/// hot tail's is `upper`, and no probe asks which kind a block is.
+///
+/// With `len == 0` the answer is `(0, upper)`; `bound` is only called
+/// below `len`, and nothing panics.
+#[inline]
+pub fn locate_below(len: usize, bound: impl Fn(usize) -> i64, upper: i64, ts: i64) -> (usize, i64) {
+    let at = |i: usize| if i >= len { upper } else { bound(i) };
+    if len <= 1 || ts <= at(0) {
+        return (0, at(1));
+    }
+    if ts >= upper {
+        return (len - 1, upper);
+    }
+    // at(0) < ts < upper: the guess is below `len`.
+    let guess = interpolate(at(0), upper, ts, len);
+    let next = at(guess + 1);
+    if ts < next && at(guess) <= ts {
+        return (guess, next);
+    }
+    // at(lo) <= ts < at(hi).
+    let (mut lo, mut hi) = (0, len);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if at(mid) <= ts {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo, at(hi))
 }
 
 /// The index of the block that holds (or would hold) `ts`.

@@ -207,16 +207,11 @@ impl FrozenRun {
 
     /// The block whose time line holds `ts`, and the lower bound of the
     /// block after it (`upper` after the last): a lookup's way to its
-    /// frozen block. `upper` is the lower bound of the block after the
-    /// run (the version's first hot block), and `ts` is below it; the run
-    /// is a version's, so it is not empty. A `ts` before the run's first
-    /// bound gives the first block (which has no point there).
-    ///
-    /// It interpolates over the span from the run's first bound to
-    /// `upper`, which a regular series' blocks split evenly, and checks
-    /// the guess by the bounds on either side (the guess's slot and the
-    /// next: mostly one line); where the blocks split the span unevenly
-    /// (late points), a binary search over the run.
+    /// frozen block, core's `series::locate_below` over the run's bounds.
+    /// `upper` is the lower bound of the block after the run (the
+    /// version's first hot block), and `ts` is below it; the run is a
+    /// version's, so it is not empty. A `ts` before the run's first bound
+    /// gives the first block (which has no point there).
     #[inline]
     pub(super) fn locate(&self, ts: i64, upper: i64) -> (usize, i64) {
         debug_assert!(
@@ -224,28 +219,7 @@ impl FrozenRun {
             "locate({ts}, {upper}) in {}",
             self.len
         );
-        let len = self.len;
-        let bound = |i: usize| if i == len { upper } else { self.first_ts_of(i) };
-        if ts <= self.first_ts || len <= 1 {
-            return (0, bound(1.min(len)));
-        }
-        // first_ts < ts < upper, so the guess is below `len`.
-        let guess = numatree_core::interpolate(self.first_ts, upper, ts, len);
-        let next = bound(guess + 1);
-        if ts < next && bound(guess) <= ts {
-            return (guess, next);
-        }
-        // bound(lo) <= ts < bound(hi).
-        let (mut lo, mut hi) = (0, len);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if bound(mid) <= ts {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo, bound(hi))
+        numatree_core::series::locate_below(self.len, |i| self.first_ts_of(i), upper, ts)
     }
 
     /// Block `i`, if the run has it.
