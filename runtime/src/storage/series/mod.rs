@@ -20,7 +20,7 @@ use numatree_core::{BlockId, BlockRead, PointSink};
 
 use smallvec::SmallVec;
 
-use self::reading::{prefetch_guess, Reading};
+use self::reading::Reading;
 use self::run::{bytes_of, FrozenRun};
 pub(crate) use self::run::{FrozenRef, NewlyFrozen};
 use super::arena::HotWords;
@@ -287,19 +287,15 @@ impl Series {
         if let (Some(run), Some(hot)) = (&self.frozen, self.hot.first()) {
             if ts < hot.first_ts {
                 let (b, next) = run.locate(ts, hot.first_ts);
-                let block = run.block(b);
-                prefetch_guess(&block.bytes, block.first_ts, Some(next), ts);
-                return frozen::get(&block.bytes, ts);
+                return run.block(b).value_at(ts, Some(next));
             }
         }
         let b = core_series::locate(self, ts)?;
         let f = self.frozen_len();
         if b < f {
-            let block = self.frozen_block(b);
             let next =
                 (b + 1 < BlockIndex::len(self)).then(|| BlockIndex::get(self, b + 1).first_ts);
-            prefetch_guess(&block.bytes, block.first_ts, next, ts);
-            frozen::get(&block.bytes, ts)
+            self.frozen_block(b).value_at(ts, next)
         } else {
             match self.hot[b - f].words.view() {
                 BlockView::Flat(view) => block::value_at(&view, ts),

@@ -9,9 +9,9 @@ use std::ops::Bound;
 use numatree_core::series::{BlockEntry, BlockIndex};
 use numatree_core::{BlockId, BlockRead, BlockSource};
 
-use super::Series;
+use super::{FrozenRef, Series};
 use crate::storage::block::{BlockView, FlatView, SegmentedView};
-use crate::storage::frozen::Decoded;
+use crate::storage::frozen::{self, Decoded};
 use crate::storage::prefetch::prefetch_line;
 
 /// A version being read: its blocks, with a buffer that frozen ones are
@@ -95,6 +95,18 @@ fn prefetch(bytes: &[u8]) {
     prefetch_line(bytes.as_ptr());
 }
 
+impl FrozenRef {
+    /// The value at `ts` in this block, `next` the lower bound of the
+    /// block after it (`None` for the last): a lookup's one way into a
+    /// frozen block, the value's likely lines prefetched from a guess
+    /// ([`prefetch_guess`]) while the block's header is read.
+    #[inline]
+    pub(super) fn value_at(&self, ts: i64, next: Option<i64>) -> Option<u64> {
+        prefetch_guess(&self.bytes, self.first_ts, next, ts);
+        frozen::get(&self.bytes, ts)
+    }
+}
+
 /// Starts loading the lines of `bytes` (a frozen block whose time line
 /// runs from `first_ts` to `next`) that `ts`'s value most likely sits in,
 /// while the block's header and timestamps are read: its share of the
@@ -104,7 +116,7 @@ fn prefetch(bytes: &[u8]) {
 /// and the two cache misses of a lookup (the header, then the value)
 /// overlap. A wrong guess costs a wasted load, nothing else.
 #[inline]
-pub(super) fn prefetch_guess(bytes: &[u8], first_ts: i64, next: Option<i64>, ts: i64) {
+fn prefetch_guess(bytes: &[u8], first_ts: i64, next: Option<i64>, ts: i64) {
     let Some(next) = next else {
         return;
     };
