@@ -248,6 +248,10 @@ impl State {
     /// another's), then handed to [`returned`](Self::returned). Their
     /// start and size; empty (no allocation) almost always.
     pub(super) fn take_emptied(&mut self) -> Vec<(usize, NonNull<u8>, usize)> {
+        if self.emptied.is_empty() {
+            // Every lock let go asks: no allocation, no iterator.
+            return Vec::new();
+        }
         let emptied = std::mem::take(&mut self.emptied);
         let chunks = &self.chunks;
         emptied

@@ -214,6 +214,9 @@ impl Shared {
     /// merge carve them again. Its callers then put back what was
     /// returned meanwhile.
     fn give_back_emptied(&self, emptied: Vec<(usize, NonNull<u8>, usize)>) {
+        if emptied.is_empty() {
+            return;
+        }
         for (c, start, size) in emptied {
             // SAFETY: no piece of the chunk is handed out, its free
             // entries are stale (never handed out again), and it is on no
