@@ -137,7 +137,7 @@ impl Builder {
         self
     }
 
-    /// Refuse new slots (inserts fail with [`Error::MemoryBudget`]) once
+    /// Refuse new slots (inserts fail with [`Error::MemoryBudget`](crate::Error::MemoryBudget)) once
     /// trees and slots hold this many bytes. At least one slot per node
     /// (nodes x slot capacity x 24 bytes), and at least what
     /// [`reserve_records`](Self::reserve_records) reserves. Merges in
