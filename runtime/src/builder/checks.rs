@@ -2,8 +2,8 @@
 //! and the settings that contradict each other ([`Builder::check_settings`]),
 //! then whether the slots and the reservation fit the address space, the
 //! machine and the budget ([`Builder::check_memory`]). Every failure is an
-//! [`Error::InvalidConfig`] that names the value, its limit and what to
-//! change.
+//! [`Error::InvalidConfig`] that names the setting and its value, and the
+//! limit or the setting it contradicts.
 
 use super::env::check_nice;
 use super::{

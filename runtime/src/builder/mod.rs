@@ -1,6 +1,9 @@
-//! The index's configuration: every value a user can set, its documented
-//! range, and the checks that turn out-of-range values and combinations
-//! that cannot work into [`Error::InvalidConfig`] before anything starts.
+//! The index's configuration: every value a user can set and its
+//! documented range (this file: the [`Builder`] and its setters). `build`
+//! then checks them (`checks`: out-of-range values and combinations that
+//! cannot work become [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+//! before anything starts), reads the environment where the code set
+//! nothing (`env`), and starts the pipelines (`start`).
 //!
 //! All arithmetic on user input here is checked (the module denies
 //! `clippy::arithmetic_side_effects`): a value near `usize::MAX` is an

@@ -1,8 +1,8 @@
-//! What `build` does once the settings are checked: load the topology,
-//! compute the plan, make each node's pipeline (its slots, shards and
-//! storage settings), then start each node's pinned merge pool, which
-//! reserves the node's memory from the node itself before any writer
-//! comes.
+//! What `build` does: check the settings (`checks`), load the topology,
+//! compute the plan and check the memory it needs, make each node's
+//! pipeline (its slots, shards and storage settings), then start each
+//! node's pinned merge pool, which reserves the node's memory from the
+//! node itself before any writer comes.
 
 use std::thread::JoinHandle;
 

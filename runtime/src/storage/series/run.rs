@@ -392,8 +392,8 @@ mod tests {
             (50_000, (6, upper)),
             (upper - 1, (6, upper)),
         ];
-        for (ts, block) in expected {
-            assert_eq!(run.locate(ts, upper), block, "ts {ts}");
+        for (ts, located) in expected {
+            assert_eq!(run.locate(ts, upper), located, "ts {ts}");
         }
     }
 
