@@ -185,7 +185,7 @@ pub(crate) fn search(len: usize, at: impl Fn(usize) -> i64, ts: i64) -> Result<u
 /// Binary search for `ts` among positions `lo..=hi` of `at`, knowing every
 /// position before `lo` is below `ts` and position `hi` (if any, `< len`)
 /// is at least `ts`; `hi` may be the length.
-fn binary(
+pub(crate) fn binary(
     at: &impl Fn(usize) -> i64,
     ts: i64,
     mut lo: usize,

@@ -26,7 +26,9 @@
 
 use core::ops::{Bound, RangeBounds};
 
-use crate::block::{interpolate, lower_bound, search, BlockRead, BlockWrite, Point, PointSink};
+use crate::block::{
+    binary, interpolate, lower_bound, search, BlockRead, BlockWrite, Point, PointSink,
+};
 use crate::block_store::{BlockId, BlockSource, BlockStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -135,17 +137,14 @@ pub fn locate_below(len: usize, bound: impl Fn(usize) -> i64, upper: i64, ts: i6
     if ts < next && at(guess) <= ts {
         return (guess, next);
     }
-    // at(lo) <= ts < at(hi).
-    let (mut lo, mut hi) = (0, len);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if at(mid) <= ts {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo, at(hi))
+    // The guess was off: the first bound above `ts` by the shared binary
+    // search (`at(len)` is `upper`, above `ts`), its block the one before
+    // (`at(0) < ts`, so that bound is not the first).
+    let above = match binary(&at, ts, 0, len) {
+        Ok(i) => i + 1,
+        Err(i) => i,
+    };
+    (above - 1, at(above))
 }
 
 /// The index of the block that holds (or would hold) `ts`.
