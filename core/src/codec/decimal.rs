@@ -18,7 +18,8 @@
 //! Integers are limited to `|n| <= 2^51` so the conversion to `f64` is one
 //! integer add and one subtraction (the 1.5 * 2^52 trick), which vectorizes.
 
-use super::bits::{self, Reader, Writer};
+use super::bits;
+use super::cursor::{self, Reader, Writer};
 use super::DecodeError;
 
 /// The largest exponent tried (`10^18` is exact in `f64`).
@@ -181,14 +182,14 @@ fn write_ints(ints: impl ExactSizeIterator<Item = i64>, e: u8, plan: IntPlan, w:
     match plan {
         IntPlan::For { min, width } => {
             w.u8(width as u8);
-            w.varint(bits::zigzag(min));
+            w.varint(cursor::zigzag(min));
             let packed = ints.map(|n| n.wrapping_sub(min) as u64);
             bits::pack(packed, width, w.take(bits::packed_len(count, width)));
         }
         IntPlan::DeltaFor { first, min, width } => {
             w.u8(width as u8);
-            w.varint(bits::zigzag(first));
-            w.varint(bits::zigzag(min));
+            w.varint(cursor::zigzag(first));
+            w.varint(cursor::zigzag(min));
             let mut prev = first;
             let deltas = ints.skip(1).map(|n| {
                 let d = n.wrapping_sub(prev).wrapping_sub(min) as u64;
@@ -239,11 +240,11 @@ impl<'a> Section<'a> {
         let pow = pow10(r.u8()?)?;
         let width = r.width()?;
         let first = if delta {
-            Some(bits::unzigzag(r.varint()?))
+            Some(cursor::unzigzag(r.varint()?))
         } else {
             None
         };
-        let min = bits::unzigzag(r.varint()?);
+        let min = cursor::unzigzag(r.varint()?);
         let count = if delta { n.saturating_sub(1) } else { n };
         let packed = r.take(bits::packed_len(count, width))?;
         Ok(Section {

@@ -58,6 +58,7 @@
 //! ```
 
 mod bits;
+mod cursor;
 mod decimal;
 mod error;
 mod timestamps;
@@ -66,7 +67,7 @@ mod xor;
 
 pub use error::{DecodeError, EncodeError};
 
-use bits::{Reader, Writer};
+use cursor::{Reader, Writer};
 use timestamps::{TsPlan, TsSection};
 use values::ValuePlan;
 

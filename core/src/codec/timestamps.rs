@@ -9,7 +9,8 @@
 //! intervals and gains nothing on regular ones (width 0 either way), so it
 //! is not used.
 
-use super::bits::{self, Reader, Writer};
+use super::bits;
+use super::cursor::{self, Reader, Writer};
 use super::{DecodeError, TsCodec};
 
 /// How to write one timestamp column.
@@ -44,7 +45,7 @@ impl TsPlan {
             }
         }
         let width = bits::width(max.wrapping_sub(min) as u64);
-        let packed = 1 + bits::varint_len(bits::zigzag(min)) + bits::packed_len(n - 1, width);
+        let packed = 1 + cursor::varint_len(cursor::zigzag(min)) + bits::packed_len(n - 1, width);
         if packed < raw {
             (TsPlan::DeltaFor { min, width }, packed)
         } else {
@@ -69,7 +70,7 @@ impl TsPlan {
             }
             TsPlan::DeltaFor { min, width } => {
                 w.u8(width as u8);
-                w.varint(bits::zigzag(min));
+                w.varint(cursor::zigzag(min));
                 let deltas = ts
                     .windows(2)
                     .map(|p| p[1].wrapping_sub(p[0]).wrapping_sub(min) as u64);
@@ -102,7 +103,7 @@ impl<'a> TsSection<'a> {
             TsCodec::Raw => TsSection::Raw(r.take(8 * deltas)?),
             TsCodec::DeltaFor => {
                 let width = r.width()?;
-                let min = bits::unzigzag(r.varint()?);
+                let min = cursor::unzigzag(r.varint()?);
                 let packed = r.take(bits::packed_len(deltas, width))?;
                 TsSection::DeltaFor { min, width, packed }
             }

@@ -7,7 +7,8 @@
 //! that grow by small steps); decimal floats go through [`decimal`], other
 //! floats through [`xor`], and what nothing shrinks is stored raw.
 
-use super::bits::{self, Reader, Writer};
+use super::bits;
+use super::cursor::{self, Reader, Writer};
 use super::decimal::{self, IntPlan};
 use super::xor;
 use super::{DecodeError, ValueCodec};
@@ -130,7 +131,7 @@ impl ValuePlan {
             consider(
                 &mut best,
                 ValuePlan::For { min: umin, width },
-                1 + bits::varint_len(umin) + bits::packed_len(n, width),
+                1 + cursor::varint_len(umin) + bits::packed_len(n, width),
             );
             let dwidth = bits::width(dmax.wrapping_sub(dmin) as u64);
             consider(
@@ -140,8 +141,8 @@ impl ValuePlan {
                     min: dmin,
                     width: dwidth,
                 },
-                1 + bits::varint_len(first)
-                    + bits::varint_len(bits::zigzag(dmin))
+                1 + cursor::varint_len(first)
+                    + cursor::varint_len(cursor::zigzag(dmin))
                     + bits::packed_len(n - 1, dwidth),
             );
         }
@@ -193,7 +194,7 @@ impl ValuePlan {
             ValuePlan::DeltaFor { first, min, width } => {
                 w.u8(width as u8);
                 w.varint(first);
-                w.varint(bits::zigzag(min));
+                w.varint(cursor::zigzag(min));
                 let deltas = values
                     .windows(2)
                     .map(|p| p[1].wrapping_sub(p[0]).wrapping_sub(min as u64));
@@ -253,13 +254,13 @@ fn decimal_plan(values: &[u64], scratch: &mut Scratch) -> Option<(u8, IntPlan, u
         }
     };
     let (width, dwidth) = r.widths();
-    let for_size = 2 + bits::varint_len(bits::zigzag(r.min)) + bits::packed_len(count, width);
+    let for_size = 2 + cursor::varint_len(cursor::zigzag(r.min)) + bits::packed_len(count, width);
     if count < 2 {
         return Some((e, IntPlan::For { min: r.min, width }, for_size, cached));
     }
     let delta_size = 2
-        + bits::varint_len(bits::zigzag(first))
-        + bits::varint_len(bits::zigzag(r.dmin))
+        + cursor::varint_len(cursor::zigzag(first))
+        + cursor::varint_len(cursor::zigzag(r.dmin))
         + bits::packed_len(count - 1, dwidth);
     Some(if delta_size < for_size {
         let plan = IntPlan::DeltaFor {
@@ -329,7 +330,7 @@ pub(super) fn decode_range(
         ValueCodec::DeltaFor => {
             let width = r.width()?;
             let first = r.varint()?;
-            let min = bits::unzigzag(r.varint()?) as u64;
+            let min = cursor::unzigzag(r.varint()?) as u64;
             let packed = r.take(bits::packed_len(n.saturating_sub(1), width))?;
             if let Some((head, rest)) = out.split_first_mut() {
                 *head = first;
@@ -379,7 +380,7 @@ pub(super) fn value_at(
         ValueCodec::DeltaFor => {
             let width = r.width()?;
             let first = r.varint()?;
-            let min = bits::unzigzag(r.varint()?) as u64;
+            let min = cursor::unzigzag(r.varint()?) as u64;
             let packed = r.take(bits::packed_len(n.saturating_sub(1), width))?;
             first.wrapping_add(sum_deltas(packed, width, i, min))
         }

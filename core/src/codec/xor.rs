@@ -15,7 +15,7 @@
 //! decoding is serial: about 5-10 ns a value, several times the packed
 //! codecs; it is chosen only when it is smaller than every other.
 
-use super::bits::Writer;
+use super::cursor::Writer;
 use super::DecodeError;
 
 /// Leading-zero counts a class stands for.

@@ -20,13 +20,13 @@ fn exhaustive(values: &[u64]) -> (ValueCodec, usize) {
     let width = bits::width(umax - umin);
     consider(
         ValueCodec::For,
-        1 + bits::varint_len(umin) + bits::packed_len(n, width),
+        1 + cursor::varint_len(umin) + bits::packed_len(n, width),
     );
     let dwidth = bits::width(dmax.wrapping_sub(dmin) as u64);
     consider(
         ValueCodec::DeltaFor,
-        1 + bits::varint_len(first)
-            + bits::varint_len(bits::zigzag(dmin))
+        1 + cursor::varint_len(first)
+            + cursor::varint_len(cursor::zigzag(dmin))
             + bits::packed_len(n - 1, dwidth),
     );
     let ints: Option<Vec<i64>> =
@@ -34,15 +34,15 @@ fn exhaustive(values: &[u64]) -> (ValueCodec, usize) {
     if let Some(ints) = ints {
         let (min, max) = (*ints.iter().min().unwrap(), *ints.iter().max().unwrap());
         let for_size = 2
-            + bits::varint_len(bits::zigzag(min))
+            + cursor::varint_len(cursor::zigzag(min))
             + bits::packed_len(n, bits::width(max.wrapping_sub(min) as u64));
         let mut size = (for_size, ValueCodec::Decimal);
         if n >= 2 {
             let d: Vec<i64> = ints.windows(2).map(|p| p[1].wrapping_sub(p[0])).collect();
             let (dmin, dmax) = (*d.iter().min().unwrap(), *d.iter().max().unwrap());
             let delta_size = 2
-                + bits::varint_len(bits::zigzag(ints[0]))
-                + bits::varint_len(bits::zigzag(dmin))
+                + cursor::varint_len(cursor::zigzag(ints[0]))
+                + cursor::varint_len(cursor::zigzag(dmin))
                 + bits::packed_len(n - 1, bits::width(dmax.wrapping_sub(dmin) as u64));
             if delta_size < for_size {
                 size = (delta_size, ValueCodec::DecimalDelta);
