@@ -193,12 +193,21 @@ pub(crate) fn append_fast(
         }
         None => None,
     };
-    // One view of the tail: only this merge appends to it.
-    let view = tail.map(Block::view);
-    let len = view.map_or(0, |v| v.len());
-    if view.is_some_and(|v| len == 0 || v.ts(len - 1) >= first.key.ts) {
-        return None;
-    }
+    // The tail's length and last time, read once: only this merge
+    // appends to it. (Views are made into locals, never into an `Option`:
+    // one is sized for a segmented block's, and moving it into one was a
+    // `memcpy` call a run, measured.)
+    let len = match tail {
+        Some(block) => {
+            let view = block.view();
+            let len = view.len();
+            if len == 0 || view.ts(len - 1) >= first.key.ts {
+                return None;
+            }
+            len
+        }
+        None => 0,
+    };
     let want = len + run.len();
     #[allow(unused_variables)] // the reserve's mutant is a test's
     fn fill_of<'a>(block: &'a Block, reserve: &'a Reserve) -> BlockFill<'a> {
@@ -236,7 +245,8 @@ pub(crate) fn append_fast(
     let block = Block::flat(reserve.encoder.arena(), block::capacity_for(want));
     {
         let mut fill = fill_of(&block, reserve);
-        if let Some(old) = view {
+        if let Some(old) = tail {
+            let old = old.view();
             for i in 0..len {
                 fill.write(i, Point::new(old.ts(i), old.value(i)));
             }

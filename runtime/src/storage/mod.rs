@@ -329,21 +329,24 @@ impl ShardStorage {
                     .mutant_reuse_held
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
-            let merged = directory.current(id, |current| {
+            // The merge's counts go into the run's here, and only the new
+            // version comes out: handing the whole `Merged` back was a
+            // `memcpy` call a series (a point, in a high-cardinality run).
+            let version = directory.current(id, |current| {
                 let run = &run[kept..end];
                 let merged = merge::append_fast(current, run, &mut reserve).unwrap_or_else(|| {
                     merge::merge(current, run, &mut reserve, self.config.freeze)
                 });
+                stats.inserted += merged.stats.inserted;
+                stats.replaced += merged.stats.replaced;
+                change.from_reserve += merged.from_reserve;
+                change.grown += merged.grown;
                 if let Some(version) = &merged.version {
                     change.replace(current.map(series::Series::footprint), version.footprint());
                 }
-                merged
+                merged.version
             });
-            stats.inserted += merged.stats.inserted;
-            stats.replaced += merged.stats.replaced;
-            change.from_reserve += merged.from_reserve;
-            change.grown += merged.grown;
-            if let Some(version) = merged.version {
+            if let Some(version) = version {
                 change.grown += directory.publish(id, version);
                 retired += 1;
             }
