@@ -137,6 +137,17 @@ impl Block {
         }
     }
 
+    /// The value at `ts` among the block's published points: a lookup's
+    /// last step, each kind's view made where it is read (a `BlockView`
+    /// moved by value is a segmented view's 168 bytes, a `memcpy` call).
+    #[inline]
+    pub(crate) fn value_at(&self, ts: i64) -> Option<u64> {
+        match self {
+            Block::Flat(words) => value_at(&FlatView::new(words), ts),
+            Block::Segmented(block) => value_at(&block.view(), ts),
+        }
+    }
+
     /// The block's published points now.
     #[inline]
     pub(crate) fn view(&self) -> BlockView<'_> {
@@ -267,7 +278,7 @@ impl<'a> FlatView<'a> {
     /// The block's published points now (`Acquire`: every point below the
     /// length is fully written).
     #[inline]
-    fn new(words: &'a [AtomicU64]) -> Self {
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
         let cap = capacity(words);
         let len = (words[0].load(Ordering::Acquire) as usize).min(cap);
         FlatView {

@@ -24,7 +24,7 @@ use self::reading::Reading;
 use self::run::{bytes_of, FrozenRun};
 pub(crate) use self::run::{FrozenRef, NewlyFrozen};
 use super::arena::HotWords;
-use super::block::{self, Block, BlockView};
+use super::block::Block;
 use super::frozen::{self, Encoder, FrozenBlock};
 
 /// A block, owned: what versions are built from.
@@ -297,10 +297,7 @@ impl Series {
                 (b + 1 < BlockIndex::len(self)).then(|| BlockIndex::get(self, b + 1).first_ts);
             self.frozen_block(b).value_at(ts, next)
         } else {
-            match self.hot[b - f].words.view() {
-                BlockView::Flat(view) => block::value_at(&view, ts),
-                BlockView::Segmented(view) => block::value_at(&view, ts),
-            }
+            self.hot[b - f].words.value_at(ts)
         }
     }
 

@@ -10,7 +10,7 @@ use numatree_core::series::{BlockEntry, BlockIndex};
 use numatree_core::{BlockId, BlockRead, BlockSource};
 
 use super::{FrozenRef, Series};
-use crate::storage::block::{BlockView, FlatView, SegmentedView};
+use crate::storage::block::{Block, FlatView, SegmentedView};
 use crate::storage::frozen::{self, Decoded};
 use crate::storage::prefetch::prefetch_line;
 
@@ -73,9 +73,11 @@ impl Reading<'_> {
         let i = id.0 as usize;
         let f = self.series.frozen_len();
         if i >= f {
-            return match self.series.hot[i - f].words.view() {
-                BlockView::Flat(v) => View::Flat(v),
-                BlockView::Segmented(v) => View::Segmented(v),
+            // Each kind's view made in place (moving a `BlockView` out
+            // of a match copies a segmented view's 168 bytes).
+            return match &self.series.hot[i - f].words {
+                Block::Flat(words) => View::Flat(FlatView::new(words)),
+                Block::Segmented(block) => View::Segmented(block.view()),
             };
         }
         fill(
