@@ -222,11 +222,18 @@ impl BitReader<'_> {
             });
         }
         let at = self.bit >> 3;
-        let mut window = [0u8; 16];
-        let avail = self.src.get(at..).unwrap_or(&[]);
-        let k = avail.len().min(16);
-        window[..k].copy_from_slice(&avail[..k]);
-        let v = (u128::from_le_bytes(window) >> (self.bit & 7)) as u64;
+        // One 16-byte load where the stream has 16 bytes left (a copy of
+        // variable length, made for the last ones, is a `memcpy` call).
+        let window = match self.src.get(at..at + 16) {
+            Some(w) => u128::from_le_bytes(w.try_into().expect("16 bytes")),
+            None => {
+                let mut window = [0u8; 16];
+                let avail = self.src.get(at..).unwrap_or(&[]);
+                window[..avail.len()].copy_from_slice(avail);
+                u128::from_le_bytes(window)
+            }
+        };
+        let v = (window >> (self.bit & 7)) as u64;
         self.bit = end;
         Ok(if n == 0 {
             0
@@ -354,6 +361,35 @@ mod tests {
     #[test]
     fn repeated_values_cost_two_bits_each() {
         assert_eq!(round_trip(&[7; 33]), 8 + 8);
+    }
+
+    /// The reader's 16-byte load, and its copy of a stream's last bytes,
+    /// read the bits a bit-at-a-time reader reads, from every position of
+    /// streams shorter and longer than a load.
+    #[test]
+    fn bit_reads_match_a_bit_at_a_time_reader() {
+        let bytes: Vec<u8> = (0..33u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [0, 1, 15, 16, 17, 33] {
+            let src = &bytes[..len];
+            for start in 0..=len * 8 {
+                for n in [0u32, 1, 9, 63, 64] {
+                    let mut r = BitReader { src, bit: start };
+                    let got = r.get(n);
+                    let end = start + n as usize;
+                    if end > len * 8 {
+                        assert!(got.is_err(), "len {len} start {start} n {n}");
+                        continue;
+                    }
+                    let want = (start..end).fold(0u64, |acc, b| {
+                        acc | (u64::from((src[b / 8] >> (b % 8)) & 1) << (b - start))
+                    });
+                    assert_eq!(got, Ok(want), "len {len} start {start} n {n}");
+                    assert_eq!(r.bit, end);
+                }
+            }
+        }
     }
 
     #[test]
