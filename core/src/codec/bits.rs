@@ -1,7 +1,7 @@
-//! The building block every codec's columns share: fixed-width bit packing
-//! (values LSB first in a little-endian byte stream), and the prefix sum
-//! that turns packed deltas back into values. (The byte cursors and the
-//! varints around packed columns are `cursor`'s.)
+//! Fixed-width bit packing (values LSB first in a little-endian byte
+//! stream) and the prefix sum that turns packed deltas back into values:
+//! the frame-of-reference columns' (timestamps, integers, decimals). The
+//! byte cursors and the varints around them are `cursor`'s.
 //!
 //! Unpacking is the decode hot loop: for widths up to 56 bits each value is
 //! one unaligned 8-byte load, a shift and a mask, with no branch on the data,

@@ -261,6 +261,5 @@ mod tests {
                 prop_assert_eq!(fast.pos, reference.pos);
             }
         }
-
     }
 }

@@ -27,9 +27,9 @@ pub(super) enum Mutant {
 /// The stand-in for a node's rayon pool: jobs queue here and model merge
 /// threads run them.
 #[derive(Default)]
-pub(super) struct ModelExecutor {
-    pub(super) jobs: Mutex<VecDeque<Job>>,
-    pub(super) posted: Condvar,
+struct ModelExecutor {
+    jobs: Mutex<VecDeque<Job>>,
+    posted: Condvar,
 }
 
 impl Executor for ModelExecutor {
@@ -47,7 +47,7 @@ impl Executor for ModelExecutor {
 pub(super) struct Harness {
     pub(super) node: Arc<NodePipeline>,
     pub(super) health: Arc<Health>,
-    pub(super) executor: Arc<ModelExecutor>,
+    executor: Arc<ModelExecutor>,
     /// Slots whose `submit` has returned (for the flush-barrier check).
     pub(super) sealed: AtomicUsize,
 }

@@ -8,9 +8,9 @@
 //! RUSTFLAGS="--cfg shuttle" cargo test -p numatree --release --lib model
 //! ```
 //!
-//! The models drive the real [`NodePipeline`]: writers call its `acquire`
+//! The models drive the real [`NodePipeline`](crate::pipeline::NodePipeline): writers call its `acquire`
 //! and `submit` (with helping, exactly as a `Writer` does), merges run the
-//! jobs `submit` hands to its [`Executor`] (sort, deliver each shard's
+//! jobs `submit` hands to its [`Executor`](crate::pipeline::Executor) (sort, deliver each shard's
 //! part to its lane, apply in seal order, release the slot, mark the
 //! epoch), and flushes call its `FlushTracker::barrier`. Only the executor
 //! is a stand-in: loom cannot drive rayon, so model merge threads run the

@@ -143,8 +143,8 @@ impl Block {
     #[inline]
     pub(crate) fn value_at(&self, ts: i64) -> Option<u64> {
         match self {
-            Block::Flat(words) => value_at(&FlatView::new(words), ts),
-            Block::Segmented(block) => value_at(&block.view(), ts),
+            Block::Flat(words) => flat_value_at(words, ts),
+            Block::Segmented(block) => find_value(&block.view(), ts),
         }
     }
 
@@ -175,7 +175,7 @@ impl Block {
 
 /// The value at `ts` in a hot block's view, if it has a point there.
 #[inline]
-pub(crate) fn value_at(view: &impl BlockRead, ts: i64) -> Option<u64> {
+fn find_value(view: &impl BlockRead, ts: i64) -> Option<u64> {
     numatree_core::find(view, ts).ok().map(|i| view.value(i))
 }
 
@@ -183,7 +183,7 @@ pub(crate) fn value_at(view: &impl BlockRead, ts: i64) -> Option<u64> {
 #[cfg_attr(any(loom, shuttle), allow(dead_code))] // no short cells there
 #[inline]
 pub(crate) fn flat_value_at(words: &[AtomicU64], ts: i64) -> Option<u64> {
-    value_at(&FlatView::new(words), ts)
+    find_value(&FlatView::new(words), ts)
 }
 
 /// Gives `sink` the points of the flat block `words` with `ts` in

@@ -193,10 +193,10 @@ pub(crate) fn append_fast(
         }
         None => None,
     };
-    // The tail's length and last time, read once: only this merge
-    // appends to it. (Views are made into locals, never into an `Option`:
-    // one is sized for a segmented block's, and moving it into one was a
-    // `memcpy` call a run, measured.)
+    // The tail's length and last time (only this merge appends to it).
+    // Views are made into locals, never into an `Option`: one is sized for
+    // a segmented block's, and moving it into one was a `memcpy` call a
+    // run (measured).
     let len = match tail {
         Some(block) => {
             let view = block.view();
@@ -246,7 +246,10 @@ pub(crate) fn append_fast(
     {
         let mut fill = fill_of(&block, reserve);
         if let Some(old) = tail {
+            // A second view of the flat tail: nothing appended to it since
+            // the first (only this merge appends), so the same points.
             let old = old.view();
+            debug_assert_eq!(old.len(), len, "only this merge appends to the tail");
             for i in 0..len {
                 fill.write(i, Point::new(old.ts(i), old.value(i)));
             }
