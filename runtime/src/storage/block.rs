@@ -179,8 +179,8 @@ fn find_value(view: &impl BlockRead, ts: i64) -> Option<u64> {
     numatree_core::find(view, ts).ok().map(|i| view.value(i))
 }
 
-/// The value at `ts` in the flat block `words`, if it has a point there.
-#[cfg_attr(any(loom, shuttle), allow(dead_code))] // no short cells there
+/// The value at `ts` in the flat block `words`, if it has a point there
+/// (a short cell's block, or any flat hot block through `Block::value_at`).
 #[inline]
 pub(crate) fn flat_value_at(words: &[AtomicU64], ts: i64) -> Option<u64> {
     find_value(&FlatView::new(words), ts)
