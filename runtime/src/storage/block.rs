@@ -246,6 +246,11 @@ fn flat_bytes(capacity: usize) -> usize {
     piece_bytes(flat_words(capacity) * size_of::<u64>())
 }
 
+/// Bytes of the flat block `words` (as [`Block::bytes`] counts them).
+pub(crate) fn flat_block_bytes(words: &[AtomicU64]) -> usize {
+    flat_bytes(capacity(words))
+}
+
 /// Bytes of a [`Block::reserved`] block.
 pub(crate) fn reserved_bytes(segmented: bool) -> usize {
     if segmented {
@@ -379,12 +384,53 @@ pub(crate) struct BlockFill<'a> {
 }
 
 impl<'a> BlockFill<'a> {
+    /// The flat block `words` (`[len, ts[cap], value[cap]]`), to fill: a
+    /// short series' block, reached through its cell without a `Block`.
+    pub(crate) fn flat(words: &'a [AtomicU64]) -> Self {
+        BlockFill {
+            len: words[0].load(Ordering::Relaxed) as usize,
+            target: Target::Flat(words),
+            spare: None,
+            #[cfg(test)]
+            mutant_publish_first: false,
+        }
+    }
+
     /// This fill, taking a segmented block's new segments from `spare`
     /// when it has them.
     pub(crate) fn with_spare(self, spare: &'a SpareSegments) -> Self {
         BlockFill {
             spare: Some(spare),
             ..self
+        }
+    }
+
+    /// Writes the first `len` published points of the flat block `old`
+    /// to positions `0..len` of this (new, flat) block, a column at a
+    /// time: a short series' block regrown a size class up.
+    pub(crate) fn copy_flat(&mut self, old: &[AtomicU64], len: usize) {
+        let Target::Flat(words) = self.target else {
+            unreachable!("a short series' block regrows into a flat block")
+        };
+        let old_cap = capacity(old);
+        debug_assert!(self.len == 0 && len <= old_cap && len <= capacity(words));
+        #[cfg(test)]
+        if self.mutant_publish_first {
+            for i in 0..len {
+                let ts = old[1 + i].load(Ordering::Relaxed) as i64;
+                self.write(
+                    i,
+                    Point::new(ts, old[1 + old_cap + i].load(Ordering::Relaxed)),
+                );
+            }
+            return;
+        }
+        let cap = capacity(words);
+        for (column, old_column) in [(1, 1), (1 + cap, 1 + old_cap)] {
+            let to = &words[column..column + len];
+            for (t, o) in to.iter().zip(&old[old_column..old_column + len]) {
+                t.store(o.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
         }
     }
 

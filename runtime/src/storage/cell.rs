@@ -197,14 +197,41 @@ mod imp {
         /// Publishes `version` (`Release`) and retires the one it replaces,
         /// destroyed once every reader that could hold it has unpinned.
         pub(crate) fn store(&self, version: Series, guard: &Guard) {
-            let word = match version.into_short() {
-                Ok(block) => {
-                    let words = block.into_raw();
-                    debug_assert_eq!(words.addr() & SHORT, 0, "a block's piece is aligned");
-                    words.map_addr(|a| a | SHORT)
-                }
-                Err(version) => Box::into_raw(Box::new(version)).cast::<()>(),
-            };
+            match version.into_short() {
+                Ok(block) => self.store_short(block, guard),
+                Err(version) => self.swap_in(Box::into_raw(Box::new(version)).cast::<()>(), guard),
+            }
+        }
+
+        /// Publishes `block` (a flat block, its points published, at least
+        /// one) as a short series' version, as [`store`](Self::store) does
+        /// `Series::of_short(block)`, without making that version first.
+        pub(crate) fn store_short(&self, block: HotWords, guard: &Guard) {
+            let words = block.into_raw();
+            debug_assert_eq!(words.addr() & SHORT, 0, "a block's piece is aligned");
+            self.swap_in(words.map_addr(|a| a | SHORT), guard);
+        }
+
+        /// The short series' block the cell holds, if it holds one: for the
+        /// shard's merge, the only thread that stores, so the block stays
+        /// the cell's until the merge's next store (and alive while
+        /// `_guard` is held after it). A handle that is never dropped, as a
+        /// reader's (`read`).
+        #[inline]
+        pub(crate) fn short_words(&self, _guard: &Guard) -> Option<ManuallyDrop<HotWords>> {
+            let word = self.word.load(Ordering::Acquire);
+            if word.addr() & SHORT == 0 {
+                return None;
+            }
+            // SAFETY: as in `read`: a tagged word is a short series' block
+            // whose reference the cell owns, alive while `_guard` is held;
+            // the handle is never dropped.
+            Some(ManuallyDrop::new(unsafe { short_block(word) }))
+        }
+
+        /// Stores `word` (a tagged block or a boxed version, written in
+        /// full) and retires what it replaces.
+        fn swap_in(&self, word: *mut (), guard: &Guard) {
             let old = self.word.swap(word, Ordering::AcqRel);
             if !old.is_null() {
                 // SAFETY: `old` is no longer reachable through the cell
@@ -276,6 +303,23 @@ mod imp {
         /// No version is short here.
         pub(crate) fn is_short(&self) -> bool {
             false
+        }
+
+        /// No version is short here: the merge takes the general path.
+        pub(crate) fn short_words(
+            &self,
+            _guard: &crate::sync::Guard,
+        ) -> Option<std::mem::ManuallyDrop<crate::storage::arena::HotWords>> {
+            None
+        }
+
+        /// Never called here (no cell holds a short block).
+        pub(crate) fn store_short(
+            &self,
+            block: crate::storage::arena::HotWords,
+            guard: &crate::sync::Guard,
+        ) {
+            self.store(crate::storage::series::Series::of_short(block), guard);
         }
 
         /// The value at `ts` of the current version.

@@ -310,7 +310,7 @@ pub(crate) struct DirectoryWriter<'g> {
     guard: &'g Guard,
 }
 
-impl DirectoryWriter<'_> {
+impl<'g> DirectoryWriter<'g> {
     /// Brings what merging `run` will touch into the cache, one kind of
     /// thing at a time, so that the misses of one pass overlap where the
     /// merge itself would take them one series after another (with many
@@ -375,12 +375,21 @@ impl DirectoryWriter<'_> {
     /// Calls `f` with the current version of `series` (`None` when it has
     /// no point yet).
     #[inline]
-    #[allow(clippy::needless_option_as_deref)] // an `Arc` under a model checker
     pub(crate) fn current<R>(&self, series: u32, f: impl FnOnce(Option<&Series>) -> R) -> R {
-        self.directory.with_cell(series, self.guard, |cell| {
-            let version = cell.and_then(|c| c.load(self.guard));
-            f(version.as_deref())
-        })
+        self.directory
+            .with_cell(series, self.guard, |cell| with_version(cell, self.guard, f))
+    }
+
+    /// The guard the writer reads and retires under.
+    pub(crate) fn guard(&self) -> &'g Guard {
+        self.guard
+    }
+
+    /// Calls `f` with the cell of `series` (`None` when it has none yet),
+    /// for a merge that publishes into it directly (`append_short`).
+    #[inline]
+    pub(crate) fn cell<R>(&self, series: u32, f: impl FnOnce(Option<&SeriesCell>) -> R) -> R {
+        self.directory.with_cell(series, self.guard, f)
     }
 
     /// Calls `f` with every series and its current version.
@@ -456,6 +465,19 @@ impl DirectoryWriter<'_> {
         }
         grown
     }
+}
+
+/// Calls `f` with the version `cell` holds (`None` for no cell, or a cell
+/// with no version yet), read under `guard`.
+#[inline]
+#[allow(clippy::needless_option_as_deref)] // an `Arc` under a model checker
+pub(crate) fn with_version<R>(
+    cell: Option<&SeriesCell>,
+    guard: &Guard,
+    f: impl FnOnce(Option<&Series>) -> R,
+) -> R {
+    let version = cell.and_then(|c| c.load(guard));
+    f(version.as_deref())
 }
 
 #[cfg(all(test, not(any(loom, shuttle))))]

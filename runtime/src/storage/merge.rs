@@ -11,17 +11,11 @@
 //! version shares the old one's frozen run, the blocks it froze appended
 //! in place (`series::run`); otherwise it is rebuilt.
 //!
-//! Most runs only append: points after the series' last, onto its newest
-//! block (a long series' tail between two freezes; a short series' block,
-//! or one regrown a size class up). Those take a fast path, `append_fast`,
-//! that writes what core's merge would end with and nothing else: no index
-//! draft, no thawing checks, no version build (measured in BENCHMARKS.md,
-//! "A fast path for appends").
+//! Most runs only append: those take the fast paths of `super::append`
+//! first, and come here only when they cannot.
 
 use numatree_core::series::{self as core_series, BlockEntry, BlockIndex, BlockList};
-use numatree_core::{
-    BlockId, BlockRead, BlockSource, BlockStore, BlockWrite, Point, Record, SeriesMergeStats,
-};
+use numatree_core::{BlockId, BlockSource, BlockStore, Point, Record, SeriesMergeStats};
 
 use smallvec::SmallVec;
 
@@ -61,6 +55,9 @@ pub(crate) struct Reserve {
     pub(crate) general_merge_only: bool,
     #[cfg(test)]
     pub(crate) fast_appends: usize,
+    /// Tests: how many runs `append_short` took.
+    #[cfg(test)]
+    pub(crate) short_appends: usize,
 }
 
 impl Reserve {
@@ -155,128 +152,6 @@ pub(crate) fn merge(
         version,
         from_reserve: store.from_reserve,
         grown: tail.map_or(0, |(words, before)| words.bytes() - before),
-    }
-}
-
-/// Merge's fast path for the commonest runs: points after a series' last,
-/// which either fit in its newest block (hot, and with room for all of
-/// them: a long series' tail between two freezes, a short series' block
-/// below its capacity) or belong to a short series (see
-/// `Series::short_block`; or a new one) that stays short with them. The
-/// points go onto the newest block in place (published by its length, as
-/// core's append does), or into a new block of the size class the short
-/// series needs, its old points copied first, which the caller publishes
-/// as the series' new version: the blocks core's merge would end with,
-/// without its index drafts, thawing checks and version builds. `None`
-/// when the run needs the general merge (late points, a full or frozen
-/// tail, a short series' block that would reach [`MAX_POINTS`]).
-pub(crate) fn append_fast(
-    current: Option<&Series>,
-    run: &[Record],
-    reserve: &mut Reserve,
-) -> Option<Merged> {
-    #[cfg(test)]
-    if reserve.general_merge_only {
-        return None;
-    }
-    let first = run.first()?;
-    // The general merge refuses an unsorted run (core's `Error::Unsorted`);
-    // the pipeline sorts every slot before it merges.
-    debug_assert!(
-        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
-        "a run is strictly ascending"
-    );
-    let tail = match current {
-        Some(series) => {
-            let t = BlockIndex::len(series).checked_sub(1)?;
-            Some(build::hot_words(series, t)?)
-        }
-        None => None,
-    };
-    // The tail's length and last time (only this merge appends to it).
-    // Views are made into locals, never into an `Option`: one is sized for
-    // a segmented block's, and moving it into one was a `memcpy` call a
-    // run (measured).
-    let len = match tail {
-        Some(block) => {
-            let view = block.view();
-            let len = view.len();
-            if len == 0 || view.ts(len - 1) >= first.key.ts {
-                return None;
-            }
-            len
-        }
-        None => 0,
-    };
-    let want = len + run.len();
-    #[allow(unused_variables)] // the reserve's mutant is a test's
-    fn fill_of<'a>(block: &'a Block, reserve: &'a Reserve) -> BlockFill<'a> {
-        #[allow(unused_mut)]
-        let mut fill = block.fill().with_spare(&reserve.spare.segments);
-        #[cfg(test)]
-        {
-            fill.mutant_publish_first = reserve.mutant_publish_first;
-        }
-        fill
-    }
-    if let Some(tail) = tail {
-        let before = tail.bytes();
-        let mut fill = fill_of(tail, reserve);
-        if want <= fill.capacity() {
-            fill.write_records(len, run);
-            fill.publish(want);
-            #[cfg(test)]
-            {
-                reserve.fast_appends += 1;
-            }
-            return Some(Merged {
-                stats: appended(run.len(), false),
-                grown: tail.bytes() - before,
-                ..Merged::default()
-            });
-        }
-    }
-    // Only a short series (one flat block: the tail) regrows here.
-    if current.is_some_and(|series| series.short_tail().is_none())
-        || block::capacity_for(want) >= MAX_POINTS
-    {
-        return None;
-    }
-    let block = Block::flat(reserve.encoder.arena(), block::capacity_for(want));
-    {
-        let mut fill = fill_of(&block, reserve);
-        if let Some(old) = tail {
-            // A second view of the flat tail: nothing appended to it since
-            // the first (only this merge appends), so the same points.
-            let old = old.view();
-            debug_assert_eq!(old.len(), len, "only this merge appends to the tail");
-            for i in 0..len {
-                fill.write(i, Point::new(old.ts(i), old.value(i)));
-            }
-        }
-        fill.write_records(len, run);
-        fill.publish(want);
-    }
-    #[cfg(test)]
-    {
-        reserve.fast_appends += 1;
-    }
-    let Block::Flat(words) = block else {
-        unreachable!("Block::flat is flat")
-    };
-    Some(Merged {
-        stats: appended(run.len(), true),
-        version: Some(Series::of_short(words)),
-        ..Merged::default()
-    })
-}
-
-/// The stats of a merge that appended `inserted` points.
-fn appended(inserted: usize, index_changed: bool) -> SeriesMergeStats {
-    SeriesMergeStats {
-        inserted,
-        replaced: 0,
-        index_changed,
     }
 }
 

@@ -112,6 +112,7 @@
 //! that reuse a tail a version still holds).
 
 mod accounting;
+mod append;
 mod arena;
 pub use arena::mapped_bytes;
 pub(crate) use arena::NodeMemory;
@@ -149,6 +150,7 @@ use self::block::{Block, MAX_POINTS};
 use self::directory::Directory;
 use self::frozen::Encoder;
 use self::merge::Reserve;
+use self::series::Footprint;
 
 /// How a shard keeps its blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -329,27 +331,13 @@ impl ShardStorage {
                     .mutant_reuse_held
                     .load(std::sync::atomic::Ordering::Relaxed);
             }
-            // The merge's counts go into the run's here, and only the new
-            // version comes out: handing the whole `Merged` back was a
-            // `memcpy` call a series (a point, in a high-cardinality run).
-            let version = directory.current(id, |current| {
-                let run = &run[kept..end];
-                let merged = merge::append_fast(current, run, &mut reserve).unwrap_or_else(|| {
-                    merge::merge(current, run, &mut reserve, self.config.freeze)
-                });
-                stats.inserted += merged.stats.inserted;
-                stats.replaced += merged.stats.replaced;
-                change.from_reserve += merged.from_reserve;
-                change.grown += merged.grown;
-                if let Some(version) = &merged.version {
-                    change.replace(current.map(series::Series::footprint), version.footprint());
-                }
-                merged.version
-            });
-            if let Some(version) = version {
-                change.grown += directory.publish(id, version);
-                retired += 1;
-            }
+            retired += self.merge_series(
+                &mut directory,
+                id,
+                &run[kept..end],
+                &mut reserve,
+                (&mut stats, &mut change),
+            );
             start = end;
         }
         retired += self.sweep_horizon(
@@ -371,6 +359,77 @@ impl ShardStorage {
         // few bags of 64 per call).
         flush(guard, retired);
         stats
+    }
+
+    /// Merges `part` (series `id`'s records of a run, strictly ascending)
+    /// into the series, counting what changed into `stats` and `change`;
+    /// returns the versions it retired (none or one). A short series'
+    /// appends go through its cell (`append::append_short`); other runs
+    /// make a version (`append_fast`, else the general merge), stored into
+    /// the series' cell, or published with a new one for a new series.
+    fn merge_series(
+        &self,
+        directory: &mut directory::DirectoryWriter<'_>,
+        id: u32,
+        part: &[Record],
+        reserve: &mut Reserve,
+        (stats, change): (&mut RunStats, &mut Change),
+    ) -> usize {
+        /// What a series merge left to publish.
+        enum Outcome {
+            /// Nothing replaced: points appended in place, or none kept.
+            Unchanged,
+            /// A new version (or short block) stored into the series' cell.
+            Replaced,
+            /// The first version of a new series.
+            New(series::Series),
+        }
+        let guard = directory.guard();
+        let outcome = directory.cell(id, |cell| {
+            if let Some(short) = cell.and_then(|c| append::append_short(c, part, reserve, guard)) {
+                stats.inserted += short.inserted;
+                let Some((before, after)) = short.regrown else {
+                    return Outcome::Unchanged;
+                };
+                change.replace(
+                    Some(Footprint::of_bytes(before)),
+                    Footprint::of_bytes(after),
+                );
+                return Outcome::Replaced;
+            }
+            // The merge's counts go into the run's here, and only the new
+            // version comes out: handing the whole `Merged` back was a
+            // `memcpy` call a series (a point, in a high-cardinality run).
+            let version = directory::with_version(cell, guard, |current| {
+                let merged = append::append_fast(current, part, reserve)
+                    .unwrap_or_else(|| merge::merge(current, part, reserve, self.config.freeze));
+                stats.inserted += merged.stats.inserted;
+                stats.replaced += merged.stats.replaced;
+                change.from_reserve += merged.from_reserve;
+                change.grown += merged.grown;
+                if let Some(version) = &merged.version {
+                    change.replace(current.map(series::Series::footprint), version.footprint());
+                }
+                merged.version
+            });
+            match (version, cell) {
+                (None, _) => Outcome::Unchanged,
+                // Into the cell found above: no second look-up.
+                (Some(version), Some(cell)) => {
+                    cell.store(version, guard);
+                    Outcome::Replaced
+                }
+                (Some(version), None) => Outcome::New(version),
+            }
+        });
+        match outcome {
+            Outcome::Unchanged => 0,
+            Outcome::Replaced => 1,
+            Outcome::New(version) => {
+                change.grown += directory.publish(id, version);
+                1
+            }
+        }
     }
 
     /// After a run: applies the shard's `retain` and `freeze_idle`

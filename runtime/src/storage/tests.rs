@@ -189,13 +189,14 @@ fn a_failed_restore_of_a_series_leaves_the_reserve_counted() {
 
 #[test]
 fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
-    // Two shards merge the same runs, one with `append_fast` and one
-    // without: they must hold the same points and count the same bytes
-    // after every run. Series `s` gains `s % 4` points a run (a fourth of
+    // Two shards merge the same runs, one with the fast paths
+    // (`append_short`, `append_fast`) and one without: they must hold the
+    // same points and count the same bytes after every run. Series `s` gains `s % 4` points a run (a fourth of
     // them none), so the short ones regrow through the size classes at
     // different rates and the longest pass `MAX_POINTS` (the general
     // merge's); every fifth run brings series divisible by 7 a late
-    // point and a new value for their first one.
+    // point and a new value for their first one, and series divisible by
+    // 3 a new value for their last one.
     use std::collections::BTreeMap;
     for freeze in [true, false] {
         let fast = shard(freeze);
@@ -211,6 +212,10 @@ fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
                 if round % 5 == 4 && s % 7 == 0 && *next_ts > 2 {
                     run.push(Record::new(series, 0, value(-1)));
                     run.push(Record::new(series, 2 * *next_ts - 1, value(0)));
+                }
+                if round % 5 == 2 && s % 3 == 0 && *next_ts > 0 {
+                    // A new value for the series' last point: not an append.
+                    run.push(Record::new(series, 2 * (*next_ts - 1), value(-2)));
                 }
                 for _ in 0..s % 4 {
                     run.push(Record::new(series, 2 * *next_ts, value(*next_ts)));
@@ -246,7 +251,10 @@ fn appends_on_the_fast_path_end_as_the_general_merge_leaves_them() {
         );
         let took = lock(&fast.reserve).fast_appends;
         assert!(took > 1_000, "the fast path took {took} runs");
+        let short = lock(&fast.reserve).short_appends;
+        assert!(short > 1_000, "the short series' path took {short} runs");
         assert_eq!(lock(&general.reserve).fast_appends, 0);
+        assert_eq!(lock(&general.reserve).short_appends, 0);
     }
 }
 

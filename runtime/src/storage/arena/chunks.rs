@@ -247,11 +247,17 @@ impl State {
     /// neither a merge nor a reader freeing a block should wait on
     /// another's), then handed to [`returned`](Self::returned). Their
     /// start and size; empty (no allocation) almost always.
+    #[inline]
     pub(super) fn take_emptied(&mut self) -> Vec<(usize, NonNull<u8>, usize)> {
         if self.emptied.is_empty() {
-            // Every lock let go asks: no allocation, no iterator.
+            // Every lock let go asks: no allocation, no iterator, no call.
             return Vec::new();
         }
+        self.take_emptied_now()
+    }
+
+    #[cold]
+    fn take_emptied_now(&mut self) -> Vec<(usize, NonNull<u8>, usize)> {
         let emptied = std::mem::take(&mut self.emptied);
         let chunks = &self.chunks;
         emptied

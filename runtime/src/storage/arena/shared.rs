@@ -213,10 +213,15 @@ impl Shared {
     /// `State::take_emptied`) to the system, outside it, then lets the
     /// merge carve them again. Its callers then put back what was
     /// returned meanwhile.
+    #[inline]
     fn give_back_emptied(&self, emptied: Vec<(usize, NonNull<u8>, usize)>) {
-        if emptied.is_empty() {
-            return;
+        if !emptied.is_empty() {
+            self.give_back_emptied_now(emptied);
         }
+    }
+
+    #[cold]
+    fn give_back_emptied_now(&self, emptied: Vec<(usize, NonNull<u8>, usize)>) {
         for (c, start, size) in emptied {
             // SAFETY: no piece of the chunk is handed out, its free
             // entries are stale (never handed out again), and it is on no

@@ -78,6 +78,16 @@ pub(crate) struct Footprint {
     pub(crate) frozen_points: usize,
 }
 
+impl Footprint {
+    /// What a version of `bytes` holds, nothing frozen (a short series').
+    pub(crate) fn of_bytes(bytes: usize) -> Self {
+        Footprint {
+            bytes,
+            ..Footprint::default()
+        }
+    }
+}
+
 impl Series {
     /// A version over `blocks` (ascending, partitioning the time line). A
     /// hot block before a frozen one is frozen with `encoder` (a version

@@ -1,0 +1,248 @@
+//! Merges that only append: the fast paths.
+//!
+//! Most runs only append: points after the series' last, onto its newest
+//! block (a long series' tail between two freezes; a short series' block,
+//! or one regrown a size class up). `append_fast` writes what core's merge
+//! would end with and nothing else: no index draft, no thawing checks, no
+//! version build (measured in BENCHMARKS.md, "A fast path for appends").
+//!
+//! A short series' run goes further (`append_short`): most series of a
+//! high-cardinality index are short (one flat block, nothing frozen,
+//! published as the block alone, `super::cell`), and their runs are a
+//! point or two. Through `append_fast` each run made a `Series` over the
+//! block, measured the old and the new version's footprint, and probed the
+//! directory a second time to publish: more of a one-point run's
+//! instructions than the append itself. `append_short` appends through the
+//! cell: in place when the block has room, else into a block a size class
+//! up, stored into the same cell (the old block retired as every replaced
+//! version is). Both publish as core's append does: the points written,
+//! then the length (`Release`), then, for a new block, the cell.
+
+use numatree_core::series::BlockIndex;
+use numatree_core::{BlockRead, BlockWrite, Record, SeriesMergeStats};
+
+use super::block::{self, Block, BlockFill, MAX_POINTS};
+use super::cell::SeriesCell;
+use super::merge::{Merged, Reserve};
+use super::series::{build, Series};
+use crate::sync::{AtomicU64, Guard};
+
+/// `block`, to fill, its new segments (a segmented block's) from the
+/// reserve's spares.
+#[allow(unused_variables)] // the reserve's mutant is a test's
+fn fill_of<'a>(block: &'a Block, reserve: &'a Reserve) -> BlockFill<'a> {
+    #[allow(unused_mut)]
+    let mut fill = block.fill().with_spare(&reserve.spare.segments);
+    #[cfg(test)]
+    {
+        fill.mutant_publish_first = reserve.mutant_publish_first;
+    }
+    fill
+}
+
+/// The flat block `words`, to fill (see [`fill_of`]).
+#[allow(unused_variables)] // the reserve's mutant is a test's
+fn fill_flat<'a>(words: &'a [AtomicU64], reserve: &Reserve) -> BlockFill<'a> {
+    #[allow(unused_mut)]
+    let mut fill = BlockFill::flat(words);
+    #[cfg(test)]
+    {
+        fill.mutant_publish_first = reserve.mutant_publish_first;
+    }
+    fill
+}
+
+/// What [`append_short`] did, for the shard's accounting.
+#[derive(Debug)]
+pub(crate) struct ShortAppend {
+    /// Points appended: the whole run.
+    pub(crate) inserted: usize,
+    /// The bytes of the block before and after, when the run regrew it
+    /// into a new one (stored in the cell: a version retired); `None` when
+    /// the points went into the block in place.
+    pub(crate) regrown: Option<(usize, usize)>,
+}
+
+/// Appends `run` (one series' records, strictly ascending) to the short
+/// series whose block `cell` holds: in place when the block has room,
+/// else into a new block of the size class the points need (the old ones
+/// copied first), which is then stored into `cell`. `None`, with nothing
+/// written, when the cell holds no short series' block or the run needs
+/// more: a point at or before the block's last, or more points than a
+/// short series' block of a size class below [`MAX_POINTS`] holds (the
+/// series is no longer short). Only the shard's merge calls it, with the
+/// directory's guard.
+pub(crate) fn append_short(
+    cell: &SeriesCell,
+    run: &[Record],
+    reserve: &mut Reserve,
+    guard: &Guard,
+) -> Option<ShortAppend> {
+    #[cfg(test)]
+    if reserve.general_merge_only {
+        return None;
+    }
+    let first = run.first()?;
+    debug_assert!(
+        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
+        "a run is strictly ascending"
+    );
+    let words = cell.short_words(guard)?;
+    let mut old = fill_flat(&words, reserve);
+    let len = old.len();
+    if len == 0 || old.ts(len - 1) >= first.key.ts {
+        return None;
+    }
+    let want = len + run.len();
+    if want <= old.capacity() {
+        old.write_records(len, run);
+        old.publish(want);
+        #[cfg(test)]
+        {
+            reserve.short_appends += 1;
+        }
+        return Some(ShortAppend {
+            inserted: run.len(),
+            regrown: None,
+        });
+    }
+    let capacity = block::capacity_for(want);
+    if capacity >= MAX_POINTS {
+        return None;
+    }
+    let new = reserve
+        .encoder
+        .arena()
+        .alloc_words(block::flat_words(capacity));
+    {
+        let mut fill = fill_flat(&new, reserve);
+        fill.copy_flat(&words, len);
+        fill.write_records(len, run);
+        fill.publish(want);
+    }
+    let regrown = (
+        block::flat_block_bytes(&words),
+        block::flat_block_bytes(&new),
+    );
+    cell.store_short(new, guard);
+    #[cfg(test)]
+    {
+        reserve.short_appends += 1;
+    }
+    Some(ShortAppend {
+        inserted: run.len(),
+        regrown: Some(regrown),
+    })
+}
+
+/// The merge's fast path for the commonest runs: points after a series' last,
+/// which either fit in its newest block (hot, and with room for all of
+/// them: a long series' tail between two freezes, a short series' block
+/// below its capacity) or belong to a short series (see
+/// `Series::short_block`; or a new one) that stays short with them. The
+/// points go onto the newest block in place (published by its length, as
+/// core's append does), or into a new block of the size class the short
+/// series needs, its old points copied first, which the caller publishes
+/// as the series' new version: the blocks core's merge would end with,
+/// without its index drafts, thawing checks and version builds. `None`
+/// when the run needs the general merge (late points, a full or frozen
+/// tail, a short series' block that would reach [`MAX_POINTS`]).
+pub(crate) fn append_fast(
+    current: Option<&Series>,
+    run: &[Record],
+    reserve: &mut Reserve,
+) -> Option<Merged> {
+    #[cfg(test)]
+    if reserve.general_merge_only {
+        return None;
+    }
+    let first = run.first()?;
+    // The general merge refuses an unsorted run (core's `Error::Unsorted`);
+    // the pipeline sorts every slot before it merges.
+    debug_assert!(
+        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
+        "a run is strictly ascending"
+    );
+    let tail = match current {
+        Some(series) => {
+            let t = BlockIndex::len(series).checked_sub(1)?;
+            Some(build::hot_words(series, t)?)
+        }
+        None => None,
+    };
+    // The tail's length and last time (only this merge appends to it).
+    // Views are made into locals, never into an `Option`: one is sized for
+    // a segmented block's, and moving it into one was a `memcpy` call a
+    // run (measured).
+    let len = match tail {
+        Some(block) => {
+            let view = block.view();
+            let len = view.len();
+            if len == 0 || view.ts(len - 1) >= first.key.ts {
+                return None;
+            }
+            len
+        }
+        None => 0,
+    };
+    let want = len + run.len();
+    if let Some(tail) = tail {
+        let before = tail.bytes();
+        let mut fill = fill_of(tail, reserve);
+        if want <= fill.capacity() {
+            fill.write_records(len, run);
+            fill.publish(want);
+            #[cfg(test)]
+            {
+                reserve.fast_appends += 1;
+            }
+            return Some(Merged {
+                stats: appended(run.len(), false),
+                grown: tail.bytes() - before,
+                ..Merged::default()
+            });
+        }
+    }
+    // Only a short series (one flat block: the tail) regrows here.
+    if current.is_some_and(|series| series.short_tail().is_none())
+        || block::capacity_for(want) >= MAX_POINTS
+    {
+        return None;
+    }
+    let block = Block::flat(reserve.encoder.arena(), block::capacity_for(want));
+    {
+        let mut fill = fill_of(&block, reserve);
+        if let Some(old) = tail {
+            // Nothing appended to the flat tail since its view above (only
+            // this merge appends), so the same points.
+            debug_assert_eq!(old.view().len(), len, "only this merge appends to the tail");
+            let Block::Flat(words) = old else {
+                unreachable!("a short series' tail is flat")
+            };
+            fill.copy_flat(words, len);
+        }
+        fill.write_records(len, run);
+        fill.publish(want);
+    }
+    #[cfg(test)]
+    {
+        reserve.fast_appends += 1;
+    }
+    let Block::Flat(words) = block else {
+        unreachable!("Block::flat is flat")
+    };
+    Some(Merged {
+        stats: appended(run.len(), true),
+        version: Some(Series::of_short(words)),
+        ..Merged::default()
+    })
+}
+
+/// The stats of a merge that appended `inserted` points.
+fn appended(inserted: usize, index_changed: bool) -> SeriesMergeStats {
+    SeriesMergeStats {
+        inserted,
+        replaced: 0,
+        index_changed,
+    }
+}
