@@ -19,7 +19,9 @@
 //!    grows the table by publishing a copy (cells never move, so both
 //!    tables lead to the same versions). A short series' cell holds its
 //!    one block instead of a version (`cell`): the reader sees the same
-//!    version, made on its stack.
+//!    version, made on its stack. The merge appends to that block through
+//!    the cell, in place (3.) or into a block a size class up that it then
+//!    stores into the cell as it would a version (`append`).
 //! 2. **Versions.** A series version (its block index) is immutable. A
 //!    merge that adds, splits or replaces blocks builds a new version over
 //!    new blocks written in full beforehand, and publishes it: a reader
