@@ -32,8 +32,9 @@
 //! on its arena's free list for its size, and the merge takes pieces from
 //! there before carving new ones. Each chunk counts its pieces handed out;
 //! one with none left (but the chunk being carved) is given back to the
-//! system and carved again before a new chunk is mapped (`chunks`: why,
-//! and how its stale free entries are told apart). The bookkeeping is
+//! system (all but the last few emptied, which keep their pages) and
+//! carved again before a new chunk is mapped (`chunks`: why, and how its
+//! stale free entries are told apart). The bookkeeping is
 //! under one mutex (`shared`), which a thread freeing a block does not
 //! wait for to put the block back: any thread frees blocks (readers and
 //! merges of any shard, when they collect epoch garbage), so a freed piece

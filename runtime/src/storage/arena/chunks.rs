@@ -13,6 +13,15 @@
 //! mapping and its binding kept), its entries on the free lists go stale
 //! (each names its chunk's generation), and the merge carves it again,
 //! before mapping a new one, when it next needs a chunk.
+//!
+//! But not every emptied chunk's pages are returned: up to
+//! [`KEPT_CHUNKS`] emptied chunks keep theirs, and the merge carves those
+//! first. Series regrowing side by side empty the chunks of their old
+//! blocks as fast as their new blocks fill others: returning each one's
+//! pages to fault them in again for the next blocks cost a `madvise` and
+//! a page fault for every 4 KiB a short series' block ever took (the
+//! 1,000,000 x 10 shape's ingest: 2,661 calls, 665 MB given back and
+//! faulted in again for 196 MB of blocks; BENCHMARKS.md).
 
 use std::ptr::NonNull;
 
@@ -29,6 +38,11 @@ pub(super) const UNTRACKED: u16 = u16::MAX;
 /// of the sweep's test stays short).
 pub(super) const STALE_SWEEP: usize = if cfg!(miri) { 64 } else { 4096 };
 
+/// Emptied chunks an arena keeps the pages of, to carve again before any
+/// other (at most 1 MiB of 256 KiB chunks or slices: what a shard holds
+/// beyond its blocks, whatever it held before).
+pub(super) const KEPT_CHUNKS: usize = 4;
+
 /// One chunk of the arena.
 #[derive(Debug)]
 struct Chunk {
@@ -44,6 +58,8 @@ struct Chunk {
     /// Counted out of the mapped bytes when given back (its pages were
     /// returned: `madvise` did not refuse).
     counted_out: bool,
+    /// Given back with its pages kept (see [`KEPT_CHUNKS`]).
+    kept: bool,
     /// A slice of the node's huge chunks (`huge`), which the node
     /// unmaps, not the arena.
     sliced: bool,
@@ -70,8 +86,11 @@ pub(super) struct State {
     /// Entries on the free lists, and how many of them are stale.
     entries: usize,
     stale: usize,
-    /// Chunks given back, to carve again.
+    /// Chunks given back, to carve again (those whose pages were kept
+    /// first).
     given_back: Vec<usize>,
+    /// How many of them kept their pages.
+    kept: usize,
     /// Chunks emptied whose pages are to be returned (`take_emptied`),
     /// outside the lock: nothing carves them meanwhile.
     emptied: Vec<usize>,
@@ -165,17 +184,21 @@ impl State {
     /// Carves a given-back chunk of at least `size` bytes from now on,
     /// if there is one; returns whether.
     pub(super) fn carve_given_back(&mut self, size: usize) -> bool {
-        let Some(k) = self
+        let fits = |c: usize| self.chunks[c].size >= size;
+        let kept = self
             .given_back
             .iter()
-            .position(|&c| self.chunks[c].size >= size)
-        else {
+            .position(|&c| fits(c) && self.chunks[c].kept);
+        let Some(k) = kept.or_else(|| self.given_back.iter().position(|&c| fits(c))) else {
             return false;
         };
         let c = self.given_back.swap_remove(k);
         let chunk = &mut self.chunks[c];
         if std::mem::take(&mut chunk.counted_out) {
             mapped::taken_again(chunk.size);
+        }
+        if std::mem::take(&mut chunk.kept) {
+            self.kept -= 1;
         }
         self.carving = Some(c);
         self.used = 0;
@@ -192,6 +215,7 @@ impl State {
             free: 0,
             generation: 0,
             counted_out: false,
+            kept: false,
             sliced,
         });
         self.largest = self.largest.max(size);
@@ -235,11 +259,20 @@ impl State {
     }
 
     /// Gives chunk `c` back (none of its pieces is handed out): its free
-    /// entries go stale, and its pages are to be returned to the system
-    /// by whoever took the lock, once it lets go (`take_emptied`).
+    /// entries go stale, and it is carved again with its pages kept
+    /// (while fewer than [`KEPT_CHUNKS`] are), or its pages are returned
+    /// to the system by whoever took the lock, once it lets go
+    /// (`take_emptied`).
     fn give_back(&mut self, c: usize) {
         self.make_entries_stale(c);
-        self.emptied.push(c);
+        if self.kept < KEPT_CHUNKS {
+            self.kept += 1;
+            self.chunks[c].kept = true;
+            self.given_back.push(c);
+            self.sweep_if_stale();
+        } else {
+            self.emptied.push(c);
+        }
     }
 
     /// The chunks emptied since the last call, for their pages to be
@@ -271,6 +304,11 @@ impl State {
     pub(super) fn returned(&mut self, c: usize, counted_out: bool) {
         self.chunks[c].counted_out = counted_out;
         self.given_back.push(c);
+        self.sweep_if_stale();
+    }
+
+    /// Sweeps the free lists once enough of their entries are stale.
+    fn sweep_if_stale(&mut self) {
         if self.stale >= STALE_SWEEP && 2 * self.stale >= self.entries {
             self.sweep();
         }
@@ -324,6 +362,15 @@ impl State {
     #[cfg(test)]
     pub(super) fn given_back_bytes(&self) -> usize {
         self.given_back.iter().map(|&c| self.chunks[c].size).sum()
+    }
+
+    /// Bytes of the chunks given back now with their pages kept.
+    #[cfg(test)]
+    pub(super) fn kept_bytes(&self) -> usize {
+        let kept = self.given_back.iter().filter(|&&c| self.chunks[c].kept);
+        let bytes: usize = kept.map(|&c| self.chunks[c].size).sum();
+        debug_assert!(bytes == 0 || self.kept > 0, "the count follows the flags");
+        bytes
     }
 
     /// Bytes of the chunks given back now and counted out of the mapped

@@ -444,6 +444,48 @@ fn a_chunk_whose_pieces_all_come_back_is_given_back_and_carved_again() {
 }
 
 #[test]
+fn the_first_chunks_emptied_keep_their_pages_and_are_carved_first() {
+    use super::chunks::KEPT_CHUNKS;
+    let arena = Arena::default();
+    // 2,000-byte pieces over the small chunks (16 to 256 KiB) and more:
+    // six chunks (few pieces: Miri runs this).
+    let blocks: Vec<FrozenBlock> = (0..400)
+        .map(|i| arena.alloc(&bytes(2_000, i as u8)))
+        .collect();
+    let sizes = arena.chunk_sizes();
+    assert!(sizes.len() > KEPT_CHUNKS, "{sizes:?}");
+    drop(blocks);
+    // Freed in order: the first chunks to empty keep their pages; the
+    // others are returned (counted out where `madvise` works: Linux, not
+    // Miri); the one being carved is neither.
+    let kept: usize = sizes[..KEPT_CHUNKS].iter().sum();
+    let returned: usize = sizes[KEPT_CHUNKS..sizes.len() - 1].iter().sum();
+    assert_eq!(arena.with_state(|s| s.kept_bytes()), kept);
+    assert_eq!(arena.given_back_bytes(), kept + returned);
+    let counted_out = arena.with_state(|s| s.counted_out_bytes());
+    let linux = cfg!(all(target_os = "linux", not(miri)));
+    assert_eq!(counted_out, if linux { returned } else { 0 });
+    // Pieces of another size, past what the chunk being carved holds:
+    // a kept chunk is carved again, no returned one (none is counted in
+    // again, no chunk is added).
+    let room = arena.carving_room();
+    let piece = piece_bytes(2_600);
+    let more: Vec<(FrozenBlock, Vec<u8>)> = (0..room / piece + 4)
+        .map(|i| {
+            let want = bytes(2_600, i as u8);
+            (arena.alloc(&want), want)
+        })
+        .collect();
+    assert!(
+        arena.with_state(|s| s.kept_bytes()) < kept,
+        "a kept chunk was carved"
+    );
+    assert_eq!(arena.with_state(|s| s.counted_out_bytes()), counted_out);
+    assert_eq!(arena.chunk_sizes(), sizes, "no chunk was added");
+    assert_apart(&more);
+}
+
+#[test]
 fn free_pieces_of_a_chunk_given_back_are_never_handed_out_again() {
     let arena = Arena::default();
     let n = if cfg!(miri) { 200 } else { 1500 };
