@@ -88,15 +88,15 @@ pub(crate) fn append_short(
         "a run is strictly ascending"
     );
     let words = cell.short_words(guard)?;
-    let mut old = fill_flat(&words, reserve);
-    let len = old.len();
-    if len == 0 || old.ts(len - 1) >= first.key.ts {
+    let mut tail = fill_flat(&words, reserve);
+    let len = tail.len();
+    if len == 0 || tail.ts(len - 1) >= first.key.ts {
         return None;
     }
     let want = len + run.len();
-    if want <= old.capacity() {
-        old.write_records(len, run);
-        old.publish(want);
+    if want <= tail.capacity() {
+        tail.write_records(len, run);
+        tail.publish(want);
         #[cfg(test)]
         {
             reserve.short_appends += 1;
@@ -139,7 +139,9 @@ pub(crate) fn append_short(
 /// which either fit in its newest block (hot, and with room for all of
 /// them: a long series' tail between two freezes, a short series' block
 /// below its capacity) or belong to a short series (see
-/// `Series::short_block`; or a new one) that stays short with them. The
+/// `Series::short_block`; or a new one) that stays short with them (a
+/// short series' runs take [`append_short`] first: a new series' first
+/// run is the short one that comes here). The
 /// points go onto the newest block in place (published by its length, as
 /// core's append does), or into a new block of the size class the short
 /// series needs, its old points copied first, which the caller publishes

@@ -19,20 +19,28 @@
 //! of a short cell reads the block straight from the cell's word
 //! (`SeriesCell::get`, `SeriesCell::scan`: half the time of a lookup that
 //! first made a `Series` over the block on its stack, measured on
-//! cache-resident short series); other readers (and the merge) see the
-//! series through such a `Series`, which they never drop. Either way the
+//! cache-resident short series); other readers (and the merge, past its
+//! short path below) see the series through such a `Series`, which they
+//! never drop. Either way the
 //! cell's reference keeps the block alive while the reader is pinned.
+//!
+//! The merge appends to a short series' block through the cell
+//! (`SeriesCell::short_words`, `SeriesCell::store_short`;
+//! `storage::append`): in place, published by the block's length, or into
+//! a new block stored into the cell, as a new version would be.
 //!
 //! Under a model checker the cell is a `Published<Series>` (every version
 //! boxed): the short form changes where a version's words are, not the
-//! order in which they are written and published.
+//! order in which they are written and published. The merge's short path
+//! runs there too, on the block of a boxed short version.
 
 #[cfg(not(any(loom, shuttle)))]
 mod imp {
+    use std::marker::PhantomData;
     use std::mem::ManuallyDrop;
     use std::ops::Deref;
     use std::ptr;
-    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
     use crate::storage::arena::HotWords;
     use crate::storage::block::{flat_scan, flat_value_at};
@@ -70,6 +78,23 @@ mod imp {
     enum Word<'g> {
         Boxed(&'g Series),
         Short(ManuallyDrop<HotWords>),
+    }
+
+    /// A short series' block, read by the merge through its cell
+    /// ([`SeriesCell::short_words`]): a handle that holds no reference of
+    /// its own (never dropped), valid while the guard it was read under is
+    /// held.
+    pub(crate) struct ShortWords<'g> {
+        words: ManuallyDrop<HotWords>,
+        _guard: PhantomData<&'g Guard>,
+    }
+
+    impl Deref for ShortWords<'_> {
+        type Target = [AtomicU64];
+        #[inline]
+        fn deref(&self) -> &[AtomicU64] {
+            &self.words
+        }
     }
 
     /// A version loaded from a cell, valid while the guard it was loaded
@@ -207,6 +232,10 @@ mod imp {
         /// one) as a short series' version, as [`store`](Self::store) does
         /// `Series::of_short(block)`, without making that version first.
         pub(crate) fn store_short(&self, block: HotWords, guard: &Guard) {
+            debug_assert!(
+                block[0].load(Ordering::Relaxed) > 0,
+                "a short series' block holds a point"
+            );
             let words = block.into_raw();
             debug_assert_eq!(words.addr() & SHORT, 0, "a block's piece is aligned");
             self.swap_in(words.map_addr(|a| a | SHORT), guard);
@@ -215,18 +244,21 @@ mod imp {
         /// The short series' block the cell holds, if it holds one: for the
         /// shard's merge, the only thread that stores, so the block stays
         /// the cell's until the merge's next store (and alive while
-        /// `_guard` is held after it). A handle that is never dropped, as a
-        /// reader's (`read`).
+        /// `guard` is held after it).
         #[inline]
-        pub(crate) fn short_words(&self, _guard: &Guard) -> Option<ManuallyDrop<HotWords>> {
+        pub(crate) fn short_words<'g>(&self, _guard: &'g Guard) -> Option<ShortWords<'g>> {
             let word = self.word.load(Ordering::Acquire);
             if word.addr() & SHORT == 0 {
                 return None;
             }
             // SAFETY: as in `read`: a tagged word is a short series' block
-            // whose reference the cell owns, alive while `_guard` is held;
-            // the handle is never dropped.
-            Some(ManuallyDrop::new(unsafe { short_block(word) }))
+            // whose reference the cell owns, alive while `_guard` is held
+            // (the result borrows it); the handle is never dropped.
+            let words = ManuallyDrop::new(unsafe { short_block(word) });
+            Some(ShortWords {
+                words,
+                _guard: PhantomData,
+            })
         }
 
         /// Stores `word` (a tagged block or a boxed version, written in
@@ -293,8 +325,28 @@ mod imp {
 
 #[cfg(any(loom, shuttle))]
 mod imp {
+    use std::ops::Deref;
+
+    use crate::storage::arena::HotWords;
+    use crate::sync::{AtomicU64, Guard};
+
     /// Every version boxed (see the module docs).
     pub(crate) type SeriesCell = crate::sync::Published<crate::storage::series::Series>;
+
+    /// A short series' block, read by the merge through its cell (a
+    /// counted handle here), valid while the guard it was read under is
+    /// held.
+    pub(crate) struct ShortWords<'g> {
+        words: HotWords,
+        _guard: std::marker::PhantomData<&'g Guard>,
+    }
+
+    impl Deref for ShortWords<'_> {
+        type Target = [AtomicU64];
+        fn deref(&self) -> &[AtomicU64] {
+            &self.words
+        }
+    }
 
     impl SeriesCell {
         /// Nothing to start loading (see the other `imp`).
@@ -305,32 +357,32 @@ mod imp {
             false
         }
 
-        /// No version is short here: the merge takes the general path.
-        pub(crate) fn short_words(
-            &self,
-            _guard: &crate::sync::Guard,
-        ) -> Option<std::mem::ManuallyDrop<crate::storage::arena::HotWords>> {
-            None
+        /// The block of the cell's version when that version is a short
+        /// series' (`Series::short_block`): what the other `imp`'s cell
+        /// holds itself, so that the models run the merge's short path.
+        pub(crate) fn short_words<'g>(&self, guard: &'g Guard) -> Option<ShortWords<'g>> {
+            let version = self.load(guard)?;
+            let words = version.short_block()?.clone();
+            Some(ShortWords {
+                words,
+                _guard: std::marker::PhantomData,
+            })
         }
 
-        /// Never called here (no cell holds a short block).
-        pub(crate) fn store_short(
-            &self,
-            block: crate::storage::arena::HotWords,
-            guard: &crate::sync::Guard,
-        ) {
+        /// Publishes `block` as a short series' version (boxed here).
+        pub(crate) fn store_short(&self, block: HotWords, guard: &Guard) {
             self.store(crate::storage::series::Series::of_short(block), guard);
         }
 
         /// The value at `ts` of the current version.
-        pub(crate) fn get(&self, guard: &crate::sync::Guard, ts: i64) -> Option<u64> {
+        pub(crate) fn get(&self, guard: &Guard, ts: i64) -> Option<u64> {
             self.load(guard)?.get(ts)
         }
 
         /// The current version's points in `range` (see the other `imp`).
         pub(crate) fn scan(
             &self,
-            guard: &crate::sync::Guard,
+            guard: &Guard,
             range: impl std::ops::RangeBounds<i64>,
             limit: usize,
             sink: impl numatree_core::PointSink,
@@ -456,6 +508,46 @@ mod tests {
                 assert_eq!(strong(&block), 2, "the test's and the cell's");
             }
         }
+    }
+
+    #[test]
+    fn the_merge_reads_a_short_block_without_a_reference_and_replaces_it() {
+        // A collector of the test's own: nothing else pins it, so what the
+        // store retires is destroyed within a few flushes.
+        let collector = crossbeam_epoch::Collector::new();
+        let handle = collector.register();
+        let (old, new) = (block_of(10..20), block_of(10..21));
+        let cell = SeriesCell::default();
+        let guard = handle.pin();
+        assert!(cell.short_words(&guard).is_none(), "an empty cell");
+        cell.store(version(vec![(10, old.clone())]), &guard);
+        {
+            let words = cell.short_words(&guard).expect("a short cell");
+            let Block::Flat(held) = &old else {
+                unreachable!("block_of makes flat blocks")
+            };
+            assert_eq!(words.as_ptr(), held.as_ptr(), "the cell's block");
+            assert_eq!(strong(&old), 2, "reading took no reference");
+        }
+        assert_eq!(strong(&old), 2, "and dropping the read gave none back");
+        let Block::Flat(words) = new.clone() else {
+            unreachable!("block_of makes flat blocks")
+        };
+        cell.store_short(words, &guard);
+        assert_eq!(strong(&new), 2, "the cell holds the new block");
+        assert_eq!(cell.get(&guard, 20), Some(60));
+        drop(guard);
+        for _ in 0..8 {
+            handle.pin().flush();
+        }
+        assert_eq!(strong(&old), 1, "the cell's old reference was given back");
+        let guard = handle.pin();
+        assert!(cell.short_words(&guard).is_some());
+        cell.store(
+            version(vec![(0, block_of(0..4)), (4, block_of(4..8))]),
+            &guard,
+        );
+        assert!(cell.short_words(&guard).is_none(), "a boxed version");
     }
 
     #[test]

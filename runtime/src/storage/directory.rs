@@ -386,7 +386,8 @@ impl<'g> DirectoryWriter<'g> {
     }
 
     /// Calls `f` with the cell of `series` (`None` when it has none yet),
-    /// for a merge that publishes into it directly (`append_short`).
+    /// for a merge that publishes into it directly (`append_short`, or a
+    /// new version stored into the cell it found).
     #[inline]
     pub(crate) fn cell<R>(&self, series: u32, f: impl FnOnce(Option<&SeriesCell>) -> R) -> R {
         self.directory.with_cell(series, self.guard, f)

@@ -49,8 +49,8 @@ pub(crate) struct Reserve {
     /// Negative control for the model tests (see `Spare::take_held`).
     #[cfg(test)]
     pub(crate) mutant_reuse_held: bool,
-    /// Tests: every run through the general merge (no `append_fast`),
-    /// and how many runs took the fast path.
+    /// Tests: every run through the general merge (neither fast path of
+    /// `super::append`), and how many runs took `append_fast`.
     #[cfg(test)]
     pub(crate) general_merge_only: bool,
     #[cfg(test)]

@@ -109,7 +109,8 @@
 //! and arena chunks not taken yet); `validate` checks the counts against
 //! what the versions and the reserve hold (`accounting`).
 //! The protocol is model-checked in `model_tests` (publication of appends,
-//! of segments and of new versions, and the reuse of frozen tails, with
+//! short series' included, of segments and of new versions, and the reuse
+//! of frozen tails, with
 //! negative controls that publish before writing, flat and segmented, and
 //! that reuse a tail a version still holds).
 

@@ -181,7 +181,7 @@ impl Series {
     /// lower bound is its first point, nothing frozen. Such a version is
     /// published as its block alone (`super::cell`), and rebuilt from it
     /// by [`Series::of_short`].
-    fn short_block(&self) -> Option<&HotWords> {
+    pub(crate) fn short_block(&self) -> Option<&HotWords> {
         let [h] = self.hot.as_slice() else {
             return None;
         };
