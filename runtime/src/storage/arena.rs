@@ -32,9 +32,9 @@
 //! on its arena's free list for its size, and the merge takes pieces from
 //! there before carving new ones. Each chunk counts its pieces handed out;
 //! one with none left (but the chunk being carved) is given back to the
-//! system (all but the last few emptied, which keep their pages) and
-//! carved again before a new chunk is mapped (`chunks`: why, and how its
-//! stale free entries are told apart). The bookkeeping is
+//! system (but for up to four at a time, which keep their pages and are
+//! carved again first) and carved again before a new chunk is mapped
+//! (`chunks`: why, and how its stale free entries are told apart). The bookkeeping is
 //! under one mutex (`shared`), which a thread freeing a block does not
 //! wait for to put the block back: any thread frees blocks (readers and
 //! merges of any shard, when they collect epoch garbage), so a freed piece
@@ -66,7 +66,7 @@
 //! thread when the index is built, so that an ingest's frozen blocks take
 //! no page fault (with freezing on they are most of an ingest's new
 //! memory). The merge starts a reserved chunk before one given back (whose
-//! pages it would fault in again) or a new one; the
+//! pages it would fault in again, unless they were kept) or a new one; the
 //! shard counts reserved chunks in its bytes until they are started
 //! (`Arena::take_reserved_started`), and those never started are freed
 //! with the arena.

@@ -180,7 +180,8 @@ impl Arena {
         self.shared.nothing_returned_pending()
     }
 
-    /// Bytes of chunks given back to the system now.
+    /// Bytes of chunks given back now (to the system, or with their pages
+    /// kept), to be carved again.
     #[cfg(test)]
     pub(crate) fn given_back_bytes(&self) -> usize {
         self.shared.state().given_back_bytes()
@@ -288,7 +289,8 @@ impl Arena {
     /// `size` bytes carved from the chunk being carved, after starting it
     /// again from its start when nothing in it is live, or starting
     /// another: a reserved one (bound and touched ahead: no page fault),
-    /// else one given back, else a new one (twice the largest so far, up
+    /// else one given back (one that kept its pages first), else a new one
+    /// (twice the largest so far, up
     /// to [`MAX_CHUNK`], then slices of the node's [`HUGE_CHUNK`]s when
     /// the arena may use huge pages). Hot and frozen blocks share chunks: carving them apart (two
     /// chunks being carved) changed neither shape's bytes a point in the
