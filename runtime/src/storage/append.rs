@@ -52,6 +52,24 @@ fn fill_flat<'a>(words: &'a [AtomicU64], reserve: &Reserve) -> BlockFill<'a> {
     fill
 }
 
+/// The first record of `run`, for a fast path to take it (`None` for an
+/// empty run, or in a test that sends every run through the general
+/// merge). The run is strictly ascending: the general merge refuses an
+/// unsorted one (core's `Error::Unsorted`), and the pipeline sorts every
+/// slot before it merges.
+#[allow(unused_variables)] // the reserve's switch is a test's
+fn first_of<'r>(run: &'r [Record], reserve: &Reserve) -> Option<&'r Record> {
+    #[cfg(test)]
+    if reserve.general_merge_only {
+        return None;
+    }
+    debug_assert!(
+        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
+        "a run is strictly ascending"
+    );
+    run.first()
+}
+
 /// What [`append_short`] did, for the shard's accounting.
 #[derive(Debug)]
 pub(crate) struct ShortAppend {
@@ -78,15 +96,7 @@ pub(crate) fn append_short(
     reserve: &mut Reserve,
     guard: &Guard,
 ) -> Option<ShortAppend> {
-    #[cfg(test)]
-    if reserve.general_merge_only {
-        return None;
-    }
-    let first = run.first()?;
-    debug_assert!(
-        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
-        "a run is strictly ascending"
-    );
+    let first = first_of(run, reserve)?;
     let words = cell.short_words(guard)?;
     let mut tail = fill_flat(&words, reserve);
     let len = tail.len();
@@ -154,17 +164,7 @@ pub(crate) fn append_fast(
     run: &[Record],
     reserve: &mut Reserve,
 ) -> Option<Merged> {
-    #[cfg(test)]
-    if reserve.general_merge_only {
-        return None;
-    }
-    let first = run.first()?;
-    // The general merge refuses an unsorted run (core's `Error::Unsorted`);
-    // the pipeline sorts every slot before it merges.
-    debug_assert!(
-        run.windows(2).all(|w| w[0].key.ts < w[1].key.ts),
-        "a run is strictly ascending"
-    );
+    let first = first_of(run, reserve)?;
     let tail = match current {
         Some(series) => {
             let t = BlockIndex::len(series).checked_sub(1)?;
