@@ -88,7 +88,7 @@ fn close_and_drop_leave_no_merge_thread_running() {
         "close returned before its merge threads exited"
     );
     assert_eq!(
-        merge_threads(),
+        merge_threads_after_join(),
         0,
         "close returned with merge threads alive"
     );
