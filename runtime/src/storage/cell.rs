@@ -21,8 +21,8 @@
 //! first made a `Series` over the block on its stack, measured on
 //! cache-resident short series); other readers (and the merge, past its
 //! short path below) see the series through such a `Series`, which they
-//! never drop. Either way the
-//! cell's reference keeps the block alive while the reader is pinned.
+//! never drop. Either way the cell's reference keeps the block alive while
+//! the reader is pinned.
 //!
 //! The merge appends to a short series' block through the cell
 //! (`SeriesCell::short_words`, `SeriesCell::store_short`;
