@@ -29,22 +29,19 @@ use crate::sync::{AtomicU64, Guard};
 
 /// `block`, to fill, its new segments (a segmented block's) from the
 /// reserve's spares.
-#[allow(unused_variables)] // the reserve's mutant is a test's
 fn fill_of<'a>(block: &'a Block, reserve: &'a Reserve) -> BlockFill<'a> {
-    #[allow(unused_mut)]
-    let mut fill = block.fill().with_spare(&reserve.spare.segments);
-    #[cfg(test)]
-    {
-        fill.mutant_publish_first = reserve.mutant_publish_first;
-    }
-    fill
+    with_mutant(block.fill().with_spare(&reserve.spare.segments), reserve)
 }
 
 /// The flat block `words`, to fill (see [`fill_of`]).
-#[allow(unused_variables)] // the reserve's mutant is a test's
 fn fill_flat<'a>(words: &'a [AtomicU64], reserve: &Reserve) -> BlockFill<'a> {
-    #[allow(unused_mut)]
-    let mut fill = BlockFill::flat(words);
+    with_mutant(BlockFill::flat(words), reserve)
+}
+
+/// `fill`, publishing before it writes when the reserve's negative
+/// control says so (tests only).
+#[allow(unused_mut, unused_variables)] // the reserve's mutant is a test's
+fn with_mutant<'a>(mut fill: BlockFill<'a>, reserve: &Reserve) -> BlockFill<'a> {
     #[cfg(test)]
     {
         fill.mutant_publish_first = reserve.mutant_publish_first;
