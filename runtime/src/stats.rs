@@ -118,6 +118,10 @@ pub struct NodeStats {
     /// Bytes of this node's slot buffers (every slot allocated, free or in
     /// use; slots are touched when allocated).
     pub slot_bytes: usize,
+    /// Bytes of this node's sort scratches: a slot's records and a 256 KiB
+    /// count table each, at most one per slot that can be merging at once,
+    /// shared by the node's merge threads and the writers that help them.
+    pub scratch_bytes: usize,
     /// Distinct keys stored on this node: its points.
     pub keys: usize,
     /// Bytes of frozen (compressed) blocks, part of `tree_bytes`.
@@ -170,6 +174,7 @@ impl NodeCounters {
         &self,
         keys: usize,
         slot_bytes: usize,
+        scratch_bytes: usize,
         tree_bytes: usize,
         (frozen_bytes, frozen_points): (usize, usize),
         retention_freed_bytes: usize,
@@ -197,6 +202,7 @@ impl NodeCounters {
             unpinned_records: get(&self.unpinned_records),
             tree_bytes,
             slot_bytes,
+            scratch_bytes,
             keys,
             frozen_bytes,
             frozen_points,
@@ -242,6 +248,7 @@ impl Stats {
             t.unpinned_records += n.unpinned_records;
             t.tree_bytes += n.tree_bytes;
             t.slot_bytes += n.slot_bytes;
+            t.scratch_bytes += n.scratch_bytes;
             t.keys += n.keys;
         }
         Stats { total: t, nodes }
@@ -310,7 +317,7 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "records local {} remote {} unpinned {} | tree {:.1} MiB ({:.2} B/point; frozen {:.1} MiB, {} points, {:.2} B/point) slots {:.1} MiB",
+            "records local {} remote {} unpinned {} | tree {:.1} MiB ({:.2} B/point; frozen {:.1} MiB, {} points, {:.2} B/point) slots {:.1} MiB, sort scratch {:.1} MiB",
             t.local_records,
             t.remote_records,
             t.unpinned_records,
@@ -319,7 +326,8 @@ impl fmt::Display for Stats {
             t.frozen_bytes as f64 / (1 << 20) as f64,
             t.frozen_points,
             t.frozen_bytes_per_point(),
-            t.slot_bytes as f64 / (1 << 20) as f64
+            t.slot_bytes as f64 / (1 << 20) as f64,
+            t.scratch_bytes as f64 / (1 << 20) as f64
         )
     }
 }

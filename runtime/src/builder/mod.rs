@@ -121,10 +121,12 @@ impl Builder {
     }
 
     /// Records per slot, `64..=16,777,216` (default 16,384: 384 KiB).
-    /// Each thread that merges (merge threads, and writers while they help)
-    /// also keeps a sort scratch of one slot plus a 256 KiB count table,
-    /// which neither the slots' bytes in the stats nor the
-    /// [memory budget](Self::memory_budget) count.
+    /// A node also keeps sort scratches, one slot plus a 256 KiB count
+    /// table each, at most one per slot that can be merging at once
+    /// ([`slots_per_node`](Self::slots_per_node)), shared by its merge
+    /// threads and helping writers: the stats count them
+    /// ([`NodeStats::scratch_bytes`](crate::NodeStats::scratch_bytes)), the
+    /// [memory budget](Self::memory_budget) does not.
     pub fn slot_capacity(mut self, records: usize) -> Self {
         self.slot_capacity = Some(records);
         self

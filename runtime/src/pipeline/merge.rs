@@ -4,30 +4,19 @@
 //!
 //! Sorting uses core's [`SlotBuffer::sort_with`](numatree_core::SlotBuffer::sort_with):
 //! one counting pass groups the slot by shard and orders each group by key,
-//! keeping only the last insert of a key within the slot. Applying a part
+//! keeping only the last insert of a key within the slot. Its scratch comes
+//! from the node's pool (`scratch.rs`), whichever thread sorts. Applying a part
 //! merges each series' records into the series' column blocks (see
 //! `storage`), which readers keep reading meanwhile.
 
-use std::cell::RefCell;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
-
-use numatree_core::Record;
 
 use super::node::{nanos, MergeEvent, NodePipeline, Sealed};
 use super::shard::{Part, SortedSlot};
 use crate::health::panic_message;
 use crate::sync::{Arc, Ordering};
-
-/// Series-id span a merge thread's counting sort handles directly; wider
-/// slots fall back to a merge sort.
-const COUNT_TABLE: usize = 1 << 16;
-
-thread_local! {
-    /// Sort scratch of the merge thread: records and the count table.
-    static SCRATCH: RefCell<(Vec<Record>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
 
 impl NodePipeline {
     /// Merges the oldest sealed slot, if any; returns whether there was one.
@@ -88,14 +77,7 @@ impl NodePipeline {
         } = sealed;
         let accepted = slot.len();
         let rule = self.rule;
-        let mut len = SCRATCH.with(|scratch| {
-            let (records, counts) = &mut *scratch.borrow_mut();
-            if records.len() < accepted {
-                records.resize(accepted, Record::ZERO);
-            }
-            if counts.len() < COUNT_TABLE {
-                counts.resize(COUNT_TABLE, 0);
-            }
+        let mut len = self.scratch.with(accepted, |records, counts| {
             slot.sort_with(records, counts, |s| rule.shard_of(s) as u8)
                 .expect("scratch is sized to the slot")
                 .len()

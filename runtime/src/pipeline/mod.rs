@@ -4,6 +4,7 @@
 //! - `node`: one node's pipeline and the writer protocol around it
 //!   (acquire a slot, submit it sealed, help merge under backpressure);
 //! - `merge`: the merge of one slot (sort, then hand each shard its part);
+//! - `scratch`: the node's pool of sort scratches, shared by whoever sorts;
 //! - `shard`: a shard's tree and the lane that applies parts in seal order;
 //! - `executor`: who runs merge jobs (a pinned rayon pool per node, or
 //!   model threads under loom/shuttle).
@@ -15,6 +16,7 @@
 mod executor;
 mod merge;
 mod node;
+mod scratch;
 mod shard;
 
 #[cfg(all(test, any(loom, shuttle)))]

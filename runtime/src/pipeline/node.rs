@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::executor::{Executor, Job};
+use super::scratch::ScratchPool;
 use super::shard::Shard;
 use crate::flush::FlushTracker;
 use crate::health::{Health, Waiters};
@@ -110,6 +111,8 @@ pub(crate) struct NodePipeline {
     pub(super) hook: Option<MergeHook>,
     pub(super) plant_loss: bool,
     merge_nice: Option<i32>,
+    /// Sort scratches, shared by whoever merges here.
+    pub(super) scratch: ScratchPool,
 }
 
 impl std::fmt::Debug for NodePipeline {
@@ -154,6 +157,8 @@ impl NodePipeline {
             hook,
             plant_loss,
             merge_nice,
+            // No more sorts run at once than slots can be sealed.
+            scratch: ScratchPool::new(in_flight_slots),
         }
     }
 
@@ -318,6 +323,7 @@ impl NodePipeline {
         self.counters.snapshot(
             self.keys(),
             self.slots.existing() * self.slots.slot_bytes(),
+            self.scratch.bytes(),
             self.storage_bytes(),
             frozen,
             self.shards
