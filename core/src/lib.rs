@@ -85,7 +85,7 @@ pub use record::{Key, Record, RECORD_BYTES};
 pub use series::{BlockEntry, BlockIndex, BlockList, SeriesMergeStats};
 pub use series_index::SeriesIndex;
 pub use slot::{ArraySlot, SlotBuffer};
-pub use sort::{sort_dedup, SortScratch};
+pub use sort::{sort_dedup, sort_dedup_either, SortScratch, Sorted};
 pub use store::{ArrayStore, NodeStore};
 pub use tree::{MergeStats, Tree};
 pub use validate::InvalidTree;

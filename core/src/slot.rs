@@ -14,7 +14,7 @@
 
 use crate::error::Error;
 use crate::record::Record;
-use crate::sort::{sort_dedup, SortScratch};
+use crate::sort::{sort_dedup, sort_dedup_either, SortScratch, Sorted};
 
 /// A buffer of at most `capacity` records, filled by one writer. `S` holds
 /// the records; its length is the capacity.
@@ -155,6 +155,40 @@ impl<S: AsRef<[Record]> + AsMut<[Record]>> SlotBuffer<S> {
         Ok(self.as_slice())
     }
 
+    /// [`sort_with`](Self::sort_with), with `scratch` of the slot's own
+    /// storage type: where the sort leaves its run in the scratch (the
+    /// common case: a counting sort, no key twice), the slot and the
+    /// scratch trade storage instead of copying the run back. The slot's
+    /// capacity is then the scratch's length, so give a scratch as long as
+    /// the slot (a longer one is copied from, not traded: the capacity
+    /// stays). Returns the run left in the slot.
+    ///
+    /// # Errors
+    /// [`Error::ScratchTooSmall`] when `scratch` is shorter than the slot's
+    /// records; the slot is then sealed but unsorted.
+    pub fn sort_swapping(
+        &mut self,
+        scratch: &mut S,
+        counts: &mut [u32],
+        group: impl Fn(u32) -> u8,
+    ) -> Result<&[Record], Error> {
+        self.sealed = true;
+        let capacity = self.capacity();
+        let records = &mut self.storage.as_mut()[..self.len];
+        self.len = match sort_dedup_either(records, scratch.as_mut(), counts, group)? {
+            Sorted::InRecords(len) => len,
+            Sorted::InScratch(len) if scratch.as_ref().len() == capacity => {
+                core::mem::swap(&mut self.storage, scratch);
+                len
+            }
+            Sorted::InScratch(len) => {
+                records[..len].copy_from_slice(&scratch.as_ref()[..len]);
+                len
+            }
+        };
+        Ok(self.as_slice())
+    }
+
     /// Empties the slot and returns it to the filling state.
     pub fn clear(&mut self) {
         self.len = 0;
@@ -215,6 +249,64 @@ mod tests {
             })
         );
         assert_eq!(slot.len(), 2);
+    }
+
+    #[test]
+    fn a_swapping_sort_trades_storage_only_with_a_scratch_of_its_capacity() {
+        let rounds = [
+            Record::new(2, 0, 1),
+            Record::new(1, 0, 2),
+            Record::new(2, 1, 3),
+            Record::new(1, 1, 4),
+        ];
+        let sorted = [rounds[1], rounds[3], rounds[0], rounds[2]];
+        let fill = || {
+            let mut slot = SlotBuffer::with_storage(vec![Record::ZERO; 4].into_boxed_slice());
+            assert_eq!(slot.extend_from_slice(&rounds), 4);
+            slot
+        };
+        let mut counts = [0u32; 8];
+        // Same capacity: traded, the slot's old buffer is the scratch now.
+        let mut slot = fill();
+        let mut scratch = vec![Record::ZERO; 4].into_boxed_slice();
+        let (slot_buf, scratch_buf) = (slot.storage().as_ptr(), scratch.as_ptr());
+        assert_eq!(
+            slot.sort_swapping(&mut scratch, &mut counts, |_| 0),
+            Ok(&sorted[..])
+        );
+        assert_eq!(
+            (slot.storage().as_ptr(), scratch.as_ptr()),
+            (scratch_buf, slot_buf)
+        );
+        assert!(slot.is_sealed());
+        // A longer scratch: copied from, the capacity stays.
+        let mut slot = fill();
+        let mut scratch = vec![Record::ZERO; 6].into_boxed_slice();
+        let slot_buf = slot.storage().as_ptr();
+        assert_eq!(
+            slot.sort_swapping(&mut scratch, &mut counts, |_| 0),
+            Ok(&sorted[..])
+        );
+        assert_eq!((slot.storage().as_ptr(), slot.capacity()), (slot_buf, 4));
+        // A key twice: deduplicated into the slot, nothing traded.
+        let mut slot = fill();
+        slot.clear();
+        assert_eq!(slot.extend_from_slice(&rounds[..3]), 3);
+        slot.push(Record::new(2, 1, 9)).unwrap();
+        let mut scratch = vec![Record::ZERO; 4].into_boxed_slice();
+        let slot_buf = slot.storage().as_ptr();
+        let run = slot
+            .sort_swapping(&mut scratch, &mut counts, |_| 0)
+            .unwrap();
+        assert_eq!(run, &[rounds[1], rounds[0], Record::new(2, 1, 9)]);
+        assert_eq!(slot.storage().as_ptr(), slot_buf);
+        // Too short: an error, nothing moved.
+        let mut slot = fill();
+        let mut scratch = vec![Record::ZERO; 3].into_boxed_slice();
+        assert!(slot
+            .sort_swapping(&mut scratch, &mut counts, |_| 0)
+            .is_err());
+        assert_eq!(slot.as_slice(), &rounds);
     }
 
     #[test]

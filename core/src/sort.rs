@@ -8,7 +8,8 @@
 //! scatter pass, a per-series check that is almost always "already in time
 //! order", and a copy back (one pass that drops superseded duplicates
 //! instead, when the check saw a series not strictly ascending: it costs
-//! a compare a record, a third of the sort). Only series whose
+//! a compare a record, a third of the sort). [`sort_dedup_either`] leaves
+//! out the copy back, for callers that can swap their buffers. Only series whose
 //! points arrived out of order are sorted further (insertion sort for short
 //! groups, merge sort for long ones). When series ids span more than the
 //! caller's count table, a stable scatter by group and a stable merge sort
@@ -72,6 +73,39 @@ pub fn sort_dedup(
     counts: &mut [u32],
     group: impl Fn(u32) -> u8,
 ) -> Result<usize, Error> {
+    match sort_dedup_either(records, scratch, counts, group)? {
+        Sorted::InRecords(len) => Ok(len),
+        Sorted::InScratch(len) => {
+            records.copy_from_slice(&scratch[..len]);
+            Ok(len)
+        }
+    }
+}
+
+/// Where [`sort_dedup_either`] left the sorted run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sorted {
+    /// In `records[..len]`.
+    InRecords(usize),
+    /// In `scratch[..len]`; `records` then holds the input, scattered.
+    InScratch(usize),
+}
+
+/// [`sort_dedup`] without its last copy: the counting sort's common case
+/// (no key twice) ends with the run in `scratch`, and a caller that can
+/// swap the two buffers (a slot and a scratch of the same capacity, see
+/// [`SlotBuffer::sort_swapping`](crate::SlotBuffer::sort_swapping)) saves
+/// copying it back. Same order, same deduplication, same errors.
+///
+/// # Errors
+/// [`Error::ScratchTooSmall`] if `scratch` is shorter than `records`;
+/// `records` is then unchanged.
+pub fn sort_dedup_either(
+    records: &mut [Record],
+    scratch: &mut [Record],
+    counts: &mut [u32],
+    group: impl Fn(u32) -> u8,
+) -> Result<Sorted, Error> {
     let n = records.len();
     if scratch.len() < n {
         return Err(Error::ScratchTooSmall {
@@ -80,7 +114,7 @@ pub fn sort_dedup(
         });
     }
     if n < 2 {
-        return Ok(n);
+        return Ok(Sorted::InRecords(n));
     }
     let scratch = &mut scratch[..n];
     let sort_key = |r: &Record| (group(r.key.series), r.key);
@@ -88,7 +122,7 @@ pub fn sort_dedup(
         .windows(2)
         .all(|w| sort_key(&w[0]) <= sort_key(&w[1]))
     {
-        return Ok(dedup_in_place(records));
+        return Ok(Sorted::InRecords(dedup_in_place(records)));
     }
     let (min, max) = records.iter().fold((u32::MAX, 0), |(lo, hi), r| {
         (lo.min(r.key.series), hi.max(r.key.series))
@@ -99,11 +133,11 @@ pub fn sort_dedup(
     if widest < counts.len() {
         counting_sort_by_series(records, scratch, &mut counts[..=widest], min, &group);
         if sort_each_series_by_ts(scratch, records) {
-            Ok(dedup_into(scratch, records))
+            Ok(Sorted::InRecords(dedup_into(scratch, records)))
         } else {
-            // No key twice (the common case): one copy back, no compares.
-            records.copy_from_slice(scratch);
-            Ok(n)
+            // No key twice (the common case): no compares, and the run is
+            // where the scatter left it.
+            Ok(Sorted::InScratch(n))
         }
     } else {
         let ends = scatter_by_group(records, scratch, &group);
@@ -118,7 +152,7 @@ pub fn sort_dedup(
             }
             start = end;
         }
-        Ok(dedup_into(scratch, records))
+        Ok(Sorted::InRecords(dedup_into(scratch, records)))
     }
 }
 
@@ -332,12 +366,50 @@ mod tests {
             .collect()
     }
 
-    fn check(mut records: Vec<Record>, counts_len: usize, group: impl Fn(u32) -> u8 + Copy) {
+    /// Both entry points against the oracle: `sort_dedup` leaves the run
+    /// in `records`, `sort_dedup_either` wherever it says.
+    fn check(records: Vec<Record>, counts_len: usize, group: impl Fn(u32) -> u8 + Copy) {
         let expected = oracle(&records, group);
+        let mut copy = records.clone();
         let mut scratch = std::vec![Record::ZERO; records.len()];
         let mut counts = std::vec![0u32; counts_len];
-        let len = sort_dedup(&mut records, &mut scratch, &mut counts, group).unwrap();
-        assert_eq!(&records[..len], &expected[..]);
+        let len = sort_dedup(&mut copy, &mut scratch, &mut counts, group).unwrap();
+        assert_eq!(&copy[..len], &expected[..]);
+
+        let mut copy = records;
+        let mut scratch = std::vec![Record::ZERO; copy.len()];
+        let run = match sort_dedup_either(&mut copy, &mut scratch, &mut counts, group).unwrap() {
+            Sorted::InRecords(len) => &copy[..len],
+            Sorted::InScratch(len) => &scratch[..len],
+        };
+        assert_eq!(run, &expected[..]);
+    }
+
+    #[test]
+    fn the_common_case_is_left_in_the_scratch_and_the_rest_in_the_records() {
+        // Rounds of one point per series, each series in time order: the
+        // counting sort's scatter is the answer, not copied back.
+        let rounds: Vec<Record> = (0..4i64)
+            .flat_map(|t| (0..5u32).map(move |s| Record::new(s, t, u64::from(s) + 10 * t as u64)))
+            .collect();
+        let expected = oracle(&rounds, |_| 0);
+        let mut records = rounds.clone();
+        let mut scratch = std::vec![Record::ZERO; records.len() + 1];
+        let mut counts = std::vec![0u32; 64];
+        let sorted = sort_dedup_either(&mut records, &mut scratch, &mut counts, |_| 0).unwrap();
+        assert_eq!(sorted, Sorted::InScratch(expected.len()));
+        assert_eq!(&scratch[..expected.len()], &expected[..]);
+        // A key twice: deduplicated into the records.
+        let mut records = rounds.clone();
+        records.push(Record::new(2, 1, 99));
+        let sorted = sort_dedup_either(&mut records, &mut scratch, &mut counts, |_| 0).unwrap();
+        assert_eq!(sorted, Sorted::InRecords(expected.len()));
+        assert_eq!(records[9], Record::new(2, 1, 99), "the later insert wins");
+        // Already in order: left in place.
+        let mut records = expected.clone();
+        let sorted = sort_dedup_either(&mut records, &mut scratch, &mut counts, |_| 0).unwrap();
+        assert_eq!(sorted, Sorted::InRecords(expected.len()));
+        assert_eq!(records, expected);
     }
 
     fn arb_records(max_series: u32, max_ts: i64) -> impl Strategy<Value = Vec<Record>> {

@@ -30,10 +30,17 @@ pub(crate) type Slot = SlotBuffer<Box<[Record]>>;
 /// first touch, then touches them all (zero fill), so later pushes fault
 /// nothing.
 fn new_slot(capacity: usize, binder: &Binder) -> Slot {
+    SlotBuffer::with_storage(slot_storage(capacity, binder))
+}
+
+/// A slot's storage: `capacity` records bound to the binder's node before
+/// the first touch, then zero-filled (also the merges' sort scratch, which
+/// trades storage with the slots it sorts).
+pub(crate) fn slot_storage(capacity: usize, binder: &Binder) -> Box<[Record]> {
     let mut records = Vec::with_capacity(capacity);
     binder.bind(records.spare_capacity_mut());
     records.resize(capacity, Record::ZERO);
-    SlotBuffer::with_storage(records.into_boxed_slice())
+    records.into_boxed_slice()
 }
 
 /// Binds fresh memory to a node, when binding is applied.

@@ -2,10 +2,11 @@
 //! sort in parallel), deposit every shard's part in the shard's lane, then
 //! drain the lanes, which apply parts in seal order (see `shard.rs`).
 //!
-//! Sorting uses core's [`SlotBuffer::sort_with`](numatree_core::SlotBuffer::sort_with):
+//! Sorting uses core's [`SlotBuffer::sort_swapping`](numatree_core::SlotBuffer::sort_swapping):
 //! one counting pass groups the slot by shard and orders each group by key,
 //! keeping only the last insert of a key within the slot. Its scratch comes
-//! from the node's pool (`scratch.rs`), whichever thread sorts. Applying a part
+//! from the node's pool (`scratch.rs`), whichever thread sorts, and trades
+//! buffers with the slot rather than copying the sorted run back. Applying a part
 //! merges each series' records into the series' column blocks (see
 //! `storage`), which readers keep reading meanwhile.
 
@@ -77,11 +78,7 @@ impl NodePipeline {
         } = sealed;
         let accepted = slot.len();
         let rule = self.rule;
-        let mut len = self.scratch.with(accepted, |records, counts| {
-            slot.sort_with(records, counts, |s| rule.shard_of(s) as u8)
-                .expect("scratch is sized to the slot")
-                .len()
-        });
+        let mut len = self.scratch.sort(&mut slot, |s| rule.shard_of(s) as u8);
         self.counters
             .records_superseded
             .fetch_add((accepted - len) as u64, Ordering::Relaxed);

@@ -147,6 +147,8 @@ impl NodePipeline {
         NodePipeline {
             index,
             shards,
+            // No more sorts run at once than slots can be sealed.
+            scratch: ScratchPool::new(slot_capacity, binder.clone(), in_flight_slots),
             slots: SlotPool::new(slot_capacity, in_flight_slots, binder),
             sealed: Mutex::new(SealedQueue::default()),
             executor: RwLock::new(None),
@@ -157,8 +159,6 @@ impl NodePipeline {
             hook,
             plant_loss,
             merge_nice,
-            // No more sorts run at once than slots can be sealed.
-            scratch: ScratchPool::new(in_flight_slots),
         }
     }
 

@@ -8,7 +8,14 @@
 //! faulted in (this VM faults fresh memory at 1-2.5 GB/s) and each helper
 //! sorted through a scratch its cache had not seen. Now at most one scratch
 //! exists per slot that can be merging at once (no more sorts run at once),
-//! each faulted once, by a thread of the node, and most often warm.
+//! most often warm.
+//!
+//! A scratch's records are a slot's storage, bound to the node like the
+//! slots' (`slot::slot_storage`): the counting sort's common case leaves
+//! its run in the scratch, and the slot and the scratch then trade storage
+//! ([`SlotBuffer::sort_swapping`](numatree_core::SlotBuffer::sort_swapping))
+//! instead of copying the run back. A buffer so passes from slot to scratch
+//! and back, always of the slot's capacity and on the node.
 //!
 //! The pool is a bounded lock-free queue: taking and giving back never wait,
 //! so a thread preempted between the two stalls nobody (at 32 writers on 2
@@ -19,136 +26,146 @@
 use crossbeam_queue::ArrayQueue;
 use numatree_core::Record;
 
+use crate::slot::{slot_storage, Binder, Slot};
+
 /// Series-id span a counting sort handles directly; slots whose series ids
 /// span more fall back to a merge sort (`numatree_core::sort_dedup`).
-pub(super) const COUNT_TABLE: usize = 1 << 16;
+const COUNT_TABLE: usize = 1 << 16;
 
-/// One sort's scratch: records and the count table, grown on first use.
-#[derive(Debug, Default)]
-pub(super) struct SortScratch {
-    records: Vec<Record>,
-    counts: Vec<u32>,
+/// One sort's scratch: a slot's storage and the count table.
+#[derive(Debug)]
+struct SortScratch {
+    records: Box<[Record]>,
+    counts: Box<[u32]>,
 }
 
-impl SortScratch {
-    /// Bytes the scratch holds.
-    fn bytes(&self) -> usize {
-        self.records.len() * size_of::<Record>() + self.counts.len() * size_of::<u32>()
-    }
-}
-
-/// A node's sort scratches that no merge is using, and the bytes of all of
-/// them (in use or not).
+/// A node's sort scratches that no merge is using, what makes new ones,
+/// and the bytes of all of them (in use or not).
 #[derive(Debug)]
 pub(super) struct ScratchPool {
     free: ArrayQueue<SortScratch>,
+    /// Records a scratch holds: the node's slot capacity.
+    capacity: usize,
+    binder: Binder,
     /// Bytes of every scratch made and not dropped: a gauge for the stats,
     /// no part of any protocol (so `std`'s atomic, under a model checker too).
     bytes: std::sync::atomic::AtomicUsize,
 }
 
 impl ScratchPool {
-    /// A pool that keeps up to `kept` scratches (at least one).
-    pub(super) fn new(kept: usize) -> Self {
+    /// A pool of scratches for slots of `capacity` records, bound by
+    /// `binder`, that keeps up to `kept` of them (at least one).
+    pub(super) fn new(capacity: usize, binder: Binder, kept: usize) -> Self {
         ScratchPool {
             free: ArrayQueue::new(kept.max(1)),
+            capacity,
+            binder,
             bytes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    /// Runs `sort` with a scratch of at least `records` records and a
-    /// [`COUNT_TABLE`]-entry count table, taken from the pool (or made)
-    /// and given back after.
-    pub(super) fn with<R>(
-        &self,
-        records: usize,
-        sort: impl FnOnce(&mut [Record], &mut [u32]) -> R,
-    ) -> R {
-        let mut scratch = self.free.pop().unwrap_or_default();
-        let before = scratch.bytes();
-        if scratch.records.len() < records {
-            scratch.records.resize(records, Record::ZERO);
+    /// Bytes one scratch holds.
+    fn scratch_bytes(&self) -> usize {
+        self.capacity * size_of::<Record>() + COUNT_TABLE * size_of::<u32>()
+    }
+
+    /// Sorts `slot` (seals it, orders it by `(group(series), key)`, keeps
+    /// the last insert of each key) with a scratch taken from the pool, or
+    /// made, and given back after; returns the run's length.
+    pub(super) fn sort(&self, slot: &mut Slot, group: impl Fn(u32) -> u8) -> usize {
+        let mut scratch = self.free.pop().unwrap_or_else(|| {
+            self.bytes
+                .fetch_add(self.scratch_bytes(), std::sync::atomic::Ordering::Relaxed);
+            SortScratch {
+                records: slot_storage(self.capacity, &self.binder),
+                counts: vec![0; COUNT_TABLE].into_boxed_slice(),
+            }
+        });
+        let len = slot
+            .sort_swapping(&mut scratch.records, &mut scratch.counts, group)
+            .expect("a scratch holds a whole slot")
+            .len();
+        if self.free.push(scratch).is_err() {
+            self.bytes
+                .fetch_sub(self.scratch_bytes(), std::sync::atomic::Ordering::Relaxed);
         }
-        if scratch.counts.len() < COUNT_TABLE {
-            scratch.counts.resize(COUNT_TABLE, 0);
-        }
-        self.add(scratch.bytes() - before);
-        let out = sort(&mut scratch.records, &mut scratch.counts);
-        if let Err(surplus) = self.free.push(scratch) {
-            self.sub(surplus.bytes());
-        }
-        out
+        len
     }
 
     /// Bytes of the node's scratches.
     pub(super) fn bytes(&self) -> usize {
         self.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
-
-    fn add(&self, n: usize) {
-        if n > 0 {
-            self.bytes
-                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    fn sub(&self, n: usize) {
-        self.bytes
-            .fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use numatree_core::SlotBuffer;
     use std::sync::Barrier;
 
-    fn one_scratch(records: usize) -> usize {
-        records * size_of::<Record>() + COUNT_TABLE * size_of::<u32>()
+    const CAPACITY: usize = 64;
+
+    /// A sealed-to-be slot of `CAPACITY` holding rounds of one point per
+    /// series (the counting sort's common case: its run ends in the
+    /// scratch, so the buffers are traded).
+    fn filled_slot() -> Slot {
+        let mut slot = SlotBuffer::with_storage(vec![Record::ZERO; CAPACITY].into_boxed_slice());
+        for ts in 0..4 {
+            for series in (0..8).rev() {
+                slot.push(Record::new(series, ts, 0)).unwrap();
+            }
+        }
+        slot
+    }
+
+    fn is_sorted(slot: &Slot) -> bool {
+        slot.as_slice().windows(2).all(|w| w[0].key < w[1].key)
     }
 
     #[test]
-    fn sorts_one_after_another_share_one_scratch() {
-        let pool = ScratchPool::new(4);
-        let mut seen = Vec::new();
+    fn sorts_one_after_another_share_one_scratch_and_trade_buffers_with_the_slots() {
+        let pool = ScratchPool::new(CAPACITY, Binder::default(), 4);
+        let mut buffers = Vec::new();
         for _ in 0..5 {
-            pool.with(100, |records, counts| {
-                assert!(records.len() >= 100);
-                assert_eq!(counts.len(), COUNT_TABLE);
-                seen.push(records.as_ptr() as usize);
-            });
+            let mut slot = filled_slot();
+            let before = slot.storage().as_ptr() as usize;
+            assert_eq!(pool.sort(&mut slot, |_| 0), 32);
+            assert!(is_sorted(&slot) && slot.capacity() == CAPACITY);
+            buffers.push((before, slot.storage().as_ptr() as usize));
         }
-        assert!(seen.iter().all(|&p| p == seen[0]), "{seen:?}");
-        assert_eq!(pool.bytes(), one_scratch(100));
-        // A larger slot grows the kept scratch, and the gauge with it.
-        pool.with(300, |records, _| assert!(records.len() >= 300));
-        assert_eq!(pool.bytes(), one_scratch(300));
+        // Each slot left its buffer in the one scratch and took the one the
+        // slot before it had left there.
+        for pair in buffers.windows(2) {
+            assert_eq!(pair[1].1, pair[0].0, "{buffers:?}");
+        }
+        assert_eq!(pool.free.len(), 1);
+        assert_eq!(pool.bytes(), pool.scratch_bytes());
     }
 
     #[test]
     fn sorts_at_once_get_their_own_and_the_pool_keeps_what_it_may() {
-        let pool = ScratchPool::new(2);
+        let pool = ScratchPool::new(CAPACITY, Binder::default(), 2);
         let barrier = Barrier::new(3);
-        let starts: Vec<usize> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..3)
-                .map(|_| {
-                    s.spawn(|| {
-                        pool.with(10, |records, _| {
-                            // All three hold a scratch at once.
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let mut slot = filled_slot();
+                    // All three hold a scratch at once: the group function
+                    // runs inside the sort.
+                    let waited = std::cell::Cell::new(false);
+                    pool.sort(&mut slot, |_| {
+                        if !waited.replace(true) {
                             barrier.wait();
-                            records.as_ptr() as usize
-                        })
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+                        }
+                        0
+                    });
+                    assert!(is_sorted(&slot));
+                });
+            }
         });
-        let mut distinct = starts.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(distinct.len(), 3, "three sorts at once shared a scratch");
         // The pool keeps two; the third was dropped and its bytes with it.
         assert_eq!(pool.free.len(), 2);
-        assert_eq!(pool.bytes(), 2 * one_scratch(10));
+        assert_eq!(pool.bytes(), 2 * pool.scratch_bytes());
     }
 }
