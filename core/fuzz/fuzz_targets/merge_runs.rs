@@ -18,7 +18,7 @@ use std::ops::Bound;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use numatree_core::{sort_dedup, ArrayStore, Error, NodeStore, Record, Tree};
+use numatree_core::{sort_dedup, ArrayStore, Error, NodeStore, Record, SlotBuffer, Tree};
 
 type SmallTree = Tree<ArrayStore<64, 4, 4>, 4, 4>;
 type Oracle = BTreeMap<(u32, i64), u64>;
@@ -61,8 +61,9 @@ enum Op {
     /// Records merged as given: `Unsorted` (tree unchanged) unless they
     /// happen to be strictly ascending.
     MergeAsIs(Vec<Raw>),
-    /// `sort_dedup` grouped by `series % groups`, checked against a stable
-    /// sort with last-write-wins; the tree is not touched.
+    /// `sort_dedup` and `SlotBuffer::sort_swapping` grouped by
+    /// `series % groups`, checked against a stable sort with
+    /// last-write-wins; the tree is not touched.
     SortGrouped { raw: Vec<Raw>, groups: u8, table: u8 },
     /// Empties the tree; every node must go back to the store.
     Clear,
@@ -85,6 +86,20 @@ fn sorted(raw: &[Raw], table: u8, group: impl Fn(u32) -> u8) -> Vec<Record> {
         .expect("scratch is as long as the run");
     records.truncate(len);
     records
+}
+
+/// The runtime's way: a slot sorted with a scratch of its own capacity
+/// (`SlotBuffer::sort_swapping`, which trades the two buffers when the run
+/// ends in the scratch).
+fn sorted_swapping(raw: &[Raw], table: u8, group: impl Fn(u32) -> u8) -> Vec<Record> {
+    let records: Vec<Record> = raw.iter().map(|r| r.record()).collect();
+    let capacity = records.len().max(1);
+    let mut slot = SlotBuffer::with_storage(vec![Record::ZERO; capacity].into_boxed_slice());
+    assert_eq!(slot.extend_from_slice(&records), records.len());
+    let mut scratch = vec![Record::ZERO; capacity].into_boxed_slice();
+    slot.sort_swapping(&mut scratch, &mut counts(table), group)
+        .expect("scratch is as long as the slot")
+        .to_vec()
 }
 
 /// What `sort_dedup` must produce: stable by (group, key), last write wins.
@@ -177,7 +192,9 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::SortGrouped { raw, groups, table } => {
                 let groups = groups.max(1);
                 let group = move |s: u32| (s % u32::from(groups)) as u8;
-                assert_eq!(sorted(&raw, table, group), expected_sort(&raw, group));
+                let expected = expected_sort(&raw, group);
+                assert_eq!(sorted(&raw, table, group), expected);
+                assert_eq!(sorted_swapping(&raw, table, group), expected, "sort_swapping");
             }
             Op::Clear => {
                 tree.clear();
