@@ -119,8 +119,10 @@ pub struct NodeStats {
     /// use; slots are touched when allocated).
     pub slot_bytes: usize,
     /// Bytes of this node's sort scratches: a slot's records and a 256 KiB
-    /// count table each, at most one per slot that can be merging at once,
-    /// shared by the node's merge threads and the writers that help them.
+    /// count table each, shared by the node's merge threads and the writers
+    /// that help them: one kept per slot that may be in flight
+    /// ([`Builder::slots_per_node`](crate::Builder::slots_per_node)), and any
+    /// more made while more sorts run at once, until they end.
     pub scratch_bytes: usize,
     /// Distinct keys stored on this node: its points.
     pub keys: usize,

@@ -66,8 +66,8 @@ fn ingest_with_backpressure(topology: Option<&str>, writers_per_node: usize) {
     let stats = index.close().unwrap();
     common::assert_matches_oracle(&index, &oracle);
     assert!(stats.total.backpressure_waits > 0);
-    // Writers helped sort, yet each node kept one sort scratch (one slot
-    // can be merging at once), not one per thread that sorted.
+    // Writers helped sort, yet each node kept one sort scratch (one per
+    // slot that may be in flight: one here), not one per thread that sorted.
     assert!(stats.total.helped_merges > 0);
     let one_scratch = 64 * size_of::<numatree_core::Record>() + (1 << 16) * size_of::<u32>();
     for node in &stats.nodes {

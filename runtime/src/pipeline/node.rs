@@ -147,7 +147,7 @@ impl NodePipeline {
         NodePipeline {
             index,
             shards,
-            // No more sorts run at once than slots can be sealed.
+            // As many scratches kept as slots may be in flight.
             scratch: ScratchPool::new(slot_capacity, binder.clone(), in_flight_slots),
             slots: SlotPool::new(slot_capacity, in_flight_slots, binder),
             sealed: Mutex::new(SealedQueue::default()),

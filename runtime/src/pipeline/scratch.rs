@@ -6,9 +6,11 @@
 //! the node's merge threads, and writers while they help merge. Before, each
 //! of those threads kept its own scratch, so at 32 writers 32 scratches were
 //! faulted in (this VM faults fresh memory at 1-2.5 GB/s) and each helper
-//! sorted through a scratch its cache had not seen. Now at most one scratch
-//! exists per slot that can be merging at once (no more sorts run at once),
-//! most often warm.
+//! sorted through a scratch its cache had not seen. Now the pool keeps one
+//! scratch per slot that may be sealed or merging at once (`slots_per_node`),
+//! most often warm; sorts beyond that many at once (writers that sealed
+//! their slots and help while they wait for new ones) make their own and
+//! drop them after.
 //!
 //! A scratch's records are a slot's storage, bound to the node like the
 //! slots' (`slot::slot_storage`): the counting sort's common case leaves
