@@ -170,18 +170,9 @@ pub(crate) fn append_fast(
         None => None,
     };
     // The tail's length and last time (only this merge appends to it).
-    // Views are made into locals, never into an `Option`: one is sized for
-    // a segmented block's, and moving it into one was a `memcpy` call a
-    // run (measured).
-    let len = match tail {
-        Some(block) => {
-            let view = block.view();
-            let len = view.len();
-            if len == 0 || view.ts(len - 1) >= first.key.ts {
-                return None;
-            }
-            len
-        }
+    let len = match tail.map(Block::end) {
+        Some((len, Some(last))) if last < first.key.ts => len,
+        Some(_) => return None,
         None => 0,
     };
     let want = len + run.len();
