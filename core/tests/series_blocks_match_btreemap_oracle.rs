@@ -286,6 +286,22 @@ proptest! {
     }
 
     #[test]
+    fn long_blocks_index_matches_the_oracle(batches in arb_batches(), probes in arb_probes()) {
+        // 64-point blocks: late points rewrite blocks longer than the
+        // merge's copy chunk (32 points), in several chunks.
+        let mut index: SeriesIndex<ArrayBlockStore<256, 64>, 8, 512> = SeriesIndex::new(ArrayBlockStore::new());
+        let mut oracle = Oracle::new();
+        for batch in batches {
+            let run = sorted(batch);
+            index.merge_run(&run).unwrap();
+            for r in &run {
+                oracle.insert((r.key.series, r.key.ts), r.value);
+            }
+            check(&index, &oracle, &probes)?;
+        }
+    }
+
+    #[test]
     fn size_class_store_index_matches_the_oracle(batches in arb_batches(), probes in arb_probes()) {
         let mut index: SeriesIndex<ClassStore, 8, 4096> = SeriesIndex::new(ClassStore::default());
         let mut oracle = Oracle::new();
