@@ -1,7 +1,8 @@
 //! Slot append (the writer's per-record cost) and slot sort (the first step
 //! of every merge), on scrape-shaped data: rounds of one point per series.
 //! The slot is the runtime's own: a `SlotBuffer` over a heap buffer, sorted
-//! with `sort_with` and grouped by shard as the merge threads do.
+//! with `sort_swapping` (trading buffers with a scratch of its capacity)
+//! and grouped by shard as the merge threads do.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -78,7 +79,7 @@ fn slot_sort(c: &mut Criterion) {
     ] {
         g.bench_function(name, |b| {
             let mut slot = runtime_slot();
-            let mut scratch = vec![Record::ZERO; SLOT];
+            let mut scratch = vec![Record::ZERO; SLOT].into_boxed_slice();
             let mut counts = vec![0u32; 1 << 16];
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -89,7 +90,7 @@ fn slot_sort(c: &mut Criterion) {
                     }
                     let start = Instant::now();
                     let run = slot
-                        .sort_with(&mut scratch, &mut counts, |s| (s % SHARDS) as u8)
+                        .sort_swapping(&mut scratch, &mut counts, |s| (s % SHARDS) as u8)
                         .expect("scratch fits the slot");
                     black_box(run.len());
                     total += start.elapsed();

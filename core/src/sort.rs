@@ -76,7 +76,7 @@ pub fn sort_dedup(
     match sort_dedup_either(records, scratch, counts, group)? {
         Sorted::InRecords(len) => Ok(len),
         Sorted::InScratch(len) => {
-            records.copy_from_slice(&scratch[..len]);
+            records[..len].copy_from_slice(&scratch[..len]);
             Ok(len)
         }
     }
@@ -87,7 +87,7 @@ pub fn sort_dedup(
 pub enum Sorted {
     /// In `records[..len]`.
     InRecords(usize),
-    /// In `scratch[..len]`; `records` then holds the input, scattered.
+    /// In `scratch[..len]`; `records` then still holds the input as given.
     InScratch(usize),
 }
 
@@ -399,6 +399,7 @@ mod tests {
         let sorted = sort_dedup_either(&mut records, &mut scratch, &mut counts, |_| 0).unwrap();
         assert_eq!(sorted, Sorted::InScratch(expected.len()));
         assert_eq!(&scratch[..expected.len()], &expected[..]);
+        assert_eq!(records, rounds, "the records are left as given");
         // A key twice: deduplicated into the records.
         let mut records = rounds.clone();
         records.push(Record::new(2, 1, 99));

@@ -196,6 +196,28 @@ fn arb_batches() -> impl Strategy<Value = Vec<Vec<Record>>> {
     )
 }
 
+/// Merges each batch, sorted as a slot is, into `index` and into an
+/// oracle; after each, the merge's counts and [`check`].
+fn merge_and_check<S: BlockStore, const N: usize, const B: usize>(
+    index: &mut SeriesIndex<S, N, B>,
+    batches: Vec<Vec<Record>>,
+    probes: &[(u32, i64, i64, usize)],
+) -> Result<(), TestCaseError> {
+    let mut oracle = Oracle::new();
+    for batch in batches {
+        let run = sorted(batch);
+        let stats = index.merge_run(&run).unwrap();
+        let before = oracle.len();
+        for r in &run {
+            oracle.insert((r.key.series, r.key.ts), r.value);
+        }
+        prop_assert_eq!(stats.inserted, oracle.len() - before);
+        prop_assert_eq!(stats.inserted + stats.replaced, run.len());
+        check(index, &oracle, probes)?;
+    }
+    Ok(())
+}
+
 /// Every key, every series' full scan, random scans and the invariants.
 fn check<S: BlockStore, const N: usize, const B: usize>(
     index: &SeriesIndex<S, N, B>,
@@ -271,18 +293,7 @@ proptest! {
     fn array_store_index_matches_the_oracle(batches in arb_batches(), probes in arb_probes()) {
         // 4-point blocks: every few records split or start a block.
         let mut index: SeriesIndex<ArrayBlockStore<4096, 4>, 8, 512> = SeriesIndex::new(ArrayBlockStore::new());
-        let mut oracle = Oracle::new();
-        for batch in batches {
-            let run = sorted(batch);
-            let stats = index.merge_run(&run).unwrap();
-            let before = oracle.len();
-            for r in &run {
-                oracle.insert((r.key.series, r.key.ts), r.value);
-            }
-            prop_assert_eq!(stats.inserted, oracle.len() - before);
-            prop_assert_eq!(stats.inserted + stats.replaced, run.len());
-            check(&index, &oracle, &probes)?;
-        }
+        merge_and_check(&mut index, batches, &probes)?;
     }
 
     #[test]
@@ -290,29 +301,13 @@ proptest! {
         // 64-point blocks: late points rewrite blocks longer than the
         // merge's copy chunk (32 points), in several chunks.
         let mut index: SeriesIndex<ArrayBlockStore<256, 64>, 8, 512> = SeriesIndex::new(ArrayBlockStore::new());
-        let mut oracle = Oracle::new();
-        for batch in batches {
-            let run = sorted(batch);
-            index.merge_run(&run).unwrap();
-            for r in &run {
-                oracle.insert((r.key.series, r.key.ts), r.value);
-            }
-            check(&index, &oracle, &probes)?;
-        }
+        merge_and_check(&mut index, batches, &probes)?;
     }
 
     #[test]
     fn size_class_store_index_matches_the_oracle(batches in arb_batches(), probes in arb_probes()) {
         let mut index: SeriesIndex<ClassStore, 8, 4096> = SeriesIndex::new(ClassStore::default());
-        let mut oracle = Oracle::new();
-        for batch in batches {
-            let run = sorted(batch);
-            index.merge_run(&run).unwrap();
-            for r in &run {
-                oracle.insert((r.key.series, r.key.ts), r.value);
-            }
-            check(&index, &oracle, &probes)?;
-        }
+        merge_and_check(&mut index, batches, &probes)?;
     }
 
     /// With the store limited, a merge stops at `Full { applied }` with
