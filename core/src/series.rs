@@ -294,7 +294,7 @@ fn rewrite<L: BlockList + ?Sized, S: BlockStore>(
         // The kept points that land in this piece, in one pass.
         let copied = kept.saturating_sub(cursor.old).min(len);
         let mut first = (copied > 0).then(|| old.ts(cursor.old));
-        copy_points(&old, &mut block, cursor.old..cursor.old + copied, 0);
+        copy_points(&old, &mut block, cursor.old..cursor.old + copied);
         cursor.old += copied;
         for i in copied..len {
             let p = cursor.next(&old, chunk);
@@ -362,7 +362,7 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
         let id = store.alloc(want).ok_or(())?;
         let n = {
             let (old, mut block) = store.pair(entry.id, id);
-            copy_points(&old, &mut block, 0..len, 0);
+            copy_points(&old, &mut block, 0..len);
             let n = rest.len().min(block.capacity() - len);
             write_points(&mut block, len, &rest[..n]);
             n
@@ -403,7 +403,7 @@ fn append<L: BlockList + ?Sized, S: BlockStore>(
     Ok(n)
 }
 
-/// Copies `old`'s points `range` to `block` as its points `at..`, a stack
+/// Copies `old`'s points `range` to `block` as its first points, a stack
 /// chunk at a time through [`BlockWrite::write_records`], so that a block
 /// whose writes cost a lookup each (where point `i` lives) pays it once a
 /// chunk, not once a point (the runtime's segmented blocks: ~80
@@ -412,7 +412,6 @@ fn copy_points<R: BlockRead, W: BlockWrite>(
     old: &R,
     block: &mut W,
     range: core::ops::Range<usize>,
-    at: usize,
 ) {
     const CHUNK: usize = 32;
     let mut chunk = [Record::ZERO; CHUNK];
@@ -425,7 +424,7 @@ fn copy_points<R: BlockRead, W: BlockWrite>(
             chunk[k] = Record::new(0, ts, value);
             k += 1;
         });
-        block.write_records(at + (start - range.start), &chunk[..k]);
+        block.write_records(start - range.start, &chunk[..k]);
         start = end;
     }
 }

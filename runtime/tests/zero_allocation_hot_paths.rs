@@ -66,6 +66,28 @@ fn full_slot_sort_and_merge_and_runtime_inserts_allocate_nothing() {
     tree.validate().unwrap();
     assert_eq!(tree.len(), distinct.len());
 
+    // The merge threads' way: a scratch of the slot's own storage type,
+    // traded with the slot when the sorted run ends in it.
+    let mut swap_scratch = vec![Record::ZERO; 4096].into_boxed_slice();
+    for late in [false, true] {
+        slot.clear();
+        let n = allocations_during(|| {
+            for i in 0..4096u32 {
+                let r = record(i);
+                let ts = if late { r.key.ts } else { i64::from(i / 64) };
+                slot.push(Record::new(r.key.series, ts, r.value)).unwrap();
+            }
+            let run = slot
+                .sort_swapping(&mut swap_scratch, &mut counts, |_| 0)
+                .unwrap();
+            assert!(run.windows(2).all(|w| w[0].key < w[1].key));
+        });
+        assert_eq!(
+            n, 0,
+            "a swapping sort of a full slot allocated (late points: {late})"
+        );
+    }
+
     let index = Index::builder().slot_capacity(8192).build().unwrap();
     let mut w = index.writer();
     w.insert(0, -1, 0).unwrap(); // takes the slot: the one allocation per slot

@@ -203,8 +203,8 @@ pub(crate) fn append_fast(
     {
         let mut fill = fill_of(&block, reserve);
         if let Some(old) = tail {
-            // Nothing appended to the flat tail since its view above (only
-            // this merge appends), so the same points.
+            // Nothing appended to the flat tail since `Block::end` read its
+            // length above (only this merge appends), so the same points.
             debug_assert_eq!(old.view().len(), len, "only this merge appends to the tail");
             let Block::Flat(words) = old else {
                 unreachable!("a short series' tail is flat")
