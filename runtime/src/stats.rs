@@ -120,9 +120,11 @@ pub struct NodeStats {
     pub slot_bytes: usize,
     /// Bytes of this node's sort scratches: a slot's records and a 256 KiB
     /// count table each, shared by the node's merge threads and the writers
-    /// that help them: one kept per slot that may be in flight
-    /// ([`Builder::slots_per_node`](crate::Builder::slots_per_node)), and any
-    /// more made while more sorts run at once, until they end.
+    /// that help them: as many as ever sorted at once, up to one per slot
+    /// that may be in flight
+    /// ([`Builder::slots_per_node`](crate::Builder::slots_per_node)) kept
+    /// after (and made ahead by
+    /// [`Builder::reserve_records`](crate::Builder::reserve_records)).
     pub scratch_bytes: usize,
     /// Distinct keys stored on this node: its points.
     pub keys: usize,

@@ -122,7 +122,7 @@ impl Builder {
 
     /// Records per slot, `64..=16,777,216` (default 16,384: 384 KiB).
     /// A node also keeps sort scratches, one slot plus a 256 KiB count
-    /// table each, one kept per slot that may be in flight
+    /// table each, up to one per slot that may be in flight
     /// ([`slots_per_node`](Self::slots_per_node)), shared by its merge
     /// threads and helping writers: the stats count them
     /// ([`NodeStats::scratch_bytes`](crate::NodeStats::scratch_bytes)), the

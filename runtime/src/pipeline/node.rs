@@ -147,7 +147,7 @@ impl NodePipeline {
         NodePipeline {
             index,
             shards,
-            // As many scratches kept as slots may be in flight.
+            // Up to one scratch kept per slot that may be in flight.
             scratch: ScratchPool::new(slot_capacity, binder.clone(), in_flight_slots),
             slots: SlotPool::new(slot_capacity, in_flight_slots, binder),
             sealed: Mutex::new(SealedQueue::default()),
@@ -408,10 +408,11 @@ impl NodePipeline {
     }
 
     /// Pre-allocates and touches blocks for `records` records of at most
-    /// `series` series (when known) and the in-flight slots. Run on a
-    /// thread pinned to the node.
+    /// `series` series (when known), the in-flight slots and the sort
+    /// scratches kept for them. Run on a thread pinned to the node.
     pub(crate) fn reserve(&self, records: usize, series: Option<usize>) {
         self.slots.reserve();
+        self.scratch.reserve();
         let (per_shard, series) = shard_share(records, series, self.shards.len());
         for shard in &self.shards {
             shard.storage.reserve(per_shard, series);

@@ -6,26 +6,31 @@
 //! the node's merge threads, and writers while they help merge. Before, each
 //! of those threads kept its own scratch, so at 32 writers 32 scratches were
 //! faulted in (this VM faults fresh memory at 1-2.5 GB/s) and each helper
-//! sorted through a scratch its cache had not seen. Now the pool keeps one
-//! scratch per slot that may be sealed or merging at once (`slots_per_node`),
-//! most often warm; sorts beyond that many at once (writers that sealed
-//! their slots and help while they wait for new ones) make their own and
-//! drop them after.
+//! sorted through a scratch its cache had not seen. Now a node has as many
+//! as ever sorted at once, and keeps up to one per slot that may be in flight
+//! (`slots_per_node`; more sorts than that at once, writers that sealed their
+//! slots and help while they wait for new ones, make their own and drop them
+//! after). The pool is a stack: a sort takes the scratch given back last,
+//! the warmest.
 //!
 //! A scratch's records are a slot's storage, bound to the node like the
-//! slots' (`slot::slot_storage`): the counting sort's common case leaves
-//! its run in the scratch, and the slot and the scratch then trade storage
+//! slots' (`slot::slot_storage`; where binding is not applied, first touch
+//! places both, by whichever thread makes them): the counting sort's common
+//! case leaves its run in the scratch, and the slot and the scratch then
+//! trade storage
 //! ([`SlotBuffer::sort_swapping`](numatree_core::SlotBuffer::sort_swapping))
 //! instead of copying the run back. A buffer so passes from slot to scratch
-//! and back, always of the slot's capacity and on the node.
+//! and back, always of the slot's capacity.
 //!
-//! The pool is a bounded lock-free queue: taking and giving back never wait,
-//! so a thread preempted between the two stalls nobody (at 32 writers on 2
-//! cores a lock held across a preemption stalls everyone behind it for a
-//! whole round of the scheduler). A take that finds the pool empty makes a
-//! new scratch; a give-back that finds it full drops the scratch.
+//! Taking and giving back never wait: the stack's lock is only ever tried
+//! (a thread preempted while holding it would otherwise stall every sort
+//! behind it for a round of the scheduler, with 32 writers on 2 cores). A
+//! take that finds it held, or the stack empty, makes a new scratch; a
+//! give-back that finds it held, or the stack full, drops the scratch.
 
-use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use numatree_core::Record;
 
 use crate::slot::{slot_storage, Binder, Slot};
@@ -43,26 +48,48 @@ struct SortScratch {
 
 /// A node's sort scratches that no merge is using, what makes new ones,
 /// and the bytes of all of them (in use or not).
+///
+/// `std`'s lock and atomic under a model checker too: the lock is only
+/// tried, never waited for, and the gauge is for the stats; neither is part
+/// of any protocol.
 #[derive(Debug)]
 pub(super) struct ScratchPool {
-    free: ArrayQueue<SortScratch>,
+    free: Mutex<Vec<SortScratch>>,
+    /// Scratches the stack keeps.
+    kept: usize,
     /// Records a scratch holds: the node's slot capacity.
     capacity: usize,
     binder: Binder,
-    /// Bytes of every scratch made and not dropped: a gauge for the stats,
-    /// no part of any protocol (so `std`'s atomic, under a model checker too).
-    bytes: std::sync::atomic::AtomicUsize,
+    /// Bytes of every scratch made and not dropped.
+    bytes: AtomicUsize,
+}
+
+/// A scratch taken from the pool, given back when dropped (also when a
+/// sort panics: the pool and its gauge stay right).
+struct Taken<'a> {
+    pool: &'a ScratchPool,
+    scratch: Option<SortScratch>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(scratch) = self.scratch.take() {
+            self.pool.give_back(scratch);
+        }
+    }
 }
 
 impl ScratchPool {
     /// A pool of scratches for slots of `capacity` records, bound by
     /// `binder`, that keeps up to `kept` of them (at least one).
     pub(super) fn new(capacity: usize, binder: Binder, kept: usize) -> Self {
+        let kept = kept.max(1);
         ScratchPool {
-            free: ArrayQueue::new(kept.max(1)),
+            free: Mutex::new(Vec::with_capacity(kept)),
+            kept,
             capacity,
             binder,
-            bytes: std::sync::atomic::AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
         }
     }
 
@@ -71,32 +98,67 @@ impl ScratchPool {
         self.capacity * size_of::<Record>() + COUNT_TABLE * size_of::<u32>()
     }
 
+    /// A new scratch, counted, its pages bound and touched here.
+    fn make(&self) -> SortScratch {
+        self.bytes
+            .fetch_add(self.scratch_bytes(), Ordering::Relaxed);
+        SortScratch {
+            records: slot_storage(self.capacity, &self.binder),
+            counts: vec![0; COUNT_TABLE].into_boxed_slice(),
+        }
+    }
+
+    /// The scratch given back last, or a new one.
+    fn take(&self) -> Taken<'_> {
+        let kept = self.free.try_lock().ok().and_then(|mut free| free.pop());
+        Taken {
+            pool: self,
+            scratch: Some(kept.unwrap_or_else(|| self.make())),
+        }
+    }
+
+    /// Keeps `scratch` if the stack has room and is free now, else drops it.
+    fn give_back(&self, scratch: SortScratch) {
+        if let Ok(mut free) = self.free.try_lock() {
+            if free.len() < self.kept {
+                free.push(scratch);
+                return;
+            }
+        }
+        self.bytes
+            .fetch_sub(self.scratch_bytes(), Ordering::Relaxed);
+    }
+
+    /// Makes the scratches the pool keeps, ahead of the first sorts (a
+    /// reserved index: run on a thread of the node, like the slots' reserve).
+    pub(super) fn reserve(&self) {
+        let missing = self.kept - self.free.lock().map_or(0, |free| free.len());
+        for _ in 0..missing {
+            let scratch = self.make();
+            self.give_back(scratch);
+        }
+    }
+
     /// Sorts `slot` (seals it, orders it by `(group(series), key)`, keeps
     /// the last insert of each key) with a scratch taken from the pool, or
     /// made, and given back after; returns the run's length.
     pub(super) fn sort(&self, slot: &mut Slot, group: impl Fn(u32) -> u8) -> usize {
-        let mut scratch = self.free.pop().unwrap_or_else(|| {
-            self.bytes
-                .fetch_add(self.scratch_bytes(), std::sync::atomic::Ordering::Relaxed);
-            SortScratch {
-                records: slot_storage(self.capacity, &self.binder),
-                counts: vec![0; COUNT_TABLE].into_boxed_slice(),
-            }
-        });
-        let len = slot
-            .sort_swapping(&mut scratch.records, &mut scratch.counts, group)
+        let mut taken = self.take();
+        let scratch = taken.scratch.as_mut().expect("taken until dropped");
+        slot.sort_swapping(&mut scratch.records, &mut scratch.counts, group)
             .expect("a scratch holds a whole slot")
-            .len();
-        if self.free.push(scratch).is_err() {
-            self.bytes
-                .fetch_sub(self.scratch_bytes(), std::sync::atomic::Ordering::Relaxed);
-        }
-        len
+            .len()
     }
 
     /// Bytes of the node's scratches.
     pub(super) fn bytes(&self) -> usize {
-        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Scratches kept now (for the tests).
+    #[cfg(test)]
+    fn kept_now(&self) -> usize {
+        self.free.lock().map_or(0, |free| free.len())
     }
 }
 
@@ -141,7 +203,40 @@ mod tests {
         for pair in buffers.windows(2) {
             assert_eq!(pair[1].1, pair[0].0, "{buffers:?}");
         }
-        assert_eq!(pool.free.len(), 1);
+        assert_eq!(pool.kept_now(), 1);
+        assert_eq!(pool.bytes(), pool.scratch_bytes());
+    }
+
+    #[test]
+    fn a_sort_takes_the_scratch_given_back_last() {
+        let pool = ScratchPool::new(CAPACITY, Binder::default(), 4);
+        pool.reserve();
+        assert_eq!(pool.kept_now(), 4);
+        assert_eq!(pool.bytes(), 4 * pool.scratch_bytes());
+        // Sorts one after another keep trading with the same scratch: the
+        // slot after takes the buffer the slot before left in it.
+        let mut left = None;
+        for _ in 0..3 {
+            let mut slot = filled_slot();
+            let before = slot.storage().as_ptr() as usize;
+            pool.sort(&mut slot, |_| 0);
+            if let Some(left) = left {
+                assert_eq!(slot.storage().as_ptr() as usize, left);
+            }
+            left = Some(before);
+        }
+        assert_eq!(pool.kept_now(), 4);
+    }
+
+    #[test]
+    fn a_sort_that_panics_gives_its_scratch_back() {
+        let pool = ScratchPool::new(CAPACITY, Binder::default(), 2);
+        let mut slot = filled_slot();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.sort(&mut slot, |_| panic!("a planted panic in the sort"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(pool.kept_now(), 1);
         assert_eq!(pool.bytes(), pool.scratch_bytes());
     }
 
@@ -167,7 +262,7 @@ mod tests {
             }
         });
         // The pool keeps two; the third was dropped and its bytes with it.
-        assert_eq!(pool.free.len(), 2);
+        assert_eq!(pool.kept_now(), 2);
         assert_eq!(pool.bytes(), 2 * pool.scratch_bytes());
     }
 }
