@@ -163,7 +163,9 @@ impl Builder {
     /// records, from threads pinned on each node (first touch is ~10x slower
     /// than a copy on some machines). The memory it takes (about 17 bytes a
     /// record of hot blocks, with freezing on up to 9 more for frozen blocks,
-    /// plus the slots) must fit in this machine's memory and in the
+    /// plus the slots; the sort scratches kept for them are made too, and
+    /// count in [`scratch_bytes`](crate::NodeStats::scratch_bytes) only)
+    /// must fit in this machine's memory and in the
     /// [memory budget](Self::memory_budget), when set; it counts toward
     /// [`tree_bytes`](crate::NodeStats::tree_bytes) and the budget from the
     /// start. The reserve is full-size hot blocks (with freezing on,
