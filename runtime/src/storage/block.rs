@@ -156,15 +156,11 @@ impl Block {
     pub(crate) fn end(&self) -> (usize, Option<i64>) {
         match self {
             Block::Flat(words) => {
-                let len = (words[0].load(Ordering::Acquire) as usize).min(capacity(words));
-                let last = len.checked_sub(1);
-                (
-                    len,
-                    last.map(|i| words[1 + i].load(Ordering::Relaxed) as i64),
-                )
+                let view = FlatView::new(words);
+                (view.len(), view.len().checked_sub(1).map(|i| view.ts(i)))
             }
             Block::Segmented(block) => {
-                let len = (block.len_word().load(Ordering::Acquire) as usize).min(MAX_POINTS);
+                let len = block.published();
                 (len, len.checked_sub(1).map(|i| block.point(i).0))
             }
         }

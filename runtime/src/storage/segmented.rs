@@ -352,11 +352,17 @@ impl Segmented {
         )
     }
 
-    /// The block's published points now (`Acquire`: every point below the
-    /// length is fully written, and its segment set).
+    /// The published length (`Acquire`: every point below it is fully
+    /// written, and its segment set).
+    #[inline]
+    pub(crate) fn published(&self) -> usize {
+        (self.len_word().load(Ordering::Acquire) as usize).min(MAX_POINTS)
+    }
+
+    /// The block's published points now (see [`published`](Self::published)).
     #[inline]
     pub(crate) fn view(&self) -> SegmentedView<'_> {
-        let len = (self.len_word().load(Ordering::Acquire) as usize).min(MAX_POINTS);
+        let len = self.published();
         let mut view = SegmentedView {
             len,
             ts: [&[]; SEGMENTS],
