@@ -117,10 +117,7 @@ pub(crate) fn append_short(
     if capacity >= MAX_POINTS {
         return None;
     }
-    let new = reserve
-        .encoder
-        .arena()
-        .alloc_words(block::flat_words(capacity));
+    let new = block::empty_flat_words(reserve.encoder.arena(), capacity);
     {
         let mut fill = fill_flat(&new, reserve);
         fill.copy_flat(&words, len);

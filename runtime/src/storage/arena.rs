@@ -173,6 +173,11 @@ mod plain {
         pub(crate) fn alloc_words(&self, words: usize) -> HotWords {
             (0..words).map(|_| AtomicU64::new(0)).collect()
         }
+
+        /// Zeroed here too: a model has no old bytes to keep.
+        pub(crate) fn alloc_words_unzeroed(&self, words: usize) -> HotWords {
+            self.alloc_words(words)
+        }
     }
 
     /// Nothing is reserved under a model checker.

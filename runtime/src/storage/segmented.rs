@@ -235,8 +235,9 @@ impl Segmented {
     /// memory).
     pub(crate) fn full(arena: &Arena) -> Segmented {
         let block = Segmented::new(arena);
-        for s in 1..SEGMENTS {
-            block.segment_or_alloc(s, None);
+        for (s, segment) in (1..SEGMENTS).zip(&block.more) {
+            // Zeroed: every word touched.
+            let _ = segment.set(arena.alloc_words(2 * points_in(s)));
         }
         block
     }
@@ -284,7 +285,9 @@ impl Segmented {
     }
 
     /// Segment `s`'s words, set if they were not: taken from `spare`
-    /// when it has some, else allocated from the block's arena (zeroed).
+    /// when it has some, else allocated from the block's arena (not
+    /// zeroed: like a spare segment, it holds old bytes until the merge
+    /// writes its points, and no reader reads past the published length).
     /// The merge's only.
     fn segment_or_alloc(&self, s: usize, spare: Option<&SpareSegments>) -> &[AtomicU64] {
         if s == 0 {
@@ -293,7 +296,7 @@ impl Segmented {
             self.more[s - 1].get_or_init(|| {
                 spare
                     .and_then(|spare| spare.take(s))
-                    .unwrap_or_else(|| self.arena.alloc_words(2 * points_in(s)))
+                    .unwrap_or_else(|| self.arena.alloc_words_unzeroed(2 * points_in(s)))
             })
         }
     }

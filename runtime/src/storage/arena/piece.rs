@@ -186,7 +186,7 @@ impl std::fmt::Debug for FrozenBlock {
 pub(crate) struct HotWords(Piece);
 
 impl HotWords {
-    /// The words `piece` holds, every one written.
+    /// The words `piece` holds (initialized: see `deref`).
     pub(super) fn new(piece: Piece) -> Self {
         HotWords(piece)
     }
@@ -232,9 +232,13 @@ impl Deref for HotWords {
     #[inline]
     fn deref(&self) -> &[AtomicU64] {
         let words = self.0.len() / size_of::<u64>();
-        // SAFETY: `Arena::alloc_words` wrote every one of the `words`
-        // words after the header (8-aligned), and while a handle exists
-        // they are accessed only through this atomic view.
+        // SAFETY: the `words` words after the header (8-aligned) are
+        // initialized: `Arena::alloc_words` wrote them, or
+        // (`alloc_words_unzeroed`) they hold what the piece held before,
+        // and an arena's bytes are never uninitialized (its chunks start
+        // zeroed: fresh mappings, or `alloc_zeroed`; given-back pages
+        // read as zero again). While a handle exists they are accessed
+        // only through this atomic view.
         unsafe { std::slice::from_raw_parts(self.0.data().cast::<AtomicU64>(), words) }
     }
 }

@@ -361,6 +361,30 @@ fn hot_words_start_zeroed_even_in_a_reused_piece() {
 }
 
 #[test]
+fn unzeroed_words_read_zero_when_fresh_and_the_old_bytes_when_reused() {
+    let arena = Arena::default();
+    let fresh = arena.alloc_words_unzeroed(10);
+    let loaded: Vec<u64> = fresh.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    assert_eq!(loaded, [0; 10], "a fresh chunk starts zeroed");
+    let old = bytes(10 * 8, 0xAB);
+    let frozen = arena.alloc(&old);
+    let at = frozen.as_ptr() as usize;
+    drop(frozen);
+    let reused = arena.alloc_words_unzeroed(10);
+    assert_eq!(
+        reused.as_ptr() as usize,
+        at,
+        "the freed piece is taken again"
+    );
+    let loaded: Vec<u64> = reused.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    let expected: Vec<u64> = old
+        .chunks(8)
+        .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+        .collect();
+    assert_eq!(loaded, expected, "not zeroed: the freed block's bytes");
+}
+
+#[test]
 fn hot_words_go_through_a_raw_pointer_and_back_with_their_count() {
     let arena = Arena::default();
     let words = arena.alloc_words(21);
