@@ -358,6 +358,49 @@ mod tests {
         round_trip(&[42]);
     }
 
+    /// The exact bits of `values`' stream.
+    fn exact_bits(values: &[u64]) -> usize {
+        let mut count = Count::default();
+        encode(values, &mut count);
+        count.0
+    }
+
+    /// `size_below` rejects a block at once on `bits_at_least`: it must
+    /// never exceed the stream's bits, or XOR would lose blocks it wins.
+    #[test]
+    fn the_lower_bound_is_one_and_exact_where_it_should_be() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let shapes: [Vec<u64>; 6] = [
+            vec![],
+            vec![5],
+            (0..300).map(|_| random()).collect(),
+            (0..300)
+                .map(|i| (20.0 + f64::from(i % 7) * 0.25).to_bits())
+                .collect(),
+            (0..300)
+                .map(|i| if i % 3 == 0 { 7 } else { random() >> 40 << 40 })
+                .collect(),
+            (0..300).map(|i| (i / 5) << 20).collect(),
+        ];
+        for values in &shapes {
+            assert!(bits_at_least(values) <= exact_bits(values), "{values:?}");
+        }
+        // Repeats and the first value are exact.
+        assert_eq!(bits_at_least(&[9; 40]), exact_bits(&[9; 40]));
+        assert_eq!(bits_at_least(&[9; 40]), 64 + 39 * 2);
+        // One XOR past the trailing-zero threshold: flag, class and
+        // count (11), then its bits from the highest set bit to the lowest.
+        assert_eq!(bits_at_least(&[0, 0b1_1000_0000]), 64 + 11 + 2);
+        // One below it: the flag, then its bits from the highest set bit.
+        assert_eq!(bits_at_least(&[0, 0b1_0000_0001]), 64 + 2 + 9);
+    }
+
     #[test]
     fn repeated_values_cost_two_bits_each() {
         assert_eq!(round_trip(&[7; 33]), 8 + 8);
