@@ -384,8 +384,10 @@ impl ShardStorage {
             Unchanged,
             /// A new version (or short block) stored into the series' cell.
             Replaced,
-            /// The first version of a new series.
-            New(series::Series),
+            /// The first version of a new series (boxed: the outcome of
+            /// every series merge is returned through `with_version`, and
+            /// a `Series` in it made each return copy 96 bytes).
+            New(Box<series::Series>),
         }
         let guard = directory.guard();
         let outcome = directory.cell(id, |cell| {
@@ -403,33 +405,34 @@ impl ShardStorage {
             // The merge's counts go into the run's here, and only the new
             // version comes out: handing the whole `Merged` back was a
             // `memcpy` call a series (a point, in a high-cardinality run).
-            let version = directory::with_version(cell, guard, |current| {
+            directory::with_version(cell, guard, |current| {
                 let merged = append::append_fast(current, part, reserve)
                     .unwrap_or_else(|| merge::merge(current, part, reserve, self.config.freeze));
                 stats.inserted += merged.stats.inserted;
                 stats.replaced += merged.stats.replaced;
                 change.from_reserve += merged.from_reserve;
                 change.grown += merged.grown;
-                if let Some(version) = &merged.version {
-                    change.replace(current.map(series::Series::footprint), version.footprint());
+                let Some(version) = merged.version else {
+                    return Outcome::Unchanged;
+                };
+                change.replace(current.map(series::Series::footprint), version.footprint());
+                match cell {
+                    // Into the cell found above: no second look-up. The
+                    // version replaced stays readable (`current` too)
+                    // until the guard is dropped.
+                    Some(cell) => {
+                        cell.store(version, guard);
+                        Outcome::Replaced
+                    }
+                    None => Outcome::New(Box::new(version)),
                 }
-                merged.version
-            });
-            match (version, cell) {
-                (None, _) => Outcome::Unchanged,
-                // Into the cell found above: no second look-up.
-                (Some(version), Some(cell)) => {
-                    cell.store(version, guard);
-                    Outcome::Replaced
-                }
-                (Some(version), None) => Outcome::New(version),
-            }
+            })
         });
         match outcome {
             Outcome::Unchanged => 0,
             Outcome::Replaced => 1,
             Outcome::New(version) => {
-                change.grown += directory.publish(id, version);
+                change.grown += directory.publish(id, *version);
                 1
             }
         }
