@@ -130,6 +130,29 @@ mod imp {
             })
         }
 
+        /// Calls `f` with the current version (`None` for none), read as
+        /// [`load`](Self::load) reads it. A short series' version is made
+        /// on this frame and lent to `f`: `load` returns it through the
+        /// stack, 96 bytes the caller then reloads, which stalled on store
+        /// forwarding once a series in every merge (see BENCHMARKS.md).
+        #[inline]
+        pub(crate) fn with_current<R>(
+            &self,
+            guard: &Guard,
+            f: impl FnOnce(Option<&Series>) -> R,
+        ) -> R {
+            let short;
+            let version = match self.read(guard) {
+                None => None,
+                Some(Word::Boxed(series)) => Some(series),
+                Some(Word::Short(block)) => {
+                    short = ManuallyDrop::new(Series::of_short(ManuallyDrop::into_inner(block)));
+                    Some(&*short)
+                }
+            };
+            f(version)
+        }
+
         /// The value at `ts` of the current version: `load(guard)?.get(ts)`,
         /// without making a version on the stack for a short series (its
         /// one block is searched directly: the lookup of an index of many
@@ -372,6 +395,15 @@ mod imp {
         /// Publishes `block` as a short series' version (boxed here).
         pub(crate) fn store_short(&self, block: HotWords, guard: &Guard) {
             self.store(crate::storage::series::Series::of_short(block), guard);
+        }
+
+        /// Calls `f` with the current version (see the other `imp`).
+        pub(crate) fn with_current<R>(
+            &self,
+            guard: &Guard,
+            f: impl FnOnce(Option<&crate::storage::series::Series>) -> R,
+        ) -> R {
+            f(self.load(guard).as_deref())
         }
 
         /// The value at `ts` of the current version.

@@ -353,20 +353,17 @@ impl<'g> DirectoryWriter<'g> {
         for series in distinct() {
             if let Some(rank) = d.direct_rank(series) {
                 touched ^= d.with_direct_cell(rank, |cell| match cell {
-                    Some(cell) if !cell.is_short() => cell
-                        .load(self.guard)
-                        .map_or(0, |version| version.tail_len()),
+                    Some(cell) if !cell.is_short() => {
+                        cell.with_current(self.guard, |v| v.map_or(0, Series::tail_len))
+                    }
                     _ => 0,
                 });
             }
         }
         if let Some(chunks) = d.chunks.load(self.guard) {
             for &cell in cells.iter() {
-                if let Some(version) =
-                    chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS].load(self.guard)
-                {
-                    touched ^= version.tail_len();
-                }
+                touched ^= chunks[cell / CHUNK_CELLS][cell % CHUNK_CELLS]
+                    .with_current(self.guard, |v| v.map_or(0, Series::tail_len));
             }
         }
         std::hint::black_box(touched);
@@ -471,14 +468,15 @@ impl<'g> DirectoryWriter<'g> {
 /// Calls `f` with the version `cell` holds (`None` for no cell, or a cell
 /// with no version yet), read under `guard`.
 #[inline]
-#[allow(clippy::needless_option_as_deref)] // an `Arc` under a model checker
 pub(crate) fn with_version<R>(
     cell: Option<&SeriesCell>,
     guard: &Guard,
     f: impl FnOnce(Option<&Series>) -> R,
 ) -> R {
-    let version = cell.and_then(|c| c.load(guard));
-    f(version.as_deref())
+    match cell {
+        Some(cell) => cell.with_current(guard, f),
+        None => f(None),
+    }
 }
 
 #[cfg(all(test, not(any(loom, shuttle))))]
