@@ -128,7 +128,7 @@ pub(crate) fn append_short(
         block::flat_block_bytes(&words),
         block::flat_block_bytes(&new),
     );
-    cell.store_short(new, guard);
+    cell.store_short_retiring(new, guard, &mut reserve.retired);
     #[cfg(test)]
     {
         reserve.short_appends += 1;

@@ -39,7 +39,9 @@
 //! wait for to put the block back: any thread frees blocks (readers and
 //! merges of any shard, when they collect epoch garbage), so a freed piece
 //! goes on a lock-free stack that whoever holds the mutex next puts on
-//! the free lists (only a thread whose piece emptied a chunk takes the
+//! the free lists (a batch of them at once, as one chain, when a merge
+//! run's replaced blocks are destroyed together; only a thread whose
+//! piece emptied a chunk takes the
 //! mutex once more, after returning the chunk's pages). Its system
 //! calls run outside it too: a chunk's pages are returned (`madvise`)
 //! after the lock is let go, by whoever emptied it, and a new chunk is
@@ -78,6 +80,8 @@
 
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use bound::{reserved_size, Arena, FrozenBlock, HotWords, NodeMemory};
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use piece::ReturnBatch;
 #[cfg(any(loom, shuttle))]
 pub(crate) use plain::{reserved_size, Arena, FrozenBlock, HotWords, NodeMemory};
 

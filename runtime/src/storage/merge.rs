@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 
 use super::arena::Arena;
 use super::block::{self, Block, BlockFill, BlockView, MAX_POINTS};
+use super::cell::Retired;
 use super::frozen::{Decoded, Encoder};
 use super::segmented::{Segmented, Spare};
 use super::series::{build, BlockRef, NewlyFrozen, Series, Stored};
@@ -43,6 +44,9 @@ pub(crate) struct Reserve {
     /// Segmented blocks the merge froze, reused once no version holds
     /// them.
     pub(crate) spare: Spare,
+    /// What the run's stores into cells replaced, deferred together at
+    /// its end (`storage::cell::Retired`).
+    pub(crate) retired: Retired,
     /// Negative control for the model tests (see `BlockFill`).
     #[cfg(test)]
     pub(crate) mutant_publish_first: bool,

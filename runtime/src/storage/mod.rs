@@ -355,6 +355,12 @@ impl ShardStorage {
         // drop never takes points away before they were counted.
         self.account(&change);
         self.count_points(stats.inserted, stats.dropped);
+        // What the run's stores replaced, one deferred destruction (not
+        // counted in `retired` below: the flush's rounds are for the
+        // collector's bags, and this is one entry of one).
+        let gathered = std::mem::take(&mut reserve.retired);
+        retired = retired.saturating_sub(gathered.len());
+        gathered.defer(&guard);
         drop(reserve);
         // Hand what this run retired to the collector now and collect as
         // much as it retired, so replaced versions and blocks are freed as
@@ -421,7 +427,7 @@ impl ShardStorage {
                     // version replaced stays readable (`current` too)
                     // until the guard is dropped.
                     Some(cell) => {
-                        cell.store(version, guard);
+                        cell.store_retiring(version, guard, &mut reserve.retired);
                         Outcome::Replaced
                     }
                     None => Outcome::New(Box::new(version)),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::bound::Header;
+use super::shared::Shared;
 use super::HEADER;
 
 /// One handle to a piece of an arena, reference counted like an `Arc`.
@@ -116,10 +117,13 @@ impl Clone for Piece {
     }
 }
 
-impl Drop for Piece {
-    fn drop(&mut self) {
+impl Piece {
+    /// Lets go of this handle; if it was the piece's last, takes the
+    /// arena's count the piece held and returns it with the piece, whose
+    /// header then belongs to the caller.
+    fn release(&mut self) -> Option<(Arc<Shared>, NonNull<u8>)> {
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+            return None;
         }
         // Every other handle's reads happen before the piece is reused
         // (`Release` above, `Acquire` here, as `Arc::drop`).
@@ -128,12 +132,81 @@ impl Drop for Piece {
         // `Arena::piece`, and this is the piece's last handle: the
         // count it carried is given back here, once.
         let arena = unsafe { Arc::from_raw(self.header().arena) };
-        // SAFETY: the piece is the arena's, this was its last handle
-        // (every other's accesses happen before: the fence above), and
-        // no reference to its header is held any more.
-        unsafe { arena.give_back_piece(self.start()) };
+        Some((arena, self.start()))
     }
 }
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        if let Some((arena, piece)) = self.release() {
+            // SAFETY: the piece is the arena's, this was its last handle
+            // (every other's accesses happen before: `release`'s fence),
+            // and no reference to its header is held any more.
+            unsafe { arena.give_back_piece(piece) };
+        }
+    }
+}
+
+/// Pieces whose last handle went, gathered to go back to their arena
+/// together: one push of them all on its returned stack and one look at
+/// its lock (`shared`), where dropping each handle pushes and looks once
+/// a piece. A merge of many short series retires a block for nearly every
+/// record it merges (`storage::cell::Retired` frees them through one of
+/// these).
+///
+/// The pieces gathered are of one arena at a time (a piece of another
+/// sends the gathered ones back first); dropping the batch sends back the
+/// rest.
+#[derive(Default)]
+pub(crate) struct ReturnBatch {
+    /// The arena (one of the pieces' counts: it outlives the chain), and
+    /// the chain's first and last piece, linked through their headers'
+    /// `arena` words as the returned stack is.
+    chain: Option<(Arc<Shared>, NonNull<u8>, NonNull<u8>)>,
+}
+
+impl ReturnBatch {
+    /// Adds `piece`, whose last handle `Piece::release` just let go, and
+    /// the arena's count it held.
+    fn add(&mut self, arena: Arc<Shared>, piece: NonNull<u8>) {
+        match &mut self.chain {
+            Some((same, first, _)) if Arc::ptr_eq(same, &arena) => {
+                let header = piece.cast::<Header>().as_ptr();
+                // SAFETY: `release` made the header this batch's (the
+                // piece's last handle is gone); a raw place, no reference.
+                unsafe { (*header).arena = first.as_ptr().cast_const().cast() };
+                *first = piece;
+                // The chain's own count keeps the arena until it is sent.
+                drop(arena);
+            }
+            _ => {
+                self.send();
+                self.chain = Some((arena, piece, piece));
+            }
+        }
+    }
+
+    /// Sends the gathered pieces back to their arena.
+    pub(crate) fn send(&mut self) {
+        if let Some((arena, first, last)) = self.chain.take() {
+            // SAFETY: every piece of the chain is its arena's, its last
+            // handle gone (`release`: every other's accesses happen
+            // before), nothing refers to it, and `add` linked the chain
+            // from `first` to `last`.
+            unsafe { arena.give_back_chain(first, last) };
+        }
+    }
+}
+
+impl Drop for ReturnBatch {
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
+// SAFETY: the pieces in a chain are reached by no handle (their last went)
+// and are the batch's alone, as an `Arc<Shared>` is sendable.
+unsafe impl Send for ReturnBatch {}
 
 /// A frozen block's bytes, shared by every version that indexes it:
 /// one pointer to a piece of its shard's arena, reference counted like
@@ -197,6 +270,15 @@ impl HotWords {
     pub(crate) fn into_raw(self) -> *mut () {
         let this = std::mem::ManuallyDrop::new(self);
         this.0.tagged.as_ptr().cast()
+    }
+
+    /// Lets go of this handle like `drop`, but a piece whose last handle
+    /// this was goes into `batch` rather than back to its arena at once.
+    pub(crate) fn release_into(self, batch: &mut ReturnBatch) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        if let Some((arena, piece)) = this.0.release() {
+            batch.add(arena, piece);
+        }
     }
 
     /// The handle `into_raw` made `raw` of.

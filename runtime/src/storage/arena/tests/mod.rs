@@ -407,6 +407,36 @@ fn hot_words_go_through_a_raw_pointer_and_back_with_their_count() {
 }
 
 #[test]
+fn pieces_released_into_a_batch_go_back_to_their_arenas_together() {
+    // Two arenas' words, released interleaved (each change of arena sends
+    // the gathered chain back), one still held elsewhere.
+    let (a, b) = (Arena::default(), Arena::default());
+    let of_a: Vec<HotWords> = (0..4).map(|_| a.alloc_words(6)).collect();
+    let of_b: Vec<HotWords> = (0..2).map(|_| b.alloc_words(6)).collect();
+    let held = of_a[3].clone();
+    let addresses = |words: &[HotWords]| {
+        let mut at: Vec<usize> = words.iter().map(|w| w.as_ptr() as usize).collect();
+        at.sort_unstable();
+        at
+    };
+    let (want_a, want_b) = (addresses(&of_a[..3]), addresses(&of_b));
+    let mut batch = ReturnBatch::default();
+    let (mut of_a, mut of_b) = (of_a.into_iter(), of_b.into_iter());
+    for from_a in [true, true, false, true, true, false] {
+        let words = if from_a { of_a.next() } else { of_b.next() };
+        words.expect("six handles").release_into(&mut batch);
+    }
+    assert_eq!(held.refs(), 1, "a piece with another handle stays out");
+    drop(batch);
+    assert!(a.nothing_returned_pending() && b.nothing_returned_pending());
+    // Each arena hands out its own pieces again, and only those.
+    let again_a: Vec<HotWords> = (0..3).map(|_| a.alloc_words(6)).collect();
+    let again_b: Vec<HotWords> = (0..2).map(|_| b.alloc_words(6)).collect();
+    assert_eq!(addresses(&again_a), want_a);
+    assert_eq!(addresses(&again_b), want_b);
+}
+
+#[test]
 fn hot_words_freed_on_another_thread_return_to_their_arena() {
     let arena = Arena::default();
     let words = arena.alloc_words(33);
