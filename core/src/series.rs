@@ -424,6 +424,9 @@ fn copy_points<R: BlockRead, W: BlockWrite>(
             chunk[k] = Record::new(0, ts, value);
             k += 1;
         });
+        // A view clamps a range past its published points: copying fewer
+        // would publish words never written.
+        debug_assert_eq!(k, end - start, "the old block holds every point copied");
         block.write_records(start - range.start, &chunk[..k]);
         start = end;
     }

@@ -39,9 +39,8 @@
 //! wait for to put the block back: any thread frees blocks (readers and
 //! merges of any shard, when they collect epoch garbage), so a freed piece
 //! goes on a lock-free stack that whoever holds the mutex next puts on
-//! the free lists (a batch of them at once, as one chain, when a merge
-//! run's replaced blocks are destroyed together; only a thread whose
-//! piece emptied a chunk takes the
+//! the free lists (a merge run's replaced blocks are pushed as one chain;
+//! only a thread whose piece emptied a chunk takes the
 //! mutex once more, after returning the chunk's pages). Its system
 //! calls run outside it too: a chunk's pages are returned (`madvise`)
 //! after the lock is let go, by whoever emptied it, and a new chunk is
@@ -178,9 +177,11 @@ mod plain {
             (0..words).map(|_| AtomicU64::new(0)).collect()
         }
 
-        /// Zeroed here too: a model has no old bytes to keep.
+        /// Poisoned here (every bit set): a model that reads a word the
+        /// merge never wrote sees a value no test writes, where the real
+        /// arena's old bytes could look right.
         pub(crate) fn alloc_words_unzeroed(&self, words: usize) -> HotWords {
-            self.alloc_words(words)
+            (0..words).map(|_| AtomicU64::new(u64::MAX)).collect()
         }
     }
 

@@ -25,7 +25,7 @@
 //! the reader is pinned.
 //!
 //! The merge appends to a short series' block through the cell
-//! (`SeriesCell::short_words`, `SeriesCell::store_short`;
+//! (`SeriesCell::short_words`, `SeriesCell::store_short_retiring`;
 //! `storage::append`): in place, published by the block's length, or into
 //! a new block stored into the cell, as a new version would be.
 //!
@@ -60,51 +60,71 @@ mod imp {
     const SHORT: usize = 1;
 
     /// Cells' words a merge run replaced (`store_retiring`), destroyed
-    /// together once no reader can hold them: one deferred destruction for
-    /// the run, and the short blocks among them given back to their arena
-    /// in one batch (see the module docs). A list dropped without
-    /// [`defer`](Self::defer) leaks its words (a panic's path): they are
-    /// never freed while a reader may hold them.
+    /// together once no reader can hold them: a deferred destruction for
+    /// every [`Retired::CHUNK`] of them (not one each), the short blocks
+    /// among them given back to their arena in one batch (see the module
+    /// docs). Words not deferred yet when the list is dropped leak (a
+    /// panic's path): they are never freed while a reader may hold them.
     #[derive(Debug, Default)]
-    pub(crate) struct Retired(Vec<ptr::NonNull<()>>);
+    pub(crate) struct Retired {
+        /// Gathered, not deferred yet.
+        words: Vec<ptr::NonNull<()>>,
+        /// Words gathered, and deferred destructions made, since the list
+        /// was made.
+        gathered: usize,
+        deferred: usize,
+    }
 
     // SAFETY: the words are what cells owned: boxed `Series` and short
     // blocks' handles, both `Send`; the list is their only owner.
     unsafe impl Send for Retired {}
 
     impl Retired {
-        /// Words retired so far.
-        pub(crate) fn len(&self) -> usize {
-            self.0.len()
+        /// Words one deferred destruction frees at most: it runs within
+        /// one collection, on whichever thread collects (a reader's too),
+        /// which the collector otherwise keeps to a few bags of 64.
+        const CHUNK: usize = 512;
+
+        /// Adds `word`, which a store just swapped out of its cell (under
+        /// `guard`); a full chunk is deferred at once.
+        fn push(&mut self, word: Option<ptr::NonNull<()>>, guard: &Guard) {
+            let Some(word) = word else {
+                return;
+            };
+            self.words.push(word);
+            self.gathered += 1;
+            if self.words.len() == Self::CHUNK {
+                self.defer_gathered(guard);
+            }
         }
 
-        /// Hands the words to `guard`'s collector: destroyed after every
-        /// reader pinned now has unpinned, on whichever thread collects.
-        pub(crate) fn defer(self, guard: &Guard) {
-            if self.0.is_empty() {
+        /// Defers what is gathered and not deferred yet; returns the words
+        /// the list gathered and the deferred destructions it made, in all.
+        pub(crate) fn finish(mut self, guard: &Guard) -> (usize, usize) {
+            self.defer_gathered(guard);
+            (self.gathered, self.deferred)
+        }
+
+        /// Hands the gathered words to `guard`'s collector: destroyed after
+        /// every reader pinned now has unpinned.
+        fn defer_gathered(&mut self, guard: &Guard) {
+            if self.words.is_empty() {
                 return;
             }
+            let words = std::mem::take(&mut self.words);
+            self.deferred += 1;
             // SAFETY: each word was swapped out of its cell before now, so
             // no load made after this finds it, and only readers pinned
             // before now can hold it; the destruction runs after all of
-            // them have unpinned, once (the list moves into it).
-            unsafe { guard.defer_unchecked(move || self.destroy()) };
-        }
-
-        fn destroy(self) {
-            let mut batch = ReturnBatch::default();
-            for word in self.0 {
-                let word = word.as_ptr();
-                if word.addr() & SHORT == 0 {
-                    // SAFETY: `defer`'s contract: no reader holds the word,
-                    // the cell gave up its ownership, and this is its one
-                    // destruction; an untagged word is `Box::into_raw`'s.
-                    drop(unsafe { Box::from_raw(word.cast::<Series>()) });
-                } else {
-                    // SAFETY: as above; a tagged word is a block handle the
-                    // cell owned, given back here once.
-                    unsafe { short_block(word) }.release_into(&mut batch);
-                }
+            // them have unpinned (on whichever thread collects: a `Series`
+            // and a block are `Send`), once (the words move into it).
+            unsafe {
+                guard.defer_unchecked(move || {
+                    let mut batch = ReturnBatch::default();
+                    for word in words {
+                        destroy(word.as_ptr(), &mut batch);
+                    }
+                });
             }
         }
     }
@@ -308,14 +328,9 @@ mod imp {
         }
 
         /// [`store`](Self::store), the replaced version going into
-        /// `retired` (the caller defers the list).
-        pub(crate) fn store_retiring(
-            &self,
-            version: Series,
-            _guard: &Guard,
-            retired: &mut Retired,
-        ) {
-            retired.0.extend(self.swap(Self::word_of(version)));
+        /// `retired` (the caller finishes the list).
+        pub(crate) fn store_retiring(&self, version: Series, guard: &Guard, retired: &mut Retired) {
+            retired.push(self.swap(Self::word_of(version)), guard);
         }
 
         /// Publishes `block` (a flat block, its points published, at least
@@ -329,15 +344,16 @@ mod imp {
             }
         }
 
-        /// [`store_short`](Self::store_short), the replaced version going
-        /// into `retired` (the caller defers the list).
+        /// Publishes `block` as `store_short` (tests only) does, the
+        /// replaced version going into `retired` (the caller finishes the
+        /// list).
         pub(crate) fn store_short_retiring(
             &self,
             block: HotWords,
-            _guard: &Guard,
+            guard: &Guard,
             retired: &mut Retired,
         ) {
-            retired.0.extend(self.swap(Self::short_word(block)));
+            retired.push(self.swap(Self::short_word(block)), guard);
         }
 
         /// The cell's word for `version`: a short block's, or a box's.
@@ -396,7 +412,7 @@ mod imp {
         // deferred destruction runs after all of them have unpinned (on
         // whichever thread collects: a `Series` and a block are `Send`),
         // once.
-        unsafe { guard.defer_unchecked(move || destroy(old)) };
+        unsafe { guard.defer_unchecked(move || destroy(old, &mut ReturnBatch::default())) };
     }
 
     impl Drop for SeriesCell {
@@ -406,25 +422,26 @@ mod imp {
                 // SAFETY: `&mut self`: no reader can load the cell any
                 // more, and `word` was stored by `store`, replaced by
                 // nothing: it is destroyed exactly once, here.
-                unsafe { destroy(word) };
+                unsafe { destroy(word, &mut ReturnBatch::default()) };
             }
         }
     }
 
     /// Frees what a cell's `word` owns: a boxed version, or a short
-    /// series' block reference.
+    /// series' block reference (its piece into `batch` if this was the
+    /// block's last reference).
     ///
     /// # Safety
-    /// `word` was made by `SeriesCell::store`, no reader can still hold
-    /// it, and it is destroyed once.
-    unsafe fn destroy(word: *mut ()) {
+    /// `word` was made by a cell's store, no reader can still hold it, and
+    /// it is destroyed once.
+    unsafe fn destroy(word: *mut (), batch: &mut ReturnBatch) {
         if word.addr() & SHORT == 0 {
             // SAFETY: the caller's contract; the word is `Box::into_raw`'s.
             drop(unsafe { Box::from_raw(word.cast::<Series>()) });
         } else {
-            // SAFETY: the caller's contract; dropping the handle gives the
-            // cell's reference back.
-            drop(unsafe { short_block(word) });
+            // SAFETY: the caller's contract; giving the handle back gives
+            // the cell's reference back.
+            unsafe { short_block(word) }.release_into(batch);
         }
     }
 
@@ -461,11 +478,9 @@ mod imp {
     pub(crate) struct Retired;
 
     impl Retired {
-        pub(crate) fn len(&self) -> usize {
-            0
+        pub(crate) fn finish(self, _guard: &Guard) -> (usize, usize) {
+            (0, 0)
         }
-
-        pub(crate) fn defer(self, _guard: &Guard) {}
     }
 
     /// A short series' block, read by the merge through its cell (a
@@ -734,12 +749,11 @@ mod tests {
         };
         cells[0].store_short_retiring(grown, &guard, &mut retired);
         cells[1].store_retiring(version(vec![(0, block_of(0..9))]), &guard, &mut retired);
-        assert_eq!(retired.len(), 2);
         assert_eq!(
             (cells[0].get(&guard, 20), cells[1].get(&guard, 8)),
             (Some(60), Some(24))
         );
-        retired.defer(&guard);
+        assert_eq!(retired.finish(&guard), (2, 1), "two words, one destruction");
         drop(guard);
         for _ in 0..8 {
             merge.pin().flush();

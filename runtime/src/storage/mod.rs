@@ -355,12 +355,11 @@ impl ShardStorage {
         // drop never takes points away before they were counted.
         self.account(&change);
         self.count_points(stats.inserted, stats.dropped);
-        // What the run's stores replaced, one deferred destruction (not
-        // counted in `retired` below: the flush's rounds are for the
-        // collector's bags, and this is one entry of one).
-        let gathered = std::mem::take(&mut reserve.retired);
-        retired = retired.saturating_sub(gathered.len());
-        gathered.defer(&guard);
+        // What the run's stores replaced goes to the collector a chunk at
+        // a time: the flush below counts the chunks' destructions, not the
+        // words in them.
+        let (gathered, deferred) = std::mem::take(&mut reserve.retired).finish(&guard);
+        retired = retired.saturating_sub(gathered) + deferred;
         drop(reserve);
         // Hand what this run retired to the collector now and collect as
         // much as it retired, so replaced versions and blocks are freed as
@@ -372,8 +371,9 @@ impl ShardStorage {
 
     /// Merges `part` (series `id`'s records of a run, strictly ascending)
     /// into the series, counting what changed into `stats` and `change`;
-    /// returns the versions it retired (none or one). A short series'
-    /// appends go through its cell (`append::append_short`); other runs
+    /// returns the versions it retired (none or one: gathered into the
+    /// run's `Reserve::retired`, which `merge_run` counts apart). A short
+    /// series' appends go through its cell (`append::append_short`); other runs
     /// make a version (`append_fast`, else the general merge), stored into
     /// the series' cell, or published with a new one for a new series.
     fn merge_series(
@@ -390,11 +390,13 @@ impl ShardStorage {
             Unchanged,
             /// A new version (or short block) stored into the series' cell.
             Replaced,
-            /// The first version of a new series (boxed: the outcome of
-            /// every series merge is returned through `with_version`, and
-            /// a `Series` in it made each return copy 96 bytes).
-            New(Box<series::Series>),
+            /// The first version of a new series, left in `new_version`
+            /// (not in the outcome: every series merge's outcome is
+            /// returned through `with_version`, and a `Series` in it made
+            /// each return copy 96 bytes).
+            New,
         }
+        let mut new_version = None;
         let guard = directory.guard();
         let outcome = directory.cell(id, |cell| {
             if let Some(short) = cell.and_then(|c| append::append_short(c, part, reserve, guard)) {
@@ -430,15 +432,19 @@ impl ShardStorage {
                         cell.store_retiring(version, guard, &mut reserve.retired);
                         Outcome::Replaced
                     }
-                    None => Outcome::New(Box::new(version)),
+                    None => {
+                        new_version = Some(version);
+                        Outcome::New
+                    }
                 }
             })
         });
         match outcome {
             Outcome::Unchanged => 0,
             Outcome::Replaced => 1,
-            Outcome::New(version) => {
-                change.grown += directory.publish(id, *version);
+            Outcome::New => {
+                let version = new_version.expect("a new series' version");
+                change.grown += directory.publish(id, version);
                 1
             }
         }

@@ -222,10 +222,18 @@ fn points_in(s: usize) -> usize {
 }
 
 impl Segmented {
-    /// An empty block: its head only, its segments from `arena`.
+    /// An empty block: its head only (not zeroed but its length word,
+    /// as `block::empty_flat_words`), its segments from `arena`.
     pub(crate) fn new(arena: &Arena) -> Segmented {
+        let head = arena.alloc_words_unzeroed(1 + 2 * HEAD);
+        // Relaxed: nothing reads the block before its version is published.
+        head[0].store(0, Ordering::Relaxed);
+        Segmented::of_head(arena, head)
+    }
+
+    fn of_head(arena: &Arena, head: HotWords) -> Segmented {
         Segmented {
-            head: arena.alloc_words(1 + 2 * HEAD),
+            head,
             more: std::array::from_fn(|_| OnceLock::new()),
             arena: arena.clone(),
         }
@@ -234,10 +242,13 @@ impl Segmented {
     /// An empty block with every segment allocated and touched (reserved
     /// memory).
     pub(crate) fn full(arena: &Arena) -> Segmented {
-        let block = Segmented::new(arena);
+        // Zeroed, the head too: every word touched.
+        let block = Segmented::of_head(arena, arena.alloc_words(1 + 2 * HEAD));
         for (s, segment) in (1..SEGMENTS).zip(&block.more) {
             // Zeroed: every word touched.
-            let _ = segment.set(arena.alloc_words(2 * points_in(s)));
+            segment
+                .set(arena.alloc_words(2 * points_in(s)))
+                .expect("a new block's segments are unset");
         }
         block
     }

@@ -46,6 +46,11 @@ pub(super) struct Header {
 }
 
 const _: () = assert!(size_of::<Header>() == HEADER && align_of::<Header>() <= GRAIN);
+// No padding in the header: writing one leaves none of a piece's bytes
+// uninitialized (a restarted chunk's pieces can lie where a header was,
+// and their words are read unzeroed: `Arena::alloc_words_unzeroed`).
+const _: () =
+    assert!(size_of::<AtomicU32>() + 2 * size_of::<u16>() + size_of::<*const Shared>() == HEADER);
 const _: () = assert!(MAX_LEN <= u16::MAX as usize);
 
 /// A chunk's layout where the allocator makes chunks (Miri, outside
@@ -232,9 +237,9 @@ impl Arena {
         FrozenBlock::new(piece)
     }
 
-    /// A hot block's `words` words (a flat block, a segmented block's
-    /// length and head, or one of its segments), all 0. Its pages are the
-    /// arena's, bound to the shard's node whoever writes or frees it.
+    /// A hot block's `words` words, all 0: every page they lie on touched
+    /// (a reserve's blocks, made ahead of need). Its pages are the arena's,
+    /// bound to the shard's node whoever writes or frees it.
     ///
     /// # Panics
     /// If `words` words are longer than [`MAX_LEN`] bytes (a hot block of
@@ -251,10 +256,12 @@ impl Arena {
 
     /// Like [`alloc_words`](Self::alloc_words), but the words keep what
     /// the piece held before (0 in a fresh chunk; a freed block's bytes in
-    /// a reused piece): for a segmented block's later segments, which are
-    /// written before any reader may read them, as the segments a merge
-    /// keeps and reuses (`SpareSegments`) are.
-    /// Zeroing them was ~2% of a merge at the bench's default shape.
+    /// a reused piece): for every hot block the merge makes, whose words
+    /// are read only below a published length, and every point below it
+    /// is written before the length is published (the caller sets a length
+    /// word itself), as in the segments a merge keeps and reuses
+    /// (`SpareSegments`). Zeroing them was ~2% of a merge at the bench's
+    /// default shape.
     ///
     /// # Panics
     /// As [`alloc_words`](Self::alloc_words).

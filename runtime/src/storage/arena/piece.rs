@@ -121,7 +121,10 @@ impl Piece {
     /// Lets go of this handle; if it was the piece's last, takes the
     /// arena's count the piece held and returns it with the piece, whose
     /// header then belongs to the caller.
-    fn release(&mut self) -> Option<(Arc<Shared>, NonNull<u8>)> {
+    ///
+    /// # Safety
+    /// Called once for a handle, which is neither used nor dropped after.
+    unsafe fn release(&mut self) -> Option<(Arc<Shared>, NonNull<u8>)> {
         if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
             return None;
         }
@@ -138,7 +141,8 @@ impl Piece {
 
 impl Drop for Piece {
     fn drop(&mut self) {
-        if let Some((arena, piece)) = self.release() {
+        // SAFETY: `drop` runs once, and the handle is gone after it.
+        if let Some((arena, piece)) = unsafe { self.release() } {
             // SAFETY: the piece is the arena's, this was its last handle
             // (every other's accesses happen before: `release`'s fence),
             // and no reference to its header is held any more.
@@ -203,10 +207,6 @@ impl Drop for ReturnBatch {
         self.send();
     }
 }
-
-// SAFETY: the pieces in a chain are reached by no handle (their last went)
-// and are the batch's alone, as an `Arc<Shared>` is sendable.
-unsafe impl Send for ReturnBatch {}
 
 /// A frozen block's bytes, shared by every version that indexes it:
 /// one pointer to a piece of its shard's arena, reference counted like
@@ -276,7 +276,9 @@ impl HotWords {
     /// this was goes into `batch` rather than back to its arena at once.
     pub(crate) fn release_into(self, batch: &mut ReturnBatch) {
         let mut this = std::mem::ManuallyDrop::new(self);
-        if let Some((arena, piece)) = this.0.release() {
+        // SAFETY: the handle is released once here, and never dropped
+        // (`ManuallyDrop`) nor used after.
+        if let Some((arena, piece)) = unsafe { this.0.release() } {
             batch.add(arena, piece);
         }
     }
@@ -317,10 +319,12 @@ impl Deref for HotWords {
         // SAFETY: the `words` words after the header (8-aligned) are
         // initialized: `Arena::alloc_words` wrote them, or
         // (`alloc_words_unzeroed`) they hold what the piece held before,
-        // and an arena's bytes are never uninitialized (its chunks start
-        // zeroed: fresh mappings, or `alloc_zeroed`; given-back pages
-        // read as zero again). While a handle exists they are accessed
-        // only through this atomic view.
+        // and nothing un-initializes an arena's bytes: its chunks start
+        // zeroed (fresh mappings, or `alloc_zeroed`), pages given back
+        // (Linux) read as zero again, a header has no padding (asserted
+        // in `bound`), and a freed piece is never written but in its
+        // header (the free lists are indexes). While a handle exists the
+        // words are accessed only through this atomic view.
         unsafe { std::slice::from_raw_parts(self.0.data().cast::<AtomicU64>(), words) }
     }
 }

@@ -222,9 +222,10 @@ impl Shared {
         let mut next = self.returned.swap(ptr::null_mut(), Ordering::Acquire);
         while let Some(piece) = NonNull::new(next) {
             let header = piece.cast::<Header>().as_ptr();
-            // SAFETY: a piece pushed by `give_back_piece`, its header
-            // written before the push; taking the stack made it this
-            // thread's alone (raw places: no reference to the header).
+            // SAFETY: a piece pushed by `give_back_chain` (alone, or in a
+            // chain `ReturnBatch` linked), its header written before the
+            // push's `Release`; taking the stack made it this thread's
+            // alone (raw places: no reference to the header).
             let (len, chunk, link) = unsafe { ((*header).len, (*header).chunk, (*header).arena) };
             state.put(piece, piece_bytes(usize::from(len)), chunk);
             next = link.cast_mut().cast();
