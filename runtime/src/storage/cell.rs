@@ -31,10 +31,11 @@
 //!
 //! What a merge run replaces goes into its [`Retired`] list rather than
 //! to the collector one by one (`store_retiring`): the list is deferred
-//! once at the end of the run, and the short blocks in it go back to their
-//! arena in one batch. A run of many short series replaces one block for
-//! nearly every record; deferring each and giving each piece back alone
-//! took ~30% of such an ingest in atomic instructions (BENCHMARKS.md).
+//! 512 words at a time (and what is left at the end of the run), and the
+//! short blocks in each such part go back to their arena in one batch. A
+//! run of many short series replaces one block for nearly every record;
+//! deferring each and giving each piece back alone took ~35% of the
+//! merging threads' samples at 1,000,000 x 10 (BENCHMARKS.md).
 //!
 //! Under a model checker the cell is a `Published<Series>` (every version
 //! boxed): the short form changes where a version's words are, not the

@@ -15,7 +15,7 @@
 //! holder, after it lets go.
 //!
 //! Pieces freed together (`piece::ReturnBatch`: the short blocks a merge
-//! run replaced, destroyed in one deferred call) go on the stack as one
+//! run replaced, destroyed up to 512 in one deferred call) go on the stack as one
 //! chain, one compare-exchange for all of them, and their thread then
 //! tries the lock once, as for one piece. At a million short series this
 //! took the pushes and the looks at the lock off nearly every record
