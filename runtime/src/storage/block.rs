@@ -297,13 +297,19 @@ pub(crate) fn flat_words(capacity: usize) -> usize {
     1 + 2 * capacity
 }
 
-/// The words of an empty flat block of `capacity` points from `arena`:
-/// its length word 0, its columns not zeroed (they hold old bytes until a
-/// merge writes its points, and no reader reads past the published
-/// length). Zeroing whole blocks was ~2% of a merge at the bench's
-/// default shape.
+/// The words of an empty flat block of `capacity` points from `arena`
+/// (see [`empty_words`]).
 pub(crate) fn empty_flat_words(arena: &Arena, capacity: usize) -> HotWords {
-    let words = arena.alloc_words_unzeroed(flat_words(capacity));
+    empty_words(arena, flat_words(capacity))
+}
+
+/// `words` words of an empty hot block from `arena` (a flat block, or a
+/// segmented block's length and head): its length word (the first) 0,
+/// the rest not zeroed (they hold old bytes until a merge writes its
+/// points, and no reader reads past the published length). Zeroing whole
+/// blocks was ~2% of a merge at the bench's default shape.
+pub(crate) fn empty_words(arena: &Arena, words: usize) -> HotWords {
+    let words = arena.alloc_words_unzeroed(words);
     // Relaxed: nothing reads the block before its version is published.
     words[0].store(0, Ordering::Relaxed);
     words

@@ -222,13 +222,10 @@ fn points_in(s: usize) -> usize {
 }
 
 impl Segmented {
-    /// An empty block: its head only (not zeroed but its length word,
-    /// as `block::empty_flat_words`), its segments from `arena`.
+    /// An empty block: its head only (`block::empty_words`: not zeroed
+    /// but its length word), its segments from `arena`.
     pub(crate) fn new(arena: &Arena) -> Segmented {
-        let head = arena.alloc_words_unzeroed(1 + 2 * HEAD);
-        // Relaxed: nothing reads the block before its version is published.
-        head[0].store(0, Ordering::Relaxed);
-        Segmented::of_head(arena, head)
+        Segmented::of_head(arena, super::block::empty_words(arena, 1 + 2 * HEAD))
     }
 
     fn of_head(arena: &Arena, head: HotWords) -> Segmented {
