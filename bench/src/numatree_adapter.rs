@@ -167,6 +167,7 @@ impl Contender for NumatreeContender {
             "slots_sealed": s.slots_sealed,
             "backpressure_waits": s.backpressure_waits,
             "helped_merges": s.helped_merges,
+            "helps_declined": s.helps_declined,
             "priority_refusals": s.priority_refusals,
             "blocked_ms": s.blocked.as_secs_f64() * 1e3,
             "merge_busy_ms": s.merge_busy.as_secs_f64() * 1e3,

@@ -58,7 +58,9 @@
 //! - **Backpressure.** Each node has a bounded pool of slots
 //!   ([`Builder::slots_per_node`] x [`Builder::slot_capacity`] records). A
 //!   writer that needs a slot when none is free helps merge its node's
-//!   queue, then parks until one is returned; the wait is counted in
+//!   queue (at most one writer per writer CPU at once:
+//!   [`NodeStats::helps_declined`] counts the others), then parks until
+//!   one is returned; the wait is counted in
 //!   [`NodeStats::backpressure_waits`] and [`NodeStats::blocked`]. An
 //!   optional [`Builder::memory_budget`] bounds the memory of slots and
 //!   storage: past it, inserts fail with [`Error::MemoryBudget`] and every

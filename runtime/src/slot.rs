@@ -4,15 +4,17 @@
 //! A slot's life: free (in the pool) -> filling (owned by one writer) ->
 //! sealed (queued on its node's merge pool) -> merging -> free again. The
 //! pool bounds how many slots exist per node, so memory is bounded; a writer
-//! that finds none free first helps merge its node's sealed slots, then
-//! spins briefly, then parks on the pool's condition variable until a merge
+//! that finds none free first helps merge its node's sealed slots (when one
+//! of the node's helper seats is free: see `pipeline/node.rs`), then spins
+//! briefly, then parks on the pool's condition variable until a merge
 //! returns one. It never drops a record.
 //!
 //! Deadlock freedom: every registered writer may hold one filling slot per
 //! node, so the pool's limit is `in_flight + writers`. At least `in_flight`
 //! slots are therefore always free, sealed or merging, and a waiting writer
 //! waits only for merges, which always finish (or poison the index, which
-//! wakes it with an error).
+//! wakes it with an error): every sealed slot was handed a merge job, so a
+//! writer that parks without helping still has its wait ended.
 
 use numatree_core::{Record, SlotBuffer};
 

@@ -29,6 +29,7 @@ pub(crate) struct NodeCounters {
     pub(crate) slots_merged: AtomicU64,
     pub(crate) backpressure_waits: AtomicU64,
     pub(crate) helped_merges: AtomicU64,
+    pub(crate) helps_declined: AtomicU64,
     pub(crate) priority_refusals: AtomicU64,
     pub(crate) blocked_ns: AtomicU64,
     pub(crate) memory_waits: AtomicU64,
@@ -76,6 +77,11 @@ pub struct NodeStats {
     pub backpressure_waits: u64,
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
+    /// Times a writer that found no free slot parked instead of helping,
+    /// because as many writers as the node has writer CPUs were merging
+    /// already (a helper preempted by another writer would hold up every
+    /// slot behind it).
+    pub helps_declined: u64,
     /// Times a merge thread (once, at its start) or a writer helping with
     /// a merge (once per merge) was refused the merge priority
     /// ([`Builder::merge_nice`](crate::Builder::merge_nice)): the system
@@ -196,6 +202,7 @@ impl NodeCounters {
             slots_merged: get(&self.slots_merged),
             backpressure_waits: get(&self.backpressure_waits),
             helped_merges: get(&self.helped_merges),
+            helps_declined: get(&self.helps_declined),
             priority_refusals: get(&self.priority_refusals),
             blocked: Duration::from_nanos(get(&self.blocked_ns)),
             memory_waits: get(&self.memory_waits),
@@ -242,6 +249,7 @@ impl Stats {
             t.slots_merged += n.slots_merged;
             t.backpressure_waits += n.backpressure_waits;
             t.helped_merges += n.helped_merges;
+            t.helps_declined += n.helps_declined;
             t.priority_refusals += n.priority_refusals;
             t.blocked += n.blocked;
             t.memory_waits += n.memory_waits;
@@ -309,11 +317,12 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "slots sealed {} merged {} | backpressure waits {} (helped merge {}) blocked {:.3?} | memory waits {} blocked {:.3?} | merge busy (wall) {:.3?}",
+            "slots sealed {} merged {} | backpressure waits {} (helped merge {}, declined {}) blocked {:.3?} | memory waits {} blocked {:.3?} | merge busy (wall) {:.3?}",
             t.slots_sealed,
             t.slots_merged,
             t.backpressure_waits,
             t.helped_merges,
+            t.helps_declined,
             t.blocked,
             t.memory_waits,
             t.memory_blocked,

@@ -136,6 +136,7 @@ impl Builder {
                     hook: self.merge_hook.clone(),
                     plant_loss: self.plant_merge_loss,
                     merge_nice: settled.merge_nice,
+                    helper_seats: np.writer_cpus.len(),
                     storage: StorageConfig {
                         freeze: !self.keep_blocks_hot,
                         retain: self.retain,

@@ -68,12 +68,24 @@ impl Executor for SharedExecutor {
 impl Harness {
     /// A node whose pool allows `in_flight` slots plus one per writer
     /// registered, with slots of 64 records and `shards` shards (series
-    /// `s` in shard `s % shards`).
+    /// `s` in shard `s % shards`); every writer may help merge at once.
     pub(super) fn new(
         in_flight: usize,
         writers: usize,
         shards: u32,
         mutant: Mutant,
+    ) -> Arc<Harness> {
+        Self::with_helper_seats(in_flight, writers, shards, mutant, writers)
+    }
+
+    /// As [`new`](Self::new), with at most `seats` writers helping merge at
+    /// once (the others park).
+    pub(super) fn with_helper_seats(
+        in_flight: usize,
+        writers: usize,
+        shards: u32,
+        mutant: Mutant,
+        seats: usize,
     ) -> Arc<Harness> {
         let health = Arc::new(Health::default());
         let node = Arc::new(NodePipeline::new(NodeSetup {
@@ -87,6 +99,7 @@ impl Harness {
             hook: None,
             plant_loss: false,
             merge_nice: None,
+            helper_seats: seats,
             storage: Default::default(),
         }));
         let executor = Arc::new(ModelExecutor::default());

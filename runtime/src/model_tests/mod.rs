@@ -252,6 +252,32 @@ fn model_two_helping_writers_two_slots_flush_covers_every_earlier_seal() {
     });
 }
 
+/// Two unpinned writers share two slots (one each) and one merger, as
+/// above, but with one helper's seat: a writer that finds no slot while the
+/// other helps must park and be woken by a merge's `release`, never wait
+/// for a merge that nobody runs.
+#[test]
+fn model_one_helper_seat_a_declined_writer_parks_and_is_woken() {
+    check("two_writers_one_seat", || {
+        let h = Harness::with_helper_seats(0, 2, 1, Mutant::None, 1);
+        let merger = {
+            let h = Arc::clone(&h);
+            spawn(move || h.merge_jobs(4))
+        };
+        let writers: Vec<_> = (1..=2)
+            .map(|series| {
+                let h = Arc::clone(&h);
+                spawn(move || h.write(Origin::Unpinned, series, 2, 1))
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        merger.join().unwrap();
+        h.assert_quiescent(4);
+    });
+}
+
 /// Merges stall (the only slot is sealed and its job never runs); two
 /// writers pinned elsewhere park for a slot and a flush parks on the
 /// barrier. A merge panic poisons the index: each of the three must

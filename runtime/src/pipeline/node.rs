@@ -2,17 +2,29 @@
 //! full slot and the node's shard trees, and the protocol around it.
 //!
 //! A slot's life: a writer takes it from the node's bounded [`SlotPool`]
-//! ([`acquire`](NodePipeline::acquire); with none free it helps merge,
-//! then parks), fills it, and [`submit`](NodePipeline::submit)s it: the
-//! slot is stamped with the next sequence number and the current flush
-//! epoch, queued, and one merge job is handed to the node's [`Executor`].
-//! A merge job takes the oldest queued slot, sorts it and hands each shard
-//! its part in sequence order (`merge.rs`); the last part applied returns
-//! the slot to the pool and marks its epoch merged (the flush barrier).
+//! ([`acquire`](NodePipeline::acquire); with none free it helps merge, or
+//! parks), fills it, and [`submit`](NodePipeline::submit)s it: the slot is
+//! stamped with the next sequence number and the current flush epoch,
+//! queued, and one merge job is handed to the node's [`Executor`]. A merge
+//! job takes the oldest queued slot, sorts it and hands each shard its part
+//! in sequence order (`merge.rs`); the last part applied returns the slot
+//! to the pool and marks its epoch merged (the flush barrier).
 //!
 //! A writer never waits for its own earlier slots: the sequence numbers,
 //! not the writer, keep its inserts of a key in order, so it may have as
 //! many slots in flight as the pool allows.
+//!
+//! Why helping has seats. A writer that finds no free slot merges a queued
+//! one itself rather than idle, but only while fewer writers than the
+//! node's writer CPUs are merging ([`HelperSeats`]); the others park. A
+//! merging thread holds its shards' lanes (`shard.rs`) until it runs
+//! again, so a helper that the scheduler preempts for another writer holds
+//! up every slot behind it. With 32 writers on one writer CPU, every
+//! blocked writer helped, each waited out the other 31 writers' time
+//! slices while holding lanes, the merge thread ran out of appliable work,
+//! and a fifth of the two CPUs' time went idle (BENCHMARKS.md). With one seat
+//! per writer CPU a helper competes only with writers that are filling
+//! slots, which soon park.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -27,7 +39,7 @@ use crate::priority::Raised;
 use crate::slot::{Binder, Slot, SlotPool};
 use crate::stats::{NodeCounters, NodeStats};
 use crate::storage::{shard_share, NodeMemory, StorageConfig};
-use crate::sync::{lock, Arc, Mutex, Ordering, RwLock};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering, RwLock};
 use crate::Error;
 
 /// Called at the start of every slot merge, before any record is touched:
@@ -78,6 +90,8 @@ pub(crate) struct NodeSetup {
     pub(crate) plant_loss: bool,
     /// The nice value writers take while they help merge (`Builder::merge_nice`).
     pub(crate) merge_nice: Option<i32>,
+    /// Most writers that help merge at once: the node's writer CPUs.
+    pub(crate) helper_seats: usize,
     /// How shards keep their blocks.
     pub(crate) storage: StorageConfig,
 }
@@ -113,6 +127,8 @@ pub(crate) struct NodePipeline {
     merge_nice: Option<i32>,
     /// Sort scratches, shared by whoever merges here.
     pub(super) scratch: ScratchPool,
+    /// How many writers may help merge here at once.
+    helpers: HelperSeats,
 }
 
 impl std::fmt::Debug for NodePipeline {
@@ -137,6 +153,7 @@ impl NodePipeline {
             hook,
             plant_loss,
             merge_nice,
+            helper_seats,
             storage,
         } = setup;
         // The node's shards share its huge chunks (`storage::arena`).
@@ -159,6 +176,7 @@ impl NodePipeline {
             hook,
             plant_loss,
             merge_nice,
+            helpers: HelperSeats::new(helper_seats),
         }
     }
 
@@ -178,8 +196,9 @@ impl NodePipeline {
     }
 
     /// A slot to fill. With none free (backpressure), a writer that may
-    /// merge here helps merge the node's sealed slots, then spins and
-    /// parks until a merge returns one.
+    /// merge here helps merge the node's sealed slots while it holds one of
+    /// the node's [helper seats](HelperSeats), then spins and parks until
+    /// a merge returns one.
     ///
     /// # Errors
     /// [`Error::Poisoned`] or [`Error::Closed`].
@@ -208,10 +227,15 @@ impl NodePipeline {
         result
     }
 
-    /// Merges the oldest sealed slot on this writer's thread, if any, at
-    /// the merge priority when one is set (the writer's own priority is
-    /// restored after); returns whether there was one.
+    /// Merges the oldest sealed slot on this writer's thread, if any and if
+    /// a helper's seat is free (otherwise counted as declined), at the
+    /// merge priority when one is set (the writer's own priority is
+    /// restored after); returns whether it merged one.
     fn help_merge(&self) -> bool {
+        let Some(_seat) = self.helpers.take() else {
+            self.counters.helps_declined.fetch_add(1, Ordering::Relaxed);
+            return false;
+        };
         let Some(sealed) = self.pop_sealed() else {
             return false;
         };
@@ -428,7 +452,74 @@ impl Waiters for NodePipeline {
     }
 }
 
+/// Seats for writers that help merge: at most `limit` at once (see the
+/// module docs for why). Taking one never waits.
+#[derive(Debug)]
+pub(crate) struct HelperSeats {
+    taken: AtomicUsize,
+    limit: usize,
+}
+
+/// A taken seat; dropping it frees the seat.
+pub(crate) struct Seat<'a>(&'a HelperSeats);
+
+impl HelperSeats {
+    /// `limit` seats (at least one: a node with writers has a writer CPU).
+    pub(crate) fn new(limit: usize) -> Self {
+        HelperSeats {
+            taken: AtomicUsize::new(0),
+            limit: limit.max(1),
+        }
+    }
+
+    /// A seat, or `None` when all are taken. A seat guards no data (the
+    /// merge has its own locks), so the count is relaxed.
+    pub(crate) fn take(&self) -> Option<Seat<'_>> {
+        self.taken
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Seat(self))
+    }
+}
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A duration in whole nanoseconds, saturating (584 years).
 pub(super) fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::HelperSeats;
+
+    #[test]
+    fn helper_seats_hold_at_most_their_limit_and_free_on_drop() {
+        let seats = HelperSeats::new(2);
+        let first = seats.take().expect("a free seat");
+        let second = seats.take().expect("a second free seat");
+        assert!(
+            seats.take().is_none(),
+            "a third writer got one of two seats"
+        );
+        drop(first);
+        let third = seats.take().expect("the seat freed by a drop");
+        assert!(seats.take().is_none());
+        drop((second, third));
+        assert!(seats.take().is_some());
+    }
+
+    #[test]
+    fn a_node_without_writer_cpus_still_has_one_seat() {
+        let seats = HelperSeats::new(0);
+        let seat = seats.take();
+        assert!(seat.is_some(), "no writer could ever help");
+        assert!(seats.take().is_none());
+    }
 }
