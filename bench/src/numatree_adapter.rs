@@ -199,6 +199,11 @@ impl Contender for NumatreeContender {
                 numatree::MERGE_NICE_ENV
             ),
         };
+        let helpers = format!(
+            "merge helpers: at most {:?} writers per node merge at once ({} sets it; default: the node's writer CPUs)",
+            self.index.merge_helpers(),
+            numatree::MERGE_HELPERS_ENV
+        );
         let env = numatree::HUGE_PAGES_ENV;
         let huge = if self.index.huge_pages() {
             format!(
@@ -208,7 +213,10 @@ impl Contender for NumatreeContender {
         } else {
             format!("frozen blocks: ordinary pages (huge pages off; {env}=1 turns them on)")
         };
-        Some(format!("{}\n{priority}\n{huge}", self.index.plan()))
+        Some(format!(
+            "{}\n{priority}\n{helpers}\n{huge}",
+            self.index.plan()
+        ))
     }
 }
 

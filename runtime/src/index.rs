@@ -244,6 +244,17 @@ impl Index {
         self.pipelines.nodes.first().and_then(|n| n.merge_nice())
     }
 
+    /// How many writers of each node may help merge at once, in plan order
+    /// ([`Builder::merge_helpers_per_node`](crate::Builder::merge_helpers_per_node),
+    /// `NUMATREE_MERGE_HELPERS`, or the node's writer CPUs).
+    pub fn merge_helpers(&self) -> Vec<usize> {
+        self.pipelines
+            .nodes
+            .iter()
+            .map(|n| n.helper_seats())
+            .collect()
+    }
+
     /// Whether frozen blocks may live in huge pages
     /// ([`Builder::huge_pages`](crate::Builder::huge_pages) or
     /// `NUMATREE_HUGE_PAGES`; the kernel decides whether they do).

@@ -145,7 +145,7 @@ mod writer;
 
 pub use builder::{
     Builder, DEFAULT_SLOT_CAPACITY, HUGE_PAGES_ENV, MAX_SLOTS_PER_NODE, MAX_SLOT_CAPACITY,
-    MAX_WRITERS_PER_NODE, MIN_SLOT_CAPACITY, NODES_ENV,
+    MAX_WRITERS_PER_NODE, MERGE_HELPERS_ENV, MIN_SLOT_CAPACITY, NODES_ENV,
 };
 pub use error::Error;
 pub use error::SharedSnapshotError;

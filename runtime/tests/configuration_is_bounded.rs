@@ -37,6 +37,19 @@ fn slot_capacity_must_be_within_its_range() {
 }
 
 #[test]
+fn merge_helpers_per_node_must_be_within_its_range() {
+    for bad in [0, MAX_WRITERS_PER_NODE + 1, usize::MAX] {
+        let msg = invalid(Index::builder().merge_helpers_per_node(bad));
+        assert!(
+            msg.contains(&format!(
+                "merge_helpers_per_node = {bad} is invalid: must be in 1..={MAX_WRITERS_PER_NODE}"
+            )),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
 fn slots_per_node_must_be_within_its_range() {
     for bad in [0, MAX_SLOTS_PER_NODE + 1, usize::MAX] {
         let msg = invalid(Index::builder().slots_per_node(bad));

@@ -115,3 +115,23 @@ fn one_writer_cpu_lets_one_writer_merge_at_a_time_and_loses_nothing() {
     assert!(stats.total.helped_merges > 0);
     stats.verify_accounting().unwrap();
 }
+
+#[test]
+fn seats_default_to_each_nodes_writer_cpus_and_follow_the_setting() {
+    let two_nodes = || {
+        Index::builder().topology(TopologySource::Synthetic(
+            "pack:2 numa:1 core:4 pu:1".into(),
+        ))
+    };
+    let index = two_nodes().build().unwrap();
+    let writer_cpus: Vec<usize> = (0..index.plan().node_count())
+        .map(|n| index.plan().writer_cpus(n).len())
+        .collect();
+    assert_eq!(writer_cpus, [2, 2], "{}", index.plan());
+    assert_eq!(index.merge_helpers(), writer_cpus);
+    index.close().unwrap();
+
+    let index = two_nodes().merge_helpers_per_node(5).build().unwrap();
+    assert_eq!(index.merge_helpers(), [5, 5]);
+    index.close().unwrap();
+}

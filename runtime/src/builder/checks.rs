@@ -5,7 +5,7 @@
 //! [`Error::InvalidConfig`] that names the setting and its value, and the
 //! limit or the setting it contradicts.
 
-use super::env::check_nice;
+use super::env::{check_merge_helpers, check_nice};
 use super::{
     Builder, DEFAULT_SLOT_CAPACITY, MAX_SLOTS_PER_NODE, MAX_SLOT_CAPACITY, MIN_SLOT_CAPACITY,
 };
@@ -71,6 +71,9 @@ impl Builder {
         }
         if let Some(nice) = self.merge_nice {
             check_nice("merge_nice", nice)?;
+        }
+        if let Some(n) = self.merge_helpers {
+            check_merge_helpers("merge_helpers_per_node", n)?;
         }
         if self.wait_for_memory && self.memory_budget.is_none() {
             return Err(Error::InvalidConfig(

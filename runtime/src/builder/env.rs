@@ -1,10 +1,11 @@
 //! Settings the environment gives when the code does not:
 //! `NUMATREE_NODES` (which nodes), `NUMATREE_MERGE_NICE` (the merge
-//! priority) and `NUMATREE_HUGE_PAGES` (huge pages for frozen blocks),
-//! each checked as strictly as the setter it stands for.
+//! priority), `NUMATREE_MERGE_HELPERS` (writers that may help merge at
+//! once) and `NUMATREE_HUGE_PAGES` (huge pages for frozen blocks), each
+//! checked as strictly as the setter it stands for.
 //! (`NUMATREE_TOPOLOGY` is the topology module's.)
 
-use super::{check_range, HUGE_PAGES_ENV, NODES_ENV};
+use super::{check_range, HUGE_PAGES_ENV, MAX_WRITERS_PER_NODE, MERGE_HELPERS_ENV, NODES_ENV};
 use crate::priority::{MERGE_NICE_ENV, NICE_RANGE};
 use crate::Error;
 
@@ -37,6 +38,30 @@ fn parse_nice(v: &str) -> Result<i32, Error> {
     })?;
     check_nice(MERGE_NICE_ENV, nice)?;
     Ok(nice)
+}
+
+/// Checks a number of helper seats: at least one, at most a node's writers.
+pub(super) fn check_merge_helpers(what: &str, n: usize) -> Result<(), Error> {
+    check_range(what, n, 1, MAX_WRITERS_PER_NODE, "writers merging at once")
+}
+
+/// Parses `NUMATREE_MERGE_HELPERS`, if set and non-empty.
+pub(super) fn merge_helpers_from_env() -> Result<Option<usize>, Error> {
+    match std::env::var(MERGE_HELPERS_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_merge_helpers(&v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a `NUMATREE_MERGE_HELPERS` value.
+fn parse_merge_helpers(v: &str) -> Result<usize, Error> {
+    let n = v.trim().parse().map_err(|_| {
+        Error::InvalidConfig(format!(
+            "{MERGE_HELPERS_ENV}={v:?} is invalid: expected a number of writers like 4"
+        ))
+    })?;
+    check_merge_helpers(MERGE_HELPERS_ENV, n)?;
+    Ok(n)
 }
 
 /// Parses `NUMATREE_HUGE_PAGES`, if set and non-empty.
@@ -100,6 +125,24 @@ mod tests {
             err.contains("NUMATREE_HUGE_PAGES=\"yes\" is invalid: expected 0 (off) or 1 (on)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn merge_helper_counts_parse_or_name_the_bad_value() {
+        assert_eq!(parse_merge_helpers(" 4 ").unwrap(), 4);
+        assert_eq!(parse_merge_helpers("4096").unwrap(), 4096);
+        let err = parse_merge_helpers("all").unwrap_err().to_string();
+        assert!(
+            err.contains("NUMATREE_MERGE_HELPERS=\"all\" is invalid: expected a number"),
+            "{err}"
+        );
+        for bad in ["0", "4097"] {
+            let err = parse_merge_helpers(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("NUMATREE_MERGE_HELPERS = {bad} is invalid")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

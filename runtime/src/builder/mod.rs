@@ -39,6 +39,9 @@ pub const NODES_ENV: &str = "NUMATREE_NODES";
 /// The env var that turns huge pages for frozen blocks off (`0`) or on
 /// (`1`) where the code does not say ([`Builder::huge_pages`]).
 pub const HUGE_PAGES_ENV: &str = "NUMATREE_HUGE_PAGES";
+/// The env var that sets how many writers per node may help merge at once
+/// where the code does not say ([`Builder::merge_helpers_per_node`]).
+pub const MERGE_HELPERS_ENV: &str = "NUMATREE_MERGE_HELPERS";
 
 /// Configures and builds an [`Index`](crate::Index). Every value is checked
 /// in [`build`](Builder::build); each setter documents its range.
@@ -60,6 +63,7 @@ pub struct Builder {
     freeze_idle_after: Option<i64>,
     wait_for_memory: bool,
     merge_nice: Option<i32>,
+    merge_helpers: Option<usize>,
     huge_pages: Option<bool>,
 }
 
@@ -79,6 +83,7 @@ impl std::fmt::Debug for Builder {
             .field("freeze_idle_after", &self.freeze_idle_after)
             .field("wait_for_memory", &self.wait_for_memory)
             .field("merge_nice", &self.merge_nice)
+            .field("merge_helpers", &self.merge_helpers)
             .field("huge_pages", &self.huge_pages)
             .finish()
     }
@@ -280,6 +285,27 @@ impl Builder {
     /// helps with. Valid: -20..=19.
     pub fn merge_nice(mut self, nice: i32) -> Self {
         self.merge_nice = Some(nice);
+        self
+    }
+
+    /// How many writers of a node may help merge at once: a writer that
+    /// finds no free slot merges a queued one itself while fewer than `n`
+    /// do, and parks otherwise. Default: `NUMATREE_MERGE_HELPERS` if set,
+    /// else the node's writer CPUs (see [`Plan`](crate::Plan)).
+    ///
+    /// A merging writer holds its shards' lanes, so one that the scheduler
+    /// preempts for another writer holds up every slot behind it: one seat
+    /// per writer CPU keeps helpers from queueing behind each other. With
+    /// 32 writers on the 2-core VM's one writer CPU that gave the insert
+    /// 30-40% (BENCHMARKS.md, "Helper seats"). With more query threads
+    /// than cores beside the writers, more seats give merging more of the
+    /// CPU (each helper is one more thread in the scheduler's share), at
+    /// the queries' expense: with 32 readers beside the 32 writers, 32
+    /// seats ran the writers ~10% faster and the readers ~5% slower, and
+    /// with [`merge_nice`](Self::merge_nice) -10, ~50% and ~13%. Valid:
+    /// 1..=4096.
+    pub fn merge_helpers_per_node(mut self, n: usize) -> Self {
+        self.merge_helpers = Some(n);
         self
     }
 

@@ -7,7 +7,9 @@
 use std::thread::JoinHandle;
 
 use super::checks::Memory;
-use super::env::{huge_pages_from_env, merge_nice_from_env, nodes_from_env};
+use super::env::{
+    huge_pages_from_env, merge_helpers_from_env, merge_nice_from_env, nodes_from_env,
+};
 use super::Builder;
 use crate::health::{Health, Waiters};
 use crate::pipeline::{merge_pool, Executor, NodePipeline, NodeSetup, Pipelines};
@@ -32,6 +34,9 @@ struct Settled {
     slot_capacity: usize,
     bind: bool,
     merge_nice: Option<i32>,
+    /// Writers per node that may help merge at once; `None`: the node's
+    /// writer CPUs.
+    merge_helpers: Option<usize>,
     huge_pages: bool,
 }
 
@@ -59,6 +64,10 @@ impl Builder {
             merge_nice: match self.merge_nice {
                 Some(nice) => Some(nice),
                 None => merge_nice_from_env()?,
+            },
+            merge_helpers: match self.merge_helpers {
+                Some(n) => Some(n),
+                None => merge_helpers_from_env()?,
             },
             huge_pages: match self.huge_pages {
                 Some(huge) => huge,
@@ -136,7 +145,7 @@ impl Builder {
                     hook: self.merge_hook.clone(),
                     plant_loss: self.plant_merge_loss,
                     merge_nice: settled.merge_nice,
-                    helper_seats: np.writer_cpus.len(),
+                    helper_seats: settled.merge_helpers.unwrap_or(np.writer_cpus.len()),
                     storage: StorageConfig {
                         freeze: !self.keep_blocks_hot,
                         retain: self.retain,

@@ -256,6 +256,11 @@ impl NodePipeline {
         }
     }
 
+    /// How many writers may help merge here at once.
+    pub(crate) fn helper_seats(&self) -> usize {
+        self.helpers.limit
+    }
+
     /// The nice value merge threads and helping writers take, if set.
     pub(crate) fn merge_nice(&self) -> Option<i32> {
         self.merge_nice
