@@ -220,61 +220,54 @@ fn model_drop_while_merging_never_counts_below_zero() {
     check("drop_while_merging", drop_while_merging);
 }
 
+/// Two unpinned writers share two slots (one each) and one merger, with
+/// `seats` helper seats; each writes two slots of one record while the
+/// main thread runs `observe`; then nothing is lost and every slot is free.
+fn two_unpinned_writers_one_merger(seats: usize, observe: impl Fn(&Harness)) {
+    let h = Harness::with_helper_seats(0, 2, 1, Mutant::None, seats);
+    let merger = {
+        let h = Arc::clone(&h);
+        spawn(move || h.merge_jobs(4))
+    };
+    let writers: Vec<_> = (1..=2)
+        .map(|series| {
+            let h = Arc::clone(&h);
+            spawn(move || h.write(Origin::Unpinned, series, 2, 1))
+        })
+        .collect();
+    observe(&h);
+    for w in writers {
+        w.join().unwrap();
+    }
+    merger.join().unwrap();
+    h.assert_quiescent(4);
+}
+
 /// Two unpinned writers share two slots (one each) and one merger; a
 /// writer that finds no slot helps merge. An observer's flush, concurrent
 /// with both, covers every slot sealed before it began.
 #[test]
 fn model_two_helping_writers_two_slots_flush_covers_every_earlier_seal() {
     check("two_writers_one_merger_two_slots", || {
-        let h = Harness::new(0, 2, 1, Mutant::None);
-        let merger = {
-            let h = Arc::clone(&h);
-            spawn(move || h.merge_jobs(4))
-        };
-        let writers: Vec<_> = (1..=2)
-            .map(|series| {
-                let h = Arc::clone(&h);
-                spawn(move || h.write(Origin::Unpinned, series, 2, 1))
-            })
-            .collect();
-        let sealed_before = h.sealed.load(Ordering::SeqCst);
-        h.node.flush.barrier(&h.health).unwrap();
-        let merged = h.node.counters.slots_merged.load(Ordering::SeqCst) as usize;
-        assert!(
-            merged >= sealed_before,
-            "flush returned with {merged} slots merged, {sealed_before} sealed before it"
-        );
-        for w in writers {
-            w.join().unwrap();
-        }
-        merger.join().unwrap();
-        h.assert_quiescent(4);
+        two_unpinned_writers_one_merger(2, |h| {
+            let sealed_before = h.sealed.load(Ordering::SeqCst);
+            h.node.flush.barrier(&h.health).unwrap();
+            let merged = h.node.counters.slots_merged.load(Ordering::SeqCst) as usize;
+            assert!(
+                merged >= sealed_before,
+                "flush returned with {merged} slots merged, {sealed_before} sealed before it"
+            );
+        });
     });
 }
 
-/// Two unpinned writers share two slots (one each) and one merger, as
-/// above, but with one helper's seat: a writer that finds no slot while the
-/// other helps must park and be woken by a merge's `release`, never wait
-/// for a merge that nobody runs.
+/// As above, but with one helper's seat: a writer that finds no slot while
+/// the other helps must park and be woken by a merge's `release`, never
+/// wait for a merge that nobody runs.
 #[test]
 fn model_one_helper_seat_a_declined_writer_parks_and_is_woken() {
     check("two_writers_one_seat", || {
-        let h = Harness::with_helper_seats(0, 2, 1, Mutant::None, 1);
-        let merger = {
-            let h = Arc::clone(&h);
-            spawn(move || h.merge_jobs(4))
-        };
-        let writers: Vec<_> = (1..=2)
-            .map(|series| {
-                let h = Arc::clone(&h);
-                spawn(move || h.write(Origin::Unpinned, series, 2, 1))
-            })
-            .collect();
-        for w in writers {
-            w.join().unwrap();
-        }
-        merger.join().unwrap();
-        h.assert_quiescent(4);
+        two_unpinned_writers_one_merger(1, |_| {});
     });
 }
 
