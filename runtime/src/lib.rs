@@ -58,7 +58,8 @@
 //! - **Backpressure.** Each node has a bounded pool of slots
 //!   ([`Builder::slots_per_node`] x [`Builder::slot_capacity`] records). A
 //!   writer that needs a slot when none is free helps merge its node's
-//!   queue (at most one writer per writer CPU at once:
+//!   queue (while one of the node's helper seats is free:
+//!   [`Builder::merge_helpers_per_node`], by default one per writer CPU;
 //!   [`NodeStats::helps_declined`] counts the others), then parks until
 //!   one is returned; the wait is counted in
 //!   [`NodeStats::backpressure_waits`] and [`NodeStats::blocked`]. An

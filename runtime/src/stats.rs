@@ -78,9 +78,11 @@ pub struct NodeStats {
     /// Slots merged by writers that found no free slot, instead of idling.
     pub helped_merges: u64,
     /// Times a writer that found no free slot parked instead of helping,
-    /// because as many writers as the node has writer CPUs were merging
-    /// already (a helper preempted by another writer would hold up every
-    /// slot behind it).
+    /// because every helper seat of the node was taken
+    /// ([`Builder::merge_helpers_per_node`](crate::Builder::merge_helpers_per_node),
+    /// by default one per writer CPU), whether or not a slot was queued: a
+    /// helper preempted by another writer would hold up every slot behind
+    /// it.
     pub helps_declined: u64,
     /// Times a merge thread (once, at its start) or a writer helping with
     /// a merge (once per merge) was refused the merge priority

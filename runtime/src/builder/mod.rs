@@ -301,9 +301,9 @@ impl Builder {
     /// than cores beside the writers, more seats give merging more of the
     /// CPU (each helper is one more thread in the scheduler's share), at
     /// the queries' expense: with 32 readers beside the 32 writers, 32
-    /// seats ran the writers ~10% faster and the readers ~5% slower, and
-    /// with [`merge_nice`](Self::merge_nice) -10, ~50% and ~13%. Valid:
-    /// 1..=4096.
+    /// seats ran the writers ~11% faster and the readers ~6% slower, and
+    /// with [`merge_nice`](Self::merge_nice) -10, ~50% and ~15% (medians
+    /// of three runs). Valid: 1..=4096.
     pub fn merge_helpers_per_node(mut self, n: usize) -> Self {
         self.merge_helpers = Some(n);
         self

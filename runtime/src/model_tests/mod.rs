@@ -263,7 +263,8 @@ fn model_two_helping_writers_two_slots_flush_covers_every_earlier_seal() {
 
 /// As above, but with one helper's seat: a writer that finds no slot while
 /// the other helps must park and be woken by a merge's `release`, never
-/// wait for a merge that nobody runs.
+/// wait for a merge that nobody runs. Liveness only: that at most one
+/// writer merges at a time is `tests/one_merging_writer_per_writer_cpu.rs`'s.
 #[test]
 fn model_one_helper_seat_a_declined_writer_parks_and_is_woken() {
     check("two_writers_one_seat", || {

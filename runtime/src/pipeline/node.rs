@@ -15,8 +15,10 @@
 //! many slots in flight as the pool allows.
 //!
 //! Why helping has seats. A writer that finds no free slot merges a queued
-//! one itself rather than idle, but only while fewer writers than the
-//! node's writer CPUs are merging ([`HelperSeats`]); the others park. A
+//! one itself rather than idle, but only while one of the node's helper
+//! seats is free ([`HelperSeats`]; `Builder::merge_helpers_per_node`, by
+//! default one per writer CPU); the others park. (Once the index is
+//! closed, `submit` merges on the writer's thread, seat or not.) A
 //! merging thread holds its shards' lanes (`shard.rs`) until it runs
 //! again, so a helper that the scheduler preempts for another writer holds
 //! up every slot behind it. With 32 writers on one writer CPU, every
@@ -90,7 +92,8 @@ pub(crate) struct NodeSetup {
     pub(crate) plant_loss: bool,
     /// The nice value writers take while they help merge (`Builder::merge_nice`).
     pub(crate) merge_nice: Option<i32>,
-    /// Most writers that help merge at once: the node's writer CPUs.
+    /// Most writers that help merge at once (`Builder::merge_helpers_per_node`,
+    /// by default the node's writer CPUs).
     pub(crate) helper_seats: usize,
     /// How shards keep their blocks.
     pub(crate) storage: StorageConfig,
@@ -460,17 +463,18 @@ impl Waiters for NodePipeline {
 /// Seats for writers that help merge: at most `limit` at once (see the
 /// module docs for why). Taking one never waits.
 #[derive(Debug)]
-pub(crate) struct HelperSeats {
+struct HelperSeats {
     taken: AtomicUsize,
     limit: usize,
 }
 
 /// A taken seat; dropping it frees the seat.
-pub(crate) struct Seat<'a>(&'a HelperSeats);
+struct Seat<'a>(&'a HelperSeats);
 
 impl HelperSeats {
-    /// `limit` seats (at least one: a node with writers has a writer CPU).
-    pub(crate) fn new(limit: usize) -> Self {
+    /// `limit` seats, at least one (a limit of 0 would leave every writer
+    /// parked while merge threads do all the work).
+    fn new(limit: usize) -> Self {
         HelperSeats {
             taken: AtomicUsize::new(0),
             limit: limit.max(1),
@@ -479,7 +483,7 @@ impl HelperSeats {
 
     /// A seat, or `None` when all are taken. A seat guards no data (the
     /// merge has its own locks), so the count is relaxed.
-    pub(crate) fn take(&self) -> Option<Seat<'_>> {
+    fn take(&self) -> Option<Seat<'_>> {
         self.taken
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.limit).then_some(n + 1)
