@@ -4,29 +4,10 @@
 
 mod common;
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
+use common::Gate;
 use numatree::{Index, TopologySource};
-
-/// A gate merges wait on until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.cond.wait(open).unwrap();
-        }
-    }
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.cond.notify_all();
-    }
-}
 
 fn ingest_with_backpressure(topology: Option<&str>, writers_per_node: usize) {
     let gate = Arc::new(Gate::default());

@@ -11,7 +11,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use numatree::{Index, TopologySource, MERGE_HELPERS_ENV};
@@ -31,14 +31,13 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// A gate merges wait on until the test opens it, counting the writer
 /// threads inside a merge and the most seen at once.
 #[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    cond: Condvar,
+struct CountingGate {
+    gate: common::Gate,
     writers_inside: AtomicUsize,
     most_writers_inside: AtomicUsize,
 }
 
-impl Gate {
+impl CountingGate {
     fn merge_starts(&self) {
         let writer = std::thread::current()
             .name()
@@ -47,25 +46,16 @@ impl Gate {
             let inside = self.writers_inside.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_writers_inside.fetch_max(inside, Ordering::SeqCst);
         }
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.cond.wait(open).unwrap();
-        }
-        drop(open);
+        self.gate.wait();
         if writer {
             self.writers_inside.fetch_sub(1, Ordering::SeqCst);
         }
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.cond.notify_all();
     }
 }
 
 #[test]
 fn one_writer_cpu_lets_one_writer_merge_at_a_time_and_loses_nothing() {
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(CountingGate::default());
     let hook_gate = Arc::clone(&gate);
     // One seat, said outright so that `NUMATREE_MERGE_HELPERS` in the
     // environment cannot change it: the default's mapping is tested below.
@@ -117,7 +107,7 @@ fn one_writer_cpu_lets_one_writer_merge_at_a_time_and_loses_nothing() {
             );
             std::thread::yield_now();
         }
-        gate.open();
+        gate.gate.open();
         ingest.join().unwrap();
     });
     let stats = index.close().unwrap();

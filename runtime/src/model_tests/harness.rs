@@ -148,6 +148,19 @@ impl Harness {
         Ok(())
     }
 
+    /// A flush (`FlushTracker::barrier`) run beside writers and merges:
+    /// when it returns, every slot whose `submit` returned before it began
+    /// is merged.
+    pub(super) fn flush_covers_earlier_seals(&self) {
+        let sealed_before = self.sealed.load(Ordering::SeqCst);
+        self.node.flush.barrier(&self.health).unwrap();
+        let merged = self.node.counters.slots_merged.load(Ordering::SeqCst) as usize;
+        assert!(
+            merged >= sealed_before,
+            "flush returned with {merged} slots merged, {sealed_before} sealed before it"
+        );
+    }
+
     /// A merge thread of the node's pool: runs `jobs` merge jobs (a job
     /// finds nothing to merge when a helping writer took its slot).
     pub(super) fn merge_jobs(&self, jobs: usize) {

@@ -249,15 +249,7 @@ fn two_unpinned_writers_one_merger(seats: usize, observe: impl Fn(&Harness)) {
 #[test]
 fn model_two_helping_writers_two_slots_flush_covers_every_earlier_seal() {
     check("two_writers_one_merger_two_slots", || {
-        two_unpinned_writers_one_merger(2, |h| {
-            let sealed_before = h.sealed.load(Ordering::SeqCst);
-            h.node.flush.barrier(&h.health).unwrap();
-            let merged = h.node.counters.slots_merged.load(Ordering::SeqCst) as usize;
-            assert!(
-                merged >= sealed_before,
-                "flush returned with {merged} slots merged, {sealed_before} sealed before it"
-            );
-        });
+        two_unpinned_writers_one_merger(2, Harness::flush_covers_earlier_seals);
     });
 }
 
@@ -385,13 +377,7 @@ fn model_four_writers_two_mergers_and_a_reader_lose_nothing() {
                 }
             })
         };
-        let sealed_before = h.sealed.load(Ordering::SeqCst);
-        h.node.flush.barrier(&h.health).unwrap();
-        let merged = h.node.counters.slots_merged.load(Ordering::SeqCst) as usize;
-        assert!(
-            merged >= sealed_before,
-            "{merged} merged < {sealed_before} sealed"
-        );
+        h.flush_covers_earlier_seals();
         for t in writers.into_iter().chain(mergers).chain([reader]) {
             t.join().unwrap();
         }

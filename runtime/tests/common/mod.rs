@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
 
 use numatree::{Index, Record};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -108,4 +109,27 @@ pub fn assert_matches_oracle(index: &Index, oracle: &BTreeMap<(u32, i64), u64>) 
     assert_eq!(index.validate(), Ok(oracle.len()), "storage invariants");
     let shard_sum: usize = index.shard_lengths().iter().map(|x| x.2).sum();
     assert_eq!(shard_sum, index.len(), "shard lengths must sum to len()");
+}
+
+/// A gate that merges (or any thread) wait on until the test opens it.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Gate {
+    /// Returns once the gate is open.
+    pub fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cond.wait(open).unwrap();
+        }
+    }
+
+    /// Opens the gate for every waiter, now and later.
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
 }
