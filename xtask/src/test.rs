@@ -136,7 +136,7 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
         },
     ));
     // The runtime's pointer-tagging `unsafe` in a short series' directory
-    // cell (`runtime/src/storage/cell.rs`), its unit tests under Miri.
+    // cell (`runtime/src/storage/cell/tagged.rs`), its unit tests under Miri.
     // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
     // crossbeam, not here); its deferred garbage is never freed at exit.
     steps.push(Step::new("miri numatree storage::cell", move |cx| {
