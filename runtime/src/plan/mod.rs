@@ -88,6 +88,39 @@ pub struct NodePlan {
 }
 
 impl NodePlan {
+    /// `node`'s part of the plan: its CPUs split into writer CPUs (the
+    /// first) and merge CPUs (the last `cfg.merge_threads_per_node`, by
+    /// default half rounded up; one CPU does both), and its shards.
+    fn for_node(node: &NumaNode, cfg: &PlanConfig) -> Result<NodePlan, Error> {
+        let cpus = &node.cpus;
+        let (writer_cpus, merge_cpus) = if cpus.len() == 1 {
+            (cpus.clone(), cpus.clone())
+        } else {
+            let merges = cfg.merge_threads_per_node.unwrap_or(cpus.len().div_ceil(2));
+            if merges >= cpus.len() {
+                return Err(Error::InvalidConfig(format!(
+                    "merge_threads_per_node = {merges} is invalid for node {} with {} CPUs: \
+                     must be <= {} so that writers keep at least one CPU",
+                    node.id,
+                    cpus.len(),
+                    cpus.len() - 1
+                )));
+            }
+            let split = cpus.len() - merges;
+            (cpus[..split].to_vec(), cpus[split..].to_vec())
+        };
+        let shards = cfg.shards_per_node.unwrap_or_else(|| {
+            (DEFAULT_SHARDS_PER_MERGE_THREAD * merge_cpus.len()).clamp(1, MAX_SHARDS_PER_NODE)
+        });
+        Ok(NodePlan {
+            node: node.id,
+            os_index: node.os_index,
+            writer_cpus,
+            merge_cpus,
+            shards,
+        })
+    }
+
     /// Merge threads on this node: one per merge CPU.
     pub fn merge_threads(&self) -> usize {
         self.merge_cpus.len()
@@ -125,6 +158,54 @@ pub struct Plan {
     binding_note: String,
 }
 
+/// Checks the settings that need no topology: each is `None` or in its
+/// range.
+fn check_settings(cfg: &PlanConfig) -> Result<(), Error> {
+    let invalid = |msg: String| Err(Error::InvalidConfig(msg));
+    if cfg.nodes == Some(0) {
+        return invalid("nodes = 0 is invalid: must be >= 1".into());
+    }
+    if cfg.merge_threads_per_node == Some(0) {
+        return invalid("merge_threads_per_node = 0 is invalid: must be >= 1".into());
+    }
+    if let Some(shards) = cfg.shards_per_node {
+        if !(1..=MAX_SHARDS_PER_NODE).contains(&shards) {
+            return invalid(format!(
+                "shards_per_node = {shards} is invalid: must be in 1..={MAX_SHARDS_PER_NODE}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The nodes the plan spans: `cfg.nodes`, or all `usable` ones (of
+/// `given` nodes, those with CPUs); at least one, at most the usable ones,
+/// and few enough that nodes times shards fits the partition rule's `u32`.
+fn planned_node_count(cfg: &PlanConfig, given: usize, usable: usize) -> Result<u32, Error> {
+    let invalid = |msg: String| Err(Error::InvalidConfig(msg));
+    if usable == 0 {
+        return invalid(format!(
+            "none of the {given} NUMA nodes given has a CPU: a plan needs at least one"
+        ));
+    }
+    let count = cfg.nodes.unwrap_or(usable);
+    if count > usable {
+        return invalid(format!(
+            "nodes = {count} is more than the topology's {usable} NUMA node{} with CPUs",
+            if usable == 1 { "" } else { "s" }
+        ));
+    }
+    u32::try_from(count)
+        .ok()
+        .filter(|&n| n.checked_mul(MAX_SHARDS_PER_NODE as u32).is_some())
+        .ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "nodes = {count} is invalid: must be at most {}",
+                u32::MAX / MAX_SHARDS_PER_NODE as u32
+            ))
+        })
+}
+
 impl Plan {
     /// Computes the plan for `nodes` (normally [`Topology::nodes`]).
     /// `binding_applied` records whether threads and memory will really be
@@ -142,76 +223,13 @@ impl Plan {
         binding_applied: bool,
         cfg: &PlanConfig,
     ) -> Result<Plan, Error> {
-        let invalid = |msg: String| Err(Error::InvalidConfig(msg));
-        if cfg.nodes == Some(0) {
-            return invalid("nodes = 0 is invalid: must be >= 1".into());
-        }
-        if cfg.merge_threads_per_node == Some(0) {
-            return invalid("merge_threads_per_node = 0 is invalid: must be >= 1".into());
-        }
-        if let Some(shards) = cfg.shards_per_node {
-            if !(1..=MAX_SHARDS_PER_NODE).contains(&shards) {
-                return invalid(format!(
-                    "shards_per_node = {shards} is invalid: must be in 1..={MAX_SHARDS_PER_NODE}"
-                ));
-            }
-        }
+        check_settings(cfg)?;
         let usable: Vec<&NumaNode> = nodes.iter().filter(|n| n.has_cpus()).collect();
-        if usable.is_empty() {
-            return invalid(format!(
-                "none of the {} NUMA nodes given has a CPU: a plan needs at least one",
-                nodes.len()
-            ));
-        }
-        let count = cfg.nodes.unwrap_or(usable.len());
-        if count > usable.len() {
-            return invalid(format!(
-                "nodes = {count} is more than the topology's {} NUMA node{} with CPUs",
-                usable.len(),
-                if usable.len() == 1 { "" } else { "s" }
-            ));
-        }
-        // The partition rule divides ids by nodes times shards, a `u32`.
-        let node_count = u32::try_from(count)
-            .ok()
-            .filter(|&n| n.checked_mul(MAX_SHARDS_PER_NODE as u32).is_some())
-            .ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "nodes = {count} is invalid: must be at most {}",
-                    u32::MAX / MAX_SHARDS_PER_NODE as u32
-                ))
-            })?;
-
-        let mut plans = Vec::with_capacity(count);
-        for node in &usable[..count] {
-            let cpus = &node.cpus;
-            let (writer_cpus, merge_cpus) = if cpus.len() == 1 {
-                (cpus.clone(), cpus.clone())
-            } else {
-                let merges = cfg.merge_threads_per_node.unwrap_or(cpus.len().div_ceil(2));
-                if merges >= cpus.len() {
-                    return invalid(format!(
-                        "merge_threads_per_node = {merges} is invalid for node {} with {} CPUs: \
-                         must be <= {} so that writers keep at least one CPU",
-                        node.id,
-                        cpus.len(),
-                        cpus.len() - 1
-                    ));
-                }
-                let split = cpus.len() - merges;
-                (cpus[..split].to_vec(), cpus[split..].to_vec())
-            };
-            let shards = cfg.shards_per_node.unwrap_or_else(|| {
-                (DEFAULT_SHARDS_PER_MERGE_THREAD * merge_cpus.len()).clamp(1, MAX_SHARDS_PER_NODE)
-            });
-            plans.push(NodePlan {
-                node: node.id,
-                os_index: node.os_index,
-                writer_cpus,
-                merge_cpus,
-                shards,
-            });
-        }
+        let node_count = planned_node_count(cfg, nodes.len(), usable.len())?;
+        let plans = usable[..node_count as usize]
+            .iter()
+            .map(|node| NodePlan::for_node(node, cfg))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let total_cpus: usize = nodes.iter().map(|n| n.cpus.len()).sum();
         let rules = plans
