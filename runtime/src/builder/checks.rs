@@ -87,13 +87,25 @@ impl Builder {
     /// Checks that the slots and the reservation fit the address space, the
     /// machine and the budget.
     pub(super) fn check_memory(&self, plan: &Plan, slot_capacity: usize) -> Result<Memory, Error> {
-        let too_big = |what: String| Error::InvalidConfig(what);
-        let slot_bytes = slot_capacity
-            .checked_mul(numatree_core::RECORD_BYTES)
-            .ok_or_else(|| too_big(format!("slot_capacity = {slot_capacity} overflows")))?;
         let nodes = plan.node_count();
-        let in_flight: Vec<usize> = plan
-            .nodes()
+        let in_flight = self.slots_in_flight(plan);
+        let slot_memory = self.check_slot_memory(nodes, &in_flight, slot_capacity)?;
+        let reserve_per_node = self.reserve_records.div_ceil(nodes);
+        let series_per_node = self.reserve_series.map(|n| n.div_ceil(nodes));
+        if self.reserve_records > 0 {
+            self.check_reserve(plan, slot_memory, reserve_per_node, series_per_node)?;
+        }
+        Ok(Memory {
+            in_flight,
+            reserve_per_node,
+            series_per_node,
+        })
+    }
+
+    /// In-flight slots of each node, in plan order: `slots_per_node`, or
+    /// two per merge thread and two more.
+    fn slots_in_flight(&self, plan: &Plan) -> Vec<usize> {
+        plan.nodes()
             .iter()
             .map(|np| {
                 self.slots_per_node.unwrap_or_else(|| {
@@ -103,9 +115,24 @@ impl Builder {
                         .min(MAX_SLOTS_PER_NODE)
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The bytes of every node's slots (`in_flight` of `slot_capacity`
+    /// records), checked against the address space, the machine and the
+    /// budget (one slot a node at least).
+    fn check_slot_memory(
+        &self,
+        nodes: usize,
+        in_flight: &[usize],
+        slot_capacity: usize,
+    ) -> Result<usize, Error> {
+        let too_big = |what: String| Error::InvalidConfig(what);
+        let slot_bytes = slot_capacity
+            .checked_mul(numatree_core::RECORD_BYTES)
+            .ok_or_else(|| too_big(format!("slot_capacity = {slot_capacity} overflows")))?;
         let mut slot_memory: usize = 0;
-        for &slots in &in_flight {
+        for &slots in in_flight {
             slot_memory = slots
                 .checked_mul(slot_bytes)
                 .and_then(|b| slot_memory.checked_add(b))
@@ -133,39 +160,43 @@ impl Builder {
                 )));
             }
         }
-        let reserve_per_node = self.reserve_records.div_ceil(nodes);
-        let series_per_node = self.reserve_series.map(|n| n.div_ceil(nodes));
-        if self.reserve_records > 0 {
-            let reserved = plan
-                .nodes()
-                .iter()
-                .try_fold(slot_memory, |acc, np| {
-                    let (per_shard, series) =
-                        shard_share(reserve_per_node, series_per_node, np.shards);
-                    ShardStorage::reserved_bytes(per_shard, series, !self.keep_blocks_hot)
-                        .and_then(|b| b.checked_mul(np.shards))
-                        .and_then(|b| acc.checked_add(b))
-                })
-                .unwrap_or(usize::MAX);
-            let records = self.reserve_records;
-            if let Some(budget) = self.memory_budget.filter(|&b| reserved > b) {
-                return Err(too_big(format!(
-                    "reserve_records = {records} needs about {reserved} bytes with the slots, \
-                     above memory_budget = {budget} bytes: reserve less or raise the budget"
-                )));
-            }
-            if let Some(machine) = physical_memory().filter(|&m| reserved > m) {
-                return Err(too_big(format!(
-                    "reserve_records = {records} needs about {reserved} bytes with the slots, \
-                     more than this machine's {machine} bytes of memory"
-                )));
-            }
+        Ok(slot_memory)
+    }
+
+    /// Checks that the reservation (`reserve_per_node` records of each
+    /// node, over its shards), with the slots' `slot_memory`, fits the
+    /// budget and the machine.
+    fn check_reserve(
+        &self,
+        plan: &Plan,
+        slot_memory: usize,
+        reserve_per_node: usize,
+        series_per_node: Option<usize>,
+    ) -> Result<(), Error> {
+        let reserved = plan
+            .nodes()
+            .iter()
+            .try_fold(slot_memory, |acc, np| {
+                let (per_shard, series) = shard_share(reserve_per_node, series_per_node, np.shards);
+                ShardStorage::reserved_bytes(per_shard, series, !self.keep_blocks_hot)
+                    .and_then(|b| b.checked_mul(np.shards))
+                    .and_then(|b| acc.checked_add(b))
+            })
+            .unwrap_or(usize::MAX);
+        let records = self.reserve_records;
+        if let Some(budget) = self.memory_budget.filter(|&b| reserved > b) {
+            return Err(Error::InvalidConfig(format!(
+                "reserve_records = {records} needs about {reserved} bytes with the slots, \
+                 above memory_budget = {budget} bytes: reserve less or raise the budget"
+            )));
         }
-        Ok(Memory {
-            in_flight,
-            reserve_per_node,
-            series_per_node,
-        })
+        if let Some(machine) = physical_memory().filter(|&m| reserved > m) {
+            return Err(Error::InvalidConfig(format!(
+                "reserve_records = {records} needs about {reserved} bytes with the slots, \
+                 more than this machine's {machine} bytes of memory"
+            )));
+        }
+        Ok(())
     }
 }
 
