@@ -6,14 +6,15 @@
 //! The binary's global allocator counts live heap bytes, but only inside
 //! the memory phase's untimed window (see `numatree_bench::memory`).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use numatree_bench::config::parse_args;
 use numatree_bench::memory::CountingAlloc;
-use numatree_bench::phases;
-use numatree_bench::progress::{EtaAccuracy, Progress};
-use numatree_bench::report::{self, ContenderInfo, Report, SystemInfo};
+use numatree_bench::phases::{self, ShapeOutcome};
+use numatree_bench::progress::{EtaAccuracy, EtaPoint, Progress};
+use numatree_bench::report::{self, ContenderInfo, Report, Summary, SystemInfo};
 use numatree_bench::{plot, registry};
 
 #[global_allocator]
@@ -67,70 +68,23 @@ fn main() -> ExitCode {
         summary: &summary,
         targets: &numatree_bench::life::targets(&summary, numatree_bench::config::Shape::Default),
     };
-    let mut io_failed = false;
-    match report::write_json(&json, &doc) {
-        Ok(()) => {
-            if default_dir {
-                if let Err(e) = std::fs::copy(&json, json.with_file_name("latest.json")) {
-                    eprintln!("warning: could not write latest.json: {e}");
-                }
-            }
-        }
-        Err(e) => {
-            eprintln!("error: writing {}: {e}", json.display());
-            io_failed = true;
-        }
-    }
+    let mut io_failed = !write_json(&json, &doc, default_dir);
     let svg = json.with_extension("svg");
-    // The plot shows the first section (the default shape, unless --shapes left it out).
     if let Some(first) = outcome.shapes.first().filter(|_| cfg.plot) {
-        let names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
         let title = format!(
             "numatree-bench {} ({}), {} shape, {created}",
             cfg.profile,
             system.cpu_model,
             first.shape.name()
         );
-        let shown: Vec<_> = summary
-            .iter()
-            .filter(|s| s.shape == first.shape)
-            .cloned()
-            .collect();
-        match plot::write_svg(&svg, &title, &first.threads, &names, &shown) {
-            Ok(()) if default_dir => {
-                if let Err(e) = std::fs::copy(&svg, svg.with_file_name("latest.svg")) {
-                    eprintln!("warning: could not write latest.svg: {e}");
-                }
-            }
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("error: plotting {}: {e}", svg.display());
-                io_failed = true;
-            }
-        }
+        io_failed |= !write_plot(&svg, &title, first, &contenders, &summary, default_dir);
     }
     println!("JSON: {}", json.display());
     if cfg.plot {
         println!("plot: {}", svg.display());
     }
     println!("wall time: {:.1} s", outcome.wall_s);
-    if let Some(acc) = EtaAccuracy::last_quarter(&outcome.eta) {
-        let w = acc.worst;
-        println!(
-            "time-left estimate over the last quarter of the run: {} estimates with >= {:.0} s left, \
-             worst {:.0}% off (after {}/{}: estimated {:.1} s, really {:.1} s left), worst absolute \
-             error {:.1} s ({} estimates with less left not counted)",
-            acc.points,
-            acc.min_left_s,
-            acc.worst_relative * 100.0,
-            w.done,
-            w.planned,
-            w.eta_s.unwrap_or(f64::NAN),
-            w.actual_left_s.unwrap_or(f64::NAN),
-            acc.worst_abs_s,
-            acc.tail_points
-        );
-    }
+    print_eta_accuracy(&outcome.eta);
 
     if !outcome.failures.is_empty() {
         eprintln!(
@@ -147,4 +101,79 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Writes the report's JSON to `json` (and `latest.json` beside it in the
+/// default directory); false, said on stderr, when the JSON could not be
+/// written.
+fn write_json(json: &Path, doc: &Report<'_>, default_dir: bool) -> bool {
+    match report::write_json(json, doc) {
+        Ok(()) => {
+            if default_dir {
+                if let Err(e) = std::fs::copy(json, json.with_file_name("latest.json")) {
+                    eprintln!("warning: could not write latest.json: {e}");
+                }
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", json.display());
+            false
+        }
+    }
+}
+
+/// Plots `section`'s summary rows (the first section: the default shape,
+/// unless `--shapes` left it out) to `svg` (and `latest.svg` beside it in
+/// the default directory); false, said on stderr, when it could not.
+fn write_plot(
+    svg: &Path,
+    title: &str,
+    section: &ShapeOutcome,
+    contenders: &[ContenderInfo],
+    summary: &[Summary],
+    default_dir: bool,
+) -> bool {
+    let names: Vec<String> = contenders.iter().map(|c| c.name.clone()).collect();
+    let shown: Vec<_> = summary
+        .iter()
+        .filter(|s| s.shape == section.shape)
+        .cloned()
+        .collect();
+    match plot::write_svg(svg, title, &section.threads, &names, &shown) {
+        Ok(()) => {
+            if default_dir {
+                if let Err(e) = std::fs::copy(svg, svg.with_file_name("latest.svg")) {
+                    eprintln!("warning: could not write latest.svg: {e}");
+                }
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("error: plotting {}: {e}", svg.display());
+            false
+        }
+    }
+}
+
+/// Prints how far the progress line's time-left estimates were off over
+/// the last quarter of the run (when there were enough of them).
+fn print_eta_accuracy(eta: &[EtaPoint]) {
+    if let Some(acc) = EtaAccuracy::last_quarter(eta) {
+        let w = acc.worst;
+        println!(
+        "time-left estimate over the last quarter of the run: {} estimates with >= {:.0} s left, \
+         worst {:.0}% off (after {}/{}: estimated {:.1} s, really {:.1} s left), worst absolute \
+         error {:.1} s ({} estimates with less left not counted)",
+        acc.points,
+        acc.min_left_s,
+        acc.worst_relative * 100.0,
+        w.done,
+        w.planned,
+        w.eta_s.unwrap_or(f64::NAN),
+        w.actual_left_s.unwrap_or(f64::NAN),
+        acc.worst_abs_s,
+        acc.tail_points
+    );
+    }
 }
