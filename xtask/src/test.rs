@@ -78,15 +78,62 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
     // Running, not only building, on a 32-bit microcontroller.
     steps.push(embedded::step());
     steps.push(embedded::negative_control_step());
-    // The host (64-bit) and a 32-bit target: a `usize` of 32 bits is where
-    // series-id arithmetic overflows (the embedded targets are 32-bit), and
-    // Miri runs a foreign target's tests with no cross linker or emulator.
-    // Side by side: each Miri run interprets one thread at a time, so on
-    // two cores both take the wall time of the longer (4.4 and 5.2 minutes
-    // one after the other on a slow day of the 2-core VM); the 32-bit run
-    // builds into a target directory of its own, so neither waits for the
-    // other's build lock.
+    steps.extend(miri_steps(flags));
+    steps
+}
+
+/// The Miri steps: `numatree-core` (host and 32-bit), then the runtime's
+/// `unsafe` (the directory cell, the arena, the frozen runs' index).
+fn miri_steps(flags: TestFlags) -> Vec<Step> {
+    let mut steps = vec![miri_core_step(flags)];
+    // The runtime's pointer-tagging `unsafe` in a short series' directory
+    // cell (`runtime/src/storage/cell/tagged.rs`), its unit tests under Miri.
+    // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
+    // crossbeam, not here); its deferred garbage is never freed at exit.
+    steps.push(Step::new("miri numatree storage::cell", move |cx| {
+        if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+            return Ok(skipped);
+        }
+        passed(shell::run_with_env(
+            cmd!(
+                cx.sh,
+                "cargo +nightly miri test -p numatree --lib storage::cell"
+            ),
+            &[("MIRIFLAGS", "-Zmiri-tree-borrows -Zmiri-ignore-leaks")],
+        ))
+    }));
+    // The blocks' arena (`runtime/src/storage/arena.rs`, `arena/`): its
+    // pieces, reference counts and cross-thread frees; and the frozen
+    // runs' shared index (`storage/series/run.rs`), its slots written in
+    // place. Miri's default checks (Stacked Borrows, and leaks: an arena
+    // must free its chunks, an index its blocks).
     steps.push(Step::new(
+        "miri numatree storage::{arena, series::run}",
+        move |cx| {
+            if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
+                return Ok(skipped);
+            }
+            passed(shell::run(cmd!(
+                cx.sh,
+                "cargo +nightly miri test -p numatree --lib -- storage::arena storage::series::run"
+            )))
+        },
+    ));
+    steps
+}
+
+/// Miri on `numatree-core`'s tests, on the host and on a 32-bit target.
+///
+/// The host (64-bit) and a 32-bit target: a `usize` of 32 bits is where
+/// series-id arithmetic overflows (the embedded targets are 32-bit), and
+/// Miri runs a foreign target's tests with no cross linker or emulator.
+/// Side by side: each Miri run interprets one thread at a time, so on
+/// two cores both take the wall time of the longer (4.4 and 5.2 minutes
+/// one after the other on a slow day of the 2-core VM); the 32-bit run
+/// builds into a target directory of its own, so neither waits for the
+/// other's build lock.
+fn miri_core_step(flags: TestFlags) -> Step {
+    Step::new(
         format!("miri numatree-core, host and --target {MIRI_32_BIT_TARGET} (32-bit) side by side"),
         move |cx| {
             if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
@@ -134,41 +181,7 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
                 ],
             ))
         },
-    ));
-    // The runtime's pointer-tagging `unsafe` in a short series' directory
-    // cell (`runtime/src/storage/cell/tagged.rs`), its unit tests under Miri.
-    // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
-    // crossbeam, not here); its deferred garbage is never freed at exit.
-    steps.push(Step::new("miri numatree storage::cell", move |cx| {
-        if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
-            return Ok(skipped);
-        }
-        passed(shell::run_with_env(
-            cmd!(
-                cx.sh,
-                "cargo +nightly miri test -p numatree --lib storage::cell"
-            ),
-            &[("MIRIFLAGS", "-Zmiri-tree-borrows -Zmiri-ignore-leaks")],
-        ))
-    }));
-    // The blocks' arena (`runtime/src/storage/arena.rs`, `arena/`): its
-    // pieces, reference counts and cross-thread frees; and the frozen
-    // runs' shared index (`storage/series/run.rs`), its slots written in
-    // place. Miri's default checks (Stacked Borrows, and leaks: an arena
-    // must free its chunks, an index its blocks).
-    steps.push(Step::new(
-        "miri numatree storage::{arena, series::run}",
-        move |cx| {
-            if let Some(skipped) = miri_skipped(cx, flags.no_miri)? {
-                return Ok(skipped);
-            }
-            passed(shell::run(cmd!(
-                cx.sh,
-                "cargo +nightly miri test -p numatree --lib -- storage::arena storage::series::run"
-            )))
-        },
-    ));
-    steps
+    )
 }
 
 /// Why a Miri step is skipped, if it is: `--no-miri`, or no nightly
