@@ -91,6 +91,21 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn run(shape: &Shape) -> Result<(), Failure> {
     let index = Index::builder().build()?;
+    let (ingest_time, report) = ingest_while_reading(&index, shape)?;
+    // Everything is there once flushed.
+    index.flush()?;
+    check_every_point(&index, shape)?;
+    let stats = index.stats();
+    stats.verify_accounting()?;
+    print_summary(shape, ingest_time, report, stats.total.backpressure_waits);
+    index.close()?;
+    Ok(())
+}
+
+/// Ingests `shape` round after round, one writer a node, while a reader
+/// queries the newest committed points (`read_latest`); returns the ingest's
+/// wall time and what the reader saw.
+fn ingest_while_reading(index: &Index, shape: &Shape) -> Result<(Duration, ReaderReport), Failure> {
     let nodes = index.plan().node_count();
     let per_node = 1;
     let writers = nodes * per_node;
@@ -105,7 +120,7 @@ fn run(shape: &Shape) -> Result<(), Failure> {
 
     let started = Instant::now();
     let (ingest, report) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| read_latest(&index, shape, &committed, &ingest_done));
+        let reader = scope.spawn(|| read_latest(index, shape, &committed, &ingest_done));
         let ingest = index.run_writers(per_node, |ctx, writer| {
             let mine: Vec<u32> = (0..shape.series)
                 .filter(|s| *s as usize % ctx.threads == ctx.global)
@@ -131,12 +146,11 @@ fn run(shape: &Shape) -> Result<(), Failure> {
         let report = reader.join().expect("reader thread panicked");
         (ingest.map(|()| took), report)
     });
-    let ingest_time = ingest?;
-    let report = report?;
+    Ok((ingest?, report?))
+}
 
-    // Everything is there once flushed.
-    index.flush()?;
-    let records = u64::from(shape.series) * shape.rounds as u64;
+/// Checks that every series holds every round's point, with its value.
+fn check_every_point(index: &Index, shape: &Shape) -> Result<(), Failure> {
     let mut rows = Vec::new();
     for s in 0..shape.series {
         rows.clear();
@@ -154,9 +168,13 @@ fn run(shape: &Shape) -> Result<(), Failure> {
             .into());
         }
     }
-    let stats = index.stats();
-    stats.verify_accounting()?;
+    Ok(())
+}
 
+/// Prints the ingest and query rates, the freshness of what the reader saw,
+/// and the final check's outcome.
+fn print_summary(shape: &Shape, ingest_time: Duration, report: ReaderReport, waits: u64) {
+    let records = u64::from(shape.series) * shape.rounds as u64;
     let mut staleness = report.staleness;
     staleness.sort_unstable();
     let pct = |p: f64| {
@@ -166,10 +184,9 @@ fn run(shape: &Shape) -> Result<(), Failure> {
             .unwrap_or(0)
     };
     println!(
-        "ingest: {records} records in {:.0} ms = {:.1} M records/s; backpressure waits {}",
+        "ingest: {records} records in {:.0} ms = {:.1} M records/s; backpressure waits {waits}",
         ingest_time.as_secs_f64() * 1e3,
         records as f64 / ingest_time.as_secs_f64() / 1e6,
-        stats.total.backpressure_waits
     );
     println!(
         "reader: {} queries of the newest {WINDOW_ROUNDS} committed rounds during ingest \
@@ -190,8 +207,6 @@ fn run(shape: &Shape) -> Result<(), Failure> {
         "after the flush: all {records} points of {} series found, accounting verified",
         shape.series
     );
-    index.close()?;
-    Ok(())
 }
 
 /// Queries the newest points of one series after another until the ingest
