@@ -107,20 +107,7 @@ fn main() -> ExitCode {
 /// default directory); false, said on stderr, when the JSON could not be
 /// written.
 fn write_json(json: &Path, doc: &Report<'_>, default_dir: bool) -> bool {
-    match report::write_json(json, doc) {
-        Ok(()) => {
-            if default_dir {
-                if let Err(e) = std::fs::copy(json, json.with_file_name("latest.json")) {
-                    eprintln!("warning: could not write latest.json: {e}");
-                }
-            }
-            true
-        }
-        Err(e) => {
-            eprintln!("error: writing {}: {e}", json.display());
-            false
-        }
-    }
+    kept(report::write_json(json, doc), json, "writing", default_dir)
 }
 
 /// Plots `section`'s summary rows (the first section: the default shape,
@@ -140,20 +127,34 @@ fn write_plot(
         .filter(|s| s.shape == section.shape)
         .cloned()
         .collect();
-    match plot::write_svg(svg, title, &section.threads, &names, &shown) {
-        Ok(()) => {
-            if default_dir {
-                if let Err(e) = std::fs::copy(svg, svg.with_file_name("latest.svg")) {
-                    eprintln!("warning: could not write latest.svg: {e}");
-                }
-            }
-            true
-        }
-        Err(e) => {
-            eprintln!("error: plotting {}: {e}", svg.display());
-            false
+    let written = plot::write_svg(svg, title, &section.threads, &names, &shown);
+    kept(written, svg, "plotting", default_dir)
+}
+
+/// Whether an output file was `written` to `path`; if so, in the default
+/// directory, also copied to `latest.<its extension>` beside it (a warning
+/// if that fails); if not, says so on stderr (`error: {doing} {path}`).
+fn kept<E: std::fmt::Display>(
+    written: Result<(), E>,
+    path: &Path,
+    doing: &str,
+    default_dir: bool,
+) -> bool {
+    if let Err(e) = written {
+        eprintln!("error: {doing} {}: {e}", path.display());
+        return false;
+    }
+    if default_dir {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        let latest = format!("latest.{ext}");
+        if let Err(e) = std::fs::copy(path, path.with_file_name(&latest)) {
+            eprintln!("warning: could not write {latest}: {e}");
         }
     }
+    true
 }
 
 /// Prints how far the progress line's time-left estimates were off over
