@@ -15,6 +15,7 @@ use numatree_bench::memory::CountingAlloc;
 use numatree_bench::phases::{self, ShapeOutcome};
 use numatree_bench::progress::{EtaAccuracy, EtaPoint, Progress};
 use numatree_bench::report::{self, ContenderInfo, Report, Summary, SystemInfo};
+use numatree_bench::verify::Failure;
 use numatree_bench::{plot, registry};
 
 #[global_allocator]
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
     };
     let mut io_failed = !write_json(&json, &doc, default_dir);
     let svg = json.with_extension("svg");
+    // The plot shows the first section (the default shape, unless --shapes left it out).
     if let Some(first) = outcome.shapes.first().filter(|_| cfg.plot) {
         let title = format!(
             "numatree-bench {} ({}), {} shape, {created}",
@@ -86,32 +88,17 @@ fn main() -> ExitCode {
     println!("wall time: {:.1} s", outcome.wall_s);
     print_eta_accuracy(&outcome.eta);
 
-    if !outcome.failures.is_empty() {
-        eprintln!(
-            "\nVERIFICATION FAILED: {} check(s) failed; the figures above are not trustworthy:",
-            outcome.failures.len()
-        );
-        for f in &outcome.failures {
-            eprint!("  {f}");
-        }
-        return ExitCode::FAILURE;
-    }
-    println!("verification: passed (every record found, every lookup and scan exact)");
-    if io_failed {
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    verdict(&outcome.failures, io_failed)
 }
 
 /// Writes the report's JSON to `json` (and `latest.json` beside it in the
 /// default directory); false, said on stderr, when the JSON could not be
 /// written.
 fn write_json(json: &Path, doc: &Report<'_>, default_dir: bool) -> bool {
-    kept(report::write_json(json, doc), json, "writing", default_dir)
+    finish_output(report::write_json(json, doc), json, "writing", default_dir)
 }
 
-/// Plots `section`'s summary rows (the first section: the default shape,
-/// unless `--shapes` left it out) to `svg` (and `latest.svg` beside it in
+/// Plots `section`'s summary rows to `svg` (and `latest.svg` beside it in
 /// the default directory); false, said on stderr, when it could not.
 fn write_plot(
     svg: &Path,
@@ -128,13 +115,13 @@ fn write_plot(
         .cloned()
         .collect();
     let written = plot::write_svg(svg, title, &section.threads, &names, &shown);
-    kept(written, svg, "plotting", default_dir)
+    finish_output(written, svg, "plotting", default_dir)
 }
 
 /// Whether an output file was `written` to `path`; if so, in the default
 /// directory, also copied to `latest.<its extension>` beside it (a warning
 /// if that fails); if not, says so on stderr (`error: {doing} {path}`).
-fn kept<E: std::fmt::Display>(
+fn finish_output<E: std::fmt::Display>(
     written: Result<(), E>,
     path: &Path,
     doing: &str,
@@ -160,12 +147,14 @@ fn kept<E: std::fmt::Display>(
 /// Prints how far the progress line's time-left estimates were off over
 /// the last quarter of the run (when there were enough of them).
 fn print_eta_accuracy(eta: &[EtaPoint]) {
-    if let Some(acc) = EtaAccuracy::last_quarter(eta) {
-        let w = acc.worst;
-        println!(
-        "time-left estimate over the last quarter of the run: {} estimates with >= {:.0} s left, \
-         worst {:.0}% off (after {}/{}: estimated {:.1} s, really {:.1} s left), worst absolute \
-         error {:.1} s ({} estimates with less left not counted)",
+    let Some(acc) = EtaAccuracy::last_quarter(eta) else {
+        return;
+    };
+    let w = acc.worst;
+    println!(
+        "time-left estimate over the last quarter of the run: {} estimates with >= {:.0} s \
+         left, worst {:.0}% off (after {}/{}: estimated {:.1} s, really {:.1} s left), \
+         worst absolute error {:.1} s ({} estimates with less left not counted)",
         acc.points,
         acc.min_left_s,
         acc.worst_relative * 100.0,
@@ -176,5 +165,25 @@ fn print_eta_accuracy(eta: &[EtaPoint]) {
         acc.worst_abs_s,
         acc.tail_points
     );
+}
+
+/// The run's exit status: failure, each failed check listed on stderr, if
+/// any verification failed (the figures are then not to be trusted);
+/// failure if an output could not be written; else success.
+fn verdict(failures: &[Failure], io_failed: bool) -> ExitCode {
+    if !failures.is_empty() {
+        eprintln!(
+            "\nVERIFICATION FAILED: {} check(s) failed; the figures above are not trustworthy:",
+            failures.len()
+        );
+        for f in failures {
+            eprint!("  {f}");
+        }
+        return ExitCode::FAILURE;
     }
+    println!("verification: passed (every record found, every lookup and scan exact)");
+    if io_failed {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
