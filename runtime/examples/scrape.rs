@@ -172,8 +172,14 @@ fn check_every_point(index: &Index, shape: &Shape) -> Result<(), Failure> {
 }
 
 /// Prints the ingest and query rates, the freshness of what the reader saw,
-/// and the final check's outcome.
-fn print_summary(shape: &Shape, ingest_time: Duration, report: ReaderReport, waits: u64) {
+/// and that every point was found with the accounting verified: called
+/// once `check_every_point` and `Stats::verify_accounting` have passed.
+fn print_summary(
+    shape: &Shape,
+    ingest_time: Duration,
+    report: ReaderReport,
+    backpressure_waits: u64,
+) {
     let records = u64::from(shape.series) * shape.rounds as u64;
     let mut staleness = report.staleness;
     staleness.sort_unstable();
@@ -184,7 +190,7 @@ fn print_summary(shape: &Shape, ingest_time: Duration, report: ReaderReport, wai
             .unwrap_or(0)
     };
     println!(
-        "ingest: {records} records in {:.0} ms = {:.1} M records/s; backpressure waits {waits}",
+        "ingest: {records} records in {:.0} ms = {:.1} M records/s; backpressure waits {backpressure_waits}",
         ingest_time.as_secs_f64() * 1e3,
         records as f64 / ingest_time.as_secs_f64() / 1e6,
     );

@@ -3,8 +3,8 @@
 //! Order: cheapest and most likely to fail first (deps, formatting, clippy),
 //! then the test suite, the runtime's examples (`--quick`), the docs with
 //! warnings denied, the no_std builds of `numatree-core`, Miri on the
-//! host and on a 32-bit target, and Miri on the runtime's short-series
-//! cells.
+//! host and on a 32-bit target, and Miri on the runtime's `unsafe` (the
+//! short-series cells, the block arena, the frozen runs' index).
 //! `run` appends the reliability suite with its short budget (loom and
 //! shuttle models, stress, fuzzing; `ci` uses the long one).
 
@@ -87,7 +87,7 @@ pub(crate) fn steps(flags: TestFlags) -> Vec<Step> {
 fn miri_steps(flags: TestFlags) -> Vec<Step> {
     let mut steps = vec![miri_core_step(flags)];
     // The runtime's pointer-tagging `unsafe` in a short series' directory
-    // cell (`runtime/src/storage/cell/tagged.rs`), its unit tests under Miri.
+    // cell (`runtime/src/storage/cell/`), its unit tests under Miri.
     // Tree Borrows: crossbeam-epoch's own list trips Stacked Borrows (in
     // crossbeam, not here); its deferred garbage is never freed at exit.
     steps.push(Step::new("miri numatree storage::cell", move |cx| {

@@ -89,7 +89,7 @@ impl Builder {
     pub(super) fn check_memory(&self, plan: &Plan, slot_capacity: usize) -> Result<Memory, Error> {
         let nodes = plan.node_count();
         let in_flight = self.slots_in_flight(plan);
-        let slot_memory = self.check_slot_memory(nodes, &in_flight, slot_capacity)?;
+        let slot_memory = self.check_slot_memory(&in_flight, slot_capacity)?;
         let reserve_per_node = self.reserve_records.div_ceil(nodes);
         let series_per_node = self.reserve_series.map(|n| n.div_ceil(nodes));
         if self.reserve_records > 0 {
@@ -118,33 +118,30 @@ impl Builder {
             .collect()
     }
 
-    /// The bytes of every node's slots (`in_flight` of `slot_capacity`
-    /// records), checked against the address space, the machine and the
-    /// budget (one slot a node at least).
-    fn check_slot_memory(
-        &self,
-        nodes: usize,
-        in_flight: &[usize],
-        slot_capacity: usize,
-    ) -> Result<usize, Error> {
-        let too_big = |what: String| Error::InvalidConfig(what);
+    /// The bytes of every node's slots (`in_flight`, one entry a node, of
+    /// `slot_capacity` records), checked against the address space, the
+    /// machine and the budget (one slot a node at least).
+    fn check_slot_memory(&self, in_flight: &[usize], slot_capacity: usize) -> Result<usize, Error> {
+        let nodes = in_flight.len();
         let slot_bytes = slot_capacity
             .checked_mul(numatree_core::RECORD_BYTES)
-            .ok_or_else(|| too_big(format!("slot_capacity = {slot_capacity} overflows")))?;
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!("slot_capacity = {slot_capacity} overflows"))
+            })?;
         let mut slot_memory: usize = 0;
         for &slots in in_flight {
             slot_memory = slots
                 .checked_mul(slot_bytes)
                 .and_then(|b| slot_memory.checked_add(b))
                 .ok_or_else(|| {
-                    too_big(format!(
+                    Error::InvalidConfig(format!(
                         "slots_per_node = {slots} x slot_capacity = {slot_capacity} records \
                          does not fit in memory: lower either"
                     ))
                 })?;
         }
         if let Some(machine) = physical_memory().filter(|&m| slot_memory > m) {
-            return Err(too_big(format!(
+            return Err(Error::InvalidConfig(format!(
                 "slots_per_node x slot_capacity = {slot_capacity} records needs up to \
                  {slot_memory} bytes of slots over {nodes} node(s), more than this machine's \
                  {machine} bytes of memory: lower either"
@@ -153,7 +150,7 @@ impl Builder {
         let one_slot_per_node = slot_bytes.saturating_mul(nodes);
         if let Some(budget) = self.memory_budget {
             if budget < one_slot_per_node {
-                return Err(too_big(format!(
+                return Err(Error::InvalidConfig(format!(
                     "memory_budget = {budget} bytes is below one slot per node \
                      ({nodes} node(s) x {slot_bytes} bytes = {one_slot_per_node}): \
                      raise it or lower slot_capacity"

@@ -234,9 +234,9 @@ fn model_readers_never_see_a_frozen_tail_reused_while_a_version_holds_it() {
 /// reader another series' points (whose values the check takes for
 /// unwritten ones), or fewer points than its previous scan (which the
 /// check sees vanish): whichever the schedule trips first, so it expects
-/// any of `scan_and_check`'s failures. (It expected the first alone, and
-/// about 1 run in 60 of the shuttle models failed on the second.)
+/// any of `scan_and_check`'s failures.
 #[test]
+// The text of `BROKEN_SCAN` (an attribute cannot name the constant).
 #[should_panic(expected = "a reader's scan broke")]
 fn model_negative_control_reusing_a_held_tail() {
     check("negative_control_reuse_held", || {

@@ -160,7 +160,7 @@ pub struct Plan {
 
 /// Checks the settings that need no topology: each is `None` or in its
 /// range.
-fn check_settings(cfg: &PlanConfig) -> Result<(), Error> {
+fn check_plan_settings(cfg: &PlanConfig) -> Result<(), Error> {
     let invalid = |msg: String| Err(Error::InvalidConfig(msg));
     if cfg.nodes == Some(0) {
         return invalid("nodes = 0 is invalid: must be >= 1".into());
@@ -223,7 +223,7 @@ impl Plan {
         binding_applied: bool,
         cfg: &PlanConfig,
     ) -> Result<Plan, Error> {
-        check_settings(cfg)?;
+        check_plan_settings(cfg)?;
         let usable: Vec<&NumaNode> = nodes.iter().filter(|n| n.has_cpus()).collect();
         let node_count = planned_node_count(cfg, nodes.len(), usable.len())?;
         let plans = usable[..node_count as usize]

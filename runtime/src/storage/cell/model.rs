@@ -6,7 +6,7 @@ use std::ops::Deref;
 use crate::storage::arena::HotWords;
 use crate::sync::{AtomicU64, Guard};
 
-/// Every version boxed (see the module docs).
+/// Every version boxed (see `storage::cell`'s docs).
 pub(crate) type SeriesCell = crate::sync::Published<crate::storage::series::Series>;
 
 /// Nothing is gathered here: each store retires its version itself
