@@ -4,6 +4,11 @@
 //! after it). Runs under the shard's merge lock, so it never races a merge
 //! of the same shard; readers go on reading the versions they hold, and
 //! the freed blocks go back to node memory once they are done.
+//!
+//! Here too: the retention floor (`floor`, `raise_floor`), the sweeps a
+//! merge run makes as the shard's horizon moves (`sweep_horizon`: the
+//! `retain` window, and freezing idle series, `super::idle`), and the
+//! index's explicit removals (`drop_before`, `drop_series`).
 
 use numatree_core::{BlockRead, Point};
 use smallvec::SmallVec;
@@ -13,8 +18,8 @@ use super::directory::DirectoryWriter;
 use super::frozen::Decoded;
 use super::merge::Reserve;
 use super::series::{BlockRef, Series, Stored};
-use super::{Change, ShardStorage};
-use crate::sync::Ordering;
+use super::{Change, RunStats, ShardStorage};
+use crate::sync::{flush, lock, pin, Ordering};
 
 /// What a sweep did.
 #[derive(Debug, Default)]
@@ -48,6 +53,102 @@ impl ShardStorage {
         let newest = self.newest.load(Ordering::Relaxed);
         let cutoff = newest.saturating_sub(keep);
         (newest > i64::MIN && cutoff > self.floor.load(Ordering::Relaxed)).then_some(cutoff)
+    }
+
+    /// After a run: applies the shard's `retain` and `freeze_idle`
+    /// settings as the horizon (the newest timestamp merged into the
+    /// shard) moves, each once it moved by a sixteenth of its window, not
+    /// after every run. Returns the versions it retired.
+    pub(super) fn sweep_horizon(
+        &self,
+        directory: &mut DirectoryWriter<'_>,
+        reserve: &mut Reserve,
+        (newest, floor): (i64, i64),
+        stats: &mut RunStats,
+        change: &mut Change,
+    ) -> usize {
+        let mut retired = 0;
+        let newest = if self.config.retain.is_some() || self.config.freeze_idle.is_some() {
+            self.newest.fetch_max(newest, Ordering::Relaxed).max(newest)
+        } else {
+            newest
+        };
+        if let Some(keep) = self.config.retain {
+            let cutoff = newest.saturating_sub(keep);
+            // Sweep once the horizon moved by a sixteenth of the window,
+            // not after every run.
+            if cutoff > floor.saturating_add(keep / 16) {
+                self.floor.fetch_max(cutoff, Ordering::Relaxed);
+                let swept = sweep(directory, cutoff, reserve, self.config.freeze);
+                stats.dropped += swept.points;
+                retired += swept.published;
+                self.count_freed(&swept.change);
+                change.add(&swept.change);
+            }
+        }
+        if let Some(age) = self.config.freeze_idle {
+            // Likewise once the horizon moved by a sixteenth of the age.
+            let cutoff = newest.saturating_sub(age);
+            let last = self.idle_floor.load(Ordering::Relaxed);
+            if newest > i64::MIN && cutoff > last.saturating_add(age / 16) {
+                self.idle_floor.store(cutoff, Ordering::Relaxed);
+                let (swept, series) = super::idle::sweep(directory, cutoff, reserve);
+                retired += series;
+                change.add(&swept);
+            }
+        }
+        retired
+    }
+
+    /// Removes every point older than `cutoff` (and every record older
+    /// than it merged later); returns how many points it removed. Waits
+    /// for the run being merged into the shard, if any.
+    pub(crate) fn drop_before(&self, cutoff: i64) -> usize {
+        let mut reserve = lock(&self.reserve);
+        let guard = pin();
+        if cutoff <= self.floor.fetch_max(cutoff, Ordering::Relaxed) {
+            return 0;
+        }
+        let mut directory = self.directory.writer(&guard);
+        let swept = sweep(&mut directory, cutoff, &mut reserve, self.config.freeze);
+        self.count_freed(&swept.change);
+        self.account(&swept.change);
+        self.count_points(0, swept.points);
+        drop(reserve);
+        flush(guard, swept.published);
+        swept.points
+    }
+
+    /// Removes every point of `series`; returns how many.
+    pub(crate) fn drop_series(&self, series: u32) -> usize {
+        let _reserve = lock(&self.reserve);
+        let guard = pin();
+        let mut directory = self.directory.writer(&guard);
+        let Some(footprint) = directory.current(series, |s| s.map(Series::footprint)) else {
+            return 0;
+        };
+        let points = directory.current(series, |s| s.map_or(0, |s| s.points()));
+        let empty = Series::default();
+        let mut change = Change::default();
+        change.replace(Some(footprint), empty.footprint());
+        directory.publish(series, empty);
+        self.count_freed(&change);
+        self.account(&change);
+        self.count_points(0, points);
+        drop(_reserve);
+        flush(guard, 1);
+        points
+    }
+
+    /// The retention floor: points older than it are gone.
+    pub(crate) fn floor(&self) -> i64 {
+        self.floor.load(Ordering::Relaxed)
+    }
+
+    /// Raises the retention floor to `floor` without sweeping (for an
+    /// index restored from a snapshot, whose points all lie above it).
+    pub(crate) fn raise_floor(&self, floor: i64) {
+        self.floor.fetch_max(floor, Ordering::Relaxed);
     }
 }
 
