@@ -44,33 +44,7 @@ pub(super) fn run_mixed(
             .map(|i| {
                 let (done, barrier) = (&done, &barrier);
                 let mine = keys.chunks(chunk).nth(i).unwrap_or(&[]);
-                sc.spawn(move || {
-                    let mut misses = Mismatches::default();
-                    let mut ops = 0u64;
-                    barrier.wait();
-                    let start = Instant::now();
-                    'outer: loop {
-                        if mine.is_empty() {
-                            break;
-                        }
-                        for block in mine.chunks(64) {
-                            for &(s, ts) in block {
-                                if cr.get(s, ts).is_none() {
-                                    misses.record(|| {
-                                        format!(
-                                            "get({s}, {ts}) missed an ingested key during ingest"
-                                        )
-                                    });
-                                }
-                            }
-                            ops += block.len() as u64;
-                            if done.load(Ordering::Acquire) {
-                                break 'outer;
-                            }
-                        }
-                    }
-                    (ops, start, Instant::now(), misses)
-                })
+                sc.spawn(move || read_until_done(cr, mine, done, barrier))
             })
             .collect();
         barrier.wait();
@@ -114,6 +88,40 @@ pub(super) fn run_mixed(
     problems.extend(verify::verify_timing(&timing));
     problems.extend(verify::verify_index(cr, round.oracle));
     rec.problems(ctx, Phase::Mixed, problems);
+}
+
+/// One reader of the mixed phase: after `barrier`, looks up `mine` (keys
+/// ingested before the phase, so each must hit) over and over, 64 at a
+/// time, until `done`; returns its lookups, its start and end, and its
+/// misses.
+fn read_until_done(
+    cr: &dyn Contender,
+    mine: &[(u32, i64)],
+    done: &AtomicBool,
+    barrier: &Barrier,
+) -> (u64, Instant, Instant, Mismatches) {
+    let mut misses = Mismatches::default();
+    let mut ops = 0u64;
+    barrier.wait();
+    let start = Instant::now();
+    'outer: loop {
+        if mine.is_empty() {
+            break;
+        }
+        for block in mine.chunks(64) {
+            for &(s, ts) in block {
+                if cr.get(s, ts).is_none() {
+                    misses
+                        .record(|| format!("get({s}, {ts}) missed an ingested key during ingest"));
+                }
+            }
+            ops += block.len() as u64;
+            if done.load(Ordering::Acquire) {
+                break 'outer;
+            }
+        }
+    }
+    (ops, start, Instant::now(), misses)
 }
 
 /// Keys the mixed-phase readers look up: drawn from the first half of the
