@@ -177,30 +177,7 @@ pub(crate) fn run_scans(
         done += d;
         wrong.absorb(w);
     }
-    // Untimed: every returned record must be in range, ascending, with its final value.
-    let mut content = Mismatches::default();
-    let mut out = Vec::with_capacity(cap);
-    for q in &scans[..checked] {
-        out.clear();
-        c.scan(q.series, q.t0, q.t1, &mut out);
-        let bad = out.iter().enumerate().find(|&(k, &(ts, v))| {
-            ts < q.t0
-                || ts >= q.t1
-                || (k > 0 && out[k - 1].0 >= ts)
-                || oracle.expected(q.series, ts) != Some(v)
-        });
-        if let Some((k, &(ts, v))) = bad {
-            content.record(|| {
-                format!(
-                    "scan({}, {}..{}) record #{k} = (ts {ts}, value {v:#x}): out of range, out of order or not the oracle's {:?}",
-                    q.series,
-                    q.t0,
-                    q.t1,
-                    oracle.expected(q.series, ts)
-                )
-            });
-        }
-    }
+    let content = check_scan_contents(c, oracle, &scans[..checked], cap);
     let n = done as f64;
     // What the contender says it holds (numatree's statistics), untimed.
     let reported = c
@@ -229,4 +206,38 @@ pub(crate) fn run_scans(
     problems.extend(wrong.into_problem("scan-count"));
     problems.extend(content.into_problem("scan-content"));
     rec.problems(ctx, phase, problems);
+}
+
+/// Untimed: reruns `scans` and checks every record returned: inside the
+/// scan's range, ascending, and with the oracle's final value.
+fn check_scan_contents(
+    c: &dyn Contender,
+    oracle: &Oracle,
+    scans: &[ScanQuery],
+    cap: usize,
+) -> Mismatches {
+    let mut content = Mismatches::default();
+    let mut out = Vec::with_capacity(cap);
+    for q in scans {
+        out.clear();
+        c.scan(q.series, q.t0, q.t1, &mut out);
+        let bad = out.iter().enumerate().find(|&(k, &(ts, v))| {
+            ts < q.t0
+                || ts >= q.t1
+                || (k > 0 && out[k - 1].0 >= ts)
+                || oracle.expected(q.series, ts) != Some(v)
+        });
+        if let Some((k, &(ts, v))) = bad {
+            content.record(|| {
+                format!(
+                    "scan({}, {}..{}) record #{k} = (ts {ts}, value {v:#x}): out of range, out of order or not the oracle's {:?}",
+                    q.series,
+                    q.t0,
+                    q.t1,
+                    oracle.expected(q.series, ts)
+                )
+            });
+        }
+    }
+    content
 }
