@@ -178,6 +178,52 @@ fn verification_reports_a_contender_that_drops_one_record_in_every_shape_and_pha
 }
 
 #[test]
+fn verification_reports_scans_that_return_wrong_values() {
+    let mut cfg = tiny(&[]);
+    cfg.workload.dup_pct = 0.0;
+    cfg.workload.late_pct = 0.0;
+    cfg.threads = vec![2];
+    cfg.phases = vec![Phase::Insert, Phase::Scan];
+    cfg.shapes = vec![Shape::Default];
+    let broken = ContenderFactory::new(
+        "flips-values",
+        Caps {
+            queries: true,
+            reserved: false,
+        },
+        |_| {
+            // Stores every record with its value's lowest bit flipped: every
+            // count stays right, every value is wrong.
+            Box::new(Planted::new("flips-values", |p: &mut Vec<Record>| {
+                for r in p.iter_mut() {
+                    r.value ^= 1;
+                }
+            }))
+        },
+    );
+    let out = run(&cfg, &[broken], &Progress::new(true)).unwrap();
+    let content = out
+        .failures
+        .iter()
+        .find(|f| f.phase == "scan" && f.problem.check == "scan-content")
+        .unwrap_or_else(|| panic!("no scan-content failure: {:#?}", out.failures));
+    assert!(content.problem.mismatches > 0);
+    assert!(
+        content.problem.examples[0].contains("not the oracle's"),
+        "{:?}",
+        content.problem.examples
+    );
+    // The counts were right: the timed loop's count check found nothing.
+    assert!(
+        !out.failures
+            .iter()
+            .any(|f| f.phase == "scan" && f.problem.check == "scan-count"),
+        "{:#?}",
+        out.failures
+    );
+}
+
+#[test]
 fn verification_reports_records_numatree_loses_inside_its_merge() {
     let mut cfg = tiny(&[]);
     cfg.threads = vec![2];
