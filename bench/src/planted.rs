@@ -3,7 +3,7 @@
 
 use numatree::Record;
 
-use crate::contender::{Contender, IngestTiming};
+use crate::contender::{Caps, Contender, ContenderFactory, IngestTiming};
 use crate::peers::BTreeRwLock;
 
 /// A btree-rwlock whose ingest first lets `plant` rewrite writer 0's
@@ -22,6 +22,21 @@ impl<F: Fn(&mut Vec<Record>) + Send + Sync> Planted<F> {
             plant,
             inner: BTreeRwLock::default(),
         }
+    }
+}
+
+impl Planted<fn(&mut Vec<Record>)> {
+    /// A factory of contenders named `name` that ingest what `plant` leaves
+    /// (with queries; no reserved mode), for a bench run in a test.
+    pub(crate) fn factory(name: &'static str, plant: fn(&mut Vec<Record>)) -> ContenderFactory {
+        ContenderFactory::new(
+            name,
+            Caps {
+                queries: true,
+                reserved: false,
+            },
+            move |_| Box::new(Planted::new(name, plant)),
+        )
     }
 }
 

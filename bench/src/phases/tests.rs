@@ -112,21 +112,12 @@ fn verification_reports_a_contender_that_drops_one_record_in_every_shape_and_pha
     cfg.workload.late_pct = 0.0;
     cfg.threads = vec![2];
     cfg.phases = vec![Phase::Insert, Phase::Memory];
-    let broken = ContenderFactory::new(
-        "drops-one",
-        Caps {
-            queries: true,
-            reserved: false,
-        },
-        |_| {
-            // Loses the first record of writer 0.
-            Box::new(Planted::new("drops-one", |p: &mut Vec<Record>| {
-                if !p.is_empty() {
-                    p.remove(0);
-                }
-            }))
-        },
-    );
+    // Loses the first record of writer 0.
+    let broken = Planted::factory("drops-one", |p| {
+        if !p.is_empty() {
+            p.remove(0);
+        }
+    });
     let out = run(&cfg, &[broken], &Progress::new(true)).unwrap();
     let checks: Vec<&str> = out
         .failures
@@ -185,22 +176,13 @@ fn verification_reports_scans_that_return_wrong_values() {
     cfg.threads = vec![2];
     cfg.phases = vec![Phase::Insert, Phase::Scan];
     cfg.shapes = vec![Shape::Default];
-    let broken = ContenderFactory::new(
-        "flips-values",
-        Caps {
-            queries: true,
-            reserved: false,
-        },
-        |_| {
-            // Stores every record with its value's lowest bit flipped: every
-            // count stays right, every value is wrong.
-            Box::new(Planted::new("flips-values", |p: &mut Vec<Record>| {
-                for r in p.iter_mut() {
-                    r.value ^= 1;
-                }
-            }))
-        },
-    );
+    // Stores every record of writer 0 with its value's lowest bit flipped:
+    // every count stays right, those values are wrong.
+    let broken = Planted::factory("flips-values", |p| {
+        for r in p.iter_mut() {
+            r.value ^= 1;
+        }
+    });
     let out = run(&cfg, &[broken], &Progress::new(true)).unwrap();
     let content = out
         .failures
