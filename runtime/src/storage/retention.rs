@@ -121,13 +121,14 @@ impl ShardStorage {
 
     /// Removes every point of `series`; returns how many.
     pub(crate) fn drop_series(&self, series: u32) -> usize {
-        let _reserve = lock(&self.reserve);
+        let reserve = lock(&self.reserve);
         let guard = pin();
         let mut directory = self.directory.writer(&guard);
-        let Some(footprint) = directory.current(series, |s| s.map(Series::footprint)) else {
+        let Some((footprint, points)) =
+            directory.current(series, |s| s.map(|s| (s.footprint(), s.points())))
+        else {
             return 0;
         };
-        let points = directory.current(series, |s| s.map_or(0, |s| s.points()));
         let empty = Series::default();
         let mut change = Change::default();
         change.replace(Some(footprint), empty.footprint());
@@ -135,7 +136,7 @@ impl ShardStorage {
         self.count_freed(&change);
         self.account(&change);
         self.count_points(0, points);
-        drop(_reserve);
+        drop(reserve);
         flush(guard, 1);
         points
     }
